@@ -1,0 +1,36 @@
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { Connection } from '@temporalio/client';
+import { createS3Client } from '../activities/evidence/s3-client';
+import { loadConfig } from '../common/config';
+import { createLogger } from '../common/logger';
+import { buildServer } from './server';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('holdfast-api', config.logLevel);
+  if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const s3 = createS3Client(config.s3);
+  const app = await buildServer({
+    logger,
+    readiness: {
+      temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
+      s3: async () => { await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket })); },
+    },
+  });
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'api stopping');
+    await app.close();
+    await connection.close();
+    s3.destroy();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  await app.listen({ host: config.api.host, port: config.api.port });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

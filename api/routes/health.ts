@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+
+/** A named dependency check for /readyz; it throws when the dependency is unreachable. */
+export type ReadinessCheck = () => Promise<void>;
+
+const CHECK_TIMEOUT_MS = 3000;
+
+async function runCheck(check: ReadinessCheck): Promise<{ ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS); }),
+    ]);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message.slice(0, 300) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function healthRoutes(checks: Record<string, ReadinessCheck>) {
+  return async function register(app: FastifyInstance) {
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      const names = Object.keys(checks);
+      const results = await Promise.all(names.map((name) => runCheck(checks[name]!)));
+      const report = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+      const ready = results.every((r) => r.ok);
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: report });
+    });
+  };
+}

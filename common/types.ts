@@ -1,0 +1,69 @@
+/**
+ * Types shared by api/, workflows/ and activities/. Pure data only: workflows import this file,
+ * so nothing here may do I/O or read the clock.
+ */
+
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const ALERT_SOURCES = ['falco', 'alertmanager', 'guardduty', 'generic'] as const;
+export type AlertSource = (typeof ALERT_SOURCES)[number];
+
+/** What an alert is about. Names are validated against Kubernetes rules before they get here. */
+export interface AlertTarget {
+  cluster: string;
+  namespace?: string;
+  pod?: string;
+  container?: string;
+  /** For host rules with no pod: the node or host name the incident is keyed by. */
+  node?: string;
+}
+
+/** One alert in Holdfast's own shape, whatever format it arrived in. */
+export interface Alert {
+  /** Stable id of this alert (Falco uuid, Alertmanager fingerprint+startsAt, GuardDuty finding id, or a hash). */
+  id: string;
+  source: AlertSource;
+  /** Rule, alertname or finding type. */
+  rule: string;
+  severity: Severity;
+  /** Attacker-influenced text, bounded in length; never used as a name, path or command. */
+  summary: string;
+  /** When the source says it happened (ISO 8601 UTC). */
+  observedAt: string;
+  /** When Holdfast received it (ISO 8601 UTC). */
+  receivedAt: string;
+  target: AlertTarget;
+  labels: Record<string, string>;
+  /** 'firing' unless an Alertmanager alert says 'resolved'. */
+  status: 'firing' | 'resolved';
+  /** SHA-256 (hex) of the raw request body this alert came from, for the evidence manifest. */
+  rawSha256: string;
+}
+
+export interface PodRef {
+  cluster: string;
+  namespace: string;
+  pod: string;
+  container?: string;
+}
+
+export interface CollectorInfo {
+  name: string;
+  version: string;
+  imageDigest?: string;
+}
+
+/** An artifact that is safely in the evidence store. Only these references travel through workflow state. */
+export interface ArtifactRef {
+  name: string;
+  key: string;
+  versionId?: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  capturedAt: string;
+  collector: CollectorInfo;
+  method: string;
+  notes: string[];
+}

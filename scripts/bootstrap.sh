@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# First step of `npm start` and `npm test`: check Node, install dependencies when missing or stale, build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+node -e '
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 20 || (major === 20 && minor < 11)) {
+  console.error(`Holdfast needs Node.js >= 20.11 (found ${process.versions.node}).`);
+  process.exit(1);
+}'
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[holdfast] installing dependencies (npm ci)…" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "[holdfast] building (tsc)…" >&2
+node_modules/.bin/tsc -p tsconfig.json

@@ -1,0 +1,84 @@
+/**
+ * `npm test`: starts the real servers the tests need on free loopback ports (Temporal, S3 and, as root,
+ * the local Kubernetes cluster), runs every test with node's test runner, stops everything, and exits
+ * with the runner's status. Extra arguments select test files or folders (default: all of dist/test).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnOwned } from './processes';
+import { startStack } from './stack';
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const repoRoot = path.resolve(__dirname, '..', '..');
+const TEST_DIRS = ['unit', 'integration', 'cluster', 'e2e'];
+
+/** Brings up the local cluster when we can (root, scripts present); returns its kubeconfig path. */
+function clusterUp(): string | undefined {
+  const upScript = path.join(repoRoot, 'scripts', 'cluster', 'up.sh');
+  if (process.env.HOLDFAST_SKIP_CLUSTER === '1') {
+    say('[holdfast] HOLDFAST_SKIP_CLUSTER=1: cluster tests will skip.');
+    return undefined;
+  }
+  if (!fs.existsSync(upScript)) return undefined;
+  if (process.getuid?.() !== 0) {
+    say('[holdfast] not root: the local Kubernetes cluster (containerd, kubelet) needs root, so cluster tests will skip.');
+    return undefined;
+  }
+  say('[holdfast] bringing up the local Kubernetes cluster (scripts/cluster/up.sh)…');
+  const result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
+  const lines = (result.stdout ?? '').trim().split('\n');
+  const kubeconfig = lines[lines.length - 1]?.trim();
+  if (result.status !== 0 || !kubeconfig || !fs.existsSync(kubeconfig)) {
+    // A broken cluster must fail the run, not silently skip its tests.
+    throw new Error(`scripts/cluster/up.sh failed (exit ${result.status}); last output: ${lines.slice(-5).join(' | ')}`);
+  }
+  return kubeconfig;
+}
+
+function clusterDown(): void {
+  const downScript = path.join(repoRoot, 'scripts', 'cluster', 'down.sh');
+  if (fs.existsSync(downScript)) spawnSync('bash', [downScript], { stdio: 'inherit', timeout: 5 * 60_000 });
+}
+
+async function main(): Promise<number> {
+  const requested = process.argv.slice(2);
+  const targets = requested.length > 0
+    ? requested
+    : TEST_DIRS.map((dir) => path.join(repoRoot, 'dist', 'test', dir)).filter((dir) => fs.existsSync(dir));
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-test-'));
+  say(`[holdfast] starting Temporal and S3 for the tests (data in ${dataDir})…`);
+  const stack = await startStack({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: say });
+  let kubeconfig: string | undefined;
+  try {
+    kubeconfig = clusterUp();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...stack.env,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      HOLDFAST_TEST_DATA_DIR: dataDir,
+      HOLDFAST_LOG_LEVEL: process.env.HOLDFAST_LOG_LEVEL ?? 'warn',
+      ...(kubeconfig ? { HOLDFAST_TEST_KUBECONFIG: kubeconfig } : {}),
+    };
+    const runner = spawnOwned('node --test', process.execPath, ['--test', '--test-reporter=spec', ...targets], { stdio: 'inherit', env, cwd: repoRoot });
+    const forward = () => void runner.stop();
+    process.once('SIGINT', forward);
+    process.once('SIGTERM', forward);
+    return (await runner.exited) ?? 1;
+  } finally {
+    say('[holdfast] stopping test servers…');
+    await stack.stop();
+    if (kubeconfig) clusterDown();
+    if (process.env.HOLDFAST_KEEP_TEST_DATA !== '1') fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    say(`[holdfast] ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,62 @@
+import { NativeConnection, Runtime, Worker, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { createS3Client } from '../activities/evidence/s3-client';
+import { loadConfig, type HoldfastConfig } from '../common/config';
+import { createLogger, type Logger } from '../common/logger';
+
+/** Routes the Temporal SDK's own logs into pino so there is one log stream. */
+function installTemporalLogger(logger: Logger): void {
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error',
+  };
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => logger[levels[level]](meta ?? {}, message);
+  Runtime.install({
+    logger: {
+      log,
+      trace: (m, meta) => log('TRACE', m, meta),
+      debug: (m, meta) => log('DEBUG', m, meta),
+      info: (m, meta) => log('INFO', m, meta),
+      warn: (m, meta) => log('WARN', m, meta),
+      error: (m, meta) => log('ERROR', m, meta),
+    },
+  });
+}
+
+export async function createWorker(config: HoldfastConfig): Promise<{ worker: Worker; close: () => Promise<void> }> {
+  if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const s3 = createS3Client(config.s3);
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: require.resolve('../workflows'),
+    activities: createActivities({ s3, config }),
+  });
+  return {
+    worker,
+    async close() {
+      s3.destroy();
+      await connection.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('holdfast-worker', config.logLevel);
+  installTemporalLogger(logger.child({ component: 'temporal-sdk' }));
+  const { worker, close } = await createWorker(config);
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker started');
+  // Worker.run() resolves after SIGINT/SIGTERM once in-flight tasks are handed back.
+  await worker.run();
+  await close();
+  logger.info('worker stopped');
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
