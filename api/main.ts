@@ -3,6 +3,7 @@ import { Connection } from '@temporalio/client';
 import { createS3Client } from '../activities/evidence/s3-client';
 import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
+import { loadOrCreateTokens } from './auth';
 import { buildServer } from './server';
 
 async function main(): Promise<void> {
@@ -11,8 +12,12 @@ async function main(): Promise<void> {
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
   const connection = await Connection.connect({ address: config.temporal.address });
   const s3 = createS3Client(config.s3);
+  const tokens = loadOrCreateTokens(process.env.HOLDFAST_TOKENS, config.dataDir);
+  if (tokens.file) logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
   const app = await buildServer({
     logger,
+    tokens: tokens.table,
+    webhookSecret: process.env.HOLDFAST_WEBHOOK_SECRET || undefined,
     readiness: {
       temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
       s3: async () => { await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket })); },
