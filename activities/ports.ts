@@ -3,7 +3,7 @@
  * injected through createActivities(deps); tests substitute in-memory fakes from test/fakes/.
  */
 import type { Readable } from 'node:stream';
-import type { ArtifactRef, CollectorInfo } from '../common/types';
+import type { ArtifactRef, CollectorInfo, PodRef } from '../common/types';
 
 export interface PutArtifactInput {
   incidentId: string;
@@ -24,4 +24,51 @@ export interface EvidenceStore {
   putArtifact(input: PutArtifactInput): Promise<ArtifactRef>;
   /** Reads an artifact back as a stream (bounded by the object's size). */
   getArtifact(key: string, versionId?: string): Promise<Readable>;
+}
+
+// ---- Cluster: everything Holdfast does to Kubernetes. The real adapter lives in activities/kubernetes/. ----
+
+export interface MutationOptions {
+  /** Server-side dry run (dryRun=All): the API server validates the change but stores nothing. */
+  dryRun: boolean;
+  incidentId: string;
+  signal?: AbortSignal;
+}
+
+/** One piece of evidence a capture produces, as a stream the evidence store consumes. */
+export interface CaptureStream {
+  name: string;
+  body: Readable;
+  contentType: string;
+  method: string;
+  collector: CollectorInfo;
+  notes: string[];
+}
+
+export interface CaptureOptions {
+  incidentId: string;
+  params: Record<string, unknown>;
+  signal?: AbortSignal;
+}
+
+/** What a mutating step did, for the status and the manifest. */
+export interface ActionOutcome {
+  changed: boolean;
+  dryRun: boolean;
+  notes: string[];
+  /** A JSON-able record of the change (objects created, labels set), stored as evidence. */
+  record?: unknown;
+}
+
+export interface Cluster {
+  /** Pod, owner chain, node, containers with image digests, recent events: a JSON document. */
+  inspect(target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
+  preserve(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  capture(kind: 'filesystem' | 'memory' | 'logs' | 'network', target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
+  isolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  unisolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  cordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
+  uncordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
+  /** The node a pod runs on (for cordon when the alert did not say). */
+  nodeOf(target: PodRef): Promise<string | undefined>;
 }

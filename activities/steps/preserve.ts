@@ -1,0 +1,32 @@
+import { Type } from '@sinclair/typebox';
+import { storeCaptures, jsonCapture } from './store';
+import { podOf, type StepDefinition } from './types';
+
+/** First and fast: record what the pod is, then make sure nothing replaces, evicts or scales it away. */
+export const preserveStep: StepDefinition = {
+  name: 'preserve',
+  kind: 'preserve',
+  description:
+    'Records the pod, its owner chain, node, containers (image digests) and recent events; annotates pod and node so ' +
+    'autoscalers keep them; relabels the pod out of its controller (which replaces it) and adds quarantine labels.',
+  params: Type.Object({}),
+  example: {},
+  rbac: [
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+    { apiGroups: ['apps'], resources: ['replicasets', 'deployments', 'statefulsets', 'daemonsets'], verbs: ['get'] },
+  ],
+  timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
+  needsPod: true,
+  async run(ctx) {
+    const pod = podOf(ctx.target);
+    const inspection = await ctx.deps.cluster.inspect(pod, { incidentId: ctx.incidentId, params: ctx.params, signal: ctx.signal });
+    const outcome = await ctx.deps.cluster.preserve(pod, { dryRun: ctx.dryRun, incidentId: ctx.incidentId, signal: ctx.signal });
+    const artifacts = await storeCaptures(ctx, 'preserve', [
+      ...inspection,
+      jsonCapture('preserve-actions.json', 'kubernetes-api', { dryRun: outcome.dryRun, changed: outcome.changed, record: outcome.record }, outcome.notes),
+    ]);
+    return { artifacts, notes: outcome.notes, changed: outcome.changed };
+  },
+};

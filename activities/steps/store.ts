@@ -1,0 +1,48 @@
+import { Readable } from 'node:stream';
+import type { ArtifactRef } from '../../common/types';
+import { HOLDFAST_VERSION } from '../../common/version';
+import type { CaptureStream } from '../ports';
+import type { StepContext } from './types';
+
+/**
+ * Streams each capture into the evidence store one after another (bounded memory), reporting bytes as
+ * they flow. A stream that fails is destroyed so its collector stops, and the error propagates: the
+ * store aborts the partial upload, so nothing half-written is ever referenced.
+ */
+export async function storeCaptures(ctx: StepContext, step: string, streams: CaptureStream[]): Promise<ArtifactRef[]> {
+  const artifacts: ArtifactRef[] = [];
+  let stored = 0;
+  try {
+    for (const capture of streams) {
+      const ref = await ctx.deps.evidence.putArtifact({
+        incidentId: ctx.incidentId,
+        step,
+        name: capture.name,
+        contentType: capture.contentType,
+        collector: capture.collector,
+        method: capture.method,
+        notes: capture.notes,
+        body: capture.body,
+        signal: ctx.signal,
+        onProgress: (bytes) => ctx.progress({ step, artifact: capture.name, bytes: stored + bytes }),
+      });
+      stored += ref.size;
+      artifacts.push(ref);
+    }
+  } finally {
+    for (const capture of streams) if (!capture.body.destroyed) capture.body.destroy();
+  }
+  return artifacts;
+}
+
+/** Stores a JSON record (e.g. what a containment action changed) as evidence. */
+export function jsonCapture(name: string, method: string, record: unknown, notes: string[] = []): CaptureStream {
+  return {
+    name,
+    body: Readable.from([Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]),
+    contentType: 'application/json',
+    method,
+    collector: { name: 'holdfast-worker', version: HOLDFAST_VERSION },
+    notes,
+  };
+}

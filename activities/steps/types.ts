@@ -1,0 +1,62 @@
+import type { TSchema } from '@sinclair/typebox';
+import type { AlertTarget, ArtifactRef, PodRef } from '../../common/types';
+import type { StepTimeouts } from '../../workflows/definitions';
+import type { Cluster, EvidenceStore } from '../ports';
+
+export interface StepDeps {
+  cluster: Cluster;
+  evidence: EvidenceStore;
+}
+
+export interface StepContext {
+  incidentId: string;
+  target: AlertTarget;
+  dryRun: boolean;
+  params: Record<string, unknown>;
+  deps: StepDeps;
+  signal?: AbortSignal;
+  /** Reports progress (e.g. bytes uploaded) so it shows in the incident status and the Temporal UI. */
+  progress: (details: Record<string, unknown>) => void;
+}
+
+export interface StepResult {
+  artifacts: ArtifactRef[];
+  notes: string[];
+  /** For mutating steps: whether the cluster was (or, in dry-run, would have been) changed. */
+  changed?: boolean;
+}
+
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * One step of a playbook, describing itself like a falco-talon action: what it does, its parameters,
+ * the RBAC it needs and an example. Registered in steps/registry.ts; the workflow runs it as the
+ * activity `step.<name>` (and `undo.<name>` when it can be undone).
+ */
+export interface StepDefinition {
+  name: string;
+  kind: 'preserve' | 'capture' | 'contain';
+  description: string;
+  /** Parameters with their defaults; validated when the playbook loads. */
+  params: TSchema;
+  example: Record<string, unknown>;
+  rbac: RbacRule[];
+  timeouts: StepTimeouts;
+  /** Steps that need a pod are skipped (and say so) for host-level incidents. */
+  needsPod: boolean;
+  run(ctx: StepContext): Promise<StepResult>;
+  undo?(ctx: StepContext): Promise<StepResult>;
+}
+
+export class StepNotApplicable extends Error {
+  override name = 'StepNotApplicable';
+}
+
+export function podOf(target: AlertTarget): PodRef {
+  if (!target.namespace || !target.pod) throw new StepNotApplicable('this incident has no pod (host-level alert)');
+  return { cluster: target.cluster, namespace: target.namespace, pod: target.pod, container: target.container };
+}
