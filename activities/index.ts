@@ -1,15 +1,30 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { HoldfastConfig } from '../common/config';
+import { createNotifyActivities, type NotifierLike } from './notify';
+import { createPlanActivities } from './plan';
+import type { Playbooks } from './playbooks';
+import type { Cluster, EvidenceStore } from './ports';
+import type { SealActivity } from './seal-contract';
 import { createSelfTestActivities } from './selftest';
+import { createStepActivities } from './steps/activities';
 
 /** Everything activities need, built once by the worker and injected (tests pass fakes). */
 export interface ActivityDeps {
-  s3: S3Client;
   config: HoldfastConfig;
+  s3: S3Client;
+  cluster: Cluster;
+  evidence: EvidenceStore;
+  notifiers: ReadonlyMap<string, NotifierLike>;
+  playbooks: Playbooks;
+  sealEvidence: SealActivity;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
+    ...createPlanActivities(deps.playbooks),
+    ...createStepActivities({ cluster: deps.cluster, evidence: deps.evidence }),
+    ...createNotifyActivities({ notifiers: deps.notifiers }),
+    sealEvidence: deps.sealEvidence,
     ...createSelfTestActivities({ s3: deps.s3, bucket: deps.config.s3.bucket, retention: deps.config.retention }),
   };
 }

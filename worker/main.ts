@@ -1,6 +1,7 @@
 import { NativeConnection, Runtime, Worker, type LogLevel, type LogMetadata } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../activities/evidence/s3-client';
+import { buildAdapters } from './adapters';
 import { loadConfig, type HoldfastConfig } from '../common/config';
 import { createLogger, type Logger } from '../common/logger';
 
@@ -22,16 +23,18 @@ function installTemporalLogger(logger: Logger): void {
   });
 }
 
-export async function createWorker(config: HoldfastConfig): Promise<{ worker: Worker; close: () => Promise<void> }> {
+/** The worker with real adapters; tests replace any of them (e.g. a fake cluster) through `overrides`. */
+export async function createWorker(config: HoldfastConfig, overrides: Partial<ActivityDeps> = {}): Promise<{ worker: Worker; close: () => Promise<void> }> {
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const s3 = createS3Client(config.s3);
+  const s3 = overrides.s3 ?? createS3Client(config.s3);
+  const adapters = { ...buildAdapters(config, s3), ...overrides };
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('../workflows'),
-    activities: createActivities({ s3, config }),
+    activities: createActivities({ ...adapters, config, s3 }),
   });
   return {
     worker,

@@ -12,7 +12,7 @@ export interface IncidentInput {
   /** The correlation key; also the workflow id (see incidentWorkflowId). */
   key: string;
   target: AlertTarget;
-  /** Alerts that opened the incident (at least one). */
+  /** Usually empty: the API sends alerts in the `alerts` signal of signal-with-start, so a duplicate is never lost. */
   alerts: IncomingAlert[];
 }
 

@@ -1,0 +1,13 @@
+import { ClusterUnavailable } from '../errors';
+import type { Cluster } from '../ports';
+
+/**
+ * The cluster when Holdfast has no Kubernetes access: every step fails fast and non-retryably with the
+ * reason, so incidents still seal what they have and escalate instead of retrying for hours.
+ */
+export function unavailableCluster(reason: string): Cluster {
+  const fail = async (): Promise<never> => {
+    throw new ClusterUnavailable(reason);
+  };
+  return { inspect: fail, preserve: fail, capture: fail, isolate: fail, unisolate: fail, cordon: fail, uncordon: fail, nodeOf: fail };
+}

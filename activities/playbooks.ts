@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import YAML from 'yaml';
+import { SEVERITIES, type Alert, type AlertTarget } from '../common/types';
+import { severityAtLeast, type IncidentPlan, type PlannedContainment, type PlannedStep } from '../workflows/definitions';
+import { findStep } from './steps/registry';
+
+/**
+ * Playbooks: one YAML file maps matchers (source, rule pattern, minimum severity, namespace, labels)
+ * to the steps an incident runs, their parameters, approval gates and escalation. Validated once at
+ * worker start with errors that name the offending path; the first matching playbook wins.
+ */
+
+const Duration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$' })], {
+  description: 'seconds, or a number with unit: 30s, 10m, 2h, 1d',
+});
+const NamePattern = Type.String({ minLength: 1, maxLength: 253, description: 'exact name, or a glob with *' });
+
+const StepRef = Type.Union([
+  Type.String({ minLength: 1, maxLength: 63 }),
+  Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, { additionalProperties: false }),
+]);
+
+const ContainRef = Type.Union([
+  Type.String({ minLength: 1, maxLength: 63 }),
+  Type.Object({
+    name: Type.String({ minLength: 1, maxLength: 63 }),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    approval: Type.Optional(Type.Object({
+      required: Type.Boolean(),
+      timeout: Type.Optional(Duration),
+      onTimeout: Type.Optional(Type.Union([Type.Literal('approve'), Type.Literal('reject')])),
+    }, { additionalProperties: false })),
+  }, { additionalProperties: false }),
+]);
+
+const PlaybookSchema = Type.Object({
+  name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
+  match: Type.Optional(Type.Object({
+    sources: Type.Optional(Type.Array(Type.Union(['falco', 'alertmanager', 'guardduty', 'generic'].map((s) => Type.Literal(s))), { maxItems: 4 })),
+    rules: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
+    minSeverity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
+    namespaces: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
+    clusters: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
+    labels: Type.Optional(Type.Record(Type.String({ maxLength: 316 }), Type.String({ maxLength: 253 }))),
+  }, { additionalProperties: false })),
+  dryRun: Type.Optional(Type.Boolean()),
+  preserve: Type.Optional(Type.Boolean()),
+  capture: Type.Optional(Type.Array(StepRef, { maxItems: 16 })),
+  contain: Type.Optional(Type.Array(ContainRef, { maxItems: 8 })),
+  escalation: Type.Optional(Type.Object({
+    tiers: Type.Array(Type.Object({
+      notifiers: Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { maxItems: 16 }),
+      ackTimeout: Type.Optional(Duration),
+    }, { additionalProperties: false }), { maxItems: 10 }),
+    repeatLastTier: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  }, { additionalProperties: false })),
+  undoContainmentOnResolve: Type.Optional(Type.Boolean()),
+  autoCloseAfter: Type.Optional(Duration),
+}, { additionalProperties: false });
+
+export const PlaybookFileSchema = Type.Object({
+  playbooks: Type.Array(PlaybookSchema, { minItems: 1, maxItems: 200 }),
+  /** Notifier definitions, handed to the notifier registry (see activities/notifiers/). */
+  notifiers: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 100 })),
+}, { additionalProperties: false });
+
+export type PlaybookSpec = Static<typeof PlaybookSchema>;
+export type PlaybookFile = Static<typeof PlaybookFileSchema>;
+
+export class PlaybookError extends Error {
+  override name = 'PlaybookError';
+}
+
+export function parseDuration(value: number | string | undefined, fallbackSeconds: number): number {
+  if (value === undefined) return fallbackSeconds;
+  if (typeof value === 'number') return value;
+  const match = /^([0-9]+)(ms|s|m|h|d)$/.exec(value)!;
+  const n = Number(match[1]);
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.max(1, Math.round(n * factor));
+}
+
+/** The playbook used when none is configured: the whole response, no approvals, page everyone configured. */
+export function defaultPlaybook(notifierNames: string[]): PlaybookSpec {
+  return {
+    name: 'default',
+    preserve: true,
+    capture: ['filesystem', 'memory', 'logs', 'network'],
+    contain: ['isolate'],
+    escalation: { tiers: notifierNames.length > 0 ? [{ notifiers: notifierNames, ackTimeout: '15m' }] : [], repeatLastTier: 2 },
+    undoContainmentOnResolve: false,
+    autoCloseAfter: '7d',
+  };
+}
+
+function globMatch(pattern: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return regex.test(value);
+}
+
+export function matches(playbook: PlaybookSpec, alert: Alert, target: AlertTarget): boolean {
+  const m = playbook.match;
+  if (!m) return true;
+  if (m.sources && !m.sources.includes(alert.source)) return false;
+  if (m.rules && !m.rules.some((p) => globMatch(p, alert.rule))) return false;
+  if (m.minSeverity && !severityAtLeast(alert.severity, m.minSeverity)) return false;
+  if (m.namespaces && !m.namespaces.some((p) => globMatch(p, target.namespace))) return false;
+  if (m.clusters && !m.clusters.some((p) => globMatch(p, target.cluster))) return false;
+  if (m.labels && !Object.entries(m.labels).every(([k, v]) => alert.labels[k] === v)) return false;
+  return true;
+}
+
+function resolveParams(stepName: string, where: string, params: Record<string, unknown> = {}, kind: 'capture' | 'contain' | 'preserve'): PlannedStep {
+  const step = findStep(stepName);
+  if (!step) throw new PlaybookError(`${where}: unknown step "${stepName}"`);
+  if (step.kind !== kind) throw new PlaybookError(`${where}: "${stepName}" is a ${step.kind} step, not a ${kind} step`);
+  const withDefaults = Value.Default(step.params as TSchema, structuredClone(params)) as Record<string, unknown>;
+  const errors = [...Value.Errors(step.params, withDefaults)];
+  if (errors.length > 0) {
+    throw new PlaybookError(`${where}.params${errors[0]!.path}: ${errors[0]!.message}`);
+  }
+  return { name: step.name, params: withDefaults, timeouts: step.timeouts };
+}
+
+export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `playbook ${playbook.name}`): IncidentPlan {
+  const captures = (playbook.capture ?? []).map((ref, i) =>
+    typeof ref === 'string' ? resolveParams(ref, `${where}.capture[${i}]`, {}, 'capture') : resolveParams(ref.name, `${where}.capture[${i}]`, ref.params, 'capture'));
+  const containment: PlannedContainment[] = (playbook.contain ?? []).map((ref, i) => {
+    const spec = typeof ref === 'string' ? { name: ref } : ref;
+    const planned = resolveParams(spec.name, `${where}.contain[${i}]`, 'params' in spec ? spec.params : undefined, 'contain');
+    const approval = 'approval' in spec ? spec.approval : undefined;
+    return {
+      ...planned,
+      approval: {
+        required: approval?.required ?? false,
+        timeoutSeconds: parseDuration(approval?.timeout, 15 * 60),
+        onTimeout: approval?.onTimeout ?? 'reject',
+      },
+    };
+  });
+  return {
+    playbook: playbook.name,
+    dryRun: playbook.dryRun ?? false,
+    preserve: playbook.preserve === false ? null : resolveParams('preserve', `${where}.preserve`, {}, 'preserve'),
+    captures,
+    containment,
+    escalation: {
+      tiers: (playbook.escalation?.tiers ?? []).map((tier) => ({ notifiers: tier.notifiers, ackTimeoutSeconds: parseDuration(tier.ackTimeout, 15 * 60) })),
+      repeatLastTier: playbook.escalation?.repeatLastTier ?? 0,
+    },
+    undoContainmentOnResolve: playbook.undoContainmentOnResolve ?? false,
+    autoCloseAfterHours: parseDuration(playbook.autoCloseAfter, 7 * 86400) / 3600,
+    apiBaseUrl,
+  };
+}
+
+export interface Playbooks {
+  file?: string;
+  specs: PlaybookSpec[];
+  notifiers: Array<Record<string, unknown>>;
+  select(alert: Alert, target: AlertTarget): IncidentPlan;
+}
+
+/** Parses and validates a playbook document; every error names its path. */
+export function parsePlaybooks(text: string, source: string, opts: { apiBaseUrl: string; knownNotifiers?: string[] }): Playbooks {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { maxAliasCount: 100 });
+  } catch (err) {
+    throw new PlaybookError(`${source}: not valid YAML: ${(err as Error).message}`);
+  }
+  const errors = [...Value.Errors(PlaybookFileSchema, doc)];
+  if (errors.length > 0) {
+    throw new PlaybookError(`${source}: ${errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`).join('; ')}`);
+  }
+  const file = doc as PlaybookFile;
+  const notifiers = file.notifiers ?? [];
+  const known = new Set([...(opts.knownNotifiers ?? []), ...notifiers.map((n) => String(n.name))]);
+  const names = new Set<string>();
+  file.playbooks.forEach((pb, i) => {
+    if (names.has(pb.name)) throw new PlaybookError(`${source}: /playbooks/${i}/name: duplicate playbook "${pb.name}"`);
+    names.add(pb.name);
+    // Resolve once now so a bad step or parameter fails at start, not in the middle of an incident.
+    planFor(pb, opts.apiBaseUrl, `${source}: /playbooks/${i}`);
+    pb.escalation?.tiers.forEach((tier, t) => tier.notifiers.forEach((n) => {
+      if (!known.has(n)) throw new PlaybookError(`${source}: /playbooks/${i}/escalation/tiers/${t}: unknown notifier "${n}"`);
+    }));
+  });
+  return buildPlaybooks(file.playbooks, notifiers, opts.apiBaseUrl, source);
+}
+
+function buildPlaybooks(specs: PlaybookSpec[], notifiers: Array<Record<string, unknown>>, apiBaseUrl: string, file?: string): Playbooks {
+  return {
+    file,
+    specs,
+    notifiers,
+    select(alert, target) {
+      const chosen = specs.find((pb) => matches(pb, alert, target)) ?? defaultPlaybook(notifiers.map((n) => String(n.name)));
+      return planFor(chosen, apiBaseUrl);
+    },
+  };
+}
+
+export function loadPlaybooks(file: string | undefined, opts: { apiBaseUrl: string; knownNotifiers?: string[] }): Playbooks {
+  if (!file) return buildPlaybooks([], [], opts.apiBaseUrl);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PlaybookError(`cannot read playbooks file ${file}: ${(err as Error).message}`);
+  }
+  return parsePlaybooks(text, file, opts);
+}
