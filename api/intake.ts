@@ -1,0 +1,215 @@
+import crypto from 'node:crypto';
+import type { Alert, AlertTarget } from '../common/types';
+import { incidentWorkflowId, type AlertBatch, type IncomingAlert } from '../workflows/definitions';
+
+/**
+ * Alert intake between the HTTP routes and Temporal. Per incident key (workflow id):
+ * - a distinct alert is answered only once Temporal has it (signal-with-start), so an accepted alert is
+ *   never lost when this process dies;
+ * - while one call for a key is in flight, new distinct alerts queue and leave together in the next call
+ *   (group commit), so a storm becomes a few calls per incident, not one per alert;
+ * - an identical alert (same fingerprint) seen within `repeatWindowMs` is folded into a count that is
+ *   sent once per window: nothing distinct is ever dropped, only exact repeats are summarized.
+ */
+
+export interface IntakeSink {
+  /** Signal-with-start: opens the incident if none is open for this key; returns the run that got the alerts. */
+  deliver(workflowId: string, target: AlertTarget, batch: AlertBatch): Promise<string>;
+  /** Plain signal for repeat counts and resolved notices: never opens an incident. False if none is open. */
+  signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean>;
+  /** Whether the run existed before `since` (a run we did not start). */
+  startedBefore(workflowId: string, runId: string, since: number): Promise<boolean>;
+}
+
+export interface IntakeOptions {
+  repeatWindowMs: number;
+  /** Most alerts in one signal, to stay well under Temporal's payload limits. */
+  maxBatch: number;
+  /** Most Temporal calls in flight at once across all keys. */
+  maxInFlight: number;
+  /** Most incident keys tracked at once; the idle ones are forgotten first. */
+  maxKeys: number;
+  onError?: (err: unknown, workflowId: string) => void;
+}
+
+export interface Accepted {
+  workflowId: string;
+  runId: string;
+  deduplicated: boolean;
+}
+
+interface Waiter {
+  incoming: IncomingAlert;
+  resolve: (accepted: Accepted) => void;
+  reject: (err: unknown) => void;
+}
+
+interface KeyState {
+  target: AlertTarget;
+  pending: Waiter[];
+  inFlight: boolean;
+  runId?: string;
+  /** Fingerprints delivered recently, with the delivery they rode on. */
+  recent: Map<string, { until: number; delivered: Promise<Accepted> }>;
+  repeats: Map<string, { count: number; lastSeenAt: string }>;
+  repeatTimer?: NodeJS.Timeout;
+  lastUsed: number;
+}
+
+/** Identical alerts: same source, rule, severity, target and text; ids and timestamps differ between repeats. */
+export function alertFingerprint(alert: Alert): string {
+  const t = alert.target;
+  return crypto
+    .createHash('sha256')
+    .update([alert.source, alert.rule, alert.severity, alert.status, t.cluster, t.namespace ?? '', t.pod ?? '', t.container ?? '', t.node ?? '', alert.summary].join('\u0000'))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export class AlertIntake {
+  private readonly keys = new Map<string, KeyState>();
+  private inFlight = 0;
+  private readonly slotWaiters: Array<() => void> = [];
+
+  constructor(private readonly sink: IntakeSink, private readonly options: IntakeOptions) {}
+
+  /** Accepts one firing alert; resolves once it is durable in Temporal (or folded into one that is). */
+  accept(alert: Alert): Promise<Accepted> {
+    const workflowId = incidentWorkflowId(alert.target);
+    const fingerprint = alertFingerprint(alert);
+    const state = this.stateFor(workflowId, alert.target);
+    const now = Date.now();
+    if (state.recent.size > 1000) {
+      for (const [fp, entry] of state.recent) if (entry.until <= now) state.recent.delete(fp);
+    }
+    const recent = state.recent.get(fingerprint);
+    if (recent && recent.until > now) {
+      const repeat = state.repeats.get(fingerprint) ?? { count: 0, lastSeenAt: alert.receivedAt };
+      repeat.count += 1;
+      repeat.lastSeenAt = alert.receivedAt;
+      state.repeats.set(fingerprint, repeat);
+      this.scheduleRepeats(workflowId, state);
+      return recent.delivered.then((accepted) => ({ ...accepted, deduplicated: true }));
+    }
+    const delivered = new Promise<Accepted>((resolve, reject) => {
+      state.pending.push({ incoming: { alert, fingerprint }, resolve, reject });
+    });
+    state.recent.set(fingerprint, { until: now + this.options.repeatWindowMs, delivered });
+    // A failed delivery must not make later identical alerts look delivered.
+    delivered.catch(() => state.recent.delete(fingerprint));
+    void this.pump(workflowId, state);
+    return delivered;
+  }
+
+  /** Records a resolved alert on the open incident for its target; never opens one. */
+  async recordResolved(alert: Alert): Promise<{ workflowId: string; attached: boolean }> {
+    const workflowId = incidentWorkflowId(alert.target);
+    const attached = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [{ alert, fingerprint: alertFingerprint(alert) }] }));
+    return { workflowId, attached };
+  }
+
+  /** Sends outstanding repeat counts now (used at shutdown). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.keys.entries()].map(([workflowId, state]) => this.sendRepeats(workflowId, state)));
+  }
+
+  get trackedKeys(): number {
+    return this.keys.size;
+  }
+
+  private stateFor(workflowId: string, target: AlertTarget): KeyState {
+    let state = this.keys.get(workflowId);
+    if (!state) {
+      if (this.keys.size >= this.options.maxKeys) this.evictIdle();
+      state = { target, pending: [], inFlight: false, recent: new Map(), repeats: new Map(), lastUsed: Date.now() };
+      this.keys.set(workflowId, state);
+    }
+    state.lastUsed = Date.now();
+    return state;
+  }
+
+  private evictIdle(): void {
+    const idle = [...this.keys.entries()]
+      .filter(([, s]) => !s.inFlight && s.pending.length === 0 && s.repeats.size === 0)
+      .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [key] of idle.slice(0, Math.max(1, Math.floor(this.options.maxKeys / 10)))) this.keys.delete(key);
+  }
+
+  private async withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.inFlight >= this.options.maxInFlight) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    this.inFlight += 1;
+    try {
+      return await fn();
+    } finally {
+      this.inFlight -= 1;
+      this.slotWaiters.shift()?.();
+    }
+  }
+
+  private async pump(workflowId: string, state: KeyState): Promise<void> {
+    if (state.inFlight) return;
+    state.inFlight = true;
+    try {
+      while (state.pending.length > 0) {
+        const batch = state.pending.splice(0, this.options.maxBatch);
+        const repeats = this.takeRepeats(state);
+        const sentAt = Date.now();
+        try {
+          const runId = await this.withSlot(() => this.sink.deliver(workflowId, state.target, { alerts: batch.map((w) => w.incoming), repeats }));
+          let existed = state.runId === runId;
+          if (state.runId === undefined) existed = await this.sink.startedBefore(workflowId, runId, sentAt).catch(() => false);
+          state.runId = runId;
+          for (const waiter of batch) waiter.resolve({ workflowId, runId, deduplicated: existed });
+        } catch (err) {
+          this.restoreRepeats(state, repeats);
+          this.options.onError?.(err, workflowId);
+          for (const waiter of batch) waiter.reject(err);
+        }
+      }
+    } finally {
+      state.inFlight = false;
+    }
+  }
+
+  private takeRepeats(state: KeyState): AlertBatch['repeats'] {
+    if (state.repeats.size === 0) return [];
+    const repeats = [...state.repeats.entries()].map(([fingerprint, r]) => ({ fingerprint, ...r }));
+    state.repeats.clear();
+    return repeats;
+  }
+
+  private restoreRepeats(state: KeyState, repeats: AlertBatch['repeats']): void {
+    for (const r of repeats ?? []) {
+      const current = state.repeats.get(r.fingerprint);
+      state.repeats.set(r.fingerprint, { count: (current?.count ?? 0) + r.count, lastSeenAt: current?.lastSeenAt ?? r.lastSeenAt });
+    }
+  }
+
+  private scheduleRepeats(workflowId: string, state: KeyState): void {
+    if (state.repeatTimer) return;
+    state.repeatTimer = setTimeout(() => {
+      state.repeatTimer = undefined;
+      void this.sendRepeats(workflowId, state);
+    }, this.options.repeatWindowMs);
+    state.repeatTimer.unref();
+  }
+
+  private async sendRepeats(workflowId: string, state: KeyState): Promise<void> {
+    // Counts ride along with the next delivery; a plain signal now could race the incident's start.
+    if (state.inFlight || state.pending.length > 0) return this.scheduleRepeats(workflowId, state);
+    const repeats = this.takeRepeats(state);
+    if (!repeats || repeats.length === 0) return;
+    try {
+      const open = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [], repeats }));
+      if (!open) {
+        // The incident closed: forget it so the next alert opens a new one.
+        state.recent.clear();
+        state.runId = undefined;
+      }
+    } catch (err) {
+      this.restoreRepeats(state, repeats);
+      this.scheduleRepeats(workflowId, state);
+      this.options.onError?.(err, workflowId);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
+import type { AlertTarget } from '../common/types';
+import { alertsSignal, INCIDENT_WORKFLOW, type AlertBatch, type IncidentInput } from '../workflows/definitions';
+import type { IntakeSink } from './intake';
+
+/** The intake's way into Temporal: one deterministic workflow id per incident key. */
+export function temporalSink(client: Client, taskQueue: string): IntakeSink {
+  return {
+    async deliver(workflowId: string, target: AlertTarget, batch: AlertBatch): Promise<string> {
+      const input: IncidentInput = { key: workflowId, target, alerts: [] };
+      const handle = await client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
+        taskQueue,
+        workflowId,
+        args: [input],
+        signal: alertsSignal,
+        signalArgs: [batch],
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.status, value: 'planning' },
+          { key: SEARCH_ATTRIBUTES.cluster, value: target.cluster },
+          ...(target.namespace ? [{ key: SEARCH_ATTRIBUTES.namespace, value: target.namespace }] : []),
+          ...(target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: target.pod }] : []),
+        ],
+      });
+      return handle.signaledRunId;
+    },
+    async signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean> {
+      try {
+        await client.workflow.getHandle(workflowId).signal(alertsSignal, batch);
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+    async startedBefore(workflowId: string, runId: string, since: number): Promise<boolean> {
+      const description = await client.workflow.getHandle(workflowId, runId).describe();
+      // Allow for clock differences between this process and the server.
+      return description.startTime.getTime() < since - 500;
+    },
+  };
+}
