@@ -1,8 +1,13 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../common/logger';
 import { authPlugin, type TokenTable } from './auth';
 import { HttpProblem, problemErrorHandler, sendProblem } from './errors';
+import type { IncidentsService } from './incidents';
+import type { ApiMetrics } from './metrics';
+import { registerOpenApi } from './openapi';
 import { healthRoutes, type ReadinessCheck } from './routes/health';
+import { incidentRoutes } from './routes/incidents';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -12,6 +17,12 @@ export interface ServerDeps {
   tokens: TokenTable;
   /** When set, `X-Holdfast-Signature: sha256=<hmac of body>` also authorizes intake. */
   webhookSecret?: string;
+  incidents: IncidentsService;
+  metrics: ApiMetrics;
+  /** Incident counts by status for /metrics. */
+  countIncidents?: () => Promise<Record<string, number>>;
+  /** Further route groups (alert intake, evidence), each a fastify plugin. */
+  routes?: FastifyPluginAsync[];
 }
 
 /** Builds the HTTP API without listening, so tests drive it with inject(). */
@@ -22,7 +33,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Bounded timeouts: a slow client must not hold a socket forever.
     requestTimeout: 30_000,
     connectionTimeout: 10_000,
-  });
+    ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`));
 
@@ -37,7 +49,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
   });
 
+  registerOpenApi(app);
   await app.register(authPlugin, { tokens: deps.tokens, webhookSecret: deps.webhookSecret });
   await app.register(healthRoutes(deps.readiness));
+  await app.register(incidentRoutes(deps.incidents));
+  for (const routes of deps.routes ?? []) await app.register(routes);
+
+  app.get('/metrics', async (_request, reply) => {
+    if (deps.countIncidents) {
+      const counts = await deps.countIncidents().catch(() => undefined);
+      for (const [status, count] of Object.entries(counts ?? {})) deps.metrics.incidentsByStatus.set({ status }, count);
+    }
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
   return app;
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectLockConfigurationCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../activities/evidence/s3-client';
 import { SEARCH_ATTRIBUTE_NAMES } from '../common/search-attributes';
 import { spawnOwned, type OwnedChild } from './processes';
@@ -175,12 +175,17 @@ export async function startS3(opts: StackOptions): Promise<{ endpoint: string; c
 export async function ensureLockedBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
-    return;
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     if (status !== 404) throw err;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    return;
   }
-  await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+  // An existing bucket without Object Lock cannot hold evidence that stands up: refuse loudly.
+  const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket })).catch(() => undefined);
+  if (lock?.ObjectLockConfiguration?.ObjectLockEnabled !== 'Enabled') {
+    throw new Error(`bucket ${bucket} exists without Object Lock; create a new bucket with Object Lock enabled (S3_BUCKET)`);
+  }
 }
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {

@@ -1,0 +1,59 @@
+import { Type } from '@sinclair/typebox';
+import { SEVERITIES } from '../../common/types';
+
+const Name = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$', maxLength: 253 });
+
+export const IncidentIdParams = Type.Object({
+  incidentId: Type.String({ pattern: '^inc-[0-9a-f-]{36}$', description: 'as returned when the alert was accepted' }),
+});
+
+export const ListIncidentsQuery = Type.Object({
+  status: Type.Optional(Type.String({ pattern: '^[a-z-]{1,32}$' })),
+  namespace: Type.Optional(Name),
+  pod: Type.Optional(Name),
+  cluster: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' })),
+  severity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
+  source: Type.Optional(Type.Union(['falco', 'alertmanager', 'guardduty', 'generic'].map((s) => Type.Literal(s)))),
+  pageSize: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
+}, { additionalProperties: false });
+
+export const HistoryQuery = Type.Object({
+  pageSize: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
+  pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
+}, { additionalProperties: false });
+
+export const IncidentAction = Type.Union([
+  Type.Literal('acknowledge'), Type.Literal('approve'), Type.Literal('reject'), Type.Literal('resolve'), Type.Literal('cancel'),
+]);
+
+export const ActionParams = Type.Object({
+  incidentId: IncidentIdParams.properties.incidentId,
+  action: IncidentAction,
+});
+
+export const ActionBody = Type.Object({
+  /** The gated step, for approve/reject. */
+  step: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' })),
+  note: Type.Optional(Type.String({ maxLength: 2000 })),
+  /** resolve only: undo containment (isolation, cordon); default from the playbook. */
+  undoContainment: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+
+export const IncidentSummary = Type.Object({
+  incidentId: Type.String(),
+  workflowId: Type.String(),
+  status: Type.String(),
+  severity: Type.Optional(Type.String()),
+  cluster: Type.Optional(Type.String()),
+  namespace: Type.Optional(Type.String()),
+  pod: Type.Optional(Type.String()),
+  source: Type.Optional(Type.String()),
+  startedAt: Type.Optional(Type.String()),
+  closedAt: Type.Optional(Type.String()),
+});
+
+export const IncidentList = Type.Object({
+  incidents: Type.Array(IncidentSummary),
+  nextPageToken: Type.Optional(Type.String()),
+});

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import YAML from 'yaml';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../common/search-attributes';
+import { repoRoot } from '../helpers/env';
+
+// No Docker engine here: validate what can be validated without one.
+const compose = YAML.parse(fs.readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, { image?: string; build?: string; command?: string[]; depends_on?: unknown; environment?: Record<string, string> }>;
+};
+const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
+
+test('docker-compose has Temporal on PostgreSQL with its UI, S3 with Object Lock, and the Holdfast worker and API', () => {
+  const services = compose.services;
+  for (const name of ['postgresql', 'temporal', 'temporal-ui', 'temporal-setup', 's3', 's3-setup', 'holdfast-worker', 'holdfast-api']) {
+    assert.ok(services[name], `service ${name}`);
+  }
+  assert.equal(services.temporal!.environment!.DB, 'postgres12');
+  assert.deepEqual(services.s3!.command!.slice(0, 3), ['posix', '--versioning-dir', '/data/versions'], 'versioning (needed for Object Lock)');
+  assert.deepEqual(services['holdfast-worker']!.command, ['node', 'dist/worker/main.js']);
+  assert.deepEqual(services['holdfast-api']!.command, ['node', 'dist/api/main.js']);
+  assert.deepEqual(services['s3-setup']!.command, ['node', 'dist/scripts/provision.js']);
+});
+
+test('every image is pinned, and the commands compose runs exist in the build', () => {
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (service.image) assert.match(service.image, /:v?[0-9]+\.[0-9]+/, `${name} pins a version`);
+    else assert.equal(service.build, '.', `${name} builds the Holdfast image`);
+    const script = service.command?.[0] === 'node' ? service.command[1] : undefined;
+    if (script) assert.ok(fs.existsSync(path.join(repoRoot, script)), `${script} is built by tsc`);
+  }
+});
+
+test('compose registers the same search attributes as the embedded server, and the Dockerfile builds like the scripts', () => {
+  const setup = JSON.stringify(compose.services['temporal-setup']!.command);
+  for (const name of SEARCH_ATTRIBUTE_NAMES) assert.ok(setup.includes(name), `${name} registered`);
+  assert.match(dockerfile, /RUN npm ci/);
+  assert.match(dockerfile, /npm run build/);
+  assert.match(dockerfile, /^FROM node:20/m);
+  assert.match(dockerfile, /^USER node$/m);
+});
