@@ -17,9 +17,16 @@ const Duration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern
 });
 const NamePattern = Type.String({ minLength: 1, maxLength: 253, description: 'exact name, or a glob with *' });
 
+/** Per-step overrides of the step's own timeouts (e.g. a longer memory capture on big pods). */
+const TimeoutOverrides = {
+  timeout: Type.Optional(Duration),
+  heartbeatTimeout: Type.Optional(Duration),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+};
+
 const StepRef = Type.Union([
   Type.String({ minLength: 1, maxLength: 63 }),
-  Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, { additionalProperties: false }),
+  Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())), ...TimeoutOverrides }, { additionalProperties: false }),
 ]);
 
 const ContainRef = Type.Union([
@@ -27,6 +34,7 @@ const ContainRef = Type.Union([
   Type.Object({
     name: Type.String({ minLength: 1, maxLength: 63 }),
     params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    ...TimeoutOverrides,
     approval: Type.Optional(Type.Object({
       required: Type.Boolean(),
       timeout: Type.Optional(Duration),
@@ -113,7 +121,9 @@ export function matches(playbook: PlaybookSpec, alert: Alert, target: AlertTarge
   return true;
 }
 
-function resolveParams(stepName: string, where: string, params: Record<string, unknown> = {}, kind: 'capture' | 'contain' | 'preserve'): PlannedStep {
+type StepOverrides = { timeout?: number | string; heartbeatTimeout?: number | string; maxAttempts?: number };
+
+function resolveParams(stepName: string, where: string, params: Record<string, unknown> = {}, kind: 'capture' | 'contain' | 'preserve', overrides: StepOverrides = {}): PlannedStep {
   const step = findStep(stepName);
   if (!step) throw new PlaybookError(`${where}: unknown step "${stepName}"`);
   if (step.kind !== kind) throw new PlaybookError(`${where}: "${stepName}" is a ${step.kind} step, not a ${kind} step`);
@@ -122,15 +132,23 @@ function resolveParams(stepName: string, where: string, params: Record<string, u
   if (errors.length > 0) {
     throw new PlaybookError(`${where}.params${errors[0]!.path}: ${errors[0]!.message}`);
   }
-  return { name: step.name, params: withDefaults, timeouts: step.timeouts };
+  return {
+    name: step.name,
+    params: withDefaults,
+    timeouts: {
+      startToCloseSeconds: parseDuration(overrides.timeout, step.timeouts.startToCloseSeconds),
+      heartbeatSeconds: parseDuration(overrides.heartbeatTimeout, step.timeouts.heartbeatSeconds),
+      maximumAttempts: overrides.maxAttempts ?? step.timeouts.maximumAttempts,
+    },
+  };
 }
 
 export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `playbook ${playbook.name}`): IncidentPlan {
   const captures = (playbook.capture ?? []).map((ref, i) =>
-    typeof ref === 'string' ? resolveParams(ref, `${where}.capture[${i}]`, {}, 'capture') : resolveParams(ref.name, `${where}.capture[${i}]`, ref.params, 'capture'));
+    typeof ref === 'string' ? resolveParams(ref, `${where}.capture[${i}]`, {}, 'capture') : resolveParams(ref.name, `${where}.capture[${i}]`, ref.params, 'capture', ref));
   const containment: PlannedContainment[] = (playbook.contain ?? []).map((ref, i) => {
     const spec = typeof ref === 'string' ? { name: ref } : ref;
-    const planned = resolveParams(spec.name, `${where}.contain[${i}]`, 'params' in spec ? spec.params : undefined, 'contain');
+    const planned = resolveParams(spec.name, `${where}.contain[${i}]`, 'params' in spec ? spec.params : undefined, 'contain', spec);
     const approval = 'approval' in spec ? spec.approval : undefined;
     return {
       ...planned,
