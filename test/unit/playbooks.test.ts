@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { parsePlaybooks, PlaybookError } from '../../activities/playbooks';
+import { repoRoot } from '../helpers/env';
+import { sampleAlert } from '../helpers/incident-harness';
+
+const opts = { apiBaseUrl: 'http://holdfast.test' };
+
+describe('playbooks', () => {
+  const example = parsePlaybooks(fs.readFileSync(path.join(repoRoot, 'deploy/playbooks.example.yaml'), 'utf8'), 'example', opts);
+
+  test('the shipped example validates and matches by source, rule, severity and namespace', () => {
+    const prodShell = example.select(sampleAlert({ severity: 'critical' }, { namespace: 'prod-payments' }), { cluster: 'c', namespace: 'prod-payments', pod: 'p' });
+    assert.equal(prodShell.playbook, 'prod-shell');
+    assert.equal(prodShell.containment[0]!.approval.required, true);
+    assert.equal(prodShell.containment[0]!.approval.timeoutSeconds, 600);
+    assert.equal(prodShell.captures.find((c) => c.name === 'memory')!.timeouts.startToCloseSeconds, 45 * 60);
+    assert.equal(prodShell.captures.find((c) => c.name === 'memory')!.params.maxProcesses, 16);
+    // Defaults filled in from the step's own parameter schema.
+    assert.equal(prodShell.captures.find((c) => c.name === 'filesystem')!.params.maxBytes, 4 * 1024 ** 3);
+
+    const lowSeverity = example.select(sampleAlert({ severity: 'low' }, { namespace: 'prod-payments' }), { cluster: 'c', namespace: 'prod-payments', pod: 'p' });
+    assert.equal(lowSeverity.playbook, 'default', 'below minSeverity falls through to the default');
+    const staging = example.select(sampleAlert({}, { namespace: 'staging-web' }), { cluster: 'c', namespace: 'staging-web', pod: 'p' });
+    assert.equal(staging.playbook, 'staging-dry-run');
+    assert.equal(staging.dryRun, true);
+  });
+
+  test('the default playbook preserves, captures all four, isolates and pages every notifier', () => {
+    const plan = example.select(sampleAlert({ source: 'alertmanager' }, { namespace: 'other' }), { cluster: 'c', namespace: 'other', pod: 'p' });
+    assert.equal(plan.playbook, 'default');
+    assert.ok(plan.preserve);
+    assert.deepEqual(plan.captures.map((c) => c.name), ['filesystem', 'memory', 'logs', 'network']);
+    assert.deepEqual(plan.containment.map((c) => c.name), ['isolate']);
+    assert.deepEqual(plan.escalation.tiers[0]!.notifiers, ['pagerduty-primary', 'slack-security', 'opsgenie-secondary']);
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ['unknown step', 'playbooks: [{ name: a, capture: [dump-everything] }]', /\/playbooks\/0\.capture\[0\]: unknown step "dump-everything"/],
+    ['contain step used as capture', 'playbooks: [{ name: a, capture: [isolate] }]', /"isolate" is a contain step, not a capture step/],
+    ['bad parameter', 'playbooks: [{ name: a, capture: [{ name: memory, params: { maxProcesses: 100000 } }] }]', /capture\[0\]\.params\/maxProcesses/],
+    ['unknown notifier', 'playbooks: [{ name: a, escalation: { tiers: [{ notifiers: [nobody] }] } }]', /unknown notifier "nobody"/],
+    ['schema error names the path', 'playbooks: [{ name: a, contain: [{ name: isolate, approval: { required: maybe } }] }]', /\/playbooks\/0\/contain\/0/],
+    ['unknown key', 'playbooks: [{ name: a, drain: true }]', /\/playbooks\/0/],
+    ['duplicate name', 'playbooks: [{ name: a }, { name: a }]', /duplicate playbook "a"/],
+    ['not YAML', 'playbooks: [', /not valid YAML/],
+  ];
+  for (const [what, yaml, message] of bad) {
+    test(`refused with a clear error: ${what}`, () => {
+      assert.throws(() => parsePlaybooks(yaml, 'p.yaml', opts), (err: Error) => err instanceof PlaybookError && message.test(err.message));
+    });
+  }
+});
