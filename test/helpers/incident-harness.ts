@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle, type WorkflowHandleWithSignaledRunId } from '@temporalio/client';
 import type { ActivityDeps } from '../../activities';
@@ -16,7 +19,19 @@ import {
 import { createWorker } from '../../worker/main';
 import { FakeCluster } from '../fakes/cluster';
 import { MemoryEvidenceStore } from '../fakes/evidence-store';
-import { quietTemporalRuntime, testConfig } from './env';
+import { fixturesDir, quietTemporalRuntime, testConfig } from './env';
+
+/**
+ * With HOLDFAST_RECORD_HISTORIES=1, a finished scenario's history is written to test/fixtures/histories
+ * so the replay test (test/unit/replay.test.ts) can prove later workflow code still replays it.
+ */
+export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (process.env.HOLDFAST_RECORD_HISTORIES !== '1') return;
+  const history = await handle.fetchHistory();
+  const dir = path.join(fixturesDir, 'histories');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), `${historyToJSON(history)}\n`);
+}
 
 /** A notifier that records what it was asked to send. */
 export class RecordingNotifier implements NotifierLike {

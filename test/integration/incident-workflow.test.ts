@@ -11,7 +11,7 @@ import {
 } from '../../workflows/definitions';
 import { FakeCluster } from '../fakes/cluster';
 import { missingServers } from '../helpers/env';
-import { sampleAlert, startHarness, type Harness } from '../helpers/incident-harness';
+import { recordHistory, sampleAlert, startHarness, type Harness } from '../helpers/incident-harness';
 
 const PLAYBOOKS = `
 notifiers:
@@ -91,6 +91,7 @@ describe('incident workflow on the real Temporal dev server (fake cluster, evide
     // Both paged tiers are told the incident is resolved.
     assert.ok(tier1.sent.some((e) => e.incidentId === final.incidentId && e.action === 'resolve'));
     assert.ok(tier2.sent.some((e) => e.incidentId === final.incidentId && e.action === 'resolve'));
+    await recordHistory(handle, 'incident-full-escalation');
   });
 
   test('approval gates: containment waits for approve, reject skips, a timeout applies the default; resolve undoes containment', async () => {
@@ -115,6 +116,7 @@ describe('incident workflow on the real Temporal dev server (fake cluster, evide
     const final = (await handle.result()) as IncidentStatus;
     assert.deepEqual(final.steps.filter((s) => s.kind === 'undo').map((s) => `${s.name}:${s.state}`), ['cordon:succeeded', 'isolate:succeeded']);
     assert.equal(h.cluster.calls.filter((c) => c.op === 'unisolate' && c.target.endsWith(alert.target.pod!)).length, 1);
+    await recordHistory(handle, 'incident-approval-gates');
 
     const rejected = sampleAlert({ rule: 'Gated again' });
     const handle2 = await h.open(rejected);
@@ -128,6 +130,7 @@ describe('incident workflow on the real Temporal dev server (fake cluster, evide
     await handle2.signal(cancelSignal, { by: 'carol' });
     const final2 = (await handle2.result()) as IncidentStatus;
     assert.equal(final2.phase, 'cancelled');
+    await recordHistory(handle2, 'incident-rejected-cancelled');
   });
 
   test('dry run passes dryRun to every mutation and still captures evidence', async () => {
