@@ -6,7 +6,7 @@ import type { Playbooks } from './playbooks';
 import type { Cluster, EvidenceStore } from './ports';
 import type { SealActivity } from './seal-contract';
 import { createSelfTestActivities } from './selftest';
-import { createStepActivities } from './steps/activities';
+import { createStepActivities, type StepObserver } from './steps/activities';
 
 /** Everything activities need, built once by the worker and injected (tests pass fakes). */
 export interface ActivityDeps {
@@ -17,12 +17,13 @@ export interface ActivityDeps {
   notifiers: ReadonlyMap<string, NotifierLike>;
   playbooks: Playbooks;
   sealEvidence: SealActivity;
+  observeStep?: StepObserver;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createPlanActivities(deps.playbooks),
-    ...createStepActivities({ cluster: deps.cluster, evidence: deps.evidence }),
+    ...createStepActivities({ cluster: deps.cluster, evidence: deps.evidence }, deps.observeStep),
     ...createNotifyActivities({ notifiers: deps.notifiers }),
     sealEvidence: deps.sealEvidence,
     ...createSelfTestActivities({ s3: deps.s3, bucket: deps.config.s3.bucket, retention: deps.config.retention }),

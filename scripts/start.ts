@@ -3,7 +3,9 @@
  * point at existing ones, then runs the worker and the API as supervised children. SIGINT/SIGTERM stop
  * every child; if one child dies, everything stops, so nothing is left half-running.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../common/config';
 import { spawnOwned, type OwnedChild } from './processes';
@@ -14,6 +16,24 @@ const say = (line: string) => process.stderr.write(`${line}\n`);
 function intEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   return raw ? Number(raw) : fallback;
+}
+
+/** Proves end to end (API-independent) that the worker runs and the bucket enforces Object Lock. */
+async function storageSelfTest(address: string, namespace: string, taskQueue: string, retentionMode: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace });
+    const probeId = crypto.randomUUID();
+    const result = await client.workflow.execute('selfTestWorkflow', { taskQueue, workflowId: `selftest-${probeId}`, args: [probeId], workflowExecutionTimeout: '2 minutes' });
+    const ok = result.readBackMatches && result.lockedDeleteRefused;
+    say(ok
+      ? `[holdfast] self-test passed: a workflow wrote ${result.key} under ${retentionMode} retention, read it back, and the server refused to delete it.`
+      : `[holdfast] SELF-TEST FAILED: read back ${result.readBackMatches ? 'ok' : 'WRONG'}, locked delete ${result.lockedDeleteRefused ? 'refused' : 'ALLOWED'}: evidence would not be protected.`);
+  } catch (err) {
+    say(`[holdfast] self-test could not run: ${(err as Error).message}`);
+  } finally {
+    await connection.close();
+  }
 }
 
 async function main(): Promise<number> {
@@ -81,6 +101,7 @@ async function main(): Promise<number> {
       });
     }
     say(`[holdfast] API on http://${config.api.host}:${config.api.port} (GET /healthz, /readyz). Ctrl-C stops everything.`);
+    void storageSelfTest(env.TEMPORAL_ADDRESS!, config.temporal.namespace, config.temporal.taskQueue, config.retention.mode);
   } catch (err) {
     say(`[holdfast] ${err instanceof Error ? err.message : String(err)}`);
     await shutdown('start-up failed');

@@ -2,6 +2,7 @@ import { NativeConnection, Runtime, Worker, type LogLevel, type LogMetadata } fr
 import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../activities/evidence/s3-client';
 import { buildAdapters } from './adapters';
+import { createWorkerMetrics, serveMetrics } from './metrics';
 import { loadConfig, type HoldfastConfig } from '../common/config';
 import { createLogger, type Logger } from '../common/logger';
 
@@ -49,10 +50,16 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('holdfast-worker', config.logLevel);
   installTemporalLogger(logger.child({ component: 'temporal-sdk' }));
-  const { worker, close } = await createWorker(config);
+  const metrics = createWorkerMetrics();
+  const metricsPort = Number(process.env.HOLDFAST_WORKER_METRICS_PORT ?? 9464);
+  const metricsServer = metricsPort > 0 ? serveMetrics(metrics, config.api.host, metricsPort) : undefined;
+  const { worker, close } = await createWorker(config, {
+    observeStep: (step, outcome, seconds) => metrics.stepSeconds.observe({ step, outcome }, seconds),
+  });
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker started');
   // Worker.run() resolves after SIGINT/SIGTERM once in-flight tasks are handed back.
   await worker.run();
+  metricsServer?.close();
   await close();
   logger.info('worker stopped');
 }

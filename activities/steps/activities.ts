@@ -32,27 +32,28 @@ function stepContext(input: StepActivityInput, deps: StepDeps): StepContext {
   };
 }
 
+/** Observes each step's duration and outcome (the worker's /metrics). */
+export type StepObserver = (step: string, outcome: 'succeeded' | 'failed', seconds: number) => void;
+
 /** One activity per registered step: `step.<name>` runs it, `undo.<name>` reverses it where it can. */
-export function createStepActivities(deps: StepDeps): Record<string, StepActivity> {
+export function createStepActivities(deps: StepDeps, observe: StepObserver = () => {}): Record<string, StepActivity> {
+  const wrap = (name: string, run: (ctx: StepContext) => Promise<StepResult>): StepActivity => async (input) => {
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    try {
+      const result = await run(stepContext(input, deps));
+      observe(name, 'succeeded', seconds());
+      return result;
+    } catch (err) {
+      observe(name, 'failed', seconds());
+      throw toActivityFailure(err);
+    }
+  };
   const activities: Record<string, StepActivity> = {};
   for (const step of STEPS) {
-    activities[`step.${step.name}`] = async (input) => {
-      try {
-        return await step.run(stepContext(input, deps));
-      } catch (err) {
-        throw toActivityFailure(err);
-      }
-    };
+    activities[`step.${step.name}`] = wrap(step.name, (ctx) => step.run(ctx));
     const undo = step.undo;
-    if (undo) {
-      activities[`undo.${step.name}`] = async (input) => {
-        try {
-          return await undo.call(step, stepContext(input, deps));
-        } catch (err) {
-          throw toActivityFailure(err);
-        }
-      };
-    }
+    if (undo) activities[`undo.${step.name}`] = wrap(`undo.${step.name}`, (ctx) => undo.call(step, ctx));
   }
   return activities;
 }
