@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import type { IncidentAction, IncidentsService } from '../../api/incidents';
+import { createApiMetrics } from '../../api/metrics';
+import { buildServer } from '../../api/server';
+
+const TOKENS = { intake: 'intake-token-0123456789', responder: 'responder-token-0123456789', investigator: 'investigator-token-012345' };
+
+/** Records what the routes ask of Temporal. */
+class FakeIncidents implements IncidentsService {
+  actions: Array<{ incidentId: string; action: IncidentAction; body: unknown }> = [];
+  async list() {
+    return { incidents: [{ incidentId: 'inc-00000000-0000-4000-8000-000000000001', workflowId: 'incident/c/ns/p', status: 'escalating' }] };
+  }
+  async get(): Promise<never> {
+    throw Object.assign(new Error('not used'), { statusCode: 404 });
+  }
+  async history() {
+    return { events: [{ eventId: '1' }], nextPageToken: 'abc' };
+  }
+  async act(incidentId: string, action: IncidentAction, body: unknown) {
+    this.actions.push({ incidentId, action, body });
+  }
+}
+
+describe('API basics (inject, no servers)', () => {
+  let app: FastifyInstance;
+  const incidents = new FakeIncidents();
+  before(async () => {
+    app = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: { temporal: async () => {}, s3: async () => { throw new Error('connect ECONNREFUSED'); } },
+      tokens: new Map(Object.entries(TOKENS).map(([role, token]) => [token, role as 'intake'])),
+      incidents,
+      metrics: createApiMetrics(),
+    });
+  });
+  after(() => app.close());
+  const auth = (role: keyof typeof TOKENS) => ({ authorization: `Bearer ${TOKENS[role]}` });
+
+  test('healthz is 200; readyz names the unreachable dependency with 503', async () => {
+    assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+    const ready = await app.inject({ url: '/readyz' });
+    assert.equal(ready.statusCode, 503);
+    assert.deepEqual(ready.json().checks.s3, { ok: false, error: 'connect ECONNREFUSED' });
+    assert.equal(ready.json().checks.temporal.ok, true);
+  });
+
+  test('no token → 401 problem+json; wrong role → 403; nothing reaches Temporal', async () => {
+    const url = '/v1/incidents/inc-00000000-0000-4000-8000-000000000001/acknowledge';
+    const none = await app.inject({ method: 'POST', url, payload: {} });
+    assert.equal(none.statusCode, 401);
+    assert.match(none.headers['content-type'] as string, /^application\/problem\+json/);
+    assert.equal(none.json().status, 401);
+    const wrong = await app.inject({ method: 'POST', url, payload: {}, headers: auth('intake') });
+    assert.equal(wrong.statusCode, 403);
+    const forged = await app.inject({ method: 'POST', url, payload: {}, headers: { authorization: `Bearer ${TOKENS.responder}x` } });
+    assert.equal(forged.statusCode, 401);
+    assert.equal(incidents.actions.length, 0);
+  });
+
+  test('responder actions become signals with who did it; approve needs the step', async () => {
+    const id = 'inc-00000000-0000-4000-8000-000000000001';
+    const ok = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/approve`, payload: { step: 'isolate', note: 'go' }, headers: auth('responder') });
+    assert.equal(ok.statusCode, 202);
+    assert.deepEqual(incidents.actions.at(-1), { incidentId: id, action: 'approve', body: { step: 'isolate', note: 'go', by: 'responder' } });
+    const missing = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/reject`, payload: {}, headers: auth('responder') });
+    assert.equal(missing.statusCode, 400);
+    assert.equal(missing.json().errors[0].field, 'body/step');
+    const badAction = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/delete`, payload: {}, headers: auth('responder') });
+    assert.equal(badAction.statusCode, 400);
+    const badId = await app.inject({ method: 'POST', url: '/v1/incidents/..%2F..%2Fetc/acknowledge', payload: {}, headers: auth('responder') });
+    assert.equal(badId.statusCode, 400);
+  });
+
+  test('bad JSON → 400, body over 1 MiB → 413, unknown route → 404, all problem+json', async () => {
+    const id = 'inc-00000000-0000-4000-8000-000000000001';
+    const bad = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/acknowledge`, payload: '{"note":', headers: { ...auth('responder'), 'content-type': 'application/json' } });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().detail, /not valid JSON/);
+    const big = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/acknowledge`, payload: JSON.stringify({ note: 'x'.repeat(1024 * 1024 + 10) }), headers: { ...auth('responder'), 'content-type': 'application/json' } });
+    assert.equal(big.statusCode, 413);
+    assert.match(big.headers['content-type'] as string, /problem\+json/);
+    const missing = await app.inject({ url: '/v2/nothing' });
+    assert.equal(missing.statusCode, 404);
+    assert.match(missing.headers['content-type'] as string, /problem\+json/);
+  });
+
+  test('list and history are paginated and need a reader role', async () => {
+    assert.equal((await app.inject({ url: '/v1/incidents' })).statusCode, 401);
+    const list = await app.inject({ url: '/v1/incidents?namespace=shop&pageSize=10', headers: auth('investigator') });
+    assert.equal(list.statusCode, 200);
+    assert.equal(list.json().incidents[0].status, 'escalating');
+    const injected = await app.inject({ url: '/v1/incidents?namespace=a%22%20OR%20true', headers: auth('responder') });
+    assert.equal(injected.statusCode, 400, 'filter values are names, never query text');
+    const history = await app.inject({ url: '/v1/incidents/inc-00000000-0000-4000-8000-000000000001/history?pageSize=5', headers: auth('responder') });
+    assert.equal(history.json().nextPageToken, 'abc');
+  });
+
+  test('openapi.json documents every route with its schemas; metrics are Prometheus text', async () => {
+    const doc = (await app.inject({ url: '/openapi.json' })).json();
+    assert.equal(doc.openapi, '3.1.0');
+    assert.ok(doc.paths['/v1/incidents/{incidentId}/{action}'].post.requestBody);
+    assert.ok(doc.paths['/v1/incidents'].get.parameters.some((p: { name: string }) => p.name === 'namespace'));
+    const metrics = await app.inject({ url: '/metrics' });
+    assert.match(metrics.body, /holdfast_alerts_received_total/);
+  });
+});
