@@ -134,6 +134,7 @@ function resolveParams(stepName: string, where: string, params: Record<string, u
   }
   return {
     name: step.name,
+    needsPod: step.needsPod,
     params: withDefaults,
     timeouts: {
       startToCloseSeconds: parseDuration(overrides.timeout, step.timeouts.startToCloseSeconds),

@@ -67,6 +67,8 @@ export interface PlannedStep {
   name: string;
   params: Record<string, unknown>;
   timeouts: StepTimeouts;
+  /** Skipped without asking anyone when the incident has no pod (host alert). */
+  needsPod?: boolean;
 }
 
 export interface ApprovalGate {

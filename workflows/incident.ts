@@ -191,11 +191,17 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     status.steps.push(step);
     return step;
   };
+  const hasPod = Boolean(input.target.namespace && input.target.pod);
   const artifacts: ArtifactRef[] = [];
   const failures: Array<{ step: string; error: string }> = [];
 
   /** Runs one step activity and records what happened; never throws except on cancellation. */
   const runStep = async (record: StepStatus, kind: 'step' | 'undo', step: PlannedStep, plan: IncidentPlan): Promise<StepResult | undefined> => {
+    if (step.needsPod && !hasPod) {
+      record.state = 'skipped';
+      record.notes.push('this incident has no pod (host-level alert)');
+      return undefined;
+    }
     record.state = 'running';
     record.startedAt = now();
     const stepInput: StepActivityInput = { incidentId, target: input.target, dryRun: plan.dryRun, params: step.params };
@@ -267,7 +273,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
           record.notes.push('incident resolved before containment');
           continue;
         }
-        if (action.approval.required) {
+        if (action.approval.required && !(action.needsPod && !hasPod)) {
           record.state = 'awaiting-approval';
           const decided = await condition(() => decisions.has(action.name), action.approval.timeoutSeconds * 1000);
           const decision = decided

@@ -160,4 +160,23 @@ describe('incident workflow on the real Temporal dev server (fake cluster, evide
     await handle.signal(cancelSignal, { by: 'test' });
     await handle.result();
   });
+
+  test('a host alert with no pod still opens an incident keyed by node, skips pod steps and escalates', async () => {
+    const alert = sampleAlert({ rule: 'Gated host rule' }, { namespace: undefined, pod: undefined, container: undefined, node: 'worker-7' });
+    const handle = await h.open(alert);
+    assert.equal(handle.workflowId, 'incident/test/node/worker-7');
+    const gated = await h.waitForStatus(handle, (s) => s.steps.some((x) => x.name === 'cordon' && x.state === 'awaiting-approval'));
+    assert.equal(gated.steps.find((s) => s.name === 'isolate')!.state, 'skipped', 'no approval is asked for a step that cannot apply');
+    await handle.signal(approveSignal, { step: 'cordon', by: 'erin' });
+    const status = await h.waitForStatus(handle, (s) => s.steps.some((x) => x.name === 'escalate' && x.state === 'succeeded'));
+    const states = Object.fromEntries(status.steps.map((s) => [`${s.kind}:${s.name}`, s.state]));
+    assert.equal(states['preserve:preserve'], 'skipped');
+    assert.equal(states['capture:logs'], 'skipped');
+    assert.equal(states['contain:cordon'], 'succeeded');
+    assert.match(status.steps.find((s) => s.name === 'logs')!.notes.join(), /no pod/);
+    assert.ok(h.cluster.calls.some((c) => c.op === 'cordon' && c.target === 'worker-7'));
+    assert.ok(h.notifiers.get('tier1')!.sent.some((e) => e.incidentId === status.incidentId));
+    await handle.signal(cancelSignal, { by: 'erin' });
+    await handle.result();
+  });
 });
