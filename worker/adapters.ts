@@ -1,6 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ActivityDeps } from '../activities';
+import * as k8s from '@kubernetes/client-node';
+import { KubernetesCluster } from '../activities/kubernetes/cluster';
 import { unavailableCluster } from '../activities/kubernetes/unavailable';
+import type { Cluster } from '../activities/ports';
 import { loadPlaybooks } from '../activities/playbooks';
 import type { HoldfastConfig } from '../common/config';
 
@@ -9,7 +12,7 @@ export function buildAdapters(config: HoldfastConfig, s3: S3Client): Omit<Activi
   void s3;
   const playbooks = loadPlaybooks(process.env.HOLDFAST_PLAYBOOKS || undefined, { apiBaseUrl: publicApiUrl(config) });
   return {
-    cluster: unavailableCluster('the Kubernetes adapter is not configured in this build'),
+    cluster: clusterFromEnvironment(),
     evidence: {
       putArtifact: async () => { throw new Error('evidence store not wired'); },
       getArtifact: async () => { throw new Error('evidence store not wired'); },
@@ -22,4 +25,14 @@ export function buildAdapters(config: HoldfastConfig, s3: S3Client): Omit<Activi
 
 export function publicApiUrl(config: HoldfastConfig): string {
   return (process.env.HOLDFAST_PUBLIC_URL ?? `http://${config.api.host}:${config.api.port}`).replace(/\/+$/, '');
+}
+
+/** KUBECONFIG, else the in-cluster service account; without either, steps fail fast and say why. */
+function clusterFromEnvironment(): Cluster {
+  if (!process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) {
+    return unavailableCluster('no Kubernetes access configured (set KUBECONFIG, or run in a cluster)');
+  }
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  return new KubernetesCluster(kc);
 }
