@@ -1,9 +1,11 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { createS3Client } from '../activities/evidence/s3-client';
 import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { loadOrCreateTokens } from './auth';
+import { incidentCounter, temporalIncidents } from './incidents';
+import { createApiMetrics } from './metrics';
 import { buildServer } from './server';
 
 async function main(): Promise<void> {
@@ -11,9 +13,11 @@ async function main(): Promise<void> {
   const logger = createLogger('holdfast-api', config.logLevel);
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
   const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
   const s3 = createS3Client(config.s3);
   const tokens = loadOrCreateTokens(process.env.HOLDFAST_TOKENS, config.dataDir);
   if (tokens.file) logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
+  const metrics = createApiMetrics();
   const app = await buildServer({
     logger,
     tokens: tokens.table,
@@ -22,6 +26,9 @@ async function main(): Promise<void> {
       temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
       s3: async () => { await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket })); },
     },
+    incidents: temporalIncidents(client, config.temporal.namespace),
+    countIncidents: incidentCounter(client, config.temporal.namespace),
+    metrics,
   });
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'api stopping');
