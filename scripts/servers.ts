@@ -33,6 +33,8 @@ function findOnPath(command: string): string | undefined {
 }
 
 function goBinary(): string | undefined {
+  const explicit = process.env.HOLDFAST_GO;
+  if (explicit) return fs.existsSync(explicit) ? explicit : undefined;
   return findOnPath('go') ?? (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
 }
 
