@@ -72,3 +72,61 @@ export interface Cluster {
   /** The node a pod runs on (for cordon when the alert did not say). */
   nodeOf(target: PodRef): Promise<string | undefined>;
 }
+
+// ---- Evidence sealing and investigator access (issue 4: activities/evidence/, activities/seal.ts) ----
+
+/** An object as the evidence store holds it. */
+export interface StoredObjectInfo {
+  key: string;
+  versionId?: string;
+  size: number;
+  /** From the object's metadata when it carries one (single-part objects, manifests, signatures). */
+  sha256?: string;
+  contentType?: string;
+  metadata: Record<string, string>;
+  retention?: { mode: string; retainUntil?: string; legalHold: boolean };
+}
+
+/** Read side of the evidence store, for sealing and investigator access. */
+export interface EvidenceReader {
+  head(key: string, versionId?: string): Promise<StoredObjectInfo>;
+  open(key: string, versionId?: string): Promise<{ body: Readable; size: number; versionId?: string; metadata: Record<string, string> }>;
+  readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }>;
+  /** A time-limited GET URL (at most 15 minutes). */
+  presignGet(key: string, versionId: string | undefined, expiresInSeconds: number): Promise<string>;
+}
+
+export interface PublicKeyInfo {
+  keyId: string;
+  algorithm: 'Ed25519';
+  /** SubjectPublicKeyInfo, PEM. */
+  publicKeyPem: string;
+}
+
+/** Signs manifests. The file-based Ed25519 signer is the embedded default; a KMS can implement this later. */
+export interface Signer {
+  readonly keyId: string;
+  readonly algorithm: 'Ed25519';
+  /** Signs exactly these bytes (Ed25519, pure: no pre-hash); returns the raw 64-byte signature. */
+  sign(data: Uint8Array): Promise<Buffer>;
+  /** The public keys investigators may verify with (current first). */
+  publicKeys(): PublicKeyInfo[];
+}
+
+/** One access to an incident's evidence: who, when, what, from where. */
+export interface CustodyEntry {
+  incidentId: string;
+  at: string;
+  who: { name: string; role: string; via: string };
+  action: 'evidence.read' | 'evidence.bundle' | 'evidence.legal-hold';
+  /** The objects handed out (keys and versions). */
+  objects: Array<{ key: string; versionId?: string }>;
+  from: { ip: string; userAgent?: string };
+  outcome: 'granted' | 'failed';
+  detail?: string;
+}
+
+/** Append-only custody log: S3 has no append, so each access is its own small locked object. */
+export interface CustodyLog {
+  append(entry: CustodyEntry): Promise<{ key: string; versionId?: string }>;
+}

@@ -67,3 +67,41 @@ export interface ArtifactRef {
   method: string;
   notes: string[];
 }
+
+// ---- Evidence manifest (issue 4). Its exact stored bytes are what manifest.sig signs. ----
+
+export const MANIFEST_SCHEMA = 'holdfast.evidence-manifest/v1' as const;
+
+export interface ManifestContainer {
+  name: string;
+  image?: string;
+  /** sha256:… from the container status's imageID, when the runtime reported one. */
+  imageDigest?: string;
+}
+
+/** The target as best known at sealing: from the alert, completed from the captured pod record. */
+export interface ManifestTarget {
+  cluster: string;
+  namespace?: string;
+  pod?: string;
+  podUid?: string;
+  node?: string;
+  containers: ManifestContainer[];
+  /** What could not be established about the target, and why. */
+  notes: string[];
+}
+
+export interface EvidenceManifest {
+  schema: typeof MANIFEST_SCHEMA;
+  incidentId: string;
+  workflowId: string;
+  runId: string;
+  /** When the manifest was written (ISO 8601 UTC). */
+  sealedAt: string;
+  signing: { algorithm: 'Ed25519'; keyId: string; signatureFile: 'manifest.sig'; signedBytes: string };
+  retention: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number; legalHold: boolean };
+  alerts: Alert[];
+  target: ManifestTarget;
+  artifacts: ArtifactRef[];
+  failures: Array<{ step: string; error: string }>;
+}

@@ -1,0 +1,169 @@
+/**
+ * Investigator access to sealed evidence: the manifest, its signature and presigned artifact URLs, or
+ * everything as one streamed tar. Every access is first written to the incident's custody log (an
+ * access that cannot be recorded is refused) and logged with pino.
+ */
+import { pipeline } from 'node:stream/promises';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import tar from 'tar-stream';
+import type { CustodyEntry, CustodyLog, EvidenceReader } from '../../activities/ports';
+import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../activities/evidence/manifest';
+import { manifestKey, relativeArtifactPath, signatureKey } from '../../activities/evidence/names';
+import type { EvidenceManifest } from '../../common/types';
+import { HttpProblem } from '../errors';
+import { EvidenceIncidentParams, EvidenceQuery, EvidenceResponse } from '../schemas/evidence';
+
+export interface EvidenceRouteDeps {
+  reader: EvidenceReader;
+  custody: CustodyLog;
+  /** Default presigned URL lifetime (seconds, at most 900). */
+  urlExpirySeconds?: number;
+  now?: () => Date;
+}
+
+interface Sealed {
+  manifest: EvidenceManifest;
+  manifestBytes: Buffer;
+  manifestVersionId?: string;
+  signature: Buffer;
+  signatureVersionId?: string;
+  keyId: string;
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as Error)?.name === 'NotFound';
+}
+
+/** The latest signature and the exact manifest version it names. */
+async function loadSealed(reader: EvidenceReader, incidentId: string): Promise<Sealed> {
+  let sig;
+  try {
+    sig = await reader.readSmall(signatureKey(incidentId), undefined, 4096);
+  } catch (err) {
+    if (isNotFound(err)) throw new HttpProblem(404, 'Not Found', `no sealed evidence for incident ${incidentId} (not sealed yet, or no such incident)`);
+    throw err;
+  }
+  const manifestVersion = sig.metadata['manifest-version-id'];
+  const stored = await reader.readSmall(manifestKey(incidentId), manifestVersion, MAX_MANIFEST_BYTES);
+  let manifest: EvidenceManifest;
+  try {
+    manifest = parseManifest(stored.bytes);
+  } catch (err) {
+    throw new HttpProblem(500, 'Internal Server Error', `the stored manifest for ${incidentId} is malformed: ${(err as Error).message.slice(0, 200)}`);
+  }
+  if (manifest.incidentId !== incidentId) throw new HttpProblem(500, 'Internal Server Error', `the stored manifest names another incident`);
+  return { manifest, manifestBytes: stored.bytes, manifestVersionId: stored.versionId, signature: sig.bytes, signatureVersionId: sig.versionId, keyId: manifest.signing.keyId };
+}
+
+function origin(request: FastifyRequest): CustodyEntry['from'] {
+  const ua = request.headers['user-agent'];
+  return { ip: request.ip, ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 256) } : {}) };
+}
+
+export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypebox {
+  const now = deps.now ?? (() => new Date());
+  const defaultExpiry = Math.min(900, Math.max(1, deps.urlExpirySeconds ?? 300));
+
+  return async (app) => {
+    const investigator = { preHandler: app.requireRole('investigator') };
+
+    /** Records the access before anything is handed out; an unrecordable access is refused. */
+    const record = async (request: FastifyRequest, incidentId: string, action: CustodyEntry['action'], objects: CustodyEntry['objects']) => {
+      const principal = request.principal!;
+      const entry: CustodyEntry = {
+        incidentId, at: now().toISOString(), who: { name: principal.name, role: principal.role, via: principal.via },
+        action, objects, from: origin(request), outcome: 'granted',
+      };
+      try {
+        const stored = await deps.custody.append(entry);
+        request.log.info({ custody: { ...entry, objects: entry.objects.length, key: stored.key } }, 'evidence access');
+        return stored;
+      } catch (err) {
+        request.log.error({ err, incidentId, action, who: principal.name }, 'custody log write failed: access refused');
+        throw new HttpProblem(503, 'Service Unavailable', 'the access could not be recorded in the custody log; try again');
+      }
+    };
+
+    app.get('/v1/incidents/:incidentId/evidence', {
+      ...investigator,
+      schema: {
+        summary: 'Sealed evidence: the manifest, its signature and a presigned URL per artifact',
+        params: EvidenceIncidentParams, querystring: EvidenceQuery, response: { 200: EvidenceResponse },
+      },
+    }, async (request) => {
+      const { incidentId } = request.params;
+      const expiresIn = request.query.expiresIn ?? defaultExpiry;
+      const sealed = await loadSealed(deps.reader, incidentId);
+      const artifacts = sealed.manifest.artifacts.flatMap((a) => {
+        const path = relativeArtifactPath(incidentId, a.key);
+        return path ? [{ ...a, path }] : [];
+      });
+      const custody = await record(request, incidentId, 'evidence.read', [
+        { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
+        { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+        ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
+      ]);
+      const issued = now();
+      return {
+        incidentId,
+        keyId: sealed.keyId,
+        manifest: sealed.manifest,
+        manifestBase64: sealed.manifestBytes.toString('base64'),
+        manifestSha256: sha256Hex(sealed.manifestBytes),
+        manifestVersionId: sealed.manifestVersionId,
+        signatureBase64: sealed.signature.toString('base64'),
+        signatureVersionId: sealed.signatureVersionId,
+        expiresAt: new Date(issued.getTime() + expiresIn * 1000).toISOString(),
+        artifacts: await Promise.all(artifacts.map(async (a) => ({
+          name: a.name, key: a.key, versionId: a.versionId, size: a.size, sha256: a.sha256, contentType: a.contentType, path: a.path,
+          url: await deps.reader.presignGet(a.key, a.versionId, expiresIn),
+        }))),
+        custodyKey: custody.key,
+      };
+    });
+
+    app.get('/v1/incidents/:incidentId/evidence/bundle', {
+      ...investigator,
+      schema: { summary: 'Everything as one streamed tar: manifest.json, manifest.sig, <step>/<artifact>…', params: EvidenceIncidentParams },
+    }, async (request, reply) => {
+      const { incidentId } = request.params;
+      const sealed = await loadSealed(deps.reader, incidentId);
+      const artifacts = sealed.manifest.artifacts.flatMap((a) => {
+        const path = relativeArtifactPath(incidentId, a.key);
+        return path ? [{ ...a, path }] : [];
+      });
+      await record(request, incidentId, 'evidence.bundle', [
+        { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
+        { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+        ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
+      ]);
+      const pack = tar.pack();
+      const mtime = new Date(sealed.manifest.sealedAt);
+      const fill = async () => {
+        pack.entry({ name: 'manifest.json', size: sealed.manifestBytes.length, mode: 0o444, mtime }, sealed.manifestBytes);
+        pack.entry({ name: 'manifest.sig', size: sealed.signature.length, mode: 0o444, mtime }, sealed.signature);
+        for (const a of artifacts) {
+          // One artifact at a time, straight from S3 into the tar: never a whole artifact in memory.
+          const opened = await deps.reader.open(a.key, a.versionId);
+          if (opened.size !== a.size) {
+            opened.body.destroy();
+            throw new Error(`${a.key}@${a.versionId}: stored size ${opened.size} differs from the manifest's ${a.size}`);
+          }
+          const entry = pack.entry({ name: a.path, size: a.size, mode: 0o444, mtime: new Date(a.capturedAt) });
+          await pipeline(opened.body, entry);
+        }
+        pack.finalize();
+      };
+      fill().catch((err: unknown) => {
+        request.log.error({ err, incidentId }, 'evidence bundle aborted mid-stream');
+        pack.destroy(err as Error);
+      });
+      return reply
+        .type('application/x-tar')
+        .header('content-disposition', `attachment; filename="${incidentId}-evidence.tar"`)
+        .header('x-holdfast-manifest-sha256', sha256Hex(sealed.manifestBytes))
+        .send(pack);
+    });
+  };
+}
