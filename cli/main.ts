@@ -1,0 +1,320 @@
+/**
+ * `holdfast`: list incidents, fetch sealed evidence, and verify it offline.
+ *
+ *   holdfast incidents list [--status S] [--namespace N] [--pod P] [--page-size N] [--page-token T]
+ *   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
+ *   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
+ *   holdfast keys
+ *
+ * Global: --api URL (HOLDFAST_API_URL, default http://127.0.0.1:8080), --token T (HOLDFAST_TOKEN), --json.
+ * Exit codes: 0 success/verified; 1 verification failed; 2 usage or API error; 3 hashes hold but the
+ * signature was not checked (no key supplied).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { parseArgs } from 'node:util';
+import { INCIDENT_ID_PATTERN, relativeArtifactPath } from '../activities/evidence/names';
+import { sha256Hex } from '../activities/evidence/manifest';
+import { verifyBundle, verifyDirectory, type VerifyReport } from '../activities/evidence/verify';
+import type { PublicKeyInfo } from '../activities/ports';
+import { ApiError, apiClient, type ApiClient } from './http';
+import { formatBytes, progressBar } from './progress';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+  env: Record<string, string | undefined>;
+  fetch?: typeof fetch;
+}
+
+class UsageError extends Error {}
+
+const USAGE = `usage:
+  holdfast incidents list [--status S] [--namespace N] [--pod P] [--severity S] [--page-size N] [--page-token T]
+  holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
+  holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
+  holdfast keys
+
+global options: --api URL (env HOLDFAST_API_URL, default http://127.0.0.1:8080)
+                --token TOKEN (env HOLDFAST_TOKEN)   --json   -h, --help
+exit codes: 0 ok/verified, 1 verification failed, 2 usage or API error, 3 signature not checked (no key)`;
+
+const OPTIONS = {
+  api: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  output: { type: 'string', short: 'o' },
+  bundle: { type: 'string' },
+  'expires-in': { type: 'string' },
+  key: { type: 'string' },
+  'fetch-key': { type: 'boolean', default: false },
+  status: { type: 'string' },
+  namespace: { type: 'string' },
+  pod: { type: 'string' },
+  cluster: { type: 'string' },
+  severity: { type: 'string' },
+  source: { type: 'string' },
+  'page-size': { type: 'string' },
+  'page-token': { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+interface IncidentSummary {
+  incidentId: string;
+  workflowId: string;
+  status: string;
+  severity?: string;
+  cluster?: string;
+  namespace?: string;
+  pod?: string;
+  source?: string;
+  startedAt?: string;
+}
+
+interface EvidenceListing {
+  incidentId: string;
+  keyId: string;
+  manifestBase64: string;
+  manifestSha256: string;
+  signatureBase64: string;
+  expiresAt: string;
+  artifacts: Array<{ name: string; key: string; versionId?: string; size: number; sha256: string; path: string; url: string }>;
+  custodyKey: string;
+}
+
+function print(io: CliIo, line = ''): void {
+  io.stdout.write(`${line}\n`);
+}
+
+function incidentIdArg(value: string | undefined): string {
+  if (!value || !INCIDENT_ID_PATTERN.test(value)) throw new UsageError(`"${(value ?? '').slice(0, 80)}" is not an incident id (lowercase letters, digits and dashes)`);
+  return value;
+}
+
+async function incidentsList(io: CliIo, api: ApiClient, values: Values): Promise<number> {
+  const result = await api.getJson<{ incidents: IncidentSummary[]; nextPageToken?: string }>('/v1/incidents', {
+    status: values.status, namespace: values.namespace, pod: values.pod, cluster: values.cluster, severity: values.severity, source: values.source,
+    pageSize: values['page-size'], pageToken: values['page-token'],
+  });
+  if (values.json) {
+    print(io, JSON.stringify(result, null, 2));
+    return 0;
+  }
+  const rows = result.incidents.map((i) => [i.incidentId, i.status, i.severity ?? '', `${i.cluster ?? ''}/${i.namespace ?? ''}/${i.pod ?? ''}`, i.source ?? '', i.startedAt ?? '']);
+  const header = ['INCIDENT', 'STATUS', 'SEVERITY', 'CLUSTER/NAMESPACE/POD', 'SOURCE', 'STARTED'];
+  const widths = header.map((h, c) => Math.min(70, Math.max(h.length, ...rows.map((r) => r[c]!.length))));
+  const line = (cells: string[]) => cells.map((cell, c) => cell.slice(0, widths[c]).padEnd(widths[c]!)).join('  ').trimEnd();
+  print(io, line(header));
+  for (const row of rows) print(io, line(row));
+  if (rows.length === 0) print(io, '(no incidents)');
+  if (result.nextPageToken) print(io, `more: --page-token ${result.nextPageToken}`);
+  return 0;
+}
+
+/** Writes a file inside `dir` at a validated relative path, refusing to follow an existing symlink. */
+function safeTarget(dir: string, rel: string): string {
+  const target = path.join(dir, ...rel.split('/'));
+  const resolved = path.resolve(target);
+  if (!resolved.startsWith(path.resolve(dir) + path.sep)) throw new Error(`refusing to write outside ${dir}: ${rel}`);
+  const existing = fs.lstatSync(resolved, { throwIfNoEntry: false });
+  if (existing && !existing.isFile()) throw new Error(`refusing to overwrite ${resolved}: not a regular file`);
+  fs.mkdirSync(path.dirname(resolved), { recursive: true });
+  return resolved;
+}
+
+async function download(io: CliIo, url: string, file: string, label: string, total: number | undefined, fetchImpl: typeof fetch): Promise<{ size: number; sha256: string }> {
+  const response = await fetchImpl(url);
+  if (!response.ok || !response.body) throw new Error(`download of ${label} failed: ${response.status} ${response.statusText}`);
+  const bar = progressBar(label, io.stderr);
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  try {
+    await pipeline(
+      Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          size += chunk.length;
+          bar.update(size, total);
+          yield chunk;
+        }
+      },
+      fs.createWriteStream(file, { mode: 0o444 }),
+    );
+  } finally {
+    bar.done();
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positionals: string[]): Promise<number> {
+  const incidentId = incidentIdArg(positionals[0]);
+  const fetchImpl = io.fetch ?? fetch;
+  if (Boolean(values.output) === Boolean(values.bundle)) throw new UsageError('give exactly one of -o DIR or --bundle FILE');
+  if (values.bundle) {
+    const file = path.resolve(values.bundle);
+    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) throw new Error(`refusing to write through symlink ${file}`);
+    const response = await api.getStream(`/v1/incidents/${incidentId}/evidence/bundle`);
+    if (!response.body) throw new Error('empty bundle response');
+    const bar = progressBar(`${incidentId} bundle`, io.stderr);
+    let size = 0;
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            size += chunk.length;
+            bar.update(size);
+            yield chunk;
+          }
+        },
+        fs.createWriteStream(file),
+      );
+    } finally {
+      bar.done();
+    }
+    const result = { incidentId, bundle: file, bytes: size, manifestSha256: response.headers.get('x-holdfast-manifest-sha256') ?? undefined };
+    if (values.json) print(io, JSON.stringify(result, null, 2));
+    else {
+      print(io, `wrote ${file} (${formatBytes(size)})`);
+      print(io, `verify it with: holdfast evidence verify ${file} --key <public-key.pem>`);
+    }
+    return 0;
+  }
+  const dir = path.resolve(values.output!);
+  const expiresIn = values['expires-in'] ? Number(values['expires-in']) : undefined;
+  if (expiresIn !== undefined && (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 900)) throw new UsageError('--expires-in must be 1–900 seconds');
+  const listing = await api.getJson<EvidenceListing>(`/v1/incidents/${incidentId}/evidence`, { expiresIn });
+  fs.mkdirSync(dir, { recursive: true });
+  const manifestBytes = Buffer.from(listing.manifestBase64, 'base64');
+  fs.writeFileSync(safeTarget(dir, 'manifest.json'), manifestBytes);
+  fs.writeFileSync(safeTarget(dir, 'manifest.sig'), Buffer.from(listing.signatureBase64, 'base64'));
+  const warnings: string[] = [];
+  if (sha256Hex(manifestBytes) !== listing.manifestSha256) warnings.push('manifest.json bytes do not match the sha256 the server announced');
+  const downloaded: Array<{ path: string; size: number; sha256: string; matches: boolean }> = [];
+  for (const artifact of listing.artifacts) {
+    // The path comes from our own validation of the key, never from the server's "path" field.
+    const rel = relativeArtifactPath(incidentId, artifact.key);
+    if (!rel) {
+      warnings.push(`skipped ${artifact.key.slice(0, 200)}: not a safe <step>/<artifact> key`);
+      continue;
+    }
+    const file = safeTarget(dir, rel);
+    if (fs.existsSync(file)) fs.chmodSync(file, 0o644);
+    const got = await download(io, artifact.url, file, rel, artifact.size, fetchImpl);
+    const matches = got.size === artifact.size && got.sha256 === artifact.sha256;
+    if (!matches) warnings.push(`${rel}: downloaded ${got.size} bytes with sha256 ${got.sha256}, the manifest says ${artifact.size} / ${artifact.sha256}`);
+    downloaded.push({ path: rel, ...got, matches });
+  }
+  if (values.json) print(io, JSON.stringify({ incidentId, dir, keyId: listing.keyId, custodyKey: listing.custodyKey, artifacts: downloaded, warnings }, null, 2));
+  else {
+    print(io, `evidence for ${incidentId} in ${dir}: manifest.json, manifest.sig and ${downloaded.length} artifact(s)`);
+    for (const w of warnings) print(io, `warning: ${w}`);
+    print(io, `this access is recorded in the custody log (${listing.custodyKey})`);
+    print(io, `verify it with: holdfast evidence verify ${dir} --key <public-key.pem>   (signing key id ${listing.keyId})`);
+  }
+  return warnings.length > 0 ? 1 : 0;
+}
+
+function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
+  print(io, `Evidence ${report.incidentId ?? '(unknown incident)'} from ${report.source}`);
+  if (report.manifestSha256) print(io, `  manifest.json sha256 ${report.manifestSha256}`);
+  print(io, `  signature: ${report.signature.checked ? (report.signature.ok ? 'OK' : 'FAILED') : 'NOT CHECKED'} - ${report.signature.detail}`);
+  if (keyNote) print(io, `  key: ${keyNote}`);
+  for (const a of report.artifacts) {
+    print(io, `  ${a.ok ? 'ok    ' : 'FAILED'} ${a.path ?? a.key}  ${formatBytes(a.expectedSize)}${a.ok ? '' : `  - ${a.problem}`}`);
+  }
+  for (const f of report.failures) print(io, `  (recorded as not captured) ${f.step}: ${f.error.slice(0, 300)}`);
+  const others = report.problems.filter((p) => !p.startsWith('artifact ') && !p.startsWith('signature:'));
+  for (const p of others) print(io, `  problem: ${p}`);
+  const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;
+  if (report.ok) print(io, `VERIFIED: signature and all ${report.artifacts.length} artifact hash(es) hold`);
+  else if (!report.signature.checked && report.problems.filter((p) => !p.startsWith('signature:')).length === 0) {
+    print(io, `HASHES HOLD (${report.artifacts.length} artifact(s)) but the signature was NOT checked: no public key was supplied`);
+  } else print(io, `VERIFICATION FAILED: ${failedArtifacts} artifact(s) failed${report.signature.ok ? '' : ', signature not valid'}${others.length ? `, ${others.length} other problem(s)` : ''}`);
+}
+
+async function evidenceVerify(io: CliIo, values: Values, positionals: string[], api: () => ApiClient): Promise<number> {
+  const target = positionals[0];
+  if (!target) throw new UsageError('evidence verify needs a directory or a bundle file');
+  if (values.key && values['fetch-key']) throw new UsageError('give --key or --fetch-key, not both');
+  const stat = fs.statSync(target, { throwIfNoEntry: false });
+  if (!stat) throw new UsageError(`${target} does not exist`);
+  let publicKeyPem: string | undefined;
+  let keyNote = '';
+  if (values.key) {
+    publicKeyPem = fs.readFileSync(values.key, 'utf8');
+    keyNote = `supplied independently from ${values.key}`;
+  }
+  let resolveKey: ((keyId: string) => Promise<string | undefined>) | undefined;
+  if (values['fetch-key']) {
+    resolveKey = async (keyId) => (await api().getJson<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys.find((k) => k.keyId === keyId)?.publicKeyPem;
+    keyNote = 'FETCHED FROM THE HOLDFAST SERVER (/v1/keys), NOT independently supplied: this proves consistency with the server, not authenticity';
+  }
+  if (!publicKeyPem && !resolveKey) keyNote = 'the key was not independently supplied (no --key): the signature cannot be checked';
+  const bar = progressBar('verifying', io.stderr, Boolean(io.stderr.isTTY) && !values.json);
+  const options = { publicKeyPem, resolveKey, onProgress: (bytes: number, total: number) => bar.update(bytes, total) };
+  const report = stat.isDirectory() ? await verifyDirectory(target, options) : await verifyBundle(target, options);
+  bar.done();
+  if (values.json) print(io, JSON.stringify({ ...report, keyNote }, null, 2));
+  else humanReport(io, report, keyNote);
+  if (report.ok) return 0;
+  const onlySignatureUnchecked = !report.signature.checked && report.problems.every((p) => p.startsWith('signature:'));
+  return onlySignatureUnchecked ? 3 : 1;
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.stderr.write(`holdfast: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [group, command, ...rest] = positionals;
+  if (values.help || !group) {
+    (values.help ? io.stdout : io.stderr).write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  let client: ApiClient | undefined;
+  const api = () => (client ??= apiClient(values.api ?? io.env.HOLDFAST_API_URL ?? 'http://127.0.0.1:8080', values.token ?? io.env.HOLDFAST_TOKEN, io.fetch));
+  try {
+    if (group === 'incidents' && command === 'list') return await incidentsList(io, api(), values);
+    if (group === 'evidence' && command === 'get') return await evidenceGet(io, api(), values, rest);
+    if (group === 'evidence' && command === 'verify') return await evidenceVerify(io, values, rest, api);
+    if (group === 'keys') {
+      const keys = await api().getJson<{ keys: PublicKeyInfo[] }>('/v1/keys');
+      if (values.json) print(io, JSON.stringify(keys, null, 2));
+      else for (const k of keys.keys) print(io, `# key id ${k.keyId} (${k.algorithm})\n${k.publicKeyPem.trimEnd()}`);
+      return 0;
+    }
+    throw new UsageError(`unknown command "${positionals.slice(0, 2).join(' ')}"`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`holdfast: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.stderr.write(`holdfast: ${err instanceof ApiError ? err.message : (err as Error).message}\n`);
+    return 2;
+  }
+}
+
+/** Entry point for bin/holdfast.js. */
+export function main(): void {
+  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      process.stderr.write(`holdfast: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+    },
+  );
+}
+
+if (require.main === module) main();
