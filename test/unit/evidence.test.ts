@@ -1,0 +1,334 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import Fastify from 'fastify';
+import tar from 'tar-stream';
+import { heartbeatProgress } from '../../activities/evidence/progress';
+import { parseManifest, serializeManifest, verifySignature } from '../../activities/evidence/manifest';
+import { artifactKey, relativeArtifactPath } from '../../activities/evidence/names';
+import { keyIdOf, keySigner, loadOrCreateSigningKey } from '../../activities/evidence/signer';
+import { verifyBundle, verifyDirectory } from '../../activities/evidence/verify';
+import { createSealActivities, sealEvidenceWith } from '../../activities/seal';
+import type { SealInput } from '../../activities/seal-contract';
+import { authPlugin } from '../../api/auth';
+import { problemErrorHandler } from '../../api/errors';
+import { evidenceRoutes } from '../../api/routes/evidence';
+import { keysRoutes } from '../../api/routes/keys';
+import type { Alert } from '../../common/types';
+import { MemoryCustodyLog, MemoryEvidenceStore } from '../fakes/evidence-store';
+
+const INCIDENT = 'inc-prod-payments-api-7d9f-20261128t145201z';
+const collector = { name: 'holdfast-test', version: '0.0.0' };
+const retention = { mode: 'GOVERNANCE' as const, days: 1 };
+
+function tmpdir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-evidence-unit-'));
+}
+
+function alert(): Alert {
+  return {
+    id: 'a1', source: 'falco', rule: 'Terminal shell in container', severity: 'critical', summary: 'shell spawned; $(rm -rf /)',
+    observedAt: '2026-11-28T14:50:00.000Z', receivedAt: '2026-11-28T14:50:01.000Z',
+    target: { cluster: 'prod', namespace: 'payments', pod: 'api-7d9f' }, labels: {}, status: 'firing', rawSha256: 'ab'.repeat(32),
+  };
+}
+
+async function put(store: MemoryEvidenceStore, step: string, name: string, body: Buffer | string) {
+  return store.putArtifact({ incidentId: INCIDENT, step, name, contentType: 'application/octet-stream', collector, method: 'test', body: Readable.from([Buffer.from(body)]) });
+}
+
+async function sealed(store = new MemoryEvidenceStore()) {
+  const { privateKey } = crypto.generateKeyPairSync('ed25519');
+  const signer = keySigner(privateKey);
+  const podRecord = {
+    pod: { uid: '0f0e5a0c-1111-4222-8333-944445555666', node: 'node-a' },
+    containers: [
+      { name: 'api', image: 'registry/api:1.2', imageID: `registry/api@sha256:${'c'.repeat(64)}` },
+      { name: 'sidecar', image: 'registry/side:3', imageID: '' },
+    ],
+  };
+  const pod = await put(store, 'preserve', 'pod.json', JSON.stringify(podRecord));
+  const fsArtifact = await put(store, 'filesystem', 'filesystem.tar', crypto.randomBytes(4096));
+  const input: SealInput = {
+    incidentId: INCIDENT, workflowId: `incident-${INCIDENT}`, runId: 'run-1', alerts: [alert()],
+    target: { cluster: 'prod', namespace: 'payments', pod: 'api-7d9f' },
+    artifacts: [pod, fsArtifact], failures: [{ step: 'memory', error: 'CRIU unavailable on this node' }],
+  };
+  const result = await sealEvidenceWith({ store, signer, retention }, input);
+  return { store, signer, input, result, privateKey };
+}
+
+describe('evidence: names are validated, never paths', () => {
+  test('keys follow incidents/<id>/<step>/<artifact>; hostile parts are refused', () => {
+    assert.equal(artifactKey(INCIDENT, 'preserve', 'pod.json'), `incidents/${INCIDENT}/preserve/pod.json`);
+    assert.throws(() => artifactKey('../etc', 'preserve', 'pod.json'), { name: 'InvalidInput' });
+    assert.throws(() => artifactKey(INCIDENT, 'pre/serve', 'pod.json'), { name: 'InvalidInput' });
+    assert.throws(() => artifactKey(INCIDENT, 'preserve', '../../passwd'), { name: 'InvalidInput' });
+    assert.throws(() => artifactKey(INCIDENT, 'preserve', '.hidden'), { name: 'InvalidInput' });
+    assert.throws(() => artifactKey('Inc-UPPER', 'preserve', 'x'), { name: 'InvalidInput' });
+    assert.equal(relativeArtifactPath(INCIDENT, `incidents/${INCIDENT}/preserve/pod.json`), 'preserve/pod.json');
+    assert.equal(relativeArtifactPath(INCIDENT, `incidents/${INCIDENT}/../x/pod.json`), undefined);
+    assert.equal(relativeArtifactPath(INCIDENT, `incidents/other/preserve/pod.json`), undefined);
+    assert.equal(relativeArtifactPath(INCIDENT, `incidents/${INCIDENT}/a/b/c`), undefined);
+    assert.equal(relativeArtifactPath(INCIDENT, `incidents/${INCIDENT}/custody/x.json`), undefined);
+  });
+});
+
+describe('evidence: signing key', () => {
+  test('generated once with mode 0600, reloaded with the same key id; a world-readable key is refused', () => {
+    const dir = tmpdir();
+    const file = path.join(dir, 'keys', 'signing-key.pem');
+    const first = loadOrCreateSigningKey(file);
+    assert.equal(first.created, true);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    const again = loadOrCreateSigningKey(file);
+    assert.equal(again.created, false);
+    assert.equal(keySigner(again.privateKey).keyId, keySigner(first.privateKey).keyId);
+    fs.chmodSync(file, 0o644);
+    assert.throws(() => loadOrCreateSigningKey(file), /readable by group or others/);
+  });
+});
+
+describe('evidence: sealing', () => {
+  test('the manifest lists sound artifacts, the target from the captured pod record, failures; it verifies', async () => {
+    const { store, signer, result } = await sealed();
+    assert.equal(result.manifest.key, `incidents/${INCIDENT}/manifest.json`);
+    assert.equal(result.signature.key, `incidents/${INCIDENT}/manifest.sig`);
+    assert.equal(result.keyId, signer.keyId);
+    const bytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
+    const sig = await store.readSmall(result.signature.key, result.signature.versionId, 1e3);
+    assert.equal(sig.metadata['manifest-version-id'], result.manifest.versionId);
+    assert.equal(crypto.createHash('sha256').update(bytes).digest('hex'), result.manifest.sha256);
+    assert.ok(verifySignature(bytes, sig.bytes, signer.publicKeys()[0]!.publicKeyPem));
+    const manifest = parseManifest(bytes);
+    assert.equal(manifest.incidentId, INCIDENT);
+    assert.equal(manifest.workflowId, `incident-${INCIDENT}`);
+    assert.equal(manifest.signing.keyId, signer.keyId);
+    assert.equal(manifest.alerts[0]!.rawSha256, 'ab'.repeat(32));
+    assert.deepEqual(manifest.artifacts.map((a) => a.name), ['pod.json', 'filesystem.tar']);
+    assert.equal(manifest.target.podUid, '0f0e5a0c-1111-4222-8333-944445555666');
+    assert.equal(manifest.target.node, 'node-a');
+    assert.deepEqual(manifest.target.containers, [
+      { name: 'api', image: 'registry/api:1.2', imageDigest: `sha256:${'c'.repeat(64)}` },
+      { name: 'sidecar', image: 'registry/side:3' },
+    ]);
+    assert.ok(manifest.target.notes.some((n) => n.includes('sidecar') && n.includes('no image digest')));
+    assert.deepEqual(manifest.failures, [{ step: 'memory', error: 'CRIU unavailable on this node' }]);
+    assert.match(manifest.sealedAt, /Z$/);
+  });
+
+  test('an artifact whose version is missing or whose size differs (partial) is left out, with the reason', async () => {
+    const store = new MemoryEvidenceStore();
+    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    const good = await put(store, 'logs', 'logs.txt', 'hello');
+    const partial = { ...(await put(store, 'memory', 'core.1', 'abcdef')), size: 600 };
+    const ghost = { ...good, name: 'ghost.bin', key: `incidents/${INCIDENT}/logs/ghost.bin` };
+    const foreign = { ...good, name: 'other', key: 'incidents/another-incident/logs/logs.txt' };
+    store.pendingUploads = 2;
+    const result = await sealEvidenceWith({ store, signer: keySigner(privateKey), retention }, {
+      incidentId: INCIDENT, workflowId: 'w', runId: 'r', alerts: [], target: { cluster: 'prod', node: 'node-a' },
+      artifacts: [good, partial, ghost, foreign, good], failures: [],
+    });
+    assert.equal(store.pendingUploads, 0, 'incomplete uploads are swept before sealing');
+    const manifest = parseManifest((await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes);
+    assert.deepEqual(manifest.artifacts.map((a) => a.name), ['logs.txt']);
+    const reasons = manifest.failures.map((f) => f.error).join('\n');
+    assert.match(reasons, /core\.1.*stored size 6 differs from the recorded 600/);
+    assert.match(reasons, /ghost\.bin.*not in the store/);
+    assert.match(reasons, /other.*not under this incident/);
+    assert.match(reasons, /logs\.txt.*listed twice/);
+    assert.deepEqual(manifest.target.notes, ['host-level incident: no pod']);
+  });
+
+  test('bad input is a non-retryable InvalidInput; store outages are retryable', async () => {
+    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    const { sealEvidence } = createSealActivities({ store: new MemoryEvidenceStore(), signer: keySigner(privateKey), retention });
+    const base: SealInput = { incidentId: INCIDENT, workflowId: 'w', runId: 'r', alerts: [], target: { cluster: 'c' }, artifacts: [], failures: [] };
+    await assert.rejects(sealEvidence({ ...base, incidentId: '../../etc/passwd' }), (err: unknown) =>
+      err instanceof ApplicationFailure && err.nonRetryable && err.type === 'InvalidInput');
+    const down = new MemoryEvidenceStore();
+    down.putSmallObject = async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); };
+    const { sealEvidence: sealDown } = createSealActivities({ store: down, signer: keySigner(privateKey), retention });
+    await assert.rejects(sealDown(base), (err: unknown) => err instanceof ApplicationFailure && !err.nonRetryable && /ECONNREFUSED/.test(err.message));
+  });
+});
+
+/** Writes an evidence directory as `holdfast evidence get -o` does. */
+async function writeDir(store: MemoryEvidenceStore, manifestKey: string, manifestVersion: string | undefined, sigVersion: string | undefined): Promise<string> {
+  const dir = tmpdir();
+  const bytes = (await store.readSmall(manifestKey, manifestVersion, 1e6)).bytes;
+  fs.writeFileSync(path.join(dir, 'manifest.json'), bytes);
+  fs.writeFileSync(path.join(dir, 'manifest.sig'), (await store.readSmall(`incidents/${INCIDENT}/manifest.sig`, sigVersion, 1e3)).bytes);
+  for (const a of parseManifest(bytes).artifacts) {
+    const rel = relativeArtifactPath(INCIDENT, a.key)!;
+    fs.mkdirSync(path.join(dir, path.dirname(rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), (await store.readSmall(a.key, a.versionId, 1e7)).bytes);
+  }
+  return dir;
+}
+
+describe('evidence: offline verification', () => {
+  test('a faithful copy verifies; one changed byte, a changed manifest or a wrong key fails and says what', async () => {
+    const { store, signer, result } = await sealed();
+    const dir = await writeDir(store, result.manifest.key, result.manifest.versionId, result.signature.versionId);
+    const keyPem = signer.publicKeys()[0]!.publicKeyPem;
+
+    const good = await verifyDirectory(dir, { publicKeyPem: keyPem });
+    assert.equal(good.ok, true, good.problems.join('; '));
+    assert.equal(good.artifacts.length, 2);
+    assert.equal(good.suppliedKeyId, signer.keyId);
+
+    const noKey = await verifyDirectory(dir);
+    assert.equal(noKey.ok, false);
+    assert.equal(noKey.signature.checked, false);
+    assert.match(noKey.signature.detail, /no public key supplied/);
+
+    const wrongKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const wrong = await verifyDirectory(dir, { publicKeyPem: wrongKey });
+    assert.equal(wrong.ok, false);
+    assert.match(wrong.signature.detail, /INVALID.*the manifest names key/);
+
+    const artifactFile = path.join(dir, 'filesystem', 'filesystem.tar');
+    const buf = fs.readFileSync(artifactFile);
+    buf[100] = buf[100]! ^ 0x01;
+    fs.writeFileSync(artifactFile, buf);
+    const tampered = await verifyDirectory(dir, { publicKeyPem: keyPem });
+    assert.equal(tampered.ok, false);
+    assert.equal(tampered.signature.ok, true);
+    assert.deepEqual(tampered.artifacts.filter((a) => !a.ok).map((a) => a.name), ['filesystem.tar']);
+    assert.match(tampered.problems.join('\n'), /filesystem\.tar.*sha256/);
+
+    const manifestFile = path.join(dir, 'manifest.json');
+    const text = fs.readFileSync(manifestFile, 'utf8').replace('"runId": "run-1"', '"runId": "run-2"');
+    fs.writeFileSync(manifestFile, text);
+    const forged = await verifyDirectory(dir, { publicKeyPem: keyPem });
+    assert.equal(forged.signature.ok, false);
+    assert.equal(forged.ok, false);
+  });
+
+  test('openssl alone verifies the signature and recomputes the key id (as README.md says)', { skip: spawnSync('openssl', ['version']).status !== 0 ? 'openssl not installed' : undefined }, async () => {
+    const { store, signer, result } = await sealed();
+    const dir = await writeDir(store, result.manifest.key, result.manifest.versionId, result.signature.versionId);
+    const pub = path.join(dir, 'holdfast.pub.pem');
+    fs.writeFileSync(pub, signer.publicKeys()[0]!.publicKeyPem);
+    const verify = () => spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', path.join(dir, 'manifest.json'), '-sigfile', path.join(dir, 'manifest.sig')], { encoding: 'utf8' });
+    const ok = verify();
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /Signature Verified Successfully/);
+    const der = spawnSync('openssl', ['pkey', '-pubin', '-in', pub, '-outform', 'DER']);
+    const digest = spawnSync('openssl', ['dgst', '-sha256', '-r'], { input: der.stdout, encoding: 'utf8' });
+    assert.equal(digest.stdout.split(' ')[0], signer.keyId);
+    assert.equal(keyIdOf(signer.publicKeys()[0]!.publicKeyPem), signer.keyId);
+    const artifact = parseManifest(fs.readFileSync(path.join(dir, 'manifest.json'))).artifacts[1]!;
+    const sum = spawnSync('openssl', ['dgst', '-sha256', '-r', path.join(dir, 'filesystem', 'filesystem.tar')], { encoding: 'utf8' });
+    assert.equal(sum.stdout.split(' ')[0], artifact.sha256);
+    fs.appendFileSync(path.join(dir, 'manifest.json'), ' ');
+    const bad = verify();
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stdout + bad.stderr, /Signature Verification Failure/);
+  });
+});
+
+describe('evidence: heartbeats', () => {
+  test('heartbeatProgress reports bytes through the activity context, throttled', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    let clock = 0;
+    await env.run(async () => {
+      const onProgress = heartbeatProgress({ artifact: 'core.1' }, 1000, () => clock);
+      for (let bytes = 1; bytes <= 100; bytes++) {
+        clock += 50;
+        onProgress(bytes * 1024);
+      }
+    });
+    // 100 calls over 5 s of fake time at most one per second: 5 heartbeats, the first immediately.
+    assert.equal(beats.length, 5);
+    assert.deepEqual(beats[0], { artifact: 'core.1', bytes: 1024 });
+    assert.ok(beats.every((b) => typeof (b as { bytes: number }).bytes === 'number'));
+  });
+});
+
+describe('evidence API (in-memory store)', () => {
+  const tokens = new Map([['investigator-token-0123456789', 'investigator' as const], ['responder-token-0123456789ab', 'responder' as const]]);
+
+  async function app(store: MemoryEvidenceStore, custody: MemoryCustodyLog, keys: { publicKeys(): ReturnType<ReturnType<typeof keySigner>['publicKeys']> }) {
+    const server = Fastify();
+    server.setErrorHandler(problemErrorHandler);
+    await server.register(authPlugin, { tokens });
+    await server.register(evidenceRoutes({ reader: store, custody, urlExpirySeconds: 120 }));
+    await server.register(keysRoutes(keys));
+    return server;
+  }
+
+  test('roles, validation, 404 before sealing, custody before access, the bundle as tar', async () => {
+    const { store, signer, result } = await sealed();
+    const custody = new MemoryCustodyLog();
+    const server = await app(store, custody, signer);
+    const inv = { authorization: 'Bearer investigator-token-0123456789', 'user-agent': 'unit-test' };
+    try {
+      assert.equal((await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence` })).statusCode, 401);
+      const forbidden = await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: { authorization: 'Bearer responder-token-0123456789ab' } });
+      assert.equal(forbidden.statusCode, 403);
+      assert.match(forbidden.headers['content-type'] as string, /problem\+json/);
+      assert.equal((await server.inject({ url: '/v1/incidents/..%2F..%2Fetc/evidence', headers: inv })).statusCode, 400);
+      assert.equal((await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence?expiresIn=901`, headers: inv })).statusCode, 400);
+      assert.equal((await server.inject({ url: '/v1/incidents/inc-never-sealed/evidence', headers: inv })).statusCode, 404);
+      assert.equal(custody.entries.length, 0, 'refused requests are not evidence accesses');
+
+      const res = await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: inv });
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.equal(body.keyId, signer.keyId);
+      assert.equal(body.manifestVersionId, result.manifest.versionId);
+      assert.ok(verifySignature(Buffer.from(body.manifestBase64, 'base64'), Buffer.from(body.signatureBase64, 'base64'), signer.publicKeys()[0]!.publicKeyPem));
+      assert.deepEqual(body.artifacts.map((a: { path: string }) => a.path), ['preserve/pod.json', 'filesystem/filesystem.tar']);
+      assert.match(body.artifacts[0].url, /expires=120/);
+      assert.equal(custody.entries.length, 1);
+      assert.equal(custody.entries[0]!.who.role, 'investigator');
+      assert.equal(custody.entries[0]!.action, 'evidence.read');
+      assert.equal(custody.entries[0]!.from.userAgent, 'unit-test');
+      assert.equal(custody.entries[0]!.objects.length, 4);
+
+      const keys = await server.inject({ url: '/v1/keys' });
+      assert.equal(keys.json().keys[0].keyId, signer.keyId);
+
+      const bundle = await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence/bundle`, headers: inv });
+      assert.equal(bundle.statusCode, 200);
+      assert.equal(bundle.headers['content-type'], 'application/x-tar');
+      const names: string[] = [];
+      const extract = tar.extract();
+      const done = (async () => { for await (const entry of extract) { names.push(entry.header.name); entry.resume(); } })();
+      extract.end(bundle.rawPayload);
+      await done;
+      assert.deepEqual(names, ['manifest.json', 'manifest.sig', 'preserve/pod.json', 'filesystem/filesystem.tar']);
+      const file = path.join(tmpdir(), 'bundle.tar');
+      fs.writeFileSync(file, bundle.rawPayload);
+      const report = await verifyBundle(file, { publicKeyPem: signer.publicKeys()[0]!.publicKeyPem });
+      assert.equal(report.ok, true, report.problems.join('; '));
+      assert.equal(custody.entries.at(-1)!.action, 'evidence.bundle');
+
+      custody.failing = true;
+      const refused = await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: inv });
+      assert.equal(refused.statusCode, 503, 'no access without a custody record');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('evidence manifest bytes', () => {
+  test('serialization is stable: the stored bytes are exactly what is signed', async () => {
+    const { store, result } = await sealed();
+    const bytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
+    assert.deepEqual(serializeManifest(parseManifest(bytes)), bytes);
+    assert.equal(bytes.at(-1), 0x0a);
+  });
+});
