@@ -5,8 +5,12 @@ import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { loadOrCreateTokens } from './auth';
 import { incidentCounter, temporalIncidents } from './incidents';
+import { AlertIntake } from './intake';
 import { createApiMetrics } from './metrics';
+import { ALERT_FORMATS } from './formats/registry';
+import { alertRoutes } from './routes/alerts';
 import { buildServer } from './server';
+import { temporalSink } from './temporal-sink';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -18,6 +22,13 @@ async function main(): Promise<void> {
   const tokens = loadOrCreateTokens(process.env.HOLDFAST_TOKENS, config.dataDir);
   if (tokens.file) logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
   const metrics = createApiMetrics();
+  const intake = new AlertIntake(temporalSink(client, config.temporal.taskQueue), {
+    repeatWindowMs: 2000,
+    maxBatch: 20,
+    maxInFlight: 64,
+    maxKeys: 100_000,
+    onError: (err, workflowId) => logger.error({ err, workflowId }, 'alert delivery to Temporal failed'),
+  });
   const app = await buildServer({
     logger,
     tokens: tokens.table,
@@ -29,10 +40,12 @@ async function main(): Promise<void> {
     incidents: temporalIncidents(client, config.temporal.namespace),
     countIncidents: incidentCounter(client, config.temporal.namespace),
     metrics,
+    routes: [alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: process.env.HOLDFAST_CLUSTER_NAME ?? 'default' })],
   });
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'api stopping');
     await app.close();
+    await intake.flush().catch(() => undefined);
     await connection.close();
     s3.destroy();
     process.exit(0);

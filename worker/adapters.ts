@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ActivityDeps } from '../activities';
+import { createEvidenceServices } from '../activities/evidence';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../activities/kubernetes/cluster';
 import { unavailableCluster } from '../activities/kubernetes/unavailable';
@@ -9,17 +10,14 @@ import type { HoldfastConfig } from '../common/config';
 
 /** Builds the real adapters from configuration. Each is replaceable in tests through createWorker's overrides. */
 export function buildAdapters(config: HoldfastConfig, s3: S3Client): Omit<ActivityDeps, 'config' | 's3'> {
-  void s3;
   const playbooks = loadPlaybooks(process.env.HOLDFAST_PLAYBOOKS || undefined, { apiBaseUrl: publicApiUrl(config) });
+  const evidence = createEvidenceServices(config, s3);
   return {
     cluster: clusterFromEnvironment(),
-    evidence: {
-      putArtifact: async () => { throw new Error('evidence store not wired'); },
-      getArtifact: async () => { throw new Error('evidence store not wired'); },
-    },
+    evidence: evidence.store,
     notifiers: new Map(),
     playbooks,
-    sealEvidence: async () => { throw new Error('sealing not wired'); },
+    sealEvidence: evidence.sealEvidence,
   };
 }
 

@@ -1,0 +1,167 @@
+/**
+ * bench/intake: a storm of alerts about a few pods through the real API into the real Temporal dev
+ * server. Prints alerts/s, latency percentiles, and how many incidents the storm opened.
+ *
+ *   node dist/bench/intake.js [--alerts 100000] [--pods 50] [--connections 64]
+ *
+ * Starts its own Temporal + S3 (free ports, temp dir) unless TEMPORAL_ADDRESS/S3_ENDPOINT are set.
+ * The load comes from a separate process so the API's CPU time is its own.
+ */
+import { fork } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { parsePlaybooks } from '../activities/playbooks';
+import { AlertIntake } from '../api/intake';
+import { createApiMetrics } from '../api/metrics';
+import { ALERT_FORMATS } from '../api/formats/registry';
+import { alertRoutes } from '../api/routes/alerts';
+import { buildServer } from '../api/server';
+import { temporalIncidents } from '../api/incidents';
+import { temporalSink } from '../api/temporal-sink';
+import { loadConfig } from '../common/config';
+import { createLogger } from '../common/logger';
+import { startStack, type RunningStack } from '../scripts/stack';
+import { createWorker } from '../worker/main';
+import { INCIDENT_WORKFLOW } from '../workflows/definitions';
+import { FakeCluster } from '../test/fakes/cluster';
+import { MemoryEvidenceStore } from '../test/fakes/evidence-store';
+
+interface LoadResult {
+  sent: number;
+  ok: number;
+  failed: number;
+  seconds: number;
+  latenciesMs: number[];
+}
+
+/** The load generator, run in a child process (`--load`). */
+async function generateLoad(url: string, token: string, alerts: number, pods: number, connections: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const rules = ['Terminal shell in container', 'Write below etc', 'Outbound connection to C2 server'];
+  const latenciesMs: number[] = [];
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  const started = process.hrtime.bigint();
+  const post = (body: string) => new Promise<number>((resolve) => {
+    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('error', () => resolve(0));
+    request.end(body);
+  });
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (next < alerts) {
+      const i = next++;
+      const body = JSON.stringify({
+        source: 'bench',
+        severity: 'high',
+        title: rules[i % rules.length],
+        description: `storm alert about pod ${i % pods}`,
+        target: { cluster: 'bench', namespace: 'storm', pod: `pod-${i % pods}`, container: 'app' },
+      });
+      const t0 = process.hrtime.bigint();
+      const status = await post(body);
+      latenciesMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (status === 202) ok++;
+      else failed++;
+    }
+  }));
+  agent.destroy();
+  return { sent: alerts, ok, failed, seconds: Number(process.hrtime.bigint() - started) / 1e9, latenciesMs };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      alerts: { type: 'string', default: '100000' },
+      pods: { type: 'string', default: '50' },
+      connections: { type: 'string', default: '64' },
+      load: { type: 'boolean', default: false },
+      url: { type: 'string' },
+      token: { type: 'string' },
+    },
+  });
+  const alerts = Number(values.alerts);
+  const pods = Number(values.pods);
+  const connections = Number(values.connections);
+  if (values.load) {
+    const result = await generateLoad(values.url!, values.token!, alerts, pods, connections);
+    process.send!(result);
+    return;
+  }
+
+  let stack: RunningStack | undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-bench-'));
+  if (!process.env.TEMPORAL_ADDRESS || !process.env.S3_ENDPOINT) {
+    stack = await startStack({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: (l) => process.stderr.write(`${l}\n`) });
+    Object.assign(process.env, stack.env);
+  }
+  const taskQueue = `bench-${crypto.randomUUID()}`;
+  const config = { ...loadConfig(), temporal: { ...loadConfig().temporal, taskQueue } };
+  const logger = createLogger('bench', 'warn');
+  const connection = await Connection.connect({ address: config.temporal.address! });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const playbooks = parsePlaybooks('playbooks: [{ name: bench, preserve: false, capture: [logs], contain: [] }]', 'bench', { apiBaseUrl: 'http://bench' });
+  const worker = await createWorker(config, { cluster: new FakeCluster(), evidence: new MemoryEvidenceStore(), notifiers: new Map(), playbooks, sealEvidence: async (i) => ({ manifest: { key: `incidents/${i.incidentId}/manifest.json`, size: 0, sha256: '' }, signature: { key: '', size: 0, sha256: '' }, keyId: 'bench' }) });
+  const workerDone = worker.worker.run();
+  const metrics = createApiMetrics();
+  const intake = new AlertIntake(temporalSink(client, taskQueue), { repeatWindowMs: 2000, maxBatch: 20, maxInFlight: 64, maxKeys: 100_000 });
+  const token = `intake-${crypto.randomBytes(12).toString('hex')}`;
+  const app = await buildServer({
+    logger, tokens: new Map([[token, 'intake']]), readiness: {}, metrics,
+    incidents: temporalIncidents(client, config.temporal.namespace),
+    routes: [alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: 'bench' })],
+  });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  process.stderr.write(`[bench] ${alerts} alerts about ${pods} pods, ${connections} connections, against ${address}\n`);
+  const load = fork(__filename, ['--load', '--url', `${address}/v1/alerts`, '--token', token, '--alerts', String(alerts), '--pods', String(pods), '--connections', String(connections)]);
+  const result = await new Promise<LoadResult>((resolve, reject) => {
+    load.once('message', (m) => resolve(m as LoadResult));
+    load.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
+  });
+  await intake.flush();
+
+  // Visibility is eventually consistent: wait until the count settles.
+  let incidents = 0;
+  for (let i = 0; i < 40; i++) {
+    const count = await client.workflowService.countWorkflowExecutions({ namespace: config.temporal.namespace, query: `WorkflowType = "${INCIDENT_WORKFLOW}" AND TaskQueue = "${taskQueue}"` });
+    incidents = Number(count.count ?? 0);
+    if (incidents >= pods) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const sorted = result.latenciesMs.sort((a, b) => a - b);
+  const rate = result.ok / result.seconds;
+  const p99 = percentile(sorted, 99);
+  console.log(JSON.stringify({
+    bench: 'intake', alerts: result.sent, accepted: result.ok, failed: result.failed, pods, incidents,
+    seconds: Number(result.seconds.toFixed(2)),
+    alertsPerSecond: Math.round(rate),
+    latencyMs: { p50: Number(percentile(sorted, 50).toFixed(2)), p90: Number(percentile(sorted, 90).toFixed(2)), p99: Number(p99.toFixed(2)), max: Number(sorted[sorted.length - 1]!.toFixed(2)) },
+  }));
+  console.log(`alerts/s ${Math.round(rate)} (goal ≥ 2000: ratio ${(rate / 2000).toFixed(2)}); p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods`);
+
+  await app.close();
+  worker.worker.shutdown();
+  await workerDone;
+  await worker.close();
+  await connection.close();
+  await stack?.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
