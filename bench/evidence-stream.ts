@@ -1,0 +1,141 @@
+/**
+ * bench/evidence-stream: the same generated stream uploaded through the evidence store (SHA-256 and
+ * byte count while streaming, Object Lock, version tag) and through a plain lib-storage multipart
+ * Upload without hashing. Prints the throughput ratio (goal >= 0.8) and the process's peak RSS growth
+ * (goal < 64 MiB).
+ *
+ *   node dist/bench/evidence-stream.js [SIZE] [--rounds N]     SIZE like 1GiB (default), 256MiB, 100000000
+ *   HOLDFAST_BENCH_BYTES=256MiB node dist/bench/evidence-stream.js
+ *
+ * Starts its own versitygw (temp dir, removed afterwards) unless S3_ENDPOINT is set; against an external
+ * S3 the objects stay under Object Lock (GOVERNANCE, 1 day) below `incidents/inc-bench-*`.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createS3Client } from '../activities/evidence/s3-client';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, S3EvidenceStore } from '../activities/evidence/store';
+import { loadConfig } from '../common/config';
+import { startS3 } from '../scripts/stack';
+
+const MiB = 1024 * 1024;
+
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kib|mib|gib|kb|mb|gb)?$/i.exec(text.trim());
+  if (!match) throw new Error(`cannot read size "${text}" (e.g. 1GiB, 256MiB, 1000000)`);
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const factor = { b: 1, kib: 1024, mib: MiB, gib: 1024 * MiB, kb: 1e3, mb: 1e6, gb: 1e9 }[unit]!;
+  return Math.round(Number(match[1]) * factor);
+}
+
+/** A fast generated stream: random 1 MiB pool, each block a fresh copy stamped with its index. */
+function generated(size: number, pool: Buffer): Readable {
+  let produced = 0;
+  let index = 0;
+  return new Readable({
+    highWaterMark: MiB,
+    read() {
+      if (produced >= size) return void this.push(null);
+      const n = Math.min(pool.length, size - produced);
+      const block = Buffer.allocUnsafe(n);
+      pool.copy(block, 0, 0, n);
+      if (n >= 8) block.writeBigUInt64BE(BigInt(index++), 0);
+      produced += n;
+      this.push(block);
+    },
+  });
+}
+
+/** Samples RSS every 20 ms while `run` runs; returns its duration and the peak RSS seen. */
+async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds: number; peakRss: number }> {
+  let peakRss = process.memoryUsage.rss();
+  const timer = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 20);
+  const started = process.hrtime.bigint();
+  try {
+    const result = await run();
+    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRss: Math.max(peakRss, process.memoryUsage.rss()) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '2' } }, allowPositionals: true });
+  const size = parseSize(positionals[0] ?? process.env.HOLDFAST_BENCH_BYTES ?? '1GiB');
+  const rounds = Math.max(1, Number(values.rounds));
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+
+  let dataDir: string | undefined;
+  let stop = async () => {};
+  let s3Config;
+  if (process.env.S3_ENDPOINT) {
+    s3Config = loadConfig().s3;
+    say(`[bench] using S3 at ${s3Config.endpoint} (bucket ${s3Config.bucket})`);
+  } else {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-bench-evidence-'));
+    const server = await startS3({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: (l) => process.stderr.write(`${l}\n`) });
+    stop = server.stop;
+    s3Config = { endpoint: server.endpoint, region: 'us-east-1', bucket: 'holdfast-evidence', forcePathStyle: true, ...server.credentials };
+    say(`[bench] started versitygw at ${server.endpoint} (data in ${dataDir})`);
+  }
+  const s3 = createS3Client(s3Config);
+  const retention = { mode: 'GOVERNANCE' as const, days: 1 };
+  const store = new S3EvidenceStore({ s3, bucket: s3Config.bucket, retention });
+  const pool = crypto.randomBytes(MiB);
+  const runId = `inc-bench-${Date.now()}`;
+  say(`[bench] ${(size / MiB).toFixed(0)} MiB per upload, part ${DEFAULT_PART_SIZE / MiB} MiB x ${DEFAULT_QUEUE_SIZE} in flight, ${rounds} round(s), alternating plain / store`);
+
+  const plain = async (i: number, bytes = size) => {
+    const upload = new Upload({
+      client: s3,
+      params: { Bucket: s3Config.bucket, Key: `incidents/${runId}/plain/blob-${i}`, Body: generated(bytes, pool), ContentType: 'application/octet-stream', ...store.lockParams() },
+      partSize: DEFAULT_PART_SIZE, queueSize: DEFAULT_QUEUE_SIZE, leavePartsOnError: false,
+    });
+    await upload.done();
+  };
+  const viaStore = async (i: number) => store.putArtifact({
+    incidentId: runId, step: 'store', name: `blob-${i}`, contentType: 'application/octet-stream',
+    collector: { name: 'bench', version: '1' }, method: 'generated', body: generated(size, pool),
+  });
+
+  // A small warm-up so connection set-up and lazy SDK loading are not charged to the first run.
+  await plain(-1, 16 * MiB);
+  global.gc?.();
+  const baselineRss = process.memoryUsage.rss();
+  const times = { plain: [] as number[], store: [] as number[] };
+  let peak = baselineRss;
+  for (let round = 0; round < rounds; round++) {
+    const p = await measured(() => plain(round));
+    times.plain.push(p.seconds);
+    peak = Math.max(peak, p.peakRss);
+    say(`[bench] round ${round + 1} plain : ${(size / MiB / p.seconds).toFixed(1)} MiB/s (${p.seconds.toFixed(2)} s), peak RSS +${((p.peakRss - baselineRss) / MiB).toFixed(1)} MiB`);
+    const s = await measured(() => viaStore(round));
+    times.store.push(s.seconds);
+    peak = Math.max(peak, s.peakRss);
+    say(`[bench] round ${round + 1} store : ${(size / MiB / s.seconds).toFixed(1)} MiB/s (${s.seconds.toFixed(2)} s), peak RSS +${((s.peakRss - baselineRss) / MiB).toFixed(1)} MiB, sha256 ${s.result.sha256.slice(0, 16)}…`);
+  }
+  const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const plainRate = (size * rounds) / total(times.plain);
+  const storeRate = (size * rounds) / total(times.store);
+  const ratio = storeRate / plainRate;
+  const growth = (peak - baselineRss) / MiB;
+  say('');
+  say(`plain lib-storage Upload : ${(plainRate / MiB).toFixed(1)} MiB/s`);
+  say(`evidence store           : ${(storeRate / MiB).toFixed(1)} MiB/s`);
+  say(`throughput ratio         : ${ratio.toFixed(2)} (goal >= 0.80) ${ratio >= 0.8 ? 'OK' : 'BELOW GOAL'}`);
+  say(`peak RSS growth          : ${growth.toFixed(1)} MiB over ${(baselineRss / MiB).toFixed(0)} MiB (goal < 64 MiB) ${growth < 64 ? 'OK' : 'ABOVE GOAL'}`);
+  s3.destroy();
+  await stop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
