@@ -3,7 +3,7 @@
  * injected through createActivities(deps); tests substitute in-memory fakes from test/fakes/.
  */
 import type { Readable } from 'node:stream';
-import type { ArtifactRef, CollectorInfo, PodRef } from '../common/types';
+import type { AlertTarget, ArtifactRef, CollectorInfo, PodRef, Severity } from '../common/types';
 
 export interface PutArtifactInput {
   incidentId: string;
@@ -129,4 +129,42 @@ export interface CustodyEntry {
 /** Append-only custody log: S3 has no append, so each access is its own small locked object. */
 export interface CustodyLog {
   append(entry: CustodyEntry): Promise<{ key: string; versionId?: string }>;
+}
+
+// ---- Notifiers (issue 3: activities/notifiers/). Structurally what activities/notify.ts calls (NotifierLike). ----
+
+/** What a notifier is told. The dedup key (the incident id) lets the vendor fold repeats and resolve. */
+export interface NotificationEvent {
+  action: 'trigger' | 'resolve';
+  incidentId: string;
+  title: string;
+  severity: Severity;
+  /** Attacker-influenced alert text: each notifier bounds and escapes it for its vendor. */
+  summary: string;
+  /** Escalation tier being paged (1 = first). */
+  tier: number;
+  target: AlertTarget;
+  links: { incident: string; history?: string };
+  dedupKey: string;
+}
+
+export interface NotificationResult {
+  status: 'sent' | 'dry-run';
+  httpStatus?: number;
+  /** The vendor's answer, bounded (at most 2 KiB) and with configured secrets masked. */
+  response?: string;
+  /** Dry run: the request that would have been sent, secrets masked. */
+  preview?: { method: string; url: string; headers: Record<string, string>; body: unknown };
+}
+
+export interface Notifier {
+  /** 'pagerduty' | 'opsgenie' | 'slack' | 'webhook' | … */
+  readonly kind: string;
+  /** The configured name the workflow refers to (e.g. 'pd-primary'). */
+  readonly name: string;
+  /**
+   * Sends one event. Throws NotifierRejected (non-retryable: the vendor refused the request, 4xx other
+   * than 408/429) or NotifierUnavailable (retryable: network, timeout, 408, 429, 5xx).
+   */
+  send(event: NotificationEvent, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<NotificationResult>;
 }
