@@ -1,0 +1,161 @@
+/**
+ * The formats through the real HTTP API (buildServer + alertRoutes, fastify inject, no servers): the
+ * body schemas compile under the server's AJV settings, fixtures are accepted, malicious ones are 422
+ * naming the field and never reach Temporal, structural violations are 400, and /openapi.json shows them.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { ALERT_FORMATS } from '../../api/formats/registry';
+import type { IncidentsService } from '../../api/incidents';
+import { AlertIntake, type IntakeSink } from '../../api/intake';
+import { createApiMetrics } from '../../api/metrics';
+import { alertRoutes } from '../../api/routes/alerts';
+import { buildServer } from '../../api/server';
+import type { Alert, AlertTarget } from '../../common/types';
+import type { AlertBatch } from '../../workflows/definitions';
+import { fixturesDir } from '../helpers/env';
+
+const INTAKE = 'intake-token-0123456789abcdef';
+
+/** Stands in for Temporal: one run per workflow id, every delivered alert recorded. */
+class RecordingSink implements IntakeSink {
+  readonly runs = new Map<string, string>();
+  readonly delivered: Alert[] = [];
+  readonly resolved: Alert[] = [];
+  async deliver(workflowId: string, _target: AlertTarget, batch: AlertBatch): Promise<string> {
+    this.delivered.push(...batch.alerts.map((a) => a.alert));
+    let run = this.runs.get(workflowId);
+    if (!run) {
+      run = crypto.randomUUID();
+      this.runs.set(workflowId, run);
+    }
+    return run;
+  }
+  async signalOpen(_workflowId: string, batch: AlertBatch): Promise<boolean> {
+    this.resolved.push(...batch.alerts.map((a) => a.alert));
+    return true;
+  }
+  async startedBefore(): Promise<boolean> {
+    return false;
+  }
+  reset(): void {
+    this.runs.clear();
+    this.delivered.length = 0;
+    this.resolved.length = 0;
+  }
+}
+
+const unusedIncidents = {} as IncidentsService;
+
+function fixture(name: string): string {
+  return fs.readFileSync(path.join(fixturesDir, 'alerts', name), 'utf8');
+}
+
+describe('alert formats over HTTP', () => {
+  let app: FastifyInstance;
+  const sink = new RecordingSink();
+  before(async () => {
+    const metrics = createApiMetrics();
+    const intake = new AlertIntake(sink, { repeatWindowMs: 0, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
+    app = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      tokens: new Map([[INTAKE, 'intake']]),
+      incidents: unusedIncidents,
+      metrics,
+      routes: [alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: 'default-cluster' })],
+    });
+  });
+  after(() => app.close());
+  beforeEach(() => sink.reset());
+
+  const post = (route: string, payload: string) => app.inject({
+    method: 'POST', url: route, payload, headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
+  });
+
+  test('valid fixtures are accepted (202) and reach the intake with the mapped target and raw hash', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['/v1/alerts/falco', 'falco-terminal-shell.json', 'incident/prod-eu-1/shop/web-7d9c6b5f4-x2x9q'],
+      ['/v1/alerts/falco', 'falco-host-rule.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
+      ['/v1/alerts/guardduty', 'guardduty-exec-kube-system.json', 'incident/prod-eu-1/kube-system/coredns-5d78c9869d-8xk2p'],
+      ['/v1/alerts/generic', 'generic-pod.json', 'incident/prod-eu-1/shop/worker-6f7b9c8d5-k4m2n'],
+      ['/v1/alerts/generic', 'generic-node.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
+    ];
+    for (const [route, file, workflowId] of cases) {
+      sink.reset();
+      const raw = fixture(file);
+      const res = await post(route, raw);
+      assert.equal(res.statusCode, 202, `${file}: ${res.body}`);
+      assert.equal(res.json().workflowId, workflowId, file);
+      assert.match(res.json().incidentId, /^inc-[0-9a-f-]{36}$/);
+      assert.equal(sink.delivered.length, 1);
+      assert.equal(sink.delivered[0]?.rawSha256, crypto.createHash('sha256').update(raw).digest('hex'), 'hash of the exact bytes');
+    }
+  });
+
+  test('Alertmanager group: one incident per pod, the resolved alert never opens one', async () => {
+    const res = await post('/v1/alerts/alertmanager', fixture('alertmanager-group.json'));
+    assert.equal(res.statusCode, 202, res.body);
+    const body = res.json() as { incidents: Array<{ workflowId: string }>; resolved: number };
+    assert.deepEqual(body.incidents.map((i) => i.workflowId), ['incident/prod-eu-1/shop/web-7d9c6b5f4-x2x9q']);
+    assert.equal(body.resolved, 1);
+    assert.equal(sink.delivered.length, 2);
+    assert.deepEqual(sink.resolved.map((a) => a.target.pod), ['cart-5b8f7d6c9-q7w8e']);
+  });
+
+  test('malicious payloads: 422 problem+json naming the field; nothing reaches Temporal', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['/v1/alerts/falco', 'malicious-falco-pod-traversal.json', '/output_fields/k8s.pod.name'],
+      ['/v1/alerts/falco', 'malicious-falco-pod-subshell.json', '/output_fields/k8s.pod.name'],
+      ['/v1/alerts/falco', 'malicious-falco-namespace-newline.json', '/output_fields/k8s.ns.name'],
+      ['/v1/alerts/alertmanager', 'malicious-alertmanager-container.json', '/alerts/1/labels/container'],
+      ['/v1/alerts/guardduty', 'malicious-guardduty-cluster.json', '/detail/resource/eksClusterDetails/name'],
+      ['/v1/alerts/generic', 'malicious-generic-overlong-pod.json', '/target/pod'],
+    ];
+    for (const [route, file, field] of cases) {
+      const res = await post(route, fixture(file));
+      assert.equal(res.statusCode, 422, `${file}: ${res.body}`);
+      assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
+      const problem = res.json() as { status: number; errors: Array<{ field: string; message: string }> };
+      assert.equal(problem.status, 422);
+      assert.equal(problem.errors[0]?.field, field, file);
+      assert.ok(!res.body.includes('rm -rf') && !res.body.includes('../'), 'the answer does not echo the value');
+    }
+    assert.equal(sink.delivered.length, 0);
+  });
+
+  test('injected text is neutralized but the alert is accepted', async () => {
+    const res = await post('/v1/alerts/falco', fixture('malicious-falco-output-injection.json'));
+    assert.equal(res.statusCode, 202, res.body);
+    const alert = sink.delivered[0];
+    assert.ok(alert);
+    // eslint-disable-next-line no-control-regex
+    assert.ok(!/[\r\n\u001b\u202e\u0000]/.test(alert.summary));
+    assert.ok(Buffer.byteLength(alert.summary) <= 4096);
+  });
+
+  test('structural violations are 400 from the schema', async () => {
+    const generic = JSON.parse(fixture('generic-pod.json')) as Record<string, unknown>;
+    const extra = await post('/v1/alerts/generic', JSON.stringify({ ...generic, shell: 'x' }));
+    assert.equal(extra.statusCode, 400);
+    const falcoNoRule = JSON.parse(fixture('falco-terminal-shell.json')) as Record<string, unknown>;
+    delete falcoNoRule.rule;
+    assert.equal((await post('/v1/alerts/falco', JSON.stringify(falcoNoRule))).statusCode, 400);
+    const gd = JSON.parse(fixture('guardduty-exec-kube-system.json')) as Record<string, unknown>;
+    assert.equal((await post('/v1/alerts/guardduty', JSON.stringify({ ...gd, 'detail-type': 'AWS API Call via CloudTrail' }))).statusCode, 400);
+    assert.equal(sink.delivered.length, 0);
+  });
+
+  test('/openapi.json documents every format route with its body schema', async () => {
+    const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, { post?: { requestBody?: { content: Record<string, { schema: { properties?: object } }> } } }> };
+    for (const f of ALERT_FORMATS) {
+      const schema = doc.paths[f.route]?.post?.requestBody?.content['application/json']?.schema;
+      assert.ok(schema?.properties, `${f.route} has a documented body`);
+    }
+  });
+});
