@@ -10,6 +10,7 @@
  * Secrets may be inline (routingKey / apiKey / url / secret) but *Env (an environment variable name) is
  * preferred. Every problem is reported at startup, naming the notifier and variable, never a value.
  */
+import fs from 'node:fs';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
@@ -73,6 +74,26 @@ export function parseNotifierConfigs(text: string): NotifierConfig[] {
     if (first) throw new NotifierConfigError(`notifier configuration is invalid at /${i}${first.path}: ${first.message}`);
   });
   return data as NotifierConfig[];
+}
+
+/**
+ * The configured list from the environment: HOLDFAST_NOTIFIERS_FILE (a YAML/JSON file, operator-owned)
+ * or HOLDFAST_NOTIFIERS (inline YAML/JSON); neither → no notifiers.
+ */
+export function notifierConfigsFromEnv(env: Record<string, string | undefined> = process.env, readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): NotifierConfig[] {
+  const file = env.HOLDFAST_NOTIFIERS_FILE?.trim();
+  const inline = env.HOLDFAST_NOTIFIERS?.trim();
+  if (file && inline) throw new NotifierConfigError('set HOLDFAST_NOTIFIERS_FILE or HOLDFAST_NOTIFIERS, not both');
+  if (file) {
+    let text: string;
+    try {
+      text = readFile(file);
+    } catch (err) {
+      throw new NotifierConfigError(`HOLDFAST_NOTIFIERS_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return parseNotifierConfigs(text);
+  }
+  return inline ? parseNotifierConfigs(inline) : [];
 }
 
 /** Builds one notifier; throws NotifierConfigError for an unknown type or a missing/invalid setting. */

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { toActivityFailure } from '../../activities/errors';
 import type { NotifierLike } from '../../activities/notify';
 import {
-  NotifierConfigError, NotifierRejected, NotifierUnavailable, createNotifier, createNotifiers, parseNotifierConfigs, type NotifierConfig,
+  NotifierConfigError, NotifierRejected, NotifierUnavailable, createNotifier, createNotifiers, notifierConfigsFromEnv, parseNotifierConfigs, type NotifierConfig,
 } from '../../activities/notifiers/registry';
 import { verifyWebhookSignature, WEBHOOK_SCHEMA } from '../../activities/notifiers/webhook';
 import type { NotificationEvent, Notifier } from '../../activities/ports';
@@ -356,6 +356,21 @@ describe('configuration and registry', () => {
     // What activities/notify.ts consumes.
     const asActivityInput: ReadonlyMap<string, NotifierLike> = map;
     assert.equal(asActivityInput.size, 4);
+  });
+
+  test('from the environment: HOLDFAST_NOTIFIERS inline or HOLDFAST_NOTIFIERS_FILE', () => {
+    assert.deepEqual(notifierConfigsFromEnv({}), []);
+    const inline = notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS: '[{"type":"slack","name":"s","urlEnv":"SLACK_URL"}]' });
+    assert.deepEqual(inline, [{ type: 'slack', name: 's', urlEnv: 'SLACK_URL' }]);
+    const read: string[] = [];
+    const fromFile = notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS_FILE: '/etc/holdfast/notifiers.yaml' }, (f) => {
+      read.push(f);
+      return '- { type: webhook, name: soar, url: "https://soar.example.com/h", secretEnv: S }';
+    });
+    assert.deepEqual(read, ['/etc/holdfast/notifiers.yaml']);
+    assert.equal(fromFile[0]?.type, 'webhook');
+    assert.throws(() => notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS: '[]', HOLDFAST_NOTIFIERS_FILE: '/x' }), /not both/);
+    assert.throws(() => notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS_FILE: '/nonexistent/holdfast-notifiers.yaml' }), /cannot be read: ENOENT/);
   });
 
   test('invalid configuration is reported without values', () => {
