@@ -134,10 +134,12 @@ build_images() {
   oci_archive "$r" docker.io/holdfast/collector:local "$IMG_CACHE/collector-$h.oci.tar" \
     '{"Cmd":["sh"],"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/","Labels":{"org.opencontainers.image.title":"holdfast-collector"}}'
   rm -rf "$w"
+  # drop archives of older inputs
+  find "$IMG_CACHE" -maxdepth 1 -name '*.oci.tar' ! -name "*-$h.oci.tar" -delete
 }
 
 import_images() {
-  local h; h="$(inputs_hash)" i
+  local h i; h="$(inputs_hash)"
   for i in "${IMAGES[@]}"; do
     local f="$IMG_CACHE/$i-$h.oci.tar"
     [[ -f "$f" ]] || die "missing $f (run images.sh build)"
