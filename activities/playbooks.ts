@@ -208,23 +208,25 @@ export function parsePlaybooks(text: string, source: string, opts: { apiBaseUrl:
       if (!known.has(n)) throw new PlaybookError(`${source}: /playbooks/${i}/escalation/tiers/${t}: unknown notifier "${n}"`);
     }));
   });
-  return buildPlaybooks(file.playbooks, notifiers, opts.apiBaseUrl, source);
+  return buildPlaybooks(file.playbooks, notifiers, opts.apiBaseUrl, source, opts.knownNotifiers);
 }
 
-function buildPlaybooks(specs: PlaybookSpec[], notifiers: Array<Record<string, unknown>>, apiBaseUrl: string, file?: string): Playbooks {
+function buildPlaybooks(specs: PlaybookSpec[], notifiers: Array<Record<string, unknown>>, apiBaseUrl: string, file?: string, otherNotifiers: string[] = []): Playbooks {
+  // The default playbook pages every notifier, whether defined here or in HOLDFAST_NOTIFIERS.
+  const everyNotifier = [...new Set([...notifiers.map((n) => String(n.name)), ...otherNotifiers])];
   return {
     file,
     specs,
     notifiers,
     select(alert, target) {
-      const chosen = specs.find((pb) => matches(pb, alert, target)) ?? defaultPlaybook(notifiers.map((n) => String(n.name)));
+      const chosen = specs.find((pb) => matches(pb, alert, target)) ?? defaultPlaybook(everyNotifier);
       return planFor(chosen, apiBaseUrl);
     },
   };
 }
 
 export function loadPlaybooks(file: string | undefined, opts: { apiBaseUrl: string; knownNotifiers?: string[] }): Playbooks {
-  if (!file) return buildPlaybooks([], [], opts.apiBaseUrl);
+  if (!file) return buildPlaybooks([], [], opts.apiBaseUrl, undefined, opts.knownNotifiers);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

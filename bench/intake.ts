@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     options: {
       alerts: { type: 'string', default: '100000' },
       pods: { type: 'string', default: '50' },
-      connections: { type: 'string', default: '64' },
+      connections: { type: 'string', default: '32' },
       load: { type: 'boolean', default: false },
       url: { type: 'string' },
       token: { type: 'string' },
@@ -126,7 +126,8 @@ async function main(): Promise<void> {
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   process.stderr.write(`[bench] ${alerts} alerts about ${pods} pods, ${connections} connections, against ${address}\n`);
-  const load = fork(__filename, ['--load', '--url', `${address}/v1/alerts`, '--token', token, '--alerts', String(alerts), '--pods', String(pods), '--connections', String(connections)]);
+  const genericRoute = ALERT_FORMATS.find((f) => f.name === 'generic')!.route;
+  const load = fork(__filename, ['--load', '--url', `${address}${genericRoute}`, '--token', token, '--alerts', String(alerts), '--pods', String(pods), '--connections', String(connections)]);
   const result = await new Promise<LoadResult>((resolve, reject) => {
     load.once('message', (m) => resolve(m as LoadResult));
     load.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));

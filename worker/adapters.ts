@@ -5,17 +5,22 @@ import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../activities/kubernetes/cluster';
 import { unavailableCluster } from '../activities/kubernetes/unavailable';
 import type { Cluster } from '../activities/ports';
+import { createNotifiers, notifierConfigsFromEnv, parseNotifierConfigs } from '../activities/notifiers/registry';
 import { loadPlaybooks } from '../activities/playbooks';
+import type { Logger } from '../common/logger';
 import type { HoldfastConfig } from '../common/config';
 
 /** Builds the real adapters from configuration. Each is replaceable in tests through createWorker's overrides. */
-export function buildAdapters(config: HoldfastConfig, s3: S3Client): Omit<ActivityDeps, 'config' | 's3'> {
-  const playbooks = loadPlaybooks(process.env.HOLDFAST_PLAYBOOKS || undefined, { apiBaseUrl: publicApiUrl(config) });
+export function buildAdapters(config: HoldfastConfig, s3: S3Client, logger?: Logger): Omit<ActivityDeps, 'config' | 's3'> {
+  // Notifiers come from the playbooks file's `notifiers:` and from HOLDFAST_NOTIFIERS(_FILE).
+  const envNotifiers = notifierConfigsFromEnv(process.env);
+  const playbooks = loadPlaybooks(process.env.HOLDFAST_PLAYBOOKS || undefined, { apiBaseUrl: publicApiUrl(config), knownNotifiers: envNotifiers.map((n) => n.name) });
+  const notifierConfigs = [...parseNotifierConfigs(JSON.stringify(playbooks.notifiers)), ...envNotifiers];
   const evidence = createEvidenceServices(config, s3);
   return {
     cluster: clusterFromEnvironment(),
     evidence: evidence.store,
-    notifiers: new Map(),
+    notifiers: createNotifiers(notifierConfigs, { env: process.env, logger }),
     playbooks,
     sealEvidence: evidence.sealEvidence,
   };

@@ -25,11 +25,13 @@ function installTemporalLogger(logger: Logger): void {
 }
 
 /** The worker with real adapters; tests replace any of them (e.g. a fake cluster) through `overrides`. */
-export async function createWorker(config: HoldfastConfig, overrides: Partial<ActivityDeps> = {}): Promise<{ worker: Worker; close: () => Promise<void> }> {
+export async function createWorker(config: HoldfastConfig, overrides: Partial<ActivityDeps> = {}, logger?: Logger): Promise<{ worker: Worker; close: () => Promise<void> }> {
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const s3 = overrides.s3 ?? createS3Client(config.s3);
-  const adapters = { ...buildAdapters(config, s3), ...overrides };
+  // Tests that replace every adapter must not need real configuration (signing key, notifier secrets).
+  const complete = ['cluster', 'evidence', 'notifiers', 'playbooks', 'sealEvidence'].every((k) => k in overrides);
+  const adapters = { ...(complete ? {} : buildAdapters(config, s3, logger)), ...overrides } as Omit<ActivityDeps, 'config' | 's3'>;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   const metricsServer = metricsPort > 0 ? serveMetrics(metrics, config.api.host, metricsPort) : undefined;
   const { worker, close } = await createWorker(config, {
     observeStep: (step, outcome, seconds) => metrics.stepSeconds.observe({ step, outcome }, seconds),
-  });
+  }, logger);
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker started');
   // Worker.run() resolves after SIGINT/SIGTERM once in-flight tasks are handed back.
   await worker.run();

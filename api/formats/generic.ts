@@ -91,7 +91,7 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
 
 export const genericFormat: AlertFormat = {
   name: 'generic',
-  route: '/v1/alerts/generic',
+  route: '/v1/alerts',
   description: "Holdfast's generic alert: a pod (namespace, pod, container?) or a node, with severity and text",
   bodySchema,
   example,

@@ -83,8 +83,8 @@ describe('alert formats over HTTP', () => {
       ['/v1/alerts/falco', 'falco-terminal-shell.json', 'incident/prod-eu-1/shop/web-7d9c6b5f4-x2x9q'],
       ['/v1/alerts/falco', 'falco-host-rule.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
       ['/v1/alerts/guardduty', 'guardduty-exec-kube-system.json', 'incident/prod-eu-1/kube-system/coredns-5d78c9869d-8xk2p'],
-      ['/v1/alerts/generic', 'generic-pod.json', 'incident/prod-eu-1/shop/worker-6f7b9c8d5-k4m2n'],
-      ['/v1/alerts/generic', 'generic-node.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
+      ['/v1/alerts', 'generic-pod.json', 'incident/prod-eu-1/shop/worker-6f7b9c8d5-k4m2n'],
+      ['/v1/alerts', 'generic-node.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
     ];
     for (const [route, file, workflowId] of cases) {
       sink.reset();
@@ -115,7 +115,7 @@ describe('alert formats over HTTP', () => {
       ['/v1/alerts/falco', 'malicious-falco-namespace-newline.json', '/output_fields/k8s.ns.name'],
       ['/v1/alerts/alertmanager', 'malicious-alertmanager-container.json', '/alerts/1/labels/container'],
       ['/v1/alerts/guardduty', 'malicious-guardduty-cluster.json', '/detail/resource/eksClusterDetails/name'],
-      ['/v1/alerts/generic', 'malicious-generic-overlong-pod.json', '/target/pod'],
+      ['/v1/alerts', 'malicious-generic-overlong-pod.json', '/target/pod'],
     ];
     for (const [route, file, field] of cases) {
       const res = await post(route, fixture(file));
@@ -141,7 +141,7 @@ describe('alert formats over HTTP', () => {
 
   test('structural violations are 400 from the schema', async () => {
     const generic = JSON.parse(fixture('generic-pod.json')) as Record<string, unknown>;
-    const extra = await post('/v1/alerts/generic', JSON.stringify({ ...generic, shell: 'x' }));
+    const extra = await post('/v1/alerts', JSON.stringify({ ...generic, shell: 'x' }));
     assert.equal(extra.statusCode, 400);
     const falcoNoRule = JSON.parse(fixture('falco-terminal-shell.json')) as Record<string, unknown>;
     delete falcoNoRule.rule;

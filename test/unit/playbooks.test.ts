@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { parseNotifierConfigs } from '../../activities/notifiers/registry';
 import { parsePlaybooks, PlaybookError } from '../../activities/playbooks';
 import { repoRoot } from '../helpers/env';
 import { sampleAlert } from '../helpers/incident-harness';
@@ -26,6 +27,11 @@ describe('playbooks', () => {
     const staging = example.select(sampleAlert({}, { namespace: 'staging-web' }), { cluster: 'c', namespace: 'staging-web', pod: 'p' });
     assert.equal(staging.playbook, 'staging-dry-run');
     assert.equal(staging.dryRun, true);
+  });
+
+  test("the example's notifiers are valid notifier configurations", () => {
+    const configs = parseNotifierConfigs(JSON.stringify(example.notifiers));
+    assert.deepEqual(configs.map((c) => `${c.type}:${c.name}`), ['pagerduty:pagerduty-primary', 'slack:slack-security', 'opsgenie:opsgenie-secondary']);
   });
 
   test('the default playbook preserves, captures all four, isolates and pages every notifier', () => {
