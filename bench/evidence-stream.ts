@@ -18,7 +18,8 @@ import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client } from '../activities/evidence/s3-client';
-import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, S3EvidenceStore } from '../activities/evidence/store';
+import { evidenceSettingsFromEnv } from '../activities/evidence';
+import { S3EvidenceStore } from '../activities/evidence/store';
 import { loadConfig } from '../common/config';
 import { startS3 } from '../scripts/stack';
 
@@ -51,13 +52,15 @@ function generated(size: number, pool: Buffer): Readable {
 }
 
 /** Samples RSS every 20 ms while `run` runs; returns its duration and the peak RSS seen. */
-async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds: number; peakRss: number }> {
+async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds: number; cpuSeconds: number; peakRss: number }> {
   let peakRss = process.memoryUsage.rss();
+  const cpu = process.cpuUsage();
   const timer = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 20);
   const started = process.hrtime.bigint();
   try {
     const result = await run();
-    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRss: Math.max(peakRss, process.memoryUsage.rss()) };
+    const used = process.cpuUsage(cpu);
+    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (used.user + used.system) / 1e6, peakRss: Math.max(peakRss, process.memoryUsage.rss()) };
   } finally {
     clearInterval(timer);
   }
@@ -84,16 +87,18 @@ async function main(): Promise<void> {
   }
   const s3 = createS3Client(s3Config);
   const retention = { mode: 'GOVERNANCE' as const, days: 1 };
-  const store = new S3EvidenceStore({ s3, bucket: s3Config.bucket, retention });
+  // Part size and parts in flight from HOLDFAST_EVIDENCE_PART_MIB / HOLDFAST_EVIDENCE_QUEUE, as in the worker.
+  const { partSize, queueSize } = evidenceSettingsFromEnv();
+  const store = new S3EvidenceStore({ s3, bucket: s3Config.bucket, retention, partSize, queueSize });
   const pool = crypto.randomBytes(MiB);
   const runId = `inc-bench-${Date.now()}`;
-  say(`[bench] ${(size / MiB).toFixed(0)} MiB per upload, part ${DEFAULT_PART_SIZE / MiB} MiB x ${DEFAULT_QUEUE_SIZE} in flight, ${rounds} round(s), alternating plain / store`);
+  say(`[bench] ${(size / MiB).toFixed(0)} MiB per upload, part ${partSize / MiB} MiB x ${queueSize} in flight, ${rounds} round(s), alternating plain / store`);
 
   const plain = async (i: number, bytes = size) => {
     const upload = new Upload({
       client: s3,
       params: { Bucket: s3Config.bucket, Key: `incidents/${runId}/plain/blob-${i}`, Body: generated(bytes, pool), ContentType: 'application/octet-stream', ...store.lockParams() },
-      partSize: DEFAULT_PART_SIZE, queueSize: DEFAULT_QUEUE_SIZE, leavePartsOnError: false,
+      partSize, queueSize, leavePartsOnError: false,
     });
     await upload.done();
   };
@@ -107,27 +112,48 @@ async function main(): Promise<void> {
   global.gc?.();
   const baselineRss = process.memoryUsage.rss();
   const times = { plain: [] as number[], store: [] as number[] };
+  const cpu = { plain: [] as number[], store: [] as number[] };
   let peak = baselineRss;
-  for (let round = 0; round < rounds; round++) {
+  let storePeak = baselineRss;
+  const runPlain = async (round: number) => {
     const p = await measured(() => plain(round));
     times.plain.push(p.seconds);
+    cpu.plain.push(p.cpuSeconds);
     peak = Math.max(peak, p.peakRss);
-    say(`[bench] round ${round + 1} plain : ${(size / MiB / p.seconds).toFixed(1)} MiB/s (${p.seconds.toFixed(2)} s), peak RSS +${((p.peakRss - baselineRss) / MiB).toFixed(1)} MiB`);
+    say(`[bench] round ${round + 1} plain : ${(size / MiB / p.seconds).toFixed(1)} MiB/s (${p.seconds.toFixed(2)} s, client CPU ${p.cpuSeconds.toFixed(2)} s), peak RSS +${((p.peakRss - baselineRss) / MiB).toFixed(1)} MiB`);
+  };
+  const runStore = async (round: number) => {
     const s = await measured(() => viaStore(round));
     times.store.push(s.seconds);
+    cpu.store.push(s.cpuSeconds);
     peak = Math.max(peak, s.peakRss);
-    say(`[bench] round ${round + 1} store : ${(size / MiB / s.seconds).toFixed(1)} MiB/s (${s.seconds.toFixed(2)} s), peak RSS +${((s.peakRss - baselineRss) / MiB).toFixed(1)} MiB, sha256 ${s.result.sha256.slice(0, 16)}…`);
+    storePeak = Math.max(storePeak, s.peakRss);
+    say(`[bench] round ${round + 1} store : ${(size / MiB / s.seconds).toFixed(1)} MiB/s (${s.seconds.toFixed(2)} s, client CPU ${s.cpuSeconds.toFixed(2)} s), peak RSS +${((s.peakRss - baselineRss) / MiB).toFixed(1)} MiB, sha256 ${s.result.sha256.slice(0, 16)}…`);
+  };
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which goes first, so drift in a shared machine's load does not favour one side.
+    if (round % 2 === 0) {
+      await runPlain(round);
+      await runStore(round);
+    } else {
+      await runStore(round);
+      await runPlain(round);
+    }
   }
   const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const plainRate = (size * rounds) / total(times.plain);
   const storeRate = (size * rounds) / total(times.store);
   const ratio = storeRate / plainRate;
   const growth = (peak - baselineRss) / MiB;
+  const storeGrowth = (storePeak - baselineRss) / MiB;
+  const gib = (size * rounds) / (1024 * MiB);
   say('');
   say(`plain lib-storage Upload : ${(plainRate / MiB).toFixed(1)} MiB/s`);
   say(`evidence store           : ${(storeRate / MiB).toFixed(1)} MiB/s`);
   say(`throughput ratio         : ${ratio.toFixed(2)} (goal >= 0.80) ${ratio >= 0.8 ? 'OK' : 'BELOW GOAL'}`);
-  say(`peak RSS growth          : ${growth.toFixed(1)} MiB over ${(baselineRss / MiB).toFixed(0)} MiB (goal < 64 MiB) ${growth < 64 ? 'OK' : 'ABOVE GOAL'}`);
+  say(`client CPU per GiB       : plain ${(total(cpu.plain) / gib).toFixed(2)} s, store ${(total(cpu.store) / gib).toFixed(2)} s (the store's extra work: SHA-256 + re-chunking)`);
+  say(`peak RSS growth          : ${growth.toFixed(1)} MiB over ${(baselineRss / MiB).toFixed(0)} MiB for the whole process (store runs alone: +${storeGrowth.toFixed(1)} MiB) (goal < 64 MiB) ${growth < 64 ? 'OK' : 'ABOVE GOAL'}`);
+  say(`machine load average     : ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs (wall-clock figures are noisy on a shared machine)`);
   s3.destroy();
   await stop();
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });

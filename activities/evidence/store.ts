@@ -21,8 +21,8 @@ import type { ArtifactRef } from '../../common/types';
 import type { EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../ports';
 import { artifactKey, assertArtifactName, metadataValue } from './names';
 
-export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
-export const DEFAULT_QUEUE_SIZE = 3;
+export const DEFAULT_PART_SIZE = 6 * 1024 * 1024;
+export const DEFAULT_QUEUE_SIZE = 2;
 /** Presigned URLs never live longer than this. */
 export const MAX_PRESIGN_SECONDS = 15 * 60;
 
@@ -195,10 +195,16 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
       versionId = done.VersionId;
       const sha256 = hash.digest('hex');
       if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`, 'ObjectLockUnavailable', true);
-      await this.s3.send(new PutObjectTaggingCommand({
-        Bucket: this.bucket, Key: key, VersionId: versionId,
-        Tagging: { TagSet: [{ Key: 'sha256', Value: sha256 }, { Key: 'size', Value: String(size) }] },
-      }));
+      try {
+        await this.s3.send(new PutObjectTaggingCommand({
+          Bucket: this.bucket, Key: key, VersionId: versionId,
+          Tagging: { TagSet: [{ Key: 'sha256', Value: sha256 }, { Key: 'size', Value: String(size) }] },
+        }));
+      } catch (err) {
+        // The complete, locked artifact is already stored and its hash goes into the signed manifest:
+        // a missing convenience tag is not worth re-capturing the evidence.
+        notes.push(`the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`);
+      }
       return this.ref(input, key, versionId, size, sha256, contentType, capturedAt, notes);
     } catch (err) {
       if (!input.body.destroyed) input.body.destroy();

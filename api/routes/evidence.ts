@@ -12,11 +12,13 @@ import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../activities/e
 import { manifestKey, relativeArtifactPath, signatureKey } from '../../activities/evidence/names';
 import type { EvidenceManifest } from '../../common/types';
 import { HttpProblem } from '../errors';
-import { EvidenceIncidentParams, EvidenceQuery, EvidenceResponse } from '../schemas/evidence';
+import { EvidenceIncidentParams, EvidenceQuery, EvidenceResponse, LegalHoldBody, LegalHoldResponse } from '../schemas/evidence';
 
 export interface EvidenceRouteDeps {
   reader: EvidenceReader;
   custody: CustodyLog;
+  /** Places or lifts legal holds (S3EvidenceStore.setLegalHold); without it the legal-hold route is absent. */
+  legalHolds?: { setLegalHold(key: string, versionId: string | undefined, on: boolean): Promise<void> };
   /** Default presigned URL lifetime (seconds, at most 900). */
   urlExpirySeconds?: number;
   now?: () => Date;
@@ -122,6 +124,29 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
         custodyKey: custody.key,
       };
     });
+
+    const legalHolds = deps.legalHolds;
+    if (legalHolds) {
+      app.post('/v1/incidents/:incidentId/evidence/legal-hold', {
+        ...investigator,
+        schema: {
+          summary: 'Place (on: true) or lift (on: false) a legal hold on the manifest, signature and every artifact',
+          params: EvidenceIncidentParams, body: LegalHoldBody, response: { 200: LegalHoldResponse },
+        },
+      }, async (request) => {
+        const { incidentId } = request.params;
+        const sealed = await loadSealed(deps.reader, incidentId);
+        const objects = [
+          { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
+          { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+          ...sealed.manifest.artifacts.filter((a) => relativeArtifactPath(incidentId, a.key)).map((a) => ({ key: a.key, versionId: a.versionId })),
+        ];
+        await record(request, incidentId, 'evidence.legal-hold', objects);
+        for (const o of objects) await legalHolds.setLegalHold(o.key, o.versionId, request.body.on);
+        request.log.info({ incidentId, legalHold: request.body.on, objects: objects.length, by: request.principal!.name }, 'legal hold changed');
+        return { incidentId, legalHold: request.body.on, objects: objects.length };
+      });
+    }
 
     app.get('/v1/incidents/:incidentId/evidence/bundle', {
       ...investigator,

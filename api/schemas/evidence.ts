@@ -42,3 +42,6 @@ export const PublicKey = Type.Object({
 });
 
 export const KeysResponse = Type.Object({ keys: Type.Array(PublicKey) });
+
+export const LegalHoldBody = Type.Object({ on: Type.Boolean() }, { additionalProperties: false });
+export const LegalHoldResponse = Type.Object({ incidentId: Type.String(), legalHold: Type.Boolean(), objects: Type.Integer() });

@@ -11,6 +11,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   DeleteObjectCommand,
+  GetObjectLegalHoldCommand,
   GetObjectRetentionCommand,
   GetObjectTaggingCommand,
   ListObjectsV2Command,
@@ -93,7 +94,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     app = Fastify();
     app.setErrorHandler(problemErrorHandler);
     await app.register(authPlugin, { tokens: new Map([[INVESTIGATOR, 'investigator' as const]]) });
-    await app.register(evidenceRoutes({ reader: services.store, custody: services.custody, urlExpirySeconds: services.settings.urlExpirySeconds }));
+    await app.register(evidenceRoutes({ reader: services.store, custody: services.custody, legalHolds: services.store, urlExpirySeconds: services.settings.urlExpirySeconds }));
     await app.register(keysRoutes(services.signer));
     // Stand-in for the incidents endpoint (another issue), in its documented shape, for the CLI.
     app.get('/v1/incidents', async () => ({
@@ -309,5 +310,28 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     const head = await services.store.head(keys[0]!);
     assert.equal(head.retention?.mode, config.retention.mode);
     await assert.rejects(s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: keys[0]!, VersionId: head.versionId })), lockedRefusal);
+  });
+
+  test('legal hold: placed on every object of the incident (recorded in custody), deletion refused even with a governance bypass, then lifted', async () => {
+    const headers = { authorization: `Bearer ${INVESTIGATOR}`, 'content-type': 'application/json' };
+    const on = await app.inject({ method: 'POST', url: `/v1/incidents/${incidentId}/evidence/legal-hold`, headers, payload: { on: true } });
+    assert.equal(on.statusCode, 200, on.body);
+    assert.deepEqual(on.json(), { incidentId, legalHold: true, objects: 4 });
+    const [artifact] = refs;
+    const hold = await s3.send(new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }));
+    assert.equal(hold.LegalHold?.Status, 'ON');
+    await assert.rejects(
+      s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId, BypassGovernanceRetention: true })),
+      lockedRefusal,
+    );
+    const off = await app.inject({ method: 'POST', url: `/v1/incidents/${incidentId}/evidence/legal-hold`, headers, payload: { on: false } });
+    assert.equal(off.statusCode, 200, off.body);
+    const lifted = await s3.send(new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }));
+    assert.equal(lifted.LegalHold?.Status, 'OFF');
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/custody/` }));
+    const actions = await Promise.all((listed.Contents ?? []).map(async (c) => JSON.parse((await services.store.readSmall(c.Key!, undefined, 1e6)).bytes.toString()).action));
+    assert.equal(actions.filter((a) => a === 'evidence.legal-hold').length, 2);
+    const bad = await app.inject({ method: 'POST', url: `/v1/incidents/${incidentId}/evidence/legal-hold`, headers, payload: { on: 'yes' } });
+    assert.equal(bad.statusCode, 400);
   });
 });
