@@ -4,7 +4,7 @@
  * access that cannot be recorded is refused) and logged with pino.
  */
 import { pipeline } from 'node:stream/promises';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import tar from 'tar-stream';
 import type { CustodyEntry, CustodyLog, EvidenceReader } from '../../activities/ports';
@@ -12,6 +12,7 @@ import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../activities/e
 import { manifestKey, relativeArtifactPath, signatureKey } from '../../activities/evidence/names';
 import type { EvidenceManifest } from '../../common/types';
 import { HttpProblem } from '../errors';
+import { keysRoutes } from './keys';
 import { EvidenceIncidentParams, EvidenceQuery, EvidenceResponse, LegalHoldBody, LegalHoldResponse } from '../schemas/evidence';
 
 export interface EvidenceRouteDeps {
@@ -191,4 +192,20 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
         .send(pack);
     });
   };
+}
+
+/**
+ * Both evidence route groups from the evidence services, ready for buildServer's `routes`:
+ * `routes: evidenceRouteGroup(createEvidenceServices(config, s3))`.
+ */
+export function evidenceRouteGroup(services: {
+  store: EvidenceReader & NonNullable<EvidenceRouteDeps['legalHolds']>;
+  custody: CustodyLog;
+  signer: Parameters<typeof keysRoutes>[0];
+  settings: { urlExpirySeconds: number };
+}): FastifyPluginAsync[] {
+  return [
+    evidenceRoutes({ reader: services.store, custody: services.custody, legalHolds: services.store, urlExpirySeconds: services.settings.urlExpirySeconds }),
+    keysRoutes(services.signer),
+  ];
 }

@@ -92,6 +92,14 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
     return `memory://${key}?versionId=${versionId ?? ''}&expires=${expiresInSeconds}`;
   }
 
+  /** Legal holds set, by `key@versionId`. */
+  readonly legalHolds = new Map<string, boolean>();
+
+  async setLegalHold(key: string, versionId: string | undefined, on: boolean): Promise<void> {
+    const found = this.find(key, versionId);
+    this.legalHolds.set(`${key}@${found.info.versionId}`, on);
+  }
+
   async abortIncompleteUploads(_prefix: string): Promise<number> {
     const n = this.pendingUploads;
     this.pendingUploads = 0;

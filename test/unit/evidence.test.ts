@@ -11,6 +11,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import Fastify from 'fastify';
 import tar from 'tar-stream';
 import { heartbeatProgress } from '../../activities/evidence/progress';
+import { progressBar } from '../../cli/progress';
 import { parseManifest, serializeManifest, verifySignature } from '../../activities/evidence/manifest';
 import { artifactKey, relativeArtifactPath } from '../../activities/evidence/names';
 import { keyIdOf, keySigner, loadOrCreateSigningKey } from '../../activities/evidence/signer';
@@ -19,7 +20,11 @@ import { createSealActivities, sealEvidenceWith } from '../../activities/seal';
 import type { SealInput } from '../../activities/seal-contract';
 import { authPlugin } from '../../api/auth';
 import { problemErrorHandler } from '../../api/errors';
-import { evidenceRoutes } from '../../api/routes/evidence';
+import { evidenceRouteGroup, evidenceRoutes } from '../../api/routes/evidence';
+import { createApiMetrics } from '../../api/metrics';
+import { buildServer } from '../../api/server';
+import type { IncidentsService } from '../../api/incidents';
+import pino from 'pino';
 import { keysRoutes } from '../../api/routes/keys';
 import type { Alert } from '../../common/types';
 import { MemoryCustodyLog, MemoryEvidenceStore } from '../fakes/evidence-store';
@@ -229,10 +234,38 @@ describe('evidence: offline verification', () => {
     const artifact = parseManifest(fs.readFileSync(path.join(dir, 'manifest.json'))).artifacts[1]!;
     const sum = spawnSync('openssl', ['dgst', '-sha256', '-r', path.join(dir, 'filesystem', 'filesystem.tar')], { encoding: 'utf8' });
     assert.equal(sum.stdout.split(' ')[0], artifact.sha256);
+    if (spawnSync('jq', ['--version']).status === 0 && spawnSync('sha256sum', ['--version']).status === 0) {
+      // The README's one-liner for every artifact at once.
+      const script = `jq -r '("incidents/" + .incidentId + "/") as $p | .artifacts[] | "\\(.sha256)  \\(.key | ltrimstr($p))"' manifest.json | sha256sum -c`;
+      const all = spawnSync('sh', ['-c', script], { cwd: dir, encoding: 'utf8' });
+      assert.equal(all.status, 0, all.stdout + all.stderr);
+      assert.match(all.stdout, /filesystem\/filesystem\.tar: OK/);
+    }
     fs.appendFileSync(path.join(dir, 'manifest.json'), ' ');
     const bad = verify();
     assert.notEqual(bad.status, 0);
     assert.match(bad.stdout + bad.stderr, /Signature Verification Failure/);
+  });
+});
+
+describe('CLI progress bar', () => {
+  test('drawn on a TTY only, with percent and bytes; silent otherwise', async () => {
+
+    let out = '';
+    const tty = { isTTY: true, columns: 120, write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WriteStream;
+    const bar = progressBar('core.1', tty);
+    bar.update(512 * 1024, 1024 * 1024);
+    bar.update(1024 * 1024, 1024 * 1024);
+    bar.done();
+    assert.match(out, /core\.1 \[#+\.*\] +50% 512\.0 KiB\/1\.0 MiB/);
+    assert.match(out, /100% 1\.0 MiB\/1\.0 MiB/);
+    assert.ok(out.endsWith('\n'));
+    let piped = '';
+    const pipe = { isTTY: false, write: (s: string) => { piped += s; return true; } } as unknown as NodeJS.WriteStream;
+    const silent = progressBar('x', pipe);
+    silent.update(1, 2);
+    silent.done();
+    assert.equal(piped, '');
   });
 });
 
@@ -320,6 +353,37 @@ describe('evidence API (in-memory store)', () => {
       assert.equal(refused.statusCode, 503, 'no access without a custody record');
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('evidence routes wired into buildServer', () => {
+  test('evidenceRouteGroup registers through ServerDeps.routes: read, legal hold (JSON body via the server parser), keys, OpenAPI', async () => {
+    const { store, signer, result } = await sealed();
+    const custody = new MemoryCustodyLog();
+    const incidents = {} as IncidentsService;
+    const app = await buildServer({
+      logger: pino({ level: 'silent' }), readiness: {}, incidents, metrics: createApiMetrics(),
+      tokens: new Map([['investigator-token-0123456789', 'investigator' as const]]),
+      routes: evidenceRouteGroup({ store, custody, signer, settings: { urlExpirySeconds: 60 } }),
+    });
+    try {
+      const headers = { authorization: 'Bearer investigator-token-0123456789' };
+      const read = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers });
+      assert.equal(read.statusCode, 200, read.body);
+      assert.match(read.json().artifacts[0].url, /expires=60/);
+      const hold = await app.inject({ method: 'POST', url: `/v1/incidents/${INCIDENT}/evidence/legal-hold`, headers: { ...headers, 'content-type': 'application/json' }, payload: '{"on":true}' });
+      assert.equal(hold.statusCode, 200, hold.body);
+      assert.equal(hold.json().objects, 4);
+      assert.equal(store.legalHolds.get(`${result.manifest.key}@${result.manifest.versionId}`), true);
+      assert.deepEqual(custody.entries.map((e) => e.action), ['evidence.read', 'evidence.legal-hold']);
+      assert.equal((await app.inject({ url: '/v1/keys' })).json().keys[0].keyId, signer.keyId);
+      const openapi = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+      for (const p of ['/v1/incidents/{incidentId}/evidence', '/v1/incidents/{incidentId}/evidence/bundle', '/v1/incidents/{incidentId}/evidence/legal-hold', '/v1/keys']) {
+        assert.ok(openapi.paths[p], `OpenAPI lists ${p}`);
+      }
+    } finally {
+      await app.close();
     }
   });
 });
