@@ -9,13 +9,16 @@ import { ConfigError } from '../../common/config';
 import { createSealActivities } from '../seal';
 import type { CustodyLog, Signer } from '../ports';
 import { s3CustodyLog } from './custody';
-import { fileSigner } from './signer';
+import { keyDirectory, publishPublicKeys, type KeyDirectory } from './keys';
+import { fileSigner, keySigner, loadOrCreateSigningKey, signingKeyFile } from './signer';
+import fs from 'node:fs';
 import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PRESIGN_SECONDS, S3EvidenceStore } from './store';
 
 export { S3EvidenceStore, EvidenceStoreError, classifyS3Error, MAX_PRESIGN_SECONDS } from './store';
 export { heartbeatProgress, throttledProgress } from './progress';
 export { fileSigner, keySigner, keyIdOf, loadOrCreateSigningKey, publicKeyInfo } from './signer';
 export { s3CustodyLog } from './custody';
+export { keyDirectory, publishPublicKeys, KEYS_PREFIX, type KeyDirectory } from './keys';
 export { serializeManifest, parseManifest, verifySignature } from './manifest';
 
 export interface EvidenceSettings {
@@ -53,7 +56,19 @@ export interface EvidenceServices {
   signingKeyCreated: boolean;
   custody: CustodyLog;
   settings: EvidenceSettings;
+  /** The public keys /v1/keys serves: this signer's, then those published in the bucket. */
+  keys: KeyDirectory;
+  /** Publishes the signer's public key to `keys/<keyId>.pem` in the bucket (also done before the first seal). */
+  publishSigningKey(): Promise<void>;
   sealEvidence: ReturnType<typeof createSealActivities>['sealEvidence'];
+}
+
+/** What the API needs: reading, presigning, legal holds, custody, public keys. No private key is created. */
+export interface EvidenceReadServices {
+  store: S3EvidenceStore;
+  custody: CustodyLog;
+  settings: EvidenceSettings;
+  keys: KeyDirectory;
 }
 
 export interface EvidenceServicesOptions {
@@ -63,14 +78,44 @@ export interface EvidenceServicesOptions {
   log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
+/** For the worker: the store, the signer (key file generated on first start) and sealEvidence. */
 export function createEvidenceServices(config: HoldfastConfig, s3: S3Client, options: EvidenceServicesOptions = {}): EvidenceServices {
   const env = options.env ?? process.env;
   const settings = evidenceSettingsFromEnv(env);
   const store = new S3EvidenceStore({ s3, bucket: config.s3.bucket, retention: config.retention, legalHold: settings.legalHold, partSize: settings.partSize, queueSize: settings.queueSize });
   const fromFile = options.signer ? undefined : fileSigner(config.dataDir, env);
   const signer = options.signer ?? fromFile!.signer;
-  const { sealEvidence } = createSealActivities({ store, signer, retention: config.retention, legalHold: settings.legalHold, log: options.log });
-  return { store, signer, signingKeyFile: fromFile?.file, signingKeyCreated: fromFile?.created ?? false, custody: s3CustodyLog(store), settings, sealEvidence };
+  const seal = createSealActivities({ store, signer, retention: config.retention, legalHold: settings.legalHold, log: options.log });
+  let published: Promise<void> | undefined;
+  const publishSigningKey = () => {
+    published ??= publishPublicKeys(store, signer).catch((err: unknown) => {
+      published = undefined;
+      throw err;
+    });
+    return published;
+  };
+  return {
+    store, signer, signingKeyFile: fromFile?.file, signingKeyCreated: fromFile?.created ?? false,
+    custody: s3CustodyLog(store), settings, keys: keyDirectory(store, signer), publishSigningKey,
+    async sealEvidence(input) {
+      // The API (maybe on another host) serves keys from the bucket: make sure this one is there.
+      await publishSigningKey().catch((err: unknown) => options.log?.('could not publish the signing public key', { err: (err as Error).message }));
+      return seal.sealEvidence(input);
+    },
+  };
+}
+
+/**
+ * For the API: never generates a key. Serves the local key file's public key when one exists (embedded
+ * mode shares the data dir with the worker) plus every key the workers published in the bucket.
+ */
+export function createEvidenceReadServices(config: HoldfastConfig, s3: S3Client, options: Pick<EvidenceServicesOptions, 'env'> = {}): EvidenceReadServices {
+  const env = options.env ?? process.env;
+  const settings = evidenceSettingsFromEnv(env);
+  const store = new S3EvidenceStore({ s3, bucket: config.s3.bucket, retention: config.retention, legalHold: settings.legalHold, partSize: settings.partSize, queueSize: settings.queueSize });
+  const file = signingKeyFile(config.dataDir, env);
+  const local = fs.existsSync(file) ? keySigner(loadOrCreateSigningKey(file).privateKey) : undefined;
+  return { store, custody: s3CustodyLog(store), settings, keys: keyDirectory(store, local) };
 }
 
 /** Alias matching the issue's wording: the activities the worker registers. */

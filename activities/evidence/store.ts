@@ -9,6 +9,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   PutObjectTaggingCommand,
@@ -313,6 +314,22 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
       chunks.push(buf);
     }
     return { bytes: Buffer.concat(chunks), versionId: opened.versionId, metadata: opened.metadata };
+  }
+
+  /** Keys under a prefix (latest versions), at most `max`. */
+  async listKeys(prefix: string, max = 1000): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: Math.min(1000, max) }));
+        for (const o of page.Contents ?? []) if (o.Key && keys.length < max) keys.push(o.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token && keys.length < max);
+    } catch (err) {
+      throw classifyS3Error(err, `listing ${prefix}`);
+    }
+    return keys;
   }
 
   async presignGet(key: string, versionId: string | undefined, expiresInSeconds: number): Promise<string> {

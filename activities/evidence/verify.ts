@@ -164,8 +164,8 @@ export async function verifyDirectory(dir: string, options: VerifyOptions = {}):
       // Never follow a symlink out of the evidence directory.
       const stat = fs.lstatSync(file, { throwIfNoEntry: false });
       if (!stat) continue;
-      if (!stat.isFile()) {
-        inputs.problems.push(`${rel} is not a regular file`);
+      if (!stat.isFile() || !fs.realpathSync(file).startsWith(fs.realpathSync(dir) + path.sep)) {
+        inputs.problems.push(`${rel} is not a regular file inside ${dir}`);
         continue;
       }
       inputs.hashes.set(rel, await hashFile(file, (n) => { done += n; options.onProgress?.(done, total); }));

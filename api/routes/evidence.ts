@@ -196,16 +196,16 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
 
 /**
  * Both evidence route groups from the evidence services, ready for buildServer's `routes`:
- * `routes: evidenceRouteGroup(createEvidenceServices(config, s3))`.
+ * `routes: evidenceRouteGroup(createEvidenceReadServices(config, s3))`.
  */
 export function evidenceRouteGroup(services: {
   store: EvidenceReader & NonNullable<EvidenceRouteDeps['legalHolds']>;
   custody: CustodyLog;
-  signer: Parameters<typeof keysRoutes>[0];
+  keys: Parameters<typeof keysRoutes>[0];
   settings: { urlExpirySeconds: number };
 }): FastifyPluginAsync[] {
   return [
     evidenceRoutes({ reader: services.store, custody: services.custody, legalHolds: services.store, urlExpirySeconds: services.settings.urlExpirySeconds }),
-    keysRoutes(services.signer),
+    keysRoutes(services.keys),
   ];
 }

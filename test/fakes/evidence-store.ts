@@ -92,6 +92,10 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
     return `memory://${key}?versionId=${versionId ?? ''}&expires=${expiresInSeconds}`;
   }
 
+  async listKeys(prefix: string, max = 1000): Promise<string[]> {
+    return [...this.latest.keys()].filter((k) => k.startsWith(prefix)).sort().slice(0, max);
+  }
+
   /** Legal holds set, by `key@versionId`. */
   readonly legalHolds = new Map<string, boolean>();
 

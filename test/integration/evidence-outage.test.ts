@@ -1,8 +1,9 @@
 /**
  * S3 stops in the middle of an upload: the store fails the attempt (retryable), its multipart upload
  * never becomes an object, the retry succeeds once S3 is back, and the sealed manifest holds only the
- * complete artifact. Runs its own versitygw (startS3 with a temp data dir) so stopping it disturbs no
- * other test; the second test goes through the real incident workflow and Temporal's activity retry.
+ * complete artifact. Runs its own versitygw (temp data dir, fixed port so it can come back) so stopping
+ * it disturbs no other test; the second test goes through the real incident workflow and Temporal's
+ * activity retry. (Not startS3 from scripts/stack.ts: see startOwnS3 below.)
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -11,14 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ListMultipartUploadsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createEvidenceServices, type EvidenceServices } from '../../activities/evidence';
 import { parseManifest } from '../../activities/evidence/manifest';
 import { createS3Client } from '../../activities/evidence/s3-client';
 import { toActivityFailure } from '../../activities/errors';
 import type { CaptureOptions, CaptureStream } from '../../activities/ports';
 import type { PodRef } from '../../common/types';
-import { freePort, startS3 } from '../../scripts/stack';
+import { spawnOwned, type OwnedChild } from '../../scripts/processes';
+import { ensureServer } from '../../scripts/servers';
+import { ensureLockedBucket, freePort } from '../../scripts/stack';
 import { FakeCluster } from '../fakes/cluster';
 import { missingServers, testConfig } from '../helpers/env';
 import { sampleAlert, startHarness } from '../helpers/incident-harness';
@@ -56,25 +59,72 @@ function expectedSha(size: number, seed: number): string {
   return hash.digest('hex');
 }
 
+interface OwnS3 {
+  endpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * Our own versitygw, like scripts/stack.ts startS3, but its output goes straight to a file descriptor:
+ * startS3 pipes stdout and stderr into one write stream, so a server stopped while still logging makes
+ * the second pipe write after the first one ended it (ERR_STREAM_WRITE_AFTER_END, uncaught).
+ */
+async function startOwnS3(dataDir: string, port: number, credentials: OwnS3['credentials']): Promise<OwnS3> {
+  const bin = await ensureServer('versitygw', () => {});
+  const root = path.join(dataDir, 's3', 'root');
+  const versions = path.join(dataDir, 's3', 'versions');
+  fs.mkdirSync(root, { recursive: true });
+  fs.mkdirSync(versions, { recursive: true });
+  const log = fs.openSync(path.join(dataDir, 'versitygw.log'), 'a');
+  let server: OwnedChild;
+  try {
+    server = spawnOwned('versitygw', bin, ['--port', `127.0.0.1:${port}`, 'posix', '--versioning-dir', versions, root], {
+      stdio: ['ignore', log, log],
+      env: { ...process.env, ROOT_ACCESS_KEY: credentials.accessKeyId, ROOT_SECRET_KEY: credentials.secretAccessKey },
+    });
+  } finally {
+    fs.closeSync(log);
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const s3 = createS3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, bucket: BUCKET, ...credentials });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const up = await s3.send(new HeadBucketCommand({ Bucket: BUCKET })).then(() => true, (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 404);
+      if (up) break;
+      if (Date.now() > deadline) throw new Error(`versitygw did not start; see ${dataDir}/versitygw.log`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await ensureLockedBucket(s3, BUCKET);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  } finally {
+    s3.destroy();
+  }
+  return { endpoint, credentials, stop: () => server.stop() };
+}
+
 describe('S3 stopped in the middle of an upload', { skip }, () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-evidence-outage-'));
   let port: number;
-  let s3Server: Awaited<ReturnType<typeof startS3>>;
+  let s3Server: OwnS3;
+  const credentials = { accessKeyId: `outage${crypto.randomBytes(6).toString('hex')}`, secretAccessKey: crypto.randomBytes(24).toString('base64url') };
   let s3: S3Client;
   let services: EvidenceServices;
-  const log = () => {};
   const config = () => {
     const base = testConfig('evidence-outage-unused');
     return { ...base, dataDir, s3: { ...base.s3, endpoint: s3Server.endpoint, bucket: BUCKET, accessKeyId: s3Server.credentials.accessKeyId, secretAccessKey: s3Server.credentials.secretAccessKey } };
   };
   const stopS3 = async () => { await s3Server.stop(); };
-  const restartS3 = async () => { s3Server = await startS3({ dataDir, namespace: 'holdfast', bucket: BUCKET, s3Port: port, log }); };
+  const restartS3 = async () => { s3Server = await startOwnS3(dataDir, port, credentials); };
   const pendingUploads = async (prefix: string) =>
     (await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }))).Uploads?.length ?? 0;
 
   before(async () => {
     port = await freePort();
-    s3Server = await startS3({ dataDir, namespace: 'holdfast', bucket: BUCKET, s3Port: port, log });
+    s3Server = await startOwnS3(dataDir, port, credentials);
     s3 = createS3Client(config().s3);
     services = createEvidenceServices(config(), s3, { env: {} });
   });

@@ -18,7 +18,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createEvidenceServices, type EvidenceServices } from '../../activities/evidence';
+import { createEvidenceReadServices, createEvidenceServices, type EvidenceServices } from '../../activities/evidence';
 import { parseManifest } from '../../activities/evidence/manifest';
 import { createS3Client } from '../../activities/evidence/s3-client';
 import { authPlugin } from '../../api/auth';
@@ -81,6 +81,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   const config = testConfig('evidence-unused');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-evidence-it-'));
+  const apiDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-evidence-it-api-'));
   const incidentId = `inc-test-shop-web-${crypto.randomBytes(4).toString('hex')}`;
   const INVESTIGATOR = `inv-${crypto.randomBytes(16).toString('hex')}`;
   let s3: S3Client;
@@ -91,11 +92,13 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   before(async () => {
     s3 = createS3Client(config.s3);
     services = createEvidenceServices({ ...config, dataDir }, s3, { env: { HOLDFAST_EVIDENCE_URL_SECONDS: '600' } });
+    // The API as on another host: its own (empty) data dir, no private key; keys come from the bucket.
+    const reading = createEvidenceReadServices({ ...config, dataDir: apiDataDir }, s3, { env: { HOLDFAST_EVIDENCE_URL_SECONDS: '600' } });
     app = Fastify();
     app.setErrorHandler(problemErrorHandler);
     await app.register(authPlugin, { tokens: new Map([[INVESTIGATOR, 'investigator' as const]]) });
-    await app.register(evidenceRoutes({ reader: services.store, custody: services.custody, legalHolds: services.store, urlExpirySeconds: services.settings.urlExpirySeconds }));
-    await app.register(keysRoutes(services.signer));
+    await app.register(evidenceRoutes({ reader: reading.store, custody: reading.custody, legalHolds: reading.store, urlExpirySeconds: reading.settings.urlExpirySeconds }));
+    await app.register(keysRoutes(reading.keys));
     // Stand-in for the incidents endpoint (another issue), in its documented shape, for the CLI.
     app.get('/v1/incidents', async () => ({
       incidents: [{ incidentId, workflowId: `incident-${incidentId}`, status: 'sealed', severity: 'critical', cluster: 'test', namespace: 'shop', pod: 'web', source: 'falco', startedAt: '2026-11-28T15:00:00.000Z' }],
@@ -108,6 +111,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     await app?.close();
     s3?.destroy();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(apiDataDir, { recursive: true, force: true });
   });
 
   const refs: ArtifactRef[] = [];
@@ -246,6 +250,8 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.equal(fetched.code, 0, fetched.out);
     const fetchedReport = JSON.parse(fetched.out);
     assert.equal(fetchedReport.keySource, 'server');
+    assert.equal(fetchedReport.suppliedKeyId, services.signer.keyId, 'the API (without the private key) serves the key the worker published');
+    assert.equal(fs.existsSync(path.join(apiDataDir, 'signing-key.pem')), false, 'the API never generates a signing key');
     assert.match(fetchedReport.keyNote, /NOT independently supplied/);
 
     const wrongKey = path.join(dataDir, 'other.pub.pem');

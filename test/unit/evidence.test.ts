@@ -12,6 +12,7 @@ import Fastify from 'fastify';
 import tar from 'tar-stream';
 import { heartbeatProgress } from '../../activities/evidence/progress';
 import { progressBar } from '../../cli/progress';
+import { keyDirectory, publishPublicKeys } from '../../activities/evidence/keys';
 import { parseManifest, serializeManifest, verifySignature } from '../../activities/evidence/manifest';
 import { artifactKey, relativeArtifactPath } from '../../activities/evidence/names';
 import { keyIdOf, keySigner, loadOrCreateSigningKey } from '../../activities/evidence/signer';
@@ -365,7 +366,7 @@ describe('evidence routes wired into buildServer', () => {
     const app = await buildServer({
       logger: pino({ level: 'silent' }), readiness: {}, incidents, metrics: createApiMetrics(),
       tokens: new Map([['investigator-token-0123456789', 'investigator' as const]]),
-      routes: evidenceRouteGroup({ store, custody, signer, settings: { urlExpirySeconds: 60 } }),
+      routes: evidenceRouteGroup({ store, custody, keys: signer, settings: { urlExpirySeconds: 60 } }),
     });
     try {
       const headers = { authorization: 'Bearer investigator-token-0123456789' };
@@ -385,6 +386,21 @@ describe('evidence routes wired into buildServer', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('evidence: public key directory', () => {
+  test('published keys are served; a key file whose id does not match its content is ignored', async () => {
+
+    const store = new MemoryEvidenceStore();
+    const worker = keySigner(crypto.generateKeyPairSync('ed25519').privateKey);
+    await publishPublicKeys(store, worker);
+    await publishPublicKeys(store, worker);
+    assert.equal([...store.versions.keys()].filter((k) => k.startsWith(`keys/${worker.keyId}.pem@`)).length, 1, 'published once');
+    const impostor = crypto.generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    await store.putSmallObject(`keys/${'0'.repeat(64)}.pem`, Buffer.from(impostor), 'application/x-pem-file');
+    const keys = await keyDirectory(store).publicKeys();
+    assert.deepEqual(keys.map((k) => k.keyId), [worker.keyId]);
   });
 });
 
