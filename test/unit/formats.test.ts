@@ -61,9 +61,9 @@ function assertSafeAlert(alert: Alert): void {
 }
 
 describe('format registry', () => {
-  test('four formats, each with a unique name and /v1/alerts/<name> route', () => {
+  test('four formats, each with a unique name and route: /v1/alerts/<name>, generic at /v1/alerts', () => {
     assert.deepEqual(ALERT_FORMATS.map((f) => f.name), ['falco', 'alertmanager', 'guardduty', 'generic']);
-    for (const f of ALERT_FORMATS) assert.equal(f.route, `/v1/alerts/${f.name}`);
+    for (const f of ALERT_FORMATS) assert.equal(f.route, f.name === 'generic' ? '/v1/alerts' : `/v1/alerts/${f.name}`);
   });
 
   test("each format's example matches its own body schema and parses", () => {
