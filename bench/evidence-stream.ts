@@ -52,15 +52,20 @@ function generated(size: number, pool: Buffer): Readable {
 }
 
 /** Samples RSS every 20 ms while `run` runs; returns its duration and the peak RSS seen. */
-async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds: number; cpuSeconds: number; peakRss: number }> {
+async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds: number; cpuSeconds: number; peakRss: number; peakBuffers: number }> {
   let peakRss = process.memoryUsage.rss();
+  let peakBuffers = process.memoryUsage().arrayBuffers;
   const cpu = process.cpuUsage();
-  const timer = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 20);
+  const timer = setInterval(() => {
+    const usage = process.memoryUsage();
+    peakRss = Math.max(peakRss, usage.rss);
+    peakBuffers = Math.max(peakBuffers, usage.arrayBuffers);
+  }, 20);
   const started = process.hrtime.bigint();
   try {
     const result = await run();
     const used = process.cpuUsage(cpu);
-    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (used.user + used.system) / 1e6, peakRss: Math.max(peakRss, process.memoryUsage.rss()) };
+    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (used.user + used.system) / 1e6, peakRss: Math.max(peakRss, process.memoryUsage.rss()), peakBuffers };
   } finally {
     clearInterval(timer);
   }
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
     times.plain.push(p.seconds);
     cpu.plain.push(p.cpuSeconds);
     peak = Math.max(peak, p.peakRss);
-    say(`[bench] round ${round + 1} plain : ${(size / MiB / p.seconds).toFixed(1)} MiB/s (${p.seconds.toFixed(2)} s, client CPU ${p.cpuSeconds.toFixed(2)} s), peak RSS +${((p.peakRss - baselineRss) / MiB).toFixed(1)} MiB`);
+    say(`[bench] round ${round + 1} plain : ${(size / MiB / p.seconds).toFixed(1)} MiB/s (${p.seconds.toFixed(2)} s, client CPU ${p.cpuSeconds.toFixed(2)} s), peak RSS +${((p.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(p.peakBuffers / MiB).toFixed(1)} MiB)`);
   };
   const runStore = async (round: number) => {
     const s = await measured(() => viaStore(round));
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
     cpu.store.push(s.cpuSeconds);
     peak = Math.max(peak, s.peakRss);
     storePeak = Math.max(storePeak, s.peakRss);
-    say(`[bench] round ${round + 1} store : ${(size / MiB / s.seconds).toFixed(1)} MiB/s (${s.seconds.toFixed(2)} s, client CPU ${s.cpuSeconds.toFixed(2)} s), peak RSS +${((s.peakRss - baselineRss) / MiB).toFixed(1)} MiB, sha256 ${s.result.sha256.slice(0, 16)}…`);
+    say(`[bench] round ${round + 1} store : ${(size / MiB / s.seconds).toFixed(1)} MiB/s (${s.seconds.toFixed(2)} s, client CPU ${s.cpuSeconds.toFixed(2)} s), peak RSS +${((s.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(s.peakBuffers / MiB).toFixed(1)} MiB), sha256 ${s.result.sha256.slice(0, 16)}…`);
   };
   for (let round = 0; round < rounds; round++) {
     // Alternate which goes first, so drift in a shared machine's load does not favour one side.
