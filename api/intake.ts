@@ -8,8 +8,9 @@ import { incidentWorkflowId, type AlertBatch, type IncomingAlert } from '../work
  *   never lost when this process dies;
  * - while one call for a key is in flight, new distinct alerts queue and leave together in the next call
  *   (group commit), so a storm becomes a few calls per incident, not one per alert;
- * - an identical alert (same fingerprint) seen within `repeatWindowMs` is folded into a count that is
- *   sent once per window: nothing distinct is ever dropped, only exact repeats are summarized.
+ * - an identical alert (same fingerprint) seen again within `repeatWindowMs` of its delivery is answered
+ *   at once and folded into a count sent every `repeatFlushMs`: nothing distinct is ever dropped, only
+ *   exact repeats are summarized, and a storm of repeats costs one signal per incident per flush.
  */
 
 export interface IntakeSink {
@@ -22,7 +23,10 @@ export interface IntakeSink {
 }
 
 export interface IntakeOptions {
+  /** How long after its delivery an identical alert counts as a repeat. */
   repeatWindowMs: number;
+  /** How often repeat counts are sent to their incident (default: min(repeatWindowMs, 2 s)). */
+  repeatFlushMs?: number;
   /** Most alerts in one signal, to stay well under Temporal's payload limits. */
   maxBatch: number;
   /** Most Temporal calls in flight at once across all keys. */
@@ -51,7 +55,8 @@ interface KeyState {
   runId?: string;
   /** Fingerprints delivered recently, with the delivery they rode on. */
   recent: Map<string, { until: number; delivered: Promise<Accepted> }>;
-  repeats: Map<string, { count: number; lastSeenAt: string }>;
+  /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
+  repeats: Map<string, { count: number; lastSeenAt: string; latest: Alert }>;
   repeatTimer?: NodeJS.Timeout;
   lastUsed: number;
 }
@@ -84,9 +89,10 @@ export class AlertIntake {
     }
     const recent = state.recent.get(fingerprint);
     if (recent && recent.until > now) {
-      const repeat = state.repeats.get(fingerprint) ?? { count: 0, lastSeenAt: alert.receivedAt };
+      const repeat = state.repeats.get(fingerprint) ?? { count: 0, lastSeenAt: alert.receivedAt, latest: alert };
       repeat.count += 1;
       repeat.lastSeenAt = alert.receivedAt;
+      repeat.latest = alert;
       state.repeats.set(fingerprint, repeat);
       this.scheduleRepeats(workflowId, state);
       return recent.delivered.then((accepted) => ({ ...accepted, deduplicated: true }));
@@ -155,7 +161,7 @@ export class AlertIntake {
         const repeats = this.takeRepeats(state);
         const sentAt = Date.now();
         try {
-          const runId = await this.withSlot(() => this.sink.deliver(workflowId, state.target, { alerts: batch.map((w) => w.incoming), repeats }));
+          const runId = await this.withSlot(() => this.sink.deliver(workflowId, state.target, { alerts: batch.map((w) => w.incoming), repeats: repeats.map(({ latest: _, ...r }) => r) }));
           let existed = state.runId === runId;
           if (state.runId === undefined) existed = await this.sink.startedBefore(workflowId, runId, sentAt).catch(() => false);
           state.runId = runId;
@@ -171,17 +177,17 @@ export class AlertIntake {
     }
   }
 
-  private takeRepeats(state: KeyState): AlertBatch['repeats'] {
+  private takeRepeats(state: KeyState): Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }> {
     if (state.repeats.size === 0) return [];
     const repeats = [...state.repeats.entries()].map(([fingerprint, r]) => ({ fingerprint, ...r }));
     state.repeats.clear();
     return repeats;
   }
 
-  private restoreRepeats(state: KeyState, repeats: AlertBatch['repeats']): void {
-    for (const r of repeats ?? []) {
+  private restoreRepeats(state: KeyState, repeats: Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }>): void {
+    for (const r of repeats) {
       const current = state.repeats.get(r.fingerprint);
-      state.repeats.set(r.fingerprint, { count: (current?.count ?? 0) + r.count, lastSeenAt: current?.lastSeenAt ?? r.lastSeenAt });
+      state.repeats.set(r.fingerprint, { count: (current?.count ?? 0) + r.count, lastSeenAt: current?.lastSeenAt ?? r.lastSeenAt, latest: current?.latest ?? r.latest });
     }
   }
 
@@ -190,7 +196,7 @@ export class AlertIntake {
     state.repeatTimer = setTimeout(() => {
       state.repeatTimer = undefined;
       void this.sendRepeats(workflowId, state);
-    }, this.options.repeatWindowMs);
+    }, this.options.repeatFlushMs ?? Math.min(this.options.repeatWindowMs, 2000));
     state.repeatTimer.unref();
   }
 
@@ -200,11 +206,15 @@ export class AlertIntake {
     const repeats = this.takeRepeats(state);
     if (!repeats || repeats.length === 0) return;
     try {
-      const open = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [], repeats }));
+      const open = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [], repeats: repeats.map(({ latest: _, ...r }) => r) }));
       if (!open) {
-        // The incident closed: forget it so the next alert opens a new one.
+        // The incident closed meanwhile: these alerts are news again, so they open a new incident.
         state.recent.clear();
         state.runId = undefined;
+        for (const r of repeats) {
+          const reopened = this.accept(r.latest);
+          reopened.catch((err: unknown) => this.options.onError?.(err, workflowId));
+        }
       }
     } catch (err) {
       this.restoreRepeats(state, repeats);

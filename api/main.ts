@@ -1,6 +1,6 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { createEvidenceServices } from '../activities/evidence';
+import { createEvidenceReadServices } from '../activities/evidence';
 import { createS3Client } from '../activities/evidence/s3-client';
 import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
@@ -10,8 +10,7 @@ import { AlertIntake } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from './formats/registry';
 import { alertRoutes } from './routes/alerts';
-import { evidenceRoutes } from './routes/evidence';
-import { keysRoutes } from './routes/keys';
+import { evidenceRouteGroup } from './routes/evidence';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
 
@@ -25,10 +24,10 @@ async function main(): Promise<void> {
   const tokens = loadOrCreateTokens(process.env.HOLDFAST_TOKENS, config.dataDir);
   if (tokens.file) logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
   const metrics = createApiMetrics();
-  const evidence = createEvidenceServices(config, s3, { log: (message, fields) => logger.info(fields, message) });
-  if (evidence.signingKeyCreated) logger.info({ file: evidence.signingKeyFile, keyId: evidence.signer.keyId }, 'generated the manifest signing key (mode 0600)');
+  // The API never holds the private key: public keys come from the bucket, where the worker publishes them.
+  const evidence = createEvidenceReadServices(config, s3);
   const intake = new AlertIntake(temporalSink(client, config.temporal.taskQueue), {
-    repeatWindowMs: 2000,
+    repeatWindowMs: 60_000, repeatFlushMs: 2000,
     maxBatch: 20,
     maxInFlight: 64,
     maxKeys: 100_000,
@@ -47,8 +46,7 @@ async function main(): Promise<void> {
     metrics,
     routes: [
       alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: process.env.HOLDFAST_CLUSTER_NAME ?? 'default' }),
-      evidenceRoutes({ reader: evidence.store, custody: evidence.custody, legalHolds: evidence.store, urlExpirySeconds: evidence.settings.urlExpirySeconds }),
-      keysRoutes(evidence.signer),
+      ...evidenceRouteGroup(evidence),
     ],
   });
   const shutdown = async (signal: string) => {

@@ -15,7 +15,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { parsePlaybooks } from '../activities/playbooks';
 import { AlertIntake } from '../api/intake';
 import { createApiMetrics } from '../api/metrics';
 import { ALERT_FORMATS } from '../api/formats/registry';
@@ -26,10 +25,7 @@ import { temporalSink } from '../api/temporal-sink';
 import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { startStack, type RunningStack } from '../scripts/stack';
-import { createWorker } from '../worker/main';
 import { INCIDENT_WORKFLOW } from '../workflows/definitions';
-import { FakeCluster } from '../test/fakes/cluster';
-import { MemoryEvidenceStore } from '../test/fakes/evidence-store';
 
 interface LoadResult {
   sent: number;
@@ -88,6 +84,7 @@ async function main(): Promise<void> {
       pods: { type: 'string', default: '50' },
       connections: { type: 'string', default: '32' },
       load: { type: 'boolean', default: false },
+      'no-worker': { type: 'boolean', default: false },
       url: { type: 'string' },
       token: { type: 'string' },
     },
@@ -112,11 +109,19 @@ async function main(): Promise<void> {
   const logger = createLogger('bench', 'warn');
   const connection = await Connection.connect({ address: config.temporal.address! });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const playbooks = parsePlaybooks('playbooks: [{ name: bench, preserve: false, capture: [logs], contain: [] }]', 'bench', { apiBaseUrl: 'http://bench' });
-  const worker = await createWorker(config, { cluster: new FakeCluster(), evidence: new MemoryEvidenceStore(), notifiers: new Map(), playbooks, sealEvidence: async (i) => ({ manifest: { key: `incidents/${i.incidentId}/manifest.json`, size: 0, sha256: '' }, signature: { key: '', size: 0, sha256: '' }, keyId: 'bench' }) });
-  const workerDone = worker.worker.run();
+  // The worker runs in its own process, as under `npm start`, so its workflow work is not the API's.
+  const worker = values['no-worker'] ? undefined : fork(path.join(__dirname, '..', 'test', 'helpers', 'worker-process.js'), [], {
+    env: { ...process.env, TASK_QUEUE: taskQueue, JOURNAL: path.join(dataDir, 'journal.jsonl'), PLAYBOOKS: 'notifiers: []\nplaybooks: [{ name: bench, preserve: false, capture: [logs], contain: [] }]' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  if (worker) {
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
+    });
+  }
   const metrics = createApiMetrics();
-  const intake = new AlertIntake(temporalSink(client, taskQueue), { repeatWindowMs: 2000, maxBatch: 20, maxInFlight: 64, maxKeys: 100_000 });
+  const intake = new AlertIntake(temporalSink(client, taskQueue), { repeatWindowMs: 60_000, repeatFlushMs: 2000, maxBatch: 20, maxInFlight: 64, maxKeys: 100_000 });
   const token = `intake-${crypto.randomBytes(12).toString('hex')}`;
   const app = await buildServer({
     logger, tokens: new Map([[token, 'intake']]), readiness: {}, metrics,
@@ -154,9 +159,10 @@ async function main(): Promise<void> {
   console.log(`alerts/s ${Math.round(rate)} (goal ≥ 2000: ratio ${(rate / 2000).toFixed(2)}); p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods`);
 
   await app.close();
-  worker.worker.shutdown();
-  await workerDone;
-  await worker.close();
+  if (worker) {
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker.once('exit', resolve));
+  }
   await connection.close();
   await stack?.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });

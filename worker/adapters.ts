@@ -17,6 +17,9 @@ export function buildAdapters(config: HoldfastConfig, s3: S3Client, logger?: Log
   const playbooks = loadPlaybooks(process.env.HOLDFAST_PLAYBOOKS || undefined, { apiBaseUrl: publicApiUrl(config), knownNotifiers: envNotifiers.map((n) => n.name) });
   const notifierConfigs = [...parseNotifierConfigs(JSON.stringify(playbooks.notifiers)), ...envNotifiers];
   const evidence = createEvidenceServices(config, s3);
+  if (evidence.signingKeyCreated) logger?.info({ file: evidence.signingKeyFile, keyId: evidence.signer.keyId }, 'generated the manifest signing key (mode 0600)');
+  // Publish the public key now so GET /v1/keys lists it before the first incident is sealed.
+  void evidence.publishSigningKey().catch((err: unknown) => logger?.warn({ err }, 'could not publish the signing key yet; sealing will retry'));
   return {
     cluster: clusterFromEnvironment(),
     evidence: evidence.store,

@@ -12,6 +12,7 @@ class CountingSink implements IntakeSink {
   signals = 0;
   readonly received = new Map<string, { alerts: string[]; repeats: number }>();
   failNext = 0;
+  closed = false;
   async deliver(workflowId: string, _target: AlertTarget, batch: AlertBatch): Promise<string> {
     this.delivers += 1;
     await sleep(5);
@@ -24,6 +25,7 @@ class CountingSink implements IntakeSink {
   }
   async signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean> {
     this.signals += 1;
+    if (this.closed) return false;
     this.record(workflowId, batch);
     return true;
   }
@@ -75,6 +77,20 @@ describe('alert intake coalescing', () => {
     const retried = await intake.accept({ ...alert, id: 'retry' });
     assert.equal(retried.deduplicated, false);
     assert.deepEqual(sink.received.get(retried.workflowId)!.alerts, ['retry']);
+  });
+
+  test('a repeat of an alert whose incident has since closed opens a new incident instead of vanishing', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 60_000, repeatFlushMs: 20 });
+    const first = sampleAlert();
+    await intake.accept(first);
+    sink.closed = true; // a responder resolved the incident
+    const repeat = { ...first, id: 'after-close' };
+    const answered = await intake.accept(repeat);
+    assert.equal(answered.deduplicated, true, 'answered at once as a repeat');
+    for (let i = 0; i < 100 && !sink.received.get(answered.workflowId)!.alerts.includes('after-close'); i++) await sleep(10);
+    assert.deepEqual(sink.received.get(answered.workflowId)!.alerts, [first.id, 'after-close'], 'the flush found the incident closed and delivered the alert again');
+    assert.equal(sink.delivers, 2);
   });
 
   test('fingerprints ignore ids and times but not content', () => {
