@@ -2,7 +2,7 @@
  * bench/intake: a storm of alerts about a few pods through the real API into the real Temporal dev
  * server. Prints alerts/s, latency percentiles, and how many incidents the storm opened.
  *
- *   node dist/bench/intake.js [--alerts 100000] [--pods 50] [--connections 64]
+ *   node dist/bench/intake.js [--alerts 100000] [--pods 50] [--connections 16]
  *
  * Starts its own Temporal + S3 (free ports, temp dir) unless TEMPORAL_ADDRESS/S3_ENDPOINT are set.
  * The load comes from a separate process so the API's CPU time is its own.
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     options: {
       alerts: { type: 'string', default: '100000' },
       pods: { type: 'string', default: '50' },
-      connections: { type: 'string', default: '32' },
+      connections: { type: 'string', default: '16' },
       load: { type: 'boolean', default: false },
       'no-worker': { type: 'boolean', default: false },
       url: { type: 'string' },
