@@ -84,10 +84,14 @@ function killStale(pidFile: string, log: (line: string) => void): void {
 function startServer(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv, logFile: string, pidFile: string): OwnedChild {
   const owned = spawnOwned(name, bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const out = fs.createWriteStream(logFile, { flags: 'a' });
-  owned.child.stdout?.pipe(out);
-  owned.child.stderr?.pipe(out);
+  // Two pipes share one file: neither may end it, or the other writes after end. It ends with the child.
+  owned.child.stdout?.pipe(out, { end: false });
+  owned.child.stderr?.pipe(out, { end: false });
   if (owned.child.pid) fs.writeFileSync(pidFile, String(owned.child.pid));
-  void owned.exited.then(() => fs.rmSync(pidFile, { force: true }));
+  void owned.exited.then(() => {
+    fs.rmSync(pidFile, { force: true });
+    out.end();
+  });
   return owned;
 }
 

@@ -59,6 +59,8 @@ async function main(): Promise<number> {
       ...stack.env,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       HOLDFAST_TEST_DATA_DIR: dataDir,
+      // Keys and tokens that tests generate belong to this run, not to the checkout's .holdfast/.
+      HOLDFAST_DATA_DIR: path.join(dataDir, 'holdfast'),
       HOLDFAST_LOG_LEVEL: process.env.HOLDFAST_LOG_LEVEL ?? 'warn',
       ...(kubeconfig ? { HOLDFAST_TEST_KUBECONFIG: kubeconfig } : {}),
     };
