@@ -1,19 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { AlertTarget, Severity } from '../common/types';
+import type { NotificationEvent, Notifier } from './ports';
 import { toActivityFailure } from './errors';
 
-/** What a notifier is told; the dedup key (the incident id) lets vendors fold repeats and resolve. */
-export interface NotifyEvent {
-  action: 'trigger' | 'resolve';
-  incidentId: string;
-  title: string;
-  severity: Severity;
-  summary: string;
-  tier: number;
-  target: AlertTarget;
-  links: { incident: string; history?: string };
-  dedupKey: string;
-}
+/** What a notifier is told (the port's NotificationEvent). */
+export type NotifyEvent = NotificationEvent;
 
 export interface NotifyInput {
   notifier: string;
@@ -30,9 +20,7 @@ export interface NotifyOutcome {
 export type NotifyActivity = (input: NotifyInput) => Promise<NotifyOutcome>;
 
 /** The part of a notifier this activity needs (implemented in activities/notifiers/). */
-export interface NotifierLike {
-  send(event: NotifyEvent, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<{ status: 'sent' | 'dry-run'; httpStatus?: number }>;
-}
+export type NotifierLike = Pick<Notifier, 'send'>;
 
 export function createNotifyActivities(deps: { notifiers: ReadonlyMap<string, NotifierLike>; signal?: () => AbortSignal | undefined }) {
   const notify: NotifyActivity = async ({ notifier, event, dryRun }) => {

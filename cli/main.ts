@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { parseArgs } from 'node:util';
 import { INCIDENT_ID_PATTERN, relativeArtifactPath } from '../activities/evidence/names';
+import type { IncidentSummary } from '../api/incidents';
 import { sha256Hex } from '../activities/evidence/manifest';
 import { verifyBundle, verifyDirectory, type VerifyReport } from '../activities/evidence/verify';
 import type { PublicKeyInfo } from '../activities/ports';
@@ -65,17 +66,6 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-interface IncidentSummary {
-  incidentId: string;
-  workflowId: string;
-  status: string;
-  severity?: string;
-  cluster?: string;
-  namespace?: string;
-  pod?: string;
-  source?: string;
-  startedAt?: string;
-}
 
 interface EvidenceListing {
   incidentId: string;
