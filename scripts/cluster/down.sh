@@ -120,6 +120,7 @@ done
 # 6. files and directories
 [[ -f "$RUN_DIR/varlogcontainers.existed" ]] || rm -rf /var/log/containers
 [[ -f "$RUN_DIR/varlogpods.existed" ]] || rm -rf /var/log/pods
+[[ -f "$RUN_DIR/baseline.done" && ! -f "$RUN_DIR/runcontainerd.existed" ]] && rm -rf /run/containerd
 if ((KEEP == 0)); then rm -rf "$CLUSTER_DIR"; else log "keeping $CLUSTER_DIR (--keep-data)"; fi
 l="$(KEEP=$KEEP leftovers)"
 rm -rf "$RUN_DIR"

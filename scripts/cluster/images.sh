@@ -90,7 +90,7 @@ build_images() {
   # pause
   mkdir -p "$w/pause"; gcc "${cflags[@]}" -o "$w/pause/pause" "$SRC/pause.c"
   oci_archive "$w/pause" docker.io/holdfast/pause:local "$IMG_CACHE/pause-$h.oci.tar" \
-    '{"Entrypoint":["/pause"],"User":"65535:65535"}'
+    '{"Entrypoint":["/pause"]}'
 
   # busybox workload
   local r="$w/busybox"; busybox_tree "$r"; mkdir -p "$r/etc" "$r/tmp" "$r/root"

@@ -60,6 +60,7 @@ if [[ ! -f "$RUN_DIR/baseline.done" ]]; then
   [[ -d /var/log/pods ]] && touch "$RUN_DIR/varlogpods.existed"
   [[ -d /etc/cni ]] && touch "$RUN_DIR/etccni.existed"
   [[ -d /opt/cni ]] && touch "$RUN_DIR/optcni.existed"
+  [[ -d /run/containerd ]] && touch "$RUN_DIR/runcontainerd.existed"   # containerd 1.6 shims put sockets in /run/containerd/s
   touch "$RUN_DIR/baseline.done"
 fi
 
@@ -184,6 +185,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$RUN_DIR/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_DIR/cni/net.d"
