@@ -4,6 +4,7 @@
 # the cluster directory. Cached binaries/images ($HOLDFAST_CACHE_DIR) are kept.
 # Flags: --keep-data (keep $HOLDFAST_CLUSTER_DIR: etcd data, PKI, logs), --check (only report leftovers)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set +e +o pipefail   # best effort: every cleanup step runs even if an earlier one finds nothing
 KEEP=0; CHECK_ONLY=0
 for a in "$@"; do
   case "$a" in --keep-data) KEEP=1 ;; --check) CHECK_ONLY=1 ;; -h|--help) sed -n '2,6p' "$0"; exit 0 ;; *) die "unknown flag $a" ;; esac
@@ -80,7 +81,7 @@ stop kube-apiserver; stop etcd
 # 3. mounts (deepest first): container rootfs, shm, kubelet volumes, CNI netns
 awk -v a="$CLUSTER_DIR" -v b="$RUN_DIR" 'index($5,a)==1||index($5,b)==1||$5 ~ /^\/run\/netns\/cni-/{print $5}' /proc/self/mountinfo \
   | awk '{print length($0) " " $0}' | sort -rn | cut -d' ' -f2- | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-for f in /run/netns/cni-*; do [[ -e "$f" ]] && rm -f "$f"; done
+for f in /run/netns/cni-*; do if [[ -e "$f" ]]; then rm -f "$f"; fi; done
 
 # 4. network: veths on our bridge, the bridge, netfilter rules, sysctls
 for v in $(ip -o link show master "$CNI_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do ip link del "$v" 2>/dev/null || true; done
@@ -108,8 +109,8 @@ if [[ -f "$RUN_DIR/nft-tables.before" ]]; then
     fi
   done
 fi
-[[ -s "$RUN_DIR/bridge-nf-call-iptables.before" ]] && cat "$RUN_DIR/bridge-nf-call-iptables.before" > /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || true
-[[ -s "$RUN_DIR/ip_forward.before" ]] && cat "$RUN_DIR/ip_forward.before" > /proc/sys/net/ipv4/ip_forward || true
+{ [[ -s "$RUN_DIR/bridge-nf-call-iptables.before" ]] && cat "$RUN_DIR/bridge-nf-call-iptables.before" > /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null; } || true
+{ [[ -s "$RUN_DIR/ip_forward.before" ]] && cat "$RUN_DIR/ip_forward.before" > /proc/sys/net/ipv4/ip_forward; } || true
 
 # 5. cgroups made by the kubelet (cgroupfs driver): remove kubepods trees, deepest first
 for ctl in /sys/fs/cgroup/*/; do
@@ -118,9 +119,9 @@ for ctl in /sys/fs/cgroup/*/; do
 done
 
 # 6. files and directories
-[[ -f "$RUN_DIR/varlogcontainers.existed" ]] || rm -rf /var/log/containers
+[[ -f "$RUN_DIR/varlogcontainers.existed" ]] || rm -rf /var/log/containers || true
 [[ -f "$RUN_DIR/varlogpods.existed" ]] || rm -rf /var/log/pods
-[[ -f "$RUN_DIR/baseline.done" && ! -f "$RUN_DIR/runcontainerd.existed" ]] && rm -rf /run/containerd
+if [[ -f "$RUN_DIR/baseline.done" && ! -f "$RUN_DIR/runcontainerd.existed" ]]; then rm -rf /run/containerd; fi
 if ((KEEP == 0)); then rm -rf "$CLUSTER_DIR"; else log "keeping $CLUSTER_DIR (--keep-data)"; fi
 l="$(KEEP=$KEEP leftovers)"
 rm -rf "$RUN_DIR"

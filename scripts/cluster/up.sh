@@ -178,6 +178,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # this VM denies lowering oom_score_adj (runc: "failed to update /proc/self/oom_score_adj: Permission denied"
+  # for the kubelet's -998 on sandboxes); clamp to containerd's own score instead
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
