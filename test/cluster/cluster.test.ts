@@ -227,7 +227,11 @@ describe('local Kubernetes cluster (scripts/cluster)', { skip: SKIP }, () => {
     const server = await runningPod('distroless');
     const ip = server.status!.podIP!;
     const client = (await podsOf('app=workload'))[0]!.metadata!.name!;
-    const fetch = () => run(client, 'app', ['sh', '-c', `timeout 4 wget -q -O- -T 3 http://${ip}:8080/`], 20_000);
+    // busybox-static's wget segfaults here (static glibc); a raw HTTP request over nc is the TCP client
+    const fetch = async () => {
+      const r = await run(client, 'app', ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 3 ${ip} 8080`], 20_000);
+      return { ...r, code: r.code === 0 && r.stdout.includes(DISTROLESS_MARKER) ? 0 : (r.code || 1) };
+    };
 
     const ok = await waitFor('client reaches server', 30_000, async () => { const r = await fetch(); return r.code === 0 ? r : undefined; }, 1000);
     assert.match(ok.stdout, new RegExp(DISTROLESS_MARKER));
