@@ -5,6 +5,8 @@
 # Env: HOLDFAST_CACHE_DIR, HOLDFAST_BUILD_JOBS (go build -p, default 2), HOLDFAST_BUILD_NICE (default 10).
 # Usage: build.sh [all|kubernetes|etcd|kube-network-policies|pause|debs]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mkdir -p "$HOLDFAST_CACHE_DIR"; exec 9>>"$HOLDFAST_CACHE_DIR/build.lock"   # one build at a time (shared machine)
+flock -w 900 9 || { echo "another cluster script holds $HOLDFAST_CACHE_DIR/build.lock" >&2; exit 1; }
 
 JOBS="${HOLDFAST_BUILD_JOBS:-2}"
 NICE="${HOLDFAST_BUILD_NICE:-10}"

@@ -4,6 +4,8 @@
 # the cluster directory. Cached binaries/images ($HOLDFAST_CACHE_DIR) are kept.
 # Flags: --keep-data (keep $HOLDFAST_CLUSTER_DIR: etcd data, PKI, logs), --check (only report leftovers)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mkdir -p "$HOLDFAST_CACHE_DIR"; exec 9>>"$HOLDFAST_CACHE_DIR/cluster.lock"   # one down at a time (shared machine)
+flock -w 900 9 || { echo "another cluster script holds $HOLDFAST_CACHE_DIR/cluster.lock" >&2; exit 1; }
 set +e +o pipefail   # best effort: every cleanup step runs even if an earlier one finds nothing
 KEEP=0; CHECK_ONLY=0
 for a in "$@"; do

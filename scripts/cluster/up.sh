@@ -6,6 +6,8 @@
 # the admin kubeconfig path. See scripts/cluster/README.md.
 # Flags: --no-build (fail instead of building missing binaries), --no-netpol (skip NetworkPolicy enforcement)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mkdir -p "$HOLDFAST_CACHE_DIR"; exec 9>>"$HOLDFAST_CACHE_DIR/cluster.lock"   # one up at a time (shared machine)
+flock -w 900 9 || { echo "another cluster script holds $HOLDFAST_CACHE_DIR/cluster.lock" >&2; exit 1; }
 source "$CLUSTER_SCRIPTS/pki.sh"
 
 BUILD=1; NETPOL=1
@@ -72,7 +74,7 @@ start() { # name cmd... : start in its own session, log to $LOG_DIR/name.log
   local n="$1"; shift
   if running "$n"; then log "$n already running (pid $(cat "$RUN_DIR/$n.pid"))"; return; fi
   log "starting $n"
-  setsid "$@" >>"$LOG_DIR/$n.log" 2>&1 < /dev/null &
+  setsid "$@" >>"$LOG_DIR/$n.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$RUN_DIR/$n.pid"
 }
 wait_for() { # description timeout_s command...
