@@ -118,15 +118,14 @@ function safeTarget(dir: string, rel: string): string {
   return resolved;
 }
 
-async function download(io: CliIo, url: string, file: string, label: string, total: number | undefined, fetchImpl: typeof fetch): Promise<{ size: number; sha256: string }> {
-  const response = await fetchImpl(url);
-  if (!response.ok || !response.body) throw new Error(`download of ${label} failed: ${response.status} ${response.statusText}`);
+/** Streams a response body to a file with a progress bar, hashing on the way; returns size and SHA-256. */
+async function saveWithProgress(io: CliIo, body: ReadableStream<Uint8Array>, file: string, label: string, total: number | undefined, mode?: number): Promise<{ size: number; sha256: string }> {
   const bar = progressBar(label, io.stderr);
   const hash = crypto.createHash('sha256');
   let size = 0;
   try {
     await pipeline(
-      Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+      Readable.fromWeb(body as WebReadableStream<Uint8Array>),
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           hash.update(chunk);
@@ -135,12 +134,18 @@ async function download(io: CliIo, url: string, file: string, label: string, tot
           yield chunk;
         }
       },
-      fs.createWriteStream(file, { mode: 0o444 }),
+      fs.createWriteStream(file, mode === undefined ? {} : { mode }),
     );
   } finally {
     bar.done();
   }
   return { size, sha256: hash.digest('hex') };
+}
+
+async function download(io: CliIo, url: string, file: string, label: string, total: number | undefined, fetchImpl: typeof fetch): Promise<{ size: number; sha256: string }> {
+  const response = await fetchImpl(url);
+  if (!response.ok || !response.body) throw new Error(`download of ${label} failed: ${response.status} ${response.statusText}`);
+  return saveWithProgress(io, response.body, file, label, total, 0o444);
 }
 
 async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positionals: string[]): Promise<number> {
@@ -152,23 +157,7 @@ async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positional
     if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) throw new Error(`refusing to write through symlink ${file}`);
     const response = await api.getStream(`/v1/incidents/${incidentId}/evidence/bundle`);
     if (!response.body) throw new Error('empty bundle response');
-    const bar = progressBar(`${incidentId} bundle`, io.stderr);
-    let size = 0;
-    try {
-      await pipeline(
-        Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            size += chunk.length;
-            bar.update(size);
-            yield chunk;
-          }
-        },
-        fs.createWriteStream(file),
-      );
-    } finally {
-      bar.done();
-    }
+    const { size } = await saveWithProgress(io, response.body, file, `${incidentId} bundle`, undefined);
     const result = { incidentId, bundle: file, bytes: size, manifestSha256: response.headers.get('x-holdfast-manifest-sha256') ?? undefined };
     if (values.json) print(io, JSON.stringify(result, null, 2));
     else {
