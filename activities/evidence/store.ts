@@ -160,7 +160,8 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
         headBytes += buf.length;
       }
       let versionId: string | undefined;
-      const notes = [...(input.notes ?? [])];
+      // Notes are read after the body ended: a collector adds the bounds it hit while streaming.
+      const extraNotes: string[] = [];
       if (ended) {
         const body = Buffer.concat(head);
         const digest = hash.digest();
@@ -173,7 +174,7 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
         }), { abortSignal: input.signal });
         versionId = put.VersionId;
         if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`, 'ObjectLockUnavailable', true);
-        return this.ref(input, key, versionId, size, digest.toString('hex'), contentType, capturedAt, notes);
+        return this.ref(input, key, versionId, size, digest.toString('hex'), contentType, capturedAt, extraNotes);
       }
       const rest = async function* (): AsyncGenerator<Buffer> {
         yield* head.splice(0, head.length);
@@ -204,9 +205,9 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
       } catch (err) {
         // The complete, locked artifact is already stored and its hash goes into the signed manifest:
         // a missing convenience tag is not worth re-capturing the evidence.
-        notes.push(`the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`);
+        extraNotes.push(`the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`);
       }
-      return this.ref(input, key, versionId, size, sha256, contentType, capturedAt, notes);
+      return this.ref(input, key, versionId, size, sha256, contentType, capturedAt, extraNotes);
     } catch (err) {
       if (!input.body.destroyed) input.body.destroy();
       if (upload?.uploadId) await this.abortUpload(key, upload.uploadId);
@@ -216,7 +217,8 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     }
   }
 
-  private ref(input: PutArtifactInput, key: string, versionId: string, size: number, sha256: string, contentType: string, capturedAt: string, notes: string[]): ArtifactRef {
+  private ref(input: PutArtifactInput, key: string, versionId: string, size: number, sha256: string, contentType: string, capturedAt: string, extraNotes: string[]): ArtifactRef {
+    const notes = [...(input.notes ?? []), ...extraNotes];
     return { name: input.name, key, versionId, size, sha256, contentType, capturedAt, collector: input.collector, method: input.method, notes };
   }
 

@@ -50,7 +50,7 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
       capturedAt: new Date().toISOString(),
       collector: input.collector,
       method: input.method,
-      notes: input.notes ?? [],
+      notes: [...(input.notes ?? [])],
     };
     this.objects.set(key, { body, ref });
     return ref;
