@@ -3,6 +3,7 @@ import type { ActivityDeps } from '../activities';
 import { createEvidenceServices } from '../activities/evidence';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../activities/kubernetes/cluster';
+import { collectorConfigFromEnv } from '../activities/kubernetes/collector';
 import { unavailableCluster } from '../activities/kubernetes/unavailable';
 import type { Cluster } from '../activities/ports';
 import { createNotifiers, notifierConfigsFromEnv, parseNotifierConfigs } from '../activities/notifiers/registry';
@@ -40,5 +41,5 @@ function clusterFromEnvironment(): Cluster {
   }
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
-  return new KubernetesCluster(kc);
+  return new KubernetesCluster(kc, collectorConfigFromEnv(process.env));
 }

@@ -3,8 +3,12 @@ import { PassThrough, Readable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
-import { Unsupported } from '../errors';
 import type { ActionOutcome, CaptureOptions, CaptureStream, Cluster, MutationOptions } from '../ports';
+import { captureFilesystem } from './capture-filesystem';
+import { captureMemory } from './capture-memory';
+import { captureNetwork } from './capture-network';
+import { CollectorLauncher, DEFAULT_COLLECTOR, type CollectorConfig } from './collector';
+import type { CollectorDeps } from './collector-deps';
 import { mapKubernetesError } from './errors';
 
 export const QUARANTINE_LABEL = 'holdfast.io/quarantine';
@@ -52,12 +56,21 @@ export class KubernetesCluster implements Cluster {
   private readonly apps: k8s.AppsV1Api;
   private readonly networking: k8s.NetworkingV1Api;
   private readonly logs: k8s.Log;
+  private readonly collectorDeps: CollectorDeps;
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(kc: k8s.KubeConfig, collector: CollectorConfig = DEFAULT_COLLECTOR) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.networking = kc.makeApiClient(k8s.NetworkingV1Api);
     this.logs = new k8s.Log(kc);
+    this.collectorDeps = {
+      kc,
+      core: this.core,
+      networking: this.networking,
+      discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
+      exec: new k8s.Exec(kc),
+      launcher: new CollectorLauncher(this.core, collector),
+    };
   }
 
   private async call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
@@ -214,8 +227,12 @@ export class KubernetesCluster implements Cluster {
   }
 
   async capture(kind: 'filesystem' | 'memory' | 'logs' | 'network', target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
-    if (kind === 'logs') return this.captureLogs(target, opts);
-    throw new Unsupported(`${kind} capture needs the trusted collector, which this build does not have yet`);
+    switch (kind) {
+      case 'logs': return this.captureLogs(target, opts);
+      case 'filesystem': return captureFilesystem(this.collectorDeps, target, opts);
+      case 'memory': return captureMemory(this.collectorDeps, target, opts);
+      case 'network': return captureNetwork(this.collectorDeps, target, opts);
+    }
   }
 
   /** Current and previous logs of every container, with timestamps, bounded per container. */

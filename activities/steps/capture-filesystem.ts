@@ -15,6 +15,9 @@ export const captureFilesystemStep = clusterCaptureStep({
   params: Type.Object({
     maxBytes: Type.Integer({ minimum: 1, default: 4 * 1024 ** 3, description: 'Stop (and say so in the manifest) past this many bytes.' }),
     excludes: Type.Array(Type.String({ pattern: '^/[A-Za-z0-9._/-]*$', maxLength: 256 }), { maxItems: 32, default: [] }),
+    includeMounts: Type.Boolean({ default: false, description: 'Also cross into volumes, secrets and bind mounts (the default stays on the container root filesystem).' }),
+    timeoutSeconds: Type.Integer({ minimum: 10, maximum: 7200, default: 1500 }),
+    maxChangedEntries: Type.Integer({ minimum: 1, maximum: 1000000, default: 100000 }),
   }),
   example: { maxBytes: 1073741824, excludes: ['/var/cache'] },
   rbac: EPHEMERAL_RBAC,

@@ -10,6 +10,7 @@ export const captureMemoryStep = clusterCaptureStep({
   params: Type.Object({
     maxBytesPerProcess: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
     maxProcesses: Type.Integer({ minimum: 1, maximum: 256, default: 32 }),
+    timeoutSecondsPerProcess: Type.Integer({ minimum: 10, maximum: 3600, default: 600 }),
     tryCheckpoint: Type.Boolean({ default: false }),
   }),
   example: { maxBytesPerProcess: 536870912, maxProcesses: 16, tryCheckpoint: true },

@@ -8,6 +8,7 @@ export const captureNetworkStep = clusterCaptureStep({
     'Sockets (tcp, tcp6, udp, unix) with their processes, interfaces, routes, DNS config and conntrack entries, raw and parsed, ' +
     'plus the NetworkPolicies, Services and EndpointSlices that concern the pod.',
   params: Type.Object({
+    maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
     packetCaptureSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 0 }),
     packetCaptureMaxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 ** 2 }),
   }),

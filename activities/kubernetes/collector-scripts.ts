@@ -1,0 +1,78 @@
+/**
+ * Shell scripts run by busybox sh inside the trusted collector image. They are constants: values
+ * reach them only as positional arguments ($1, $2 …) that the caller validated as numbers or nonces,
+ * never spliced into the text. Absolute paths, because busybox sh prefers its own applets (its tar
+ * has no --format=posix, for instance).
+ */
+
+/** Raw text of a shell script; write "$\{" for the shell's "$" + "{" (a template would substitute it). */
+function sh(strings: TemplateStringsArray): string {
+  return strings.raw.join('').replaceAll('$\\{', '$' + '{');
+}
+
+/**
+ * The target's processes: every process not in the collector's own mount namespace.
+ * $1 = maximum number of processes. One line each: pid, ppid, uid, mnt ns, comm, exe, cmdline
+ * (tab-separated; tabs and newlines inside values are replaced by spaces).
+ */
+export const LIST_PROCESSES = sh`
+self=$(readlink /proc/self/ns/mnt)
+n=0
+clean() { tr '\t\n\r' '   ' | head -c "$1"; }
+for d in /proc/[0-9]*; do
+  p=$\{d#/proc/}
+  m=$(readlink "$d/ns/mnt" 2>/dev/null) || continue
+  [ "$m" = "$self" ] && continue
+  n=$((n+1))
+  if [ "$n" -gt "$1" ]; then echo "more than $1 processes: list truncated" >&2; exit 3; fi
+  ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
+  uid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "$d/status" 2>/dev/null)
+  comm=$(clean 64 < "$d/comm" 2>/dev/null)
+  exe=$(readlink "$d/exe" 2>/dev/null | clean 1024)
+  cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null | clean 4096)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$ppid" "$uid" "$m" "$comm" "$exe" "$cmd"
+done
+`;
+
+/**
+ * A core file of process $1 that gdb can open (gcore: ptrace-attach, dump every mapping, detach).
+ * gdb needs a seekable file, so the core is staged in the collector's own /tmp (the collector
+ * container's writable layer, never the target's filesystem), streamed to stdout and deleted.
+ */
+export const CORE_DUMP = sh`
+dir=$(mktemp -d /tmp/holdfast-core.XXXXXX) || exit 70
+trap 'rm -rf "$dir"' EXIT INT TERM HUP PIPE
+/usr/bin/gcore -o "$dir/core" "$1" > "$dir/gcore.log" 2>&1 || { tail -n 5 "$dir/gcore.log" >&2; exit 71; }
+[ -s "$dir/core.$1" ] || { echo "gcore wrote no core for $1" >&2; exit 72; }
+cat "$dir/core.$1"
+`;
+
+/**
+ * The pod network namespace as the collector (which shares it) sees it, in sections delimited by
+ * "=== $2 <name> ===" where $2 is a random nonce, so the content (resolv.conf is attacker-writable)
+ * cannot forge a section. $1 = a pid of the target (for its /etc and its view of /proc/net).
+ */
+export const NETWORK_STATE = sh`
+pid=$1; nonce=$2
+section() { echo "=== $nonce $1 ==="; }
+self=$(readlink /proc/self/ns/mnt)
+section ss; /usr/bin/ss -tuxanpe 2>&1
+for f in tcp tcp6 udp udp6 unix; do section "proc-net-$f"; cat "/proc/$pid/net/$f" 2>&1; done
+section socket-inodes
+for d in /proc/[0-9]*; do
+  p=$\{d#/proc/}
+  [ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$self" ] && continue
+  for f in "$d"/fd/*; do
+    l=$(readlink "$f" 2>/dev/null) || continue
+    case "$l" in socket:\[*\]) i=$\{l#socket:[}; echo "$p $\{i%]}";; esac
+  done
+done
+section interfaces; ip -o addr 2>&1
+section links; ip -o link 2>&1
+section routes; ip route 2>&1
+section routes6; ip -6 route 2>&1
+section resolv.conf; head -c 65536 "/proc/$pid/root/etc/resolv.conf" 2>&1
+section hosts; head -c 65536 "/proc/$pid/root/etc/hosts" 2>&1
+section conntrack; /usr/sbin/conntrack -L -o extended 2>&1 | head -n 100000
+section end
+`;
