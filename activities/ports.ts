@@ -48,6 +48,8 @@ export interface CaptureStream {
 export interface CaptureOptions {
   incidentId: string;
   params: Record<string, unknown>;
+  /** Dry run: read-only captures run; anything that would change the cluster (the collector) is only validated. */
+  dryRun?: boolean;
   signal?: AbortSignal;
 }
 

@@ -4,6 +4,7 @@ import { createEvidenceServices } from '../activities/evidence';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../activities/kubernetes/cluster';
 import { collectorConfigFromEnv } from '../activities/kubernetes/collector';
+import { SplitCluster } from '../activities/kubernetes/split';
 import { unavailableCluster } from '../activities/kubernetes/unavailable';
 import type { Cluster } from '../activities/ports';
 import { createNotifiers, notifierConfigsFromEnv, parseNotifierConfigs } from '../activities/notifiers/registry';
@@ -34,12 +35,37 @@ export function publicApiUrl(config: HoldfastConfig): string {
   return (process.env.HOLDFAST_PUBLIC_URL ?? `http://${config.api.host}:${config.api.port}`).replace(/\/+$/, '');
 }
 
-/** KUBECONFIG, else the in-cluster service account; without either, steps fail fast and say why. */
-function clusterFromEnvironment(): Cluster {
-  if (!process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) {
-    return unavailableCluster('no Kubernetes access configured (set KUBECONFIG, or run in a cluster)');
+/**
+ * Kubernetes access, as one identity or two (capture and containment, see deploy/rbac.yaml):
+ *   HOLDFAST_CAPTURE_KUBECONFIG / HOLDFAST_CONTAINMENT_KUBECONFIG: a kubeconfig file per identity;
+ *   HOLDFAST_CAPTURE_TOKEN_FILE / HOLDFAST_CONTAINMENT_TOKEN_FILE: in a cluster, a service account token per identity;
+ *   otherwise KUBECONFIG or the pod's own service account for both.
+ * Without any, steps fail fast and say why.
+ */
+export function clusterFromEnvironment(env: NodeJS.ProcessEnv = process.env): Cluster {
+  const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST);
+  const forIdentity = (identity: 'CAPTURE' | 'CONTAINMENT'): k8s.KubeConfig | undefined => {
+    const file = env[`HOLDFAST_${identity}_KUBECONFIG`];
+    const tokenFile = env[`HOLDFAST_${identity}_TOKEN_FILE`];
+    const kc = new k8s.KubeConfig();
+    if (file) {
+      kc.loadFromFile(file);
+    } else if (tokenFile && inCluster) {
+      kc.loadFromCluster();
+      const user = kc.getCurrentUser();
+      if (user?.authProvider?.config) user.authProvider.config.tokenFile = tokenFile;
+    } else if (env.KUBECONFIG || inCluster) {
+      kc.loadFromDefault();
+    } else {
+      return undefined;
+    }
+    return kc;
+  };
+  const capture = forIdentity('CAPTURE');
+  const containment = forIdentity('CONTAINMENT');
+  if (!capture || !containment) {
+    return unavailableCluster('no Kubernetes access configured (set KUBECONFIG or HOLDFAST_{CAPTURE,CONTAINMENT}_KUBECONFIG, or run in a cluster)');
   }
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  return new KubernetesCluster(kc, collectorConfigFromEnv(process.env));
+  const collector = collectorConfigFromEnv(env);
+  return new SplitCluster(new KubernetesCluster(capture, collector), new KubernetesCluster(containment, collector));
 }

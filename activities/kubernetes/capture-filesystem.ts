@@ -2,7 +2,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { PodRef } from '../../common/types';
 import type { CaptureOptions, CaptureStream } from '../ports';
 import { ChangedFilesScanner } from './changed-files';
-import { describeOutcome, ExecReadable, execSmall } from './collector';
+import { describeOutcome, dryRunPlan, ExecReadable, execSmall } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { listTargetProcesses } from './processes';
 
@@ -20,6 +20,7 @@ function tarExclude(path: string): string {
  * container's mount table (what --one-file-system left out: volumes, secrets, bind mounts).
  */
 export async function captureFilesystem(deps: CollectorDeps, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
+  if (opts.dryRun) return dryRunPlan(deps.launcher, target, opts.incidentId, 'filesystem', opts.params);
   const handle = await deps.launcher.ensure(target, opts.incidentId, opts.signal);
   const { processes, notes: psNotes } = await listTargetProcesses(deps.exec, handle, 1024, opts.signal);
   const init = processes[0]!;

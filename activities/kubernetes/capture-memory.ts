@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { PodRef } from '../../common/types';
 import { PermissionDenied } from '../errors';
 import type { CaptureOptions, CaptureStream } from '../ports';
-import { describeOutcome, ExecReadable, execSmall, type CollectorHandle } from './collector';
+import { describeOutcome, dryRunPlan, ExecReadable, execSmall, type CollectorHandle } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { CORE_DUMP } from './collector-scripts';
 import { listTargetProcesses } from './processes';
@@ -30,6 +30,7 @@ const json = (value: unknown) => Readable.from([Buffer.from(`${JSON.stringify(va
  * records its exact answer; the gcore capture runs either way, as the runtime may refuse.
  */
 export async function captureMemory(deps: CollectorDeps, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
+  if (opts.dryRun) return dryRunPlan(deps.launcher, target, opts.incidentId, 'memory', opts.params);
   const handle = await deps.launcher.ensure(target, opts.incidentId, opts.signal);
   const streams: CaptureStream[] = [];
   if (opts.params.tryCheckpoint === true) streams.push(await tryCheckpoint(deps, handle, opts.signal));

@@ -4,7 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
 import type { CaptureOptions, CaptureStream } from '../ports';
-import { describeOutcome, execSmall } from './collector';
+import { describeOutcome, dryRunPlan, execSmall } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { NETWORK_STATE } from './collector-scripts';
 import { mapKubernetesError } from './errors';
@@ -57,6 +57,7 @@ function originalLabels(pod: k8s.V1Pod): Record<string, string> {
  * both as they are now and as they were before Holdfast relabelled the pod.
  */
 export async function captureNetwork(deps: CollectorDeps, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
+  if (opts.dryRun) return dryRunPlan(deps.launcher, target, opts.incidentId, 'network', opts.params);
   const handle = await deps.launcher.ensure(target, opts.incidentId, opts.signal);
   const { processes, notes: psNotes } = await listTargetProcesses(deps.exec, handle, 4096, opts.signal);
   const nonce = crypto.randomBytes(8).toString('hex');

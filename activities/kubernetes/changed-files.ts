@@ -44,6 +44,9 @@ export class ChangedFilesScanner {
   private changed = 0;
   private problem?: string;
   private done = false;
+  private fed = 0;
+  /** The last 1 KiB seen: a complete tar ends with two zero blocks. */
+  private tail = Buffer.alloc(0);
   private readonly finished: Promise<void>;
 
   constructor(private readonly containerStartedAt: string | undefined, private readonly maxListed: number) {
@@ -93,6 +96,8 @@ export class ChangedFilesScanner {
   tee(): Transform {
     return new Transform({
       transform: (chunk: Buffer, _enc, callback: TransformCallback) => {
+        this.fed += chunk.length;
+        this.tail = Buffer.concat([this.tail, chunk.subarray(-1024)]).subarray(-1024);
         if (this.problem || this.done) return callback(null, chunk);
         if (this.extract.write(chunk)) return callback(null, chunk);
         const resume = () => { this.extract.off('drain', resume); this.extract.off('error', resume); callback(null, chunk); };
@@ -101,6 +106,9 @@ export class ChangedFilesScanner {
       },
       flush: (callback) => {
         this.done = true;
+        if (this.fed % 512 !== 0 || this.tail.length < 1024 || this.tail.some((byte) => byte !== 0)) {
+          this.fail(`the tar stream ended without its end-of-archive blocks after ${this.fed} bytes (truncated)`);
+        }
         if (!this.problem) this.extract.end(undefined);
         callback();
       },

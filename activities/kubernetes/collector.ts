@@ -101,6 +101,22 @@ export class CollectorLauncher {
     }
   }
 
+  /**
+   * Dry run: the API server validates adding the collector (RBAC, Pod Security admission, image
+   * policy) with dryRun=All and stores nothing. Returns what would have been added.
+   */
+  async validate(target: PodRef, incidentId: string): Promise<{ wouldAdd: k8s.V1EphemeralContainer; targetContainer: string }> {
+    const pod = await this.read(target);
+    const targetContainer = chooseTarget(pod, target);
+    const name = `${collectorPrefix(incidentId)}-dry-run`;
+    const wouldAdd = this.spec(name, targetContainer, incidentId);
+    const body: k8s.V1Pod = { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), wouldAdd] } };
+    await this.core.replaceNamespacedPodEphemeralcontainers({ name: target.pod, namespace: target.namespace, body, dryRun: 'All' }).catch((err: unknown) => {
+      throw mapKubernetesError(err, `update pods/ephemeralcontainers (dry run: adding the collector to ${target.namespace}/${target.pod})`);
+    });
+    return { wouldAdd, targetContainer };
+  }
+
   private read(target: PodRef): Promise<k8s.V1Pod> {
     return this.core.readNamespacedPod({ name: target.pod, namespace: target.namespace }).catch((err: unknown) => {
       throw mapKubernetesError(err, `get pod ${target.namespace}/${target.pod}`);
@@ -109,7 +125,19 @@ export class CollectorLauncher {
 
   /** Adds the ephemeral container; false on a write conflict (re-read and look again). */
   private async add(pod: k8s.V1Pod, name: string, targetContainer: string, incidentId: string): Promise<boolean> {
-    const ephemeral: k8s.V1EphemeralContainer = {
+    const ephemeral = this.spec(name, targetContainer, incidentId);
+    const body: k8s.V1Pod = { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), ephemeral] } };
+    try {
+      await this.core.replaceNamespacedPodEphemeralcontainers({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw mapKubernetesError(err, `update pods/ephemeralcontainers (adding collector ${name} to ${pod.metadata!.namespace}/${pod.metadata!.name})`);
+    }
+  }
+
+  private spec(name: string, targetContainer: string, incidentId: string): k8s.V1EphemeralContainer {
+    return {
       name,
       image: this.config.image,
       imagePullPolicy: this.config.imagePullPolicy,
@@ -125,14 +153,6 @@ export class CollectorLauncher {
       },
       terminationMessagePolicy: 'File',
     };
-    const body: k8s.V1Pod = { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), ephemeral] } };
-    try {
-      await this.core.replaceNamespacedPodEphemeralcontainers({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body });
-      return true;
-    } catch (err) {
-      if ((err as { code?: number }).code === 409) return false;
-      throw mapKubernetesError(err, `add ephemeral container ${name} to pod ${pod.metadata!.namespace}/${pod.metadata!.name} (pods/ephemeralcontainers)`);
-    }
   }
 
   private handle(pod: k8s.V1Pod, container: string, targetContainer: string, status?: k8s.V1ContainerStatus): CollectorHandle {
@@ -252,9 +272,9 @@ export class ExecReadable extends Readable {
         if (this.finished || this.destroyed) return void ws.close();
         if (this.wantPause) ws.pause();
         ws.on('close', () => this.finish());
-        ws.on('error', (err: Error) => this.destroy(mapExecError(err, `exec in collector ${container}`)));
+        ws.on('error', (err: Error) => this.destroy(mapExecError(err, `create pods/exec (collector ${container})`)));
       })
-      .catch((err: unknown) => this.destroy(mapExecError(err, `exec in collector ${namespace}/${pod}/${container} (pods/exec)`)));
+      .catch((err: unknown) => this.destroy(mapExecError(err, `create pods/exec (collector ${namespace}/${pod}/${container})`)));
   }
 
   private onData(chunk: Buffer): void {
@@ -331,4 +351,18 @@ export function describeOutcome(what: string, outcome: ExecOutcome, bounds: Exec
     notes.push(`${what}: exit ${outcome.exitCode ?? 'unknown'}${outcome.message ? ` (${outcome.message.slice(0, 200)})` : ''}${stderr ? `: ${stderr}` : ''}`);
   }
   return notes;
+}
+
+/** In a dry run a collector capture only validates the collector and records what it would have done. */
+export async function dryRunPlan(launcher: CollectorLauncher, target: PodRef, incidentId: string, kind: string, params: Record<string, unknown>) {
+  const { wouldAdd, targetContainer } = await launcher.validate(target, incidentId);
+  const record = { dryRun: true, kind, targetContainer, params, wouldAddEphemeralContainer: wouldAdd };
+  return [{
+    name: 'dry-run.json',
+    body: Readable.from([Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]),
+    contentType: 'application/json',
+    collector: { name: 'holdfast-kubernetes-api', version: HOLDFAST_VERSION },
+    method: 'kubernetes-api: ephemeral container add validated with dryRun=All',
+    notes: [`dry run: the ${kind} capture would add collector ${wouldAdd.image} to ${target.namespace}/${target.pod} targeting ${targetContainer}; the API server accepted it and stored nothing`],
+  }];
 }

@@ -3,8 +3,9 @@ import { clusterCaptureStep } from './capture';
 
 const EPHEMERAL_RBAC = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-  { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['patch'] },
-  { apiGroups: [''], resources: ['pods/exec'], verbs: ['get', 'create'] },
+  // the collector is added with PUT …/ephemeralcontainers; exec over websockets is authorized as create
+  { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['update'] },
+  { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
 ];
 
 export const captureFilesystemStep = clusterCaptureStep({

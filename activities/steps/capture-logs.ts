@@ -13,6 +13,7 @@ export const captureLogsStep = clusterCaptureStep({
     { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
     { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
     { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'] },
   ],
   timeouts: { startToCloseSeconds: 600, heartbeatSeconds: 60, maximumAttempts: 3 },
 });

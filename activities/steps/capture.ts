@@ -25,7 +25,7 @@ export function clusterCaptureStep(spec: {
     needsPod: true,
     async run(ctx) {
       const pod = podOf(ctx.target);
-      const streams = await ctx.deps.cluster.capture(spec.kind, pod, { incidentId: ctx.incidentId, params: ctx.params, signal: ctx.signal });
+      const streams = await ctx.deps.cluster.capture(spec.kind, pod, { incidentId: ctx.incidentId, params: ctx.params, dryRun: ctx.dryRun, signal: ctx.signal });
       const artifacts = await storeCaptures(ctx, spec.kind, streams);
       return { artifacts, notes: streams.flatMap((s) => s.notes) };
     },

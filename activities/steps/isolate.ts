@@ -11,8 +11,8 @@ export const isolateStep: StepDefinition = {
   params: Type.Object({}),
   example: {},
   rbac: [
-    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'create', 'delete'] },
-    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
+    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'delete'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['patch'] },
   ],
   timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
   needsPod: true,

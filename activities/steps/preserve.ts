@@ -12,10 +12,14 @@ export const preserveStep: StepDefinition = {
   params: Type.Object({}),
   example: {},
   rbac: [
+    // the record of the pod (read with the capture identity)
+    { apiGroups: [''], resources: ['pods'], verbs: ['get'], identity: 'capture' },
+    { apiGroups: [''], resources: ['events'], verbs: ['list'], identity: 'capture' },
+    { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'], identity: 'capture' },
+    // annotate, relabel out of the ReplicaSet (its selector is read first), keep the node
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
-    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
-    { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
-    { apiGroups: ['apps'], resources: ['replicasets', 'deployments', 'statefulsets', 'daemonsets'], verbs: ['get'] },
+    { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['nodes'], verbs: ['patch'] },
   ],
   timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
   needsPod: true,

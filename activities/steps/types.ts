@@ -30,6 +30,17 @@ export interface RbacRule {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+  /**
+   * Which Kubernetes identity needs it: read and collect (capture) or change (containment). Defaults
+   * to the step's: capture steps → capture, preserve and contain steps → containment.
+   */
+  identity?: KubernetesIdentity;
+}
+
+export type KubernetesIdentity = 'capture' | 'containment';
+
+export function identityOf(step: Pick<StepDefinition, 'kind'>, rule: RbacRule): KubernetesIdentity {
+  return rule.identity ?? (step.kind === 'capture' ? 'capture' : 'containment');
 }
 
 /**

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import YAML from 'yaml';
+import { STEPS } from '../../activities/steps/registry';
+import { identityOf, type KubernetesIdentity } from '../../activities/steps/types';
+import { repoRoot } from '../helpers/env';
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+
+function triples(rules: Rule[]): string[] {
+  const out = new Set<string>();
+  for (const r of rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.add(`${g || 'core'}/${res}:${v}`);
+  return [...out].sort();
+}
+
+const documents = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] });
+const roleRules = (name: string) => documents.find((d) => d.kind === 'ClusterRole' && d.metadata.name === name)?.rules ?? [];
+
+for (const identity of ['capture', 'containment'] as KubernetesIdentity[]) {
+  test(`deploy/rbac.yaml grants holdfast-${identity} exactly what the steps declare for that identity`, () => {
+    const declared = triples(STEPS.flatMap((step) => step.rbac.filter((rule) => identityOf(step, rule) === identity)));
+    assert.ok(declared.length > 0);
+    assert.deepEqual(triples(roleRules(`holdfast-${identity}`)), declared);
+  });
+}
+
+test('the identities are split: capture cannot change pods, nodes or policies; containment cannot exec or add containers', () => {
+  const capture = triples(roleRules('holdfast-capture'));
+  const containment = triples(roleRules('holdfast-containment'));
+  for (const forbidden of ['core/pods:patch', 'core/nodes:patch', 'networking.k8s.io/networkpolicies:create', 'core/pods:delete']) assert.ok(!capture.includes(forbidden), forbidden);
+  for (const forbidden of ['core/pods/exec:create', 'core/pods/ephemeralcontainers:update', 'core/nodes/proxy:create', 'core/pods:delete']) assert.ok(!containment.includes(forbidden), forbidden);
+  const wildcard = documents.flatMap((d) => d.rules ?? []).some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*'));
+  assert.equal(wildcard, false, 'no wildcard in any rule');
+});
+
+test('each ClusterRole is bound to its own service account', () => {
+  for (const identity of ['capture', 'containment']) {
+    const binding = documents.find((d) => d.kind === 'ClusterRoleBinding' && d.metadata.name === `holdfast-${identity}`) as unknown as { roleRef: { name: string }; subjects: Array<{ name: string }> };
+    assert.equal(binding.roleRef.name, `holdfast-${identity}`);
+    assert.deepEqual(binding.subjects.map((s) => s.name), [`holdfast-${identity}`]);
+  }
+});
