@@ -272,9 +272,9 @@ export class ExecReadable extends Readable {
         if (this.finished || this.destroyed) return void ws.close();
         if (this.wantPause) ws.pause();
         ws.on('close', () => this.finish());
-        ws.on('error', (err: Error) => this.destroy(mapExecError(err, `create pods/exec (collector ${container})`)));
+        ws.on('error', (err: Error) => this.destroy(mapExecError(err, `get+create pods/exec (collector ${container})`)));
       })
-      .catch((err: unknown) => this.destroy(mapExecError(err, `create pods/exec (collector ${namespace}/${pod}/${container})`)));
+      .catch((err: unknown) => this.destroy(mapExecError(err, `get+create pods/exec (collector ${namespace}/${pod}/${container})`)));
   }
 
   private onData(chunk: Buffer): void {

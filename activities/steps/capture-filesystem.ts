@@ -3,9 +3,10 @@ import { clusterCaptureStep } from './capture';
 
 const EPHEMERAL_RBAC = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-  // the collector is added with PUT …/ephemeralcontainers; exec over websockets is authorized as create
+  // the collector is added with PUT …/ephemeralcontainers; an exec websocket needs get (the upgrade
+  // request) and create (Kubernetes ≥ 1.30 also checks it, and 1.34 refuses without get)
   { apiGroups: [''], resources: ['pods/ephemeralcontainers'], verbs: ['update'] },
-  { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['pods/exec'], verbs: ['get', 'create'] },
 ];
 
 export const captureFilesystemStep = clusterCaptureStep({

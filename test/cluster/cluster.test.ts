@@ -6,50 +6,20 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import https from 'node:https';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, MERGE_PATCH, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG ? false : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
 
-export const IMAGES = {
-  busybox: 'docker.io/holdfast/busybox:local',
-  distroless: 'docker.io/holdfast/distroless:local',
-  collector: 'docker.io/holdfast/collector:local',
-} as const;
-
-const MERGE_PATCH = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const NS = `holdfast-smoke-${crypto.randomBytes(3).toString('hex')}`;
 const WORKLOAD_MARKER = 'holdfast-workload-started';
 const DISTROLESS_MARKER = 'holdfast-distroless-marker';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn until it returns a value other than undefined/false, or fails after timeoutMs. */
-async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
-}
-
-function collect(): { stream: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { chunks.push(Buffer.from(chunk)); cb(); } });
-  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
-}
-
 describe('local Kubernetes cluster (scripts/cluster)', { skip: SKIP }, () => {
-  const kc = new k8s.KubeConfig();
+  let kc: k8s.KubeConfig;
   let core: k8s.CoreV1Api;
   let apps: k8s.AppsV1Api;
   let net: k8s.NetworkingV1Api;
@@ -57,18 +27,7 @@ describe('local Kubernetes cluster (scripts/cluster)', { skip: SKIP }, () => {
   let logs: k8s.Log;
   let nodeName = '';
 
-  async function run(pod: string, container: string, command: string[], timeoutMs = 30_000) {
-    const out = collect();
-    const err = collect();
-    const status = await new Promise<k8s.V1Status>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`exec ${command.join(' ')} in ${pod}/${container} timed out`)), timeoutMs);
-      exec.exec(NS, pod, container, command, out.stream, err.stream, null, false, (s) => { clearTimeout(timer); resolve(s); })
-        .catch((e) => { clearTimeout(timer); reject(e); });
-    });
-    const exitCause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
-    const code = status.status === 'Success' ? 0 : Number(exitCause?.message ?? -1);
-    return { code, stdout: out.text(), stderr: err.text(), status };
-  }
+  const run = (pod: string, container: string, command: string[], timeoutMs = 30_000) => execIn(exec, NS, pod, container, command, timeoutMs);
 
   async function readLog(pod: string, container: string, timeoutMs = 20_000): Promise<string> {
     const sink = new PassThrough();
@@ -118,11 +77,7 @@ describe('local Kubernetes cluster (scripts/cluster)', { skip: SKIP }, () => {
   }
 
   before(async () => {
-    kc.loadFromFile(KUBECONFIG!);
-    core = kc.makeApiClient(k8s.CoreV1Api);
-    apps = kc.makeApiClient(k8s.AppsV1Api);
-    net = kc.makeApiClient(k8s.NetworkingV1Api);
-    exec = new k8s.Exec(kc);
+    ({ kc, core, apps, net, exec } = kubeClients(KUBECONFIG!));
     logs = new k8s.Log(kc);
     const nodes = await core.listNode();
     assert.equal(nodes.items.length, 1, 'single-node cluster');
@@ -153,30 +108,13 @@ describe('local Kubernetes cluster (scripts/cluster)', { skip: SKIP }, () => {
   test('a 2-replica Deployment becomes Ready; exec and logs work', { timeout: 180_000 }, async () => {
     await apps.createNamespacedDeployment({
       namespace: NS,
-      body: {
-        metadata: { name: 'workload' },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: { app: 'workload' } },
-          template: {
-            metadata: { labels: { app: 'workload' } },
-            spec: {
-              terminationGracePeriodSeconds: 1,
-              containers: [{
-                name: 'app',
-                image: IMAGES.busybox,
-                imagePullPolicy: 'Never',
-                command: ['sh', '-c', `echo ${WORKLOAD_MARKER} $(hostname); echo secret-in-workload > /tmp/workload-file; exec sleep 100000`],
-              }],
-            },
-          },
-        },
-      },
+      body: deploymentOf('workload', {
+        name: 'app',
+        image: IMAGES.busybox,
+        command: ['sh', '-c', `echo ${WORKLOAD_MARKER} $(hostname); echo secret-in-workload > /tmp/workload-file; exec sleep 100000`],
+      }),
     });
-    await waitFor('deployment workload 2/2 ready', 150_000, async () => {
-      const d = await apps.readNamespacedDeployment({ name: 'workload', namespace: NS });
-      return d.status?.readyReplicas === 2 && d.status.availableReplicas === 2;
-    }, 1000);
+    await waitFor('deployment workload 2/2 ready', 150_000, () => deploymentReady(apps, NS, 'workload', 2), 1000);
     const pods = await podsOf('app=workload');
     assert.equal(pods.length, 2);
     const pod = pods[0]!.metadata!.name!;

@@ -1,0 +1,192 @@
+/**
+ * deploy/rbac.yaml on the real RBAC-enabled cluster: every step runs with exactly the capture and
+ * containment roles (copied under names of this run, so other tests keep the originals), and taking
+ * one verb away fails the step that needs it with a non-retryable PermissionDenied naming the verb and resource.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import YAML from 'yaml';
+import { toActivityFailure } from '../../activities/errors';
+import { KubernetesCluster } from '../../activities/kubernetes/cluster';
+import { SplitCluster } from '../../activities/kubernetes/split';
+import { findStep } from '../../activities/steps/registry';
+import type { StepContext, StepResult } from '../../activities/steps/types';
+import { MemoryEvidenceStore } from '../fakes/evidence-store';
+import { repoRoot } from '../helpers/env';
+import { IMAGES, kubeClients, MERGE_PATCH, waitFor } from '../helpers/kube';
+
+const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
+const SKIP = KUBECONFIG ? false : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
+const RUN = crypto.randomBytes(3).toString('hex');
+const NS = `holdfast-rbac-${RUN}`;
+
+type Rule = k8s.V1PolicyRule;
+const roles = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8'))
+  .map((d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] })
+  .filter((d) => d.kind === 'ClusterRole');
+const rulesOf = (identity: string) => roles.find((r) => r.metadata.name === `holdfast-${identity}`)!.rules!;
+
+/** The rules with one verb of one resource taken away. */
+function without(rules: Rule[], resource: string, verb: string): Rule[] {
+  const out = rules.map((r) => (r.resources?.includes(resource) ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r));
+  assert.ok(out.some((r, i) => r.verbs.length !== rules[i]!.verbs.length), `${verb} ${resource} is in the role`);
+  return out.filter((r) => r.verbs.length > 0);
+}
+
+describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 10 * 60_000 }, () => {
+  let admin: ReturnType<typeof kubeClients>;
+  let rbac: k8s.RbacAuthorizationV1Api;
+  let cluster: SplitCluster;
+  let work = '';
+  let pod = '';
+  const evidence = new MemoryEvidenceStore();
+  const name = (identity: string) => `holdfast-${identity}-${RUN}`;
+
+  async function setRules(identity: string, rules: Rule[]) {
+    await rbac.patchClusterRole({ name: name(identity), body: { rules } }, MERGE_PATCH);
+  }
+
+  async function runStep(step: string, incidentId: string, params: Record<string, unknown> = {}, undo = false): Promise<StepResult> {
+    const definition = findStep(step)!;
+    const ctx: StepContext = {
+      incidentId, dryRun: false, params, progress: () => {},
+      target: { cluster: 'local', namespace: NS, pod, container: 'app' },
+      deps: { cluster, evidence },
+    };
+    return undo ? definition.undo!(ctx) : definition.run(ctx);
+  }
+
+  /** Waits for the RBAC change to reach the authorizer, then checks the failure Temporal would see. */
+  async function expectDenied(step: string, params: Record<string, unknown>, pattern: RegExp, freshIncident = false) {
+    const error = await waitFor(`${step} to be refused`, 30_000, async () => {
+      try {
+        await runStep(step, freshIncident ? `inc-rbac-${crypto.randomBytes(4).toString('hex')}` : 'inc-rbac', params);
+        return undefined;
+      } catch (err) {
+        return err as Error;
+      }
+    }, 1000);
+    assert.equal(error.name, 'PermissionDenied', error.message);
+    assert.match(error.message, pattern);
+    const failure = toActivityFailure(error) as ApplicationFailure;
+    assert.ok(failure instanceof ApplicationFailure);
+    assert.equal(failure.nonRetryable, true);
+    assert.equal(failure.type, 'PermissionDenied');
+  }
+
+  before(async () => {
+    admin = kubeClients(KUBECONFIG!);
+    rbac = admin.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-rbac-'));
+    await admin.core.createNamespace({ body: { metadata: { name: NS } } });
+    const kubeconfigs: Record<string, k8s.KubeConfig> = {};
+    for (const identity of ['capture', 'containment']) {
+      await rbac.createClusterRole({ body: { metadata: { name: name(identity) }, rules: rulesOf(identity) } });
+      await admin.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: identity } } });
+      await rbac.createClusterRoleBinding({
+        body: {
+          metadata: { name: name(identity) },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: name(identity) },
+          subjects: [{ kind: 'ServiceAccount', name: identity, namespace: NS }],
+        },
+      });
+      const token = await admin.core.createNamespacedServiceAccountToken({ name: identity, namespace: NS, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+      const kc = new k8s.KubeConfig();
+      const server = admin.kc.getCurrentCluster()!;
+      kc.loadFromOptions({
+        clusters: [{ name: 'local', server: server.server, caData: server.caData, caFile: server.caFile }],
+        users: [{ name: identity, token: token.status!.token }],
+        contexts: [{ name: identity, cluster: 'local', user: identity }],
+        currentContext: identity,
+      });
+      kubeconfigs[identity] = kc;
+    }
+    const collector = { image: IMAGES.collector, imagePullPolicy: 'Never' as const, lifetimeSeconds: 3600, readyTimeoutMs: 90_000 };
+    cluster = new SplitCluster(new KubernetesCluster(kubeconfigs.capture!, collector), new KubernetesCluster(kubeconfigs.containment!, collector));
+    const created = await admin.apps.createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: 'victim' },
+        spec: {
+          replicas: 1, selector: { matchLabels: { app: 'victim' } },
+          template: { metadata: { labels: { app: 'victim' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '100000'] }] } },
+        },
+      },
+    });
+    assert.ok(created.metadata?.uid);
+    pod = await waitFor('victim running', 90_000, async () => {
+      const pods = await admin.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=victim' });
+      const running = pods.items.find((p) => p.status?.containerStatuses?.[0]?.state?.running);
+      return running?.metadata?.name;
+    });
+  });
+
+  after(async () => {
+    if (!admin) return;
+    for (const identity of ['capture', 'containment']) {
+      await rbac.deleteClusterRoleBinding({ name: name(identity) }).catch(() => undefined);
+      await rbac.deleteClusterRole({ name: name(identity) }).catch(() => undefined);
+    }
+    const node = (await admin.core.listNode()).items[0]!.metadata!.name!;
+    await admin.core.patchNode({ name: node, body: { spec: { unschedulable: null }, metadata: { annotations: { 'holdfast.io/cordoned-by': null } } } }, MERGE_PATCH).catch(() => undefined);
+    await admin.core.deleteNamespace({ name: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('with exactly the two roles, every step succeeds (and cordon and isolate are undone)', async () => {
+    const done: string[] = [];
+    for (const [step, params] of [
+      ['preserve', {}], ['filesystem', {}], ['memory', { tryCheckpoint: true }], ['logs', {}], ['network', {}], ['isolate', {}], ['cordon', {}],
+    ] as const) {
+      const result = await runStep(step, 'inc-rbac', params);
+      assert.ok(result.artifacts.length > 0, `${step} stored evidence`);
+      done.push(step);
+    }
+    assert.equal((await runStep('cordon', 'inc-rbac', {}, true)).changed, true);
+    assert.equal((await runStep('isolate', 'inc-rbac', {}, true)).changed, true);
+    assert.equal(done.length, 7);
+  });
+
+  test('capture without get on pods/exec: the filesystem step fails, non-retryable, naming it', async () => {
+    // the exec websocket is an upgraded GET; clusters with AuthorizePodWebsocketUpgradeCreatePermission also check create
+    await setRules('capture', without(rulesOf('capture'), 'pods/exec', 'get'));
+    try {
+      await expectDenied('filesystem', {}, /pods\/exec/);
+    } finally {
+      await setRules('capture', rulesOf('capture'));
+    }
+  });
+
+  test('capture without update on pods/ephemeralcontainers: a new incident cannot add its collector', async () => {
+    await setRules('capture', without(rulesOf('capture'), 'pods/ephemeralcontainers', 'update'));
+    try {
+      await expectDenied('memory', {}, /update pods\/ephemeralcontainers/, true);
+    } finally {
+      await setRules('capture', rulesOf('capture'));
+    }
+  });
+
+  test('containment without create on networkpolicies: isolate fails, non-retryable, naming it', async () => {
+    await setRules('containment', without(rulesOf('containment'), 'networkpolicies', 'create'));
+    try {
+      await expectDenied('isolate', {}, /cannot create resource "networkpolicies"/, true);
+    } finally {
+      await setRules('containment', rulesOf('containment'));
+    }
+  });
+
+  test('containment without patch on nodes: cordon fails, non-retryable, naming it', async () => {
+    await setRules('containment', without(rulesOf('containment'), 'nodes', 'patch'));
+    try {
+      await expectDenied('cordon', {}, /cannot patch resource "nodes"/, true);
+    } finally {
+      await setRules('containment', rulesOf('containment'));
+    }
+  });
+});
