@@ -153,40 +153,26 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
     assert.equal(done.length, 7);
   });
 
-  test('capture without get on pods/exec: the filesystem step fails, non-retryable, naming it', async () => {
-    // the exec websocket is an upgraded GET; clusters with AuthorizePodWebsocketUpgradeCreatePermission also check create
-    await setRules('capture', without(rulesOf('capture'), 'pods/exec', 'get'));
-    try {
-      await expectDenied('filesystem', {}, /pods\/exec/);
-    } finally {
-      await setRules('capture', rulesOf('capture'));
-    }
-  });
-
-  test('capture without update on pods/ephemeralcontainers: a new incident cannot add its collector', async () => {
-    await setRules('capture', without(rulesOf('capture'), 'pods/ephemeralcontainers', 'update'));
-    try {
-      await expectDenied('memory', {}, /update pods\/ephemeralcontainers/, true);
-    } finally {
-      await setRules('capture', rulesOf('capture'));
-    }
-  });
-
-  test('containment without create on networkpolicies: isolate fails, non-retryable, naming it', async () => {
-    await setRules('containment', without(rulesOf('containment'), 'networkpolicies', 'create'));
-    try {
-      await expectDenied('isolate', {}, /cannot create resource "networkpolicies"/, true);
-    } finally {
-      await setRules('containment', rulesOf('containment'));
-    }
-  });
-
-  test('containment without patch on nodes: cordon fails, non-retryable, naming it', async () => {
-    await setRules('containment', without(rulesOf('containment'), 'nodes', 'patch'));
-    try {
-      await expectDenied('cordon', {}, /cannot patch resource "nodes"/, true);
-    } finally {
-      await setRules('containment', rulesOf('containment'));
-    }
-  });
+  // One verb taken away at a time; the step that needs it must fail at once and say what is missing.
+  const removals = [
+    { identity: 'capture', resource: 'pods/exec', verb: 'get', step: 'filesystem', expect: /pods\/exec/, fresh: false,
+      // the exec websocket is an upgraded GET (clusters with AuthorizePodWebsocketUpgradeCreatePermission also check create)
+      why: 'the filesystem step cannot exec in its collector' },
+    { identity: 'capture', resource: 'pods/ephemeralcontainers', verb: 'update', step: 'memory', expect: /update pods\/ephemeralcontainers/, fresh: true,
+      why: 'a new incident cannot add its collector' },
+    { identity: 'containment', resource: 'networkpolicies', verb: 'create', step: 'isolate', expect: /cannot create resource "networkpolicies"/, fresh: true,
+      why: 'isolate cannot create its NetworkPolicy' },
+    { identity: 'containment', resource: 'nodes', verb: 'patch', step: 'cordon', expect: /cannot patch resource "nodes"/, fresh: true,
+      why: 'cordon cannot mark the node' },
+  ];
+  for (const r of removals) {
+    test(`${r.identity} without ${r.verb} on ${r.resource}: ${r.why}; non-retryable, naming it`, async () => {
+      await setRules(r.identity, without(rulesOf(r.identity), r.resource, r.verb));
+      try {
+        await expectDenied(r.step, {}, r.expect, r.fresh);
+      } finally {
+        await setRules(r.identity, rulesOf(r.identity));
+      }
+    });
+  }
 });
