@@ -3,43 +3,28 @@
  * the local Kubernetes cluster), runs every test with node's test runner, stops everything, and exits
  * with the runner's status. Extra arguments select test files or folders (default: all of dist/test).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { clusterDown, clusterUp, repoRoot } from './local-env';
 import { spawnOwned } from './processes';
 import { startStack } from './stack';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
-const repoRoot = path.resolve(__dirname, '..', '..');
 const TEST_DIRS = ['unit', 'integration', 'cluster', 'e2e'];
 
-/** Brings up the local cluster when we can (root, scripts present); returns its kubeconfig path. */
-function clusterUp(): string | undefined {
-  const upScript = path.join(repoRoot, 'scripts', 'cluster', 'up.sh');
+/** The local cluster when we can run it (root, scripts present); its kubeconfig path, or undefined (tests skip). */
+function clusterIfPossible(): string | undefined {
   if (process.env.HOLDFAST_SKIP_CLUSTER === '1') {
     say('[holdfast] HOLDFAST_SKIP_CLUSTER=1: cluster tests will skip.');
     return undefined;
   }
-  if (!fs.existsSync(upScript)) return undefined;
+  if (!fs.existsSync(path.join(repoRoot, 'scripts', 'cluster', 'up.sh'))) return undefined;
   if (process.getuid?.() !== 0) {
     say('[holdfast] not root: the local Kubernetes cluster (containerd, kubelet) needs root, so cluster tests will skip.');
     return undefined;
   }
-  say('[holdfast] bringing up the local Kubernetes cluster (scripts/cluster/up.sh)…');
-  const result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
-  const lines = (result.stdout ?? '').trim().split('\n');
-  const kubeconfig = lines[lines.length - 1]?.trim();
-  if (result.status !== 0 || !kubeconfig || !fs.existsSync(kubeconfig)) {
-    // A broken cluster must fail the run, not silently skip its tests.
-    throw new Error(`scripts/cluster/up.sh failed (exit ${result.status}); last output: ${lines.slice(-5).join(' | ')}`);
-  }
-  return kubeconfig;
-}
-
-function clusterDown(): void {
-  const downScript = path.join(repoRoot, 'scripts', 'cluster', 'down.sh');
-  if (fs.existsSync(downScript)) spawnSync('bash', [downScript], { stdio: 'inherit', timeout: 5 * 60_000 });
+  return clusterUp(say);
 }
 
 async function main(): Promise<number> {
@@ -53,7 +38,7 @@ async function main(): Promise<number> {
   const stack = await startStack({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: say });
   let kubeconfig: string | undefined;
   try {
-    kubeconfig = clusterUp();
+    kubeconfig = clusterIfPossible();
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...stack.env,

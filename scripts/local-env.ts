@@ -1,0 +1,141 @@
+/**
+ * The pieces `npm test`, `npm run demo` and the benchmarks share: the local cluster (scripts/cluster),
+ * deploy/rbac.yaml's identities turned into kubeconfig files, and Holdfast itself (dist/scripts/start.js:
+ * API + worker) started on an already running Temporal and S3.
+ */
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { spawnOwned, type OwnedChild } from './processes';
+import { freePort } from './stack';
+
+export const repoRoot = path.resolve(__dirname, '..', '..');
+
+export const LOCAL_IMAGES = {
+  busybox: 'docker.io/holdfast/busybox:local',
+  distroless: 'docker.io/holdfast/distroless:local',
+  collector: 'docker.io/holdfast/collector:local',
+} as const;
+
+/**
+ * Brings up the local cluster (needs root); returns its admin kubeconfig path. A broken cluster throws:
+ * a run that needs it must fail, not silently skip.
+ */
+export function clusterUp(say: (line: string) => void): string {
+  const upScript = path.join(repoRoot, 'scripts', 'cluster', 'up.sh');
+  if (process.getuid?.() !== 0) throw new Error('the local Kubernetes cluster (containerd, kubelet) needs root: run as root, or point KUBECONFIG at a cluster');
+  say('[holdfast] bringing up the local Kubernetes cluster (scripts/cluster/up.sh; the first run builds it from source)…');
+  const result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
+  const lines = (result.stdout ?? '').trim().split('\n');
+  const kubeconfig = lines[lines.length - 1]?.trim();
+  if (result.status !== 0 || !kubeconfig || !fs.existsSync(kubeconfig)) {
+    throw new Error(`scripts/cluster/up.sh failed (exit ${result.status}); last output: ${lines.slice(-5).join(' | ')}`);
+  }
+  return kubeconfig;
+}
+
+export function clusterDown(): void {
+  const downScript = path.join(repoRoot, 'scripts', 'cluster', 'down.sh');
+  if (fs.existsSync(downScript)) spawnSync('bash', [downScript], { stdio: 'inherit', timeout: 5 * 60_000 });
+}
+
+/** Creates every object of deploy/rbac.yaml, replacing the roles and bindings that exist (idempotent). */
+export async function applyRbac(kc: k8s.KubeConfig): Promise<void> {
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as k8s.KubernetesObject);
+  for (const doc of docs) {
+    try {
+      await objects.create(doc);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+      if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') {
+        const current = await objects.read({ apiVersion: doc.apiVersion!, kind: doc.kind, metadata: { name: doc.metadata!.name! } });
+        await objects.replace({ ...doc, metadata: { ...doc.metadata, resourceVersion: current.metadata?.resourceVersion } });
+      }
+    }
+  }
+}
+
+/** A kubeconfig file (mode 0600) that authenticates as a service account of deploy/rbac.yaml, with a 3-hour token. */
+export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, account: string, dir: string): Promise<string> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const token = await core.createNamespacedServiceAccountToken({
+    name: account, namespace: 'holdfast-system', body: { spec: { audiences: [], expirationSeconds: 3 * 3600 } },
+  });
+  const cluster = kc.getCurrentCluster()!;
+  const caData = cluster.caData ?? (cluster.caFile ? fs.readFileSync(cluster.caFile).toString('base64') : undefined);
+  const config = {
+    apiVersion: 'v1', kind: 'Config', 'current-context': account,
+    clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': caData } }],
+    users: [{ name: account, user: { token: token.status!.token } }],
+    contexts: [{ name: account, context: { cluster: 'local', user: account } }],
+  };
+  const file = path.join(dir, `${account}.kubeconfig`);
+  fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
+}
+
+/** deploy/rbac.yaml applied; environment for a worker holding exactly the capture and containment identities. */
+export async function identitiesEnv(adminKubeconfig: string, dir: string): Promise<Record<string, string>> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(adminKubeconfig);
+  await applyRbac(kc);
+  return {
+    HOLDFAST_CAPTURE_KUBECONFIG: await serviceAccountKubeconfig(kc, 'holdfast-capture', dir),
+    HOLDFAST_CONTAINMENT_KUBECONFIG: await serviceAccountKubeconfig(kc, 'holdfast-containment', dir),
+  };
+}
+
+export interface RunningHoldfast {
+  url: string;
+  tokens: { intake: string; responder: string; investigator: string };
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Holdfast's API and worker (dist/scripts/start.js) on the Temporal and S3 that `env` points at, on a
+ * free port and its own task queue. Resolves once /readyz answers 200.
+ */
+export async function startHoldfast(opts: { env: NodeJS.ProcessEnv; dataDir: string; echo?: boolean }): Promise<RunningHoldfast> {
+  const [apiPort, metricsPort] = await Promise.all([freePort(), freePort()]);
+  const secret = () => crypto.randomBytes(18).toString('base64url');
+  const tokens = { intake: `hf_intake_${secret()}`, responder: `hf_responder_${secret()}`, investigator: `hf_investigator_${secret()}` };
+  const env: NodeJS.ProcessEnv = {
+    ...opts.env,
+    HOLDFAST_DATA_DIR: opts.dataDir,
+    HOLDFAST_API_PORT: String(apiPort),
+    HOLDFAST_WORKER_METRICS_PORT: String(metricsPort),
+    HOLDFAST_TASK_QUEUE: opts.env.HOLDFAST_TASK_QUEUE ?? `holdfast-${crypto.randomBytes(3).toString('hex')}`,
+    HOLDFAST_TOKENS: Object.entries(tokens).map(([role, token]) => `${role}=${token}`).join(','),
+  };
+  let output = '';
+  const child: OwnedChild = spawnOwned('holdfast', process.execPath, [path.join(repoRoot, 'dist', 'scripts', 'start.js')], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const record = (d: Buffer) => { output += d.toString(); if (opts.echo) process.stderr.write(d); };
+  child.child.stdout!.on('data', record);
+  child.child.stderr!.on('data', record);
+  const url = `http://127.0.0.1:${apiPort}`;
+  const running: RunningHoldfast = {
+    url, tokens, output: () => output,
+    async stop() {
+      if (child.child.exitCode !== null) return;
+      child.child.kill('SIGINT');
+      await Promise.race([child.exited, new Promise((r) => setTimeout(r, 30_000))]);
+      await child.stop(1000);
+    },
+  };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.child.exitCode !== null) throw new Error(`holdfast exited with ${child.child.exitCode}:\n${output.slice(-3000)}`);
+    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) return running;
+    if (Date.now() > deadline) {
+      await running.stop();
+      throw new Error(`holdfast not ready after 120 s:\n${output.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
