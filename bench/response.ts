@@ -23,11 +23,10 @@ import { S3EvidenceStore } from '../activities/evidence/store';
 import { KubernetesCluster } from '../activities/kubernetes/cluster';
 import { CollectorLauncher, DEFAULT_COLLECTOR, ExecReadable } from '../activities/kubernetes/collector';
 import { captureFilesystemStep } from '../activities/steps/capture-filesystem';
-import { clusterUp, identitiesEnv, LOCAL_IMAGES, startHoldfast } from '../scripts/local-env';
+import { clusterUp, identitiesEnv, LOCAL_IMAGES, startHoldfast, waitFor } from '../scripts/local-env';
 import { startStack } from '../scripts/stack';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;
 const GOAL_P99_MS = 2000;
 const QUARANTINE_LABEL = 'holdfast.io/quarantine';
@@ -36,15 +35,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { incidents: { type: 'string', default: '20' }, 'rootfs-mib': { type: 'string', default: '512' } } });
@@ -67,7 +57,7 @@ async function main(): Promise<void> {
   });
   try {
     await core.createNamespace({ body: { metadata: { name: ns } } });
-    await until('default service account', 30_000, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }).then(() => true));
+    await waitFor('default service account', 30_000, () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }).then(() => true));
     const replicas = incidents + 1;
     await apps.createNamespacedDeployment({
       namespace: ns,
@@ -79,7 +69,7 @@ async function main(): Promise<void> {
         },
       },
     });
-    await until(`${replicas} ready pods`, 300_000, async () => ((await apps.readNamespacedDeployment({ name: 'fleet', namespace: ns })).status?.readyReplicas === replicas ? true : undefined));
+    await waitFor(`${replicas} ready pods`, 300_000, async () => ((await apps.readNamespacedDeployment({ name: 'fleet', namespace: ns })).status?.readyReplicas === replicas ? true : undefined));
     const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=fleet' })).items.map((p) => p.metadata!.name!);
 
     // A watch sees the label the moment the API server stores it.
@@ -98,7 +88,7 @@ async function main(): Promise<void> {
       });
       const accepted = Date.now();
       if (res.status !== 202) throw new Error(`alert refused: ${res.status} ${await res.text()}`);
-      const at = await until(`${pod} preserved`, 60_000, async () => preservedAt.get(pod));
+      const at = await waitFor(`${pod} preserved`, 60_000, async () => preservedAt.get(pod));
       return at - accepted;
     };
     const warmUp = await fire(pods[0]!);
@@ -122,7 +112,7 @@ async function main(): Promise<void> {
         },
       },
     });
-    await until('the big rootfs to be written', 600_000, async () => {
+    await waitFor('the big rootfs to be written', 600_000, async () => {
       const p = await core.readNamespacedPod({ name: 'bigfs', namespace: ns });
       return p.status?.phase === 'Running' ? true : undefined;
     });

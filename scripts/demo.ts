@@ -13,25 +13,15 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { c2Pod, falcoAlert, shopDeployment } from './demo-workload';
-import { clusterUp, identitiesEnv, LOCAL_IMAGES, repoRoot, startHoldfast } from './local-env';
+import { clusterUp, identitiesEnv, LOCAL_IMAGES, repoRoot, startHoldfast, waitFor } from './local-env';
 import { freePort, startStack } from './stack';
 
 const NS = 'holdfast-demo';
 const say = (line = '') => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Step { name: string; kind: string; state: string; error?: string; artifacts: unknown[]; notes: string[] }
 interface Incident { status: { phase: string; playbook?: string; steps: Step[] } }
 
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 /** The on-call "pager" for the demo: prints what Holdfast's webhook notifier sends. */
 async function startPager(): Promise<{ url: string; close: () => void }> {
@@ -58,14 +48,14 @@ async function deployWorkload(kc: k8s.KubeConfig, runId: string): Promise<{ pod:
   if (await core.readNamespace({ name: NS }).then(() => true, () => false)) {
     say(`[demo] removing the previous ${NS} namespace…`);
     await core.deleteNamespace({ name: NS, gracePeriodSeconds: 0 });
-    await until(`namespace ${NS} to go`, 120_000, () => core.readNamespace({ name: NS }).then(() => undefined, () => true));
+    await waitFor(`namespace ${NS} to go`, 120_000, () => core.readNamespace({ name: NS }).then(() => undefined, () => true));
   }
   await core.createNamespace({ body: { metadata: { name: NS } } });
-  await until('the default service account', 30_000, () => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true));
+  await waitFor('the default service account', 30_000, () => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true));
   await core.createNamespacedPod({ namespace: NS, body: c2Pod() });
-  const c2IP = await until('the c2 pod', 90_000, async () => (await core.readNamespacedPod({ name: 'c2', namespace: NS })).status?.podIP);
+  const c2IP = await waitFor('the c2 pod', 90_000, async () => (await core.readNamespacedPod({ name: 'c2', namespace: NS })).status?.podIP);
   await apps.createNamespacedDeployment({ namespace: NS, body: shopDeployment('shop', c2IP, runId) });
-  await until('deployment shop 2/2 ready', 150_000, async () => ((await apps.readNamespacedDeployment({ name: 'shop', namespace: NS })).status?.readyReplicas === 2 ? true : undefined));
+  await waitFor('deployment shop 2/2 ready', 150_000, async () => ((await apps.readNamespacedDeployment({ name: 'shop', namespace: NS })).status?.readyReplicas === 2 ? true : undefined));
   const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=shop' });
   return { pod: pods.items[0]!.metadata!.name! };
 }
@@ -121,7 +111,7 @@ playbooks:
 
     const seen = new Map<string, string>();
     let phase = '';
-    const incident = await until('the incident to reach escalation', 10 * 60_000, async () => {
+    const incident = await waitFor('the incident to reach escalation', 10 * 60_000, async () => {
       const res = await fetch(`${holdfast.url}/v1/incidents/${incidentId}`, { headers: auth('responder') });
       const body = await res.json() as Incident;
       const t = ((Date.now() - started) / 1000).toFixed(1).padStart(5);

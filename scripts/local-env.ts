@@ -14,11 +14,29 @@ import { freePort } from './stack';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export const LOCAL_IMAGES = {
   busybox: 'docker.io/holdfast/busybox:local',
   distroless: 'docker.io/holdfast/distroless:local',
   collector: 'docker.io/holdfast/collector:local',
 } as const;
+
+/** Polls fn until it returns a value other than undefined/false, or fails after timeoutMs. */
+export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(everyMs);
+  }
+}
 
 /**
  * Brings up the local cluster (needs root); returns its admin kubeconfig path. A broken cluster throws:

@@ -4,29 +4,14 @@
  */
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { LOCAL_IMAGES } from '../../scripts/local-env';
+import { LOCAL_IMAGES, sleep, waitFor } from '../../scripts/local-env';
+
+export { sleep, waitFor };
 
 export const IMAGES = LOCAL_IMAGES;
 
 export const MERGE_PATCH = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn until it returns a value other than undefined/false, or fails after timeoutMs. */
-export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 export function collect(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
