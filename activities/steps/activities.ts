@@ -14,22 +14,29 @@ export interface StepActivityInput {
 export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;
 
 const HEARTBEAT_EVERY_MS = 2000;
+const KEEPALIVE_MS = 10_000;
 
-function stepContext(input: StepActivityInput, deps: StepDeps): StepContext {
+function stepContext(input: StepActivityInput, deps: StepDeps): { ctx: StepContext; stop: () => void } {
   const activity = Context.current();
   let last = 0;
-  return {
+  let details: Record<string, unknown> = { step: 'started' };
+  // A collector can work a while before its first byte (gcore stages a core file): a steady heartbeat
+  // keeps the activity alive meanwhile; every collector command has its own byte and time bounds.
+  const keepAlive = setInterval(() => activity.heartbeat(details), KEEPALIVE_MS);
+  const ctx: StepContext = {
     ...input,
     deps,
     signal: activity.cancellationSignal,
     // Throttled: heartbeats are RPCs, and a byte counter changes thousands of times a second.
-    progress(details) {
+    progress(next) {
+      details = next;
       const now = Date.now();
       if (now - last < HEARTBEAT_EVERY_MS) return;
       last = now;
       activity.heartbeat(details);
     },
   };
+  return { ctx, stop: () => clearInterval(keepAlive) };
 }
 
 /** Observes each step's duration and outcome (the worker's /metrics). */
@@ -40,13 +47,16 @@ export function createStepActivities(deps: StepDeps, observe: StepObserver = () 
   const wrap = (name: string, run: (ctx: StepContext) => Promise<StepResult>): StepActivity => async (input) => {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    const { ctx, stop } = stepContext(input, deps);
     try {
-      const result = await run(stepContext(input, deps));
+      const result = await run(ctx);
       observe(name, 'succeeded', seconds());
       return result;
     } catch (err) {
       observe(name, 'failed', seconds());
       throw toActivityFailure(err);
+    } finally {
+      stop();
     }
   };
   const activities: Record<string, StepActivity> = {};
