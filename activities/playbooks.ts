@@ -151,6 +151,9 @@ export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `pla
     const spec = typeof ref === 'string' ? { name: ref } : ref;
     const planned = resolveParams(spec.name, `${where}.contain[${i}]`, 'params' in spec ? spec.params : undefined, 'contain', spec);
     const approval = 'approval' in spec ? spec.approval : undefined;
+    if (findStep(spec.name)?.requiresApproval && (!approval?.required || (approval.onTimeout ?? 'reject') !== 'reject')) {
+      throw new PlaybookError(`${where}.contain[${i}]: ${spec.name} cannot be undone or takes a service down: it needs approval: { required: true } with onTimeout: reject`);
+    }
     return {
       ...planned,
       approval: {

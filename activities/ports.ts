@@ -71,6 +71,11 @@ export interface Cluster {
   unisolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
   cordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
   uncordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
+  /** Deletes the suspect pod (its evidence is already captured). Playbooks may use it only behind an approval. */
+  deletePod(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  /** Scales the Deployment (or ReplicaSet) that owned the pod to zero, remembering its size; behind an approval. */
+  scaleToZero(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  restoreScale(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
   /** The node a pod runs on (for cordon when the alert did not say). */
   nodeOf(target: PodRef): Promise<string | undefined>;
 }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
+import { Unsupported } from '../errors';
 import { HOLDFAST_VERSION } from '../../common/version';
 import type { ActionOutcome, CaptureOptions, CaptureStream, Cluster, MutationOptions } from '../ports';
 import { captureFilesystem } from './capture-filesystem';
@@ -15,6 +16,10 @@ export const QUARANTINE_LABEL = 'holdfast.io/quarantine';
 export const INCIDENT_ANNOTATION = 'holdfast.io/incident';
 export const ORIGINAL_LABELS_ANNOTATION = 'holdfast.io/original-labels';
 export const CORDONED_BY_ANNOTATION = 'holdfast.io/cordoned-by';
+/** On the pod: the ReplicaSet it was detached from, so a later step still finds its workload. */
+export const ORIGINAL_OWNER_ANNOTATION = 'holdfast.io/original-owner';
+/** On a workload Holdfast scaled to zero: `<incident id>:<replicas before>`. */
+export const SCALED_DOWN_ANNOTATION = 'holdfast.io/scaled-down';
 
 const POD_KEEP_ANNOTATIONS = {
   'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false',
@@ -146,10 +151,14 @@ export class KubernetesCluster implements Cluster {
     const quarantine = quarantineValue(opts.incidentId);
     const alreadyPreserved = labels[QUARANTINE_LABEL] === quarantine;
     const originalLabels = pod.metadata?.annotations?.[ORIGINAL_LABELS_ANNOTATION] ?? JSON.stringify(labels);
+    const originalOwner = pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION] ?? (owner ? `${owner.kind}/${owner.name}` : undefined);
     const patch = {
       metadata: {
         labels: { ...detached, [QUARANTINE_LABEL]: quarantine },
-        annotations: { ...POD_KEEP_ANNOTATIONS, [INCIDENT_ANNOTATION]: opts.incidentId, [ORIGINAL_LABELS_ANNOTATION]: originalLabels },
+        annotations: {
+          ...POD_KEEP_ANNOTATIONS, [INCIDENT_ANNOTATION]: opts.incidentId, [ORIGINAL_LABELS_ANNOTATION]: originalLabels,
+          ...(originalOwner ? { [ORIGINAL_OWNER_ANNOTATION]: originalOwner } : {}),
+        },
       },
     };
     await this.call(`patch pod ${target.namespace}/${target.pod}`, () => this.core.patchNamespacedPod({ name: target.pod, namespace: target.namespace, body: patch, dryRun: dryRunOf(opts) }, MERGE_PATCH));
@@ -224,6 +233,68 @@ export class KubernetesCluster implements Cluster {
       body: { spec: { unschedulable: false }, metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } } },
     }, MERGE_PATCH));
     return { changed: true, dryRun: opts.dryRun, notes: [`node ${node} uncordoned`] };
+  }
+
+  async deletePod(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> {
+    try {
+      await this.core.deleteNamespacedPod({ name: target.pod, namespace: target.namespace, dryRun: dryRunOf(opts), gracePeriodSeconds: 0 });
+      return { changed: true, dryRun: opts.dryRun, notes: [`pod ${target.namespace}/${target.pod} deleted`] };
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return { changed: false, dryRun: opts.dryRun, notes: [`pod ${target.namespace}/${target.pod} was already gone`] };
+      throw mapKubernetesError(err, `delete pod ${target.namespace}/${target.pod}`);
+    }
+  }
+
+  /** The Deployment (else ReplicaSet) the pod belonged to, before or after preserve detached it. */
+  private async workloadOf(target: PodRef): Promise<{ kind: 'Deployment' | 'ReplicaSet'; name: string }> {
+    const pod = await this.readPod(target);
+    const recorded = pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
+    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
+    const rsName = recorded?.startsWith('ReplicaSet/') ? recorded.slice('ReplicaSet/'.length) : owner?.kind === 'ReplicaSet' ? owner.name : undefined;
+    if (!rsName) throw new Unsupported(`pod ${target.namespace}/${target.pod} was not created by a ReplicaSet: nothing to scale`);
+    const rs = await this.call(`get replicaset ${rsName}`, () => this.apps.readNamespacedReplicaSet({ name: rsName, namespace: target.namespace }));
+    const deployment = rs.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'Deployment');
+    return deployment ? { kind: 'Deployment', name: deployment.name } : { kind: 'ReplicaSet', name: rsName };
+  }
+
+  private readWorkload(target: PodRef, workload: { kind: 'Deployment' | 'ReplicaSet'; name: string }): Promise<{ metadata?: k8s.V1ObjectMeta; spec?: { replicas?: number } }> {
+    const args = { name: workload.name, namespace: target.namespace };
+    type Workload = { metadata?: k8s.V1ObjectMeta; spec?: { replicas?: number } };
+    const read: () => Promise<Workload> = workload.kind === 'Deployment' ? () => this.apps.readNamespacedDeployment(args) : () => this.apps.readNamespacedReplicaSet(args);
+    return this.call(`get ${workload.kind} ${workload.name}`, read);
+  }
+
+  private async scale(target: PodRef, workload: { kind: 'Deployment' | 'ReplicaSet'; name: string }, replicas: number, annotation: string | null, opts: MutationOptions): Promise<void> {
+    const { name } = workload;
+    const namespace = target.namespace;
+    const dryRun = dryRunOf(opts);
+    const body = { metadata: { annotations: { [SCALED_DOWN_ANNOTATION]: annotation } }, spec: { replicas } };
+    if (workload.kind === 'Deployment') {
+      await this.call(`patch deployments ${namespace}/${name}`, () => this.apps.patchNamespacedDeployment({ name, namespace, body, dryRun }, MERGE_PATCH));
+    } else {
+      await this.call(`patch replicasets ${namespace}/${name}`, () => this.apps.patchNamespacedReplicaSet({ name, namespace, body, dryRun }, MERGE_PATCH));
+    }
+  }
+
+  async scaleToZero(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> {
+    const workload = await this.workloadOf(target);
+    const current = await this.readWorkload(target, workload);
+    const replicas = current.spec?.replicas ?? 1;
+    if (replicas === 0) return { changed: false, dryRun: opts.dryRun, notes: [`${workload.kind} ${workload.name} was already at 0 replicas`] };
+    await this.scale(target, workload, 0, `${opts.incidentId}:${replicas}`, opts);
+    return { changed: true, dryRun: opts.dryRun, record: { workload, replicasBefore: replicas }, notes: [`${workload.kind} ${target.namespace}/${workload.name} scaled from ${replicas} to 0 (the suspect pod, detached, keeps running)`] };
+  }
+
+  async restoreScale(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> {
+    const workload = await this.workloadOf(target);
+    const current = await this.readWorkload(target, workload);
+    const [incident, before] = (current.metadata?.annotations?.[SCALED_DOWN_ANNOTATION] ?? '').split(':');
+    // Only undo our own scale-down, and only to the size it had.
+    if (incident !== opts.incidentId || !/^\d+$/.test(before ?? '')) {
+      return { changed: false, dryRun: opts.dryRun, notes: [`${workload.kind} ${workload.name} was not scaled down by this incident; left as is`] };
+    }
+    await this.scale(target, workload, Number(before), null, opts);
+    return { changed: true, dryRun: opts.dryRun, notes: [`${workload.kind} ${target.namespace}/${workload.name} scaled back to ${before}`] };
   }
 
   async capture(kind: 'filesystem' | 'memory' | 'logs' | 'network', target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {

@@ -19,4 +19,7 @@ export class SplitCluster implements Cluster {
   cordon(node: string, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.cordon(node, opts); }
   uncordon(node: string, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.uncordon(node, opts); }
   nodeOf(target: PodRef): Promise<string | undefined> { return this.containing.nodeOf(target); }
+  deletePod(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.deletePod(target, opts); }
+  scaleToZero(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.scaleToZero(target, opts); }
+  restoreScale(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.restoreScale(target, opts); }
 }

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { jsonCapture, storeCaptures } from './store';
-import { podOf, type StepDefinition } from './types';
+import { changePod } from './contain';
+import type { StepDefinition } from './types';
 
 export const isolateStep: StepDefinition = {
   name: 'isolate',
@@ -16,13 +16,6 @@ export const isolateStep: StepDefinition = {
   ],
   timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
   needsPod: true,
-  async run(ctx) {
-    const outcome = await ctx.deps.cluster.isolate(podOf(ctx.target), { dryRun: ctx.dryRun, incidentId: ctx.incidentId, signal: ctx.signal });
-    const artifacts = await storeCaptures(ctx, 'contain', [jsonCapture('isolate.json', 'kubernetes-api', outcome, outcome.notes)]);
-    return { artifacts, notes: outcome.notes, changed: outcome.changed };
-  },
-  async undo(ctx) {
-    const outcome = await ctx.deps.cluster.unisolate(podOf(ctx.target), { dryRun: ctx.dryRun, incidentId: ctx.incidentId, signal: ctx.signal });
-    return { artifacts: [], notes: outcome.notes, changed: outcome.changed };
-  },
+  run: (ctx) => changePod(ctx, (cluster, pod, opts) => cluster.isolate(pod, opts), 'isolate.json'),
+  undo: (ctx) => changePod(ctx, (cluster, pod, opts) => cluster.unisolate(pod, opts)),
 };

@@ -59,6 +59,8 @@ export interface StepDefinition {
   timeouts: StepTimeouts;
   /** Steps that need a pod are skipped (and say so) for host-level incidents. */
   needsPod: boolean;
+  /** Irreversible or service-affecting: playbooks must gate it behind an approval that defaults to reject. */
+  requiresApproval?: boolean;
   run(ctx: StepContext): Promise<StepResult>;
   undo?(ctx: StepContext): Promise<StepResult>;
 }

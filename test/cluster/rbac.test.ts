@@ -151,6 +151,15 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
     assert.equal((await runStep('cordon', 'inc-rbac', {}, true)).changed, true);
     assert.equal((await runStep('isolate', 'inc-rbac', {}, true)).changed, true);
     assert.equal(done.length, 7);
+
+    // scale-to-zero finds the Deployment through the annotation preserve left (the pod is detached by now)
+    const replicas = async () => (await admin.apps.readNamespacedDeployment({ name: 'victim', namespace: NS })).spec?.replicas;
+    assert.equal((await runStep('scale-to-zero', 'inc-rbac')).changed, true);
+    assert.equal(await replicas(), 0);
+    assert.equal((await admin.core.readNamespacedPod({ name: pod, namespace: NS })).status?.phase, 'Running', 'the detached suspect keeps running');
+    assert.equal((await runStep('scale-to-zero', 'inc-other', {}, true)).changed, false, 'another incident does not undo it');
+    assert.equal((await runStep('scale-to-zero', 'inc-rbac', {}, true)).changed, true);
+    assert.equal(await replicas(), 1);
   });
 
   // One verb taken away at a time; the step that needs it must fail at once and say what is missing.
@@ -175,4 +184,10 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
       }
     });
   }
+
+  test('delete-pod removes the suspect (last: the other tests need it)', async () => {
+    assert.equal((await runStep('delete-pod', 'inc-rbac')).changed, true);
+    await waitFor('the pod to be gone', 30_000, () => admin.core.readNamespacedPod({ name: pod, namespace: NS }).then(() => false, (e: unknown) => (e as { code?: number }).code === 404));
+    assert.equal((await runStep('delete-pod', 'inc-rbac')).changed, false, 'idempotent');
+  });
 });

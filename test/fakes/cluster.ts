@@ -83,6 +83,18 @@ export class FakeCluster implements Cluster {
     return this.mutation('uncordon', node, opts);
   }
 
+  deletePod(target: PodRef, opts: MutationOptions) {
+    return this.mutation('deletePod', `${target.namespace}/${target.pod}`, opts);
+  }
+
+  scaleToZero(target: PodRef, opts: MutationOptions) {
+    return this.mutation('scaleToZero', `${target.namespace}/${target.pod}`, opts);
+  }
+
+  restoreScale(target: PodRef, opts: MutationOptions) {
+    return this.mutation('restoreScale', `${target.namespace}/${target.pod}`, opts);
+  }
+
   async nodeOf(): Promise<string | undefined> {
     return this.options.node ?? 'node-1';
   }

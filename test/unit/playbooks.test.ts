@@ -29,6 +29,17 @@ describe('playbooks', () => {
     assert.equal(staging.dryRun, true);
   });
 
+  test('delete-pod and scale-to-zero load only behind an approval that defaults to reject', () => {
+    const load = (contain: string) => parsePlaybooks(`playbooks:\n  - name: p\n    contain:\n${contain}`, 'gates.yaml', opts);
+    for (const step of ['delete-pod', 'scale-to-zero']) {
+      assert.throws(() => load(`      - ${step}\n`), (err: Error) => err instanceof PlaybookError && err.message.includes(`${step} cannot be undone or takes a service down`));
+      assert.throws(() => load(`      - { name: ${step}, approval: { required: true, onTimeout: approve } }\n`), PlaybookError);
+      const ok = load(`      - { name: ${step}, approval: { required: true, timeout: 30m } }\n`);
+      const plan = ok.select(sampleAlert(), { cluster: 'c', namespace: 'n', pod: 'p' });
+      assert.deepEqual(plan.containment.map((c) => [c.name, c.approval.required, c.approval.onTimeout]), [[step, true, 'reject']]);
+    }
+  });
+
   test("the example's notifiers are valid notifier configurations", () => {
     const configs = parseNotifierConfigs(JSON.stringify(example.notifiers));
     assert.deepEqual(configs.map((c) => `${c.type}:${c.name}`), ['pagerduty:pagerduty-primary', 'slack:slack-security', 'opsgenie:opsgenie-secondary']);

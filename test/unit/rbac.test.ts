@@ -30,7 +30,12 @@ test('the identities are split: capture cannot change pods, nodes or policies; c
   const capture = triples(roleRules('holdfast-capture'));
   const containment = triples(roleRules('holdfast-containment'));
   for (const forbidden of ['core/pods:patch', 'core/nodes:patch', 'networking.k8s.io/networkpolicies:create', 'core/pods:delete']) assert.ok(!capture.includes(forbidden), forbidden);
-  for (const forbidden of ['core/pods/exec:create', 'core/pods/ephemeralcontainers:update', 'core/nodes/proxy:create', 'core/pods:delete']) assert.ok(!containment.includes(forbidden), forbidden);
+  for (const forbidden of ['core/pods/exec:create', 'core/pods/exec:get', 'core/pods/ephemeralcontainers:update', 'core/nodes/proxy:create', 'core/secrets:get']) assert.ok(!containment.includes(forbidden), forbidden);
+  // deleting pods and scaling workloads exist only for the approval-gated steps
+  const gated = STEPS.filter((s) => s.requiresApproval).flatMap((s) => s.rbac.filter((r) => identityOf(s, r) === 'containment'));
+  for (const t of triples(gated).filter((x) => x.endsWith(':delete') || x.includes('deployments:patch'))) assert.ok(containment.includes(t), t);
+  const ungated = triples(STEPS.filter((s) => !s.requiresApproval).flatMap((s) => s.rbac));
+  assert.ok(!ungated.includes('core/pods:delete'), 'no step without an approval gate deletes pods');
   const wildcard = documents.flatMap((d) => d.rules ?? []).some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*'));
   assert.equal(wildcard, false, 'no wildcard in any rule');
 });
