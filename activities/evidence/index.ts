@@ -26,7 +26,7 @@ export interface EvidenceSettings {
   legalHold: boolean;
   /** Default lifetime of presigned artifact URLs (HOLDFAST_EVIDENCE_URL_SECONDS, 1–900, default 300). */
   urlExpirySeconds: number;
-  /** Multipart part size (HOLDFAST_EVIDENCE_PART_MIB, 5–64, default 6) and parallel parts (HOLDFAST_EVIDENCE_QUEUE, 1–8, default 2). */
+  /** Multipart part size (HOLDFAST_EVIDENCE_PART_MIB, 5–64, default 5) and parallel parts (HOLDFAST_EVIDENCE_QUEUE, 1–8, default 2). */
   partSize: number;
   queueSize: number;
 }

@@ -22,7 +22,7 @@ import type { ArtifactRef } from '../../common/types';
 import type { EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../ports';
 import { artifactKey, assertArtifactName, metadataValue } from './names';
 
-export const DEFAULT_PART_SIZE = 6 * 1024 * 1024;
+export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
 export const DEFAULT_QUEUE_SIZE = 2;
 /** Presigned URLs never live longer than this. */
 export const MAX_PRESIGN_SECONDS = 15 * 60;
@@ -77,6 +77,30 @@ function toBuffer(chunk: unknown): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk);
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new TypeError('artifact streams must yield bytes');
+}
+
+/**
+ * Cuts the bytes handed to lib-storage (zero-copy views) so that its part copies stay one part long.
+ * lib-storage's chunker keeps the chunks it was given until they add up to MORE than a part, then
+ * Buffer.concat()s all of them (the crossing chunk included) and sends the first partSize bytes: a
+ * 1 MiB chunk crossing the boundary makes every part copy partSize + 1 MiB. A chunk is therefore split
+ * at each part boundary and the bytes right after it go first in a piece of at most AFTER_BOUNDARY.
+ * (Chunks of exactly partSize would not help: a part only goes out once more than partSize is held,
+ * so each copy would be two parts long.)
+ */
+const AFTER_BOUNDARY = 16 * 1024;
+function partSlicer(partSize: number): (buf: Buffer) => Generator<Buffer> {
+  let fed = 0;
+  return function* slices(buf: Buffer): Generator<Buffer> {
+    for (let offset = 0; offset < buf.length;) {
+      const inPart = fed % partSize;
+      const room = inPart === 0 && fed > 0 ? AFTER_BOUNDARY : partSize - inPart;
+      const n = Math.min(buf.length - offset, room);
+      yield offset === 0 && n === buf.length ? buf : buf.subarray(offset, offset + n);
+      offset += n;
+      fed += n;
+    }
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,16 +200,17 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
         if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`, 'ObjectLockUnavailable', true);
         return this.ref(input, key, versionId, size, digest.toString('hex'), contentType, capturedAt, extraNotes);
       }
-      const rest = async function* (): AsyncGenerator<Buffer> {
-        yield* head.splice(0, head.length);
+      const rest = async function* (this: void): AsyncGenerator<Buffer> {
+        while (head.length > 0) yield* slices(head.shift()!);
         for (;;) {
           const next = await iterator.next();
           if (next.done) return;
           const buf = toBuffer(next.value);
           account(buf);
-          yield buf;
+          yield* slices(buf);
         }
       };
+      const slices = partSlicer(this.partSize);
       upload = new Upload({
         client: this.s3,
         params: { ...base, Body: Readable.from(rest(), { objectMode: false, highWaterMark: 1 }), Metadata: metadata },
