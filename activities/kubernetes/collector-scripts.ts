@@ -11,9 +11,10 @@ function sh(strings: TemplateStringsArray): string {
 }
 
 /**
- * The target's processes: every process not in the collector's own mount namespace.
- * $1 = maximum number of processes. One line each: pid, ppid, uid, mnt ns, comm, exe, cmdline
- * (tab-separated; tabs and newlines inside values are replaced by spaces).
+ * The processes the collector can see outside its own mount namespace (the caller keeps the target
+ * container's by the container ID in their cgroup path). $1 = maximum number of processes. One line
+ * each: pid, ppid, uid, mnt ns, container ID (last 64-hex id of /proc/<pid>/cgroup), comm, exe,
+ * cmdline (tab-separated; tabs and newlines inside values are replaced by spaces).
  */
 export const LIST_PROCESSES = sh`
 self=$(readlink /proc/self/ns/mnt)
@@ -30,7 +31,8 @@ for d in /proc/[0-9]*; do
   comm=$(clean 64 < "$d/comm" 2>/dev/null)
   exe=$(readlink "$d/exe" 2>/dev/null | clean 1024)
   cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null | clean 4096)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$ppid" "$uid" "$m" "$comm" "$exe" "$cmd"
+  cid=$(grep -o '[0-9a-f]\{64\}' "$d/cgroup" 2>/dev/null | tail -n 1)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$ppid" "$uid" "$m" "$cid" "$comm" "$exe" "$cmd"
 done
 `;
 

@@ -51,6 +51,8 @@ export interface CollectorHandle {
   /** The ephemeral container's name. */
   container: string;
   targetContainer: string;
+  /** The runtime's ID of the target container (without the `containerd://` prefix). */
+  targetContainerId?: string;
   /** When the target container (re)started: files changed after it are the container's doing. */
   targetStartedAt?: string;
   info: CollectorInfo;
@@ -158,12 +160,12 @@ export class CollectorLauncher {
   private handle(pod: k8s.V1Pod, container: string, targetContainer: string, status?: k8s.V1ContainerStatus): CollectorHandle {
     const target = pod.status?.containerStatuses?.find((s) => s.name === targetContainer);
     const notes: string[] = [];
-    if (pod.spec?.shareProcessNamespace) notes.push('the pod shares one PID namespace: processes of all its containers are visible to the collector');
     return {
       namespace: pod.metadata!.namespace!,
       pod: pod.metadata!.name!,
       container,
       targetContainer,
+      targetContainerId: target?.containerID?.match(/^[a-z0-9-]+:\/\/([0-9a-f]{64})$/)?.[1],
       targetStartedAt: target?.state?.running?.startedAt ? new Date(target.state.running.startedAt).toISOString() : undefined,
       info: { name: 'holdfast-collector', version: HOLDFAST_VERSION, imageDigest: digestOf(status?.imageID) ?? this.config.image },
       notes,

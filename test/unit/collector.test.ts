@@ -77,9 +77,10 @@ test('readable bytes count only readable, ordinary mappings', () => {
 });
 
 test('the process list parser keeps only well-formed lines and trims values', () => {
-  const text = '1\t0\t0\tmnt:[1]\tsh \t/bin/busybox \tsh -c evil \n' + 'x\tbad\n' + '12\t1\t65532\tmnt:[1]\tminer\t/tmp/m\t./m --pool x\n';
+  const id = 'a'.repeat(64);
+  const text = `1\t0\t0\tmnt:[1]\t${id}\tsh \t/bin/busybox \tsh -c evil \n` + 'x\tbad\n' + '12\t1\t65532\tmnt:[1]\tnot-an-id\tminer\t/tmp/m\t./m --pool x\n';
   const processes = parseProcessList(text);
-  assert.deepEqual(processes.map((p) => [p.pid, p.comm, p.exe, p.uid]), [[1, 'sh', '/bin/busybox', 0], [12, 'miner', '/tmp/m', 65532]]);
+  assert.deepEqual(processes.map((p) => [p.pid, p.comm, p.exe, p.uid, p.containerId]), [[1, 'sh', '/bin/busybox', 0, id], [12, 'miner', '/tmp/m', 65532, undefined]]);
 });
 
 async function tarOf(entries: Array<{ name: string; ctime: number; body?: string; type?: 'directory' }>): Promise<Buffer> {
