@@ -48,7 +48,7 @@ export function clusterUp(say: (line: string) => void): string {
   say('[holdfast] bringing up the local Kubernetes cluster (scripts/cluster/up.sh; the first run builds it from source)…');
   let result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
   if (result.status !== 0) {
-    // up.sh is idempotent; once (18:02 on 2026-11-28) it exited 2 right after a test run and passed when run again
+    // up.sh is idempotent: a transient failure (seen once: exit 2, not reproduced) gets one more try
     say(`[holdfast] scripts/cluster/up.sh exited ${result.status}; trying once more…`);
     result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
   }
