@@ -2,7 +2,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { PodRef } from '../../common/types';
 import type { CaptureOptions, CaptureStream } from '../ports';
 import { ChangedFilesScanner } from './changed-files';
-import { describeOutcome, dryRunPlan, ExecReadable, execSmall } from './collector';
+import { cutShort, describeOutcome, dryRunPlan, ExecReadable, execSmall } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { listTargetProcesses } from './processes';
 
@@ -47,7 +47,7 @@ export async function captureFilesystem(deps: CollectorDeps, target: PodRef, opt
     // GNU tar: 1 = some files changed or vanished while read (noted, archive valid); 2 = fatal.
     tarNotes.push(...describeOutcome('tar', outcome, bounds));
     if (outcome.exitCode === 2 && outcome.bytes === 0) return new Error(`tar failed in the collector: ${outcome.stderr.slice(-500)}`);
-    return undefined;
+    return cutShort('tar', outcome);
   });
   const scanner = new ChangedFilesScanner(handle.targetStartedAt, Number(opts.params.maxChangedEntries ?? 100_000));
   const body = pipeline(tarStream, scanner.tee(), () => undefined);

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { PodRef } from '../../common/types';
 import { PermissionDenied } from '../errors';
 import type { CaptureOptions, CaptureStream } from '../ports';
-import { describeOutcome, dryRunPlan, ExecReadable, execSmall, type CollectorHandle } from './collector';
+import { cutShort, describeOutcome, dryRunPlan, ExecReadable, execSmall, type CollectorHandle } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { CORE_DUMP } from './collector-scripts';
 import { listTargetProcesses } from './processes';
@@ -66,7 +66,7 @@ export async function captureMemory(deps: CollectorDeps, target: PodRef, opts: C
       name: `pid-${proc.pid}.core`,
       body: new ExecReadable(deps.exec, handle, ['sh', '-c', CORE_DUMP, 'holdfast-gcore', String(proc.pid)], bounds, (outcome) => {
         coreNotes.push(...describeOutcome(`gcore of ${proc.pid}`, outcome, bounds));
-        return undefined;
+        return cutShort(`core of ${proc.pid}`, outcome);
       }),
       contentType: 'application/x-coredump',
       collector: handle.info,

@@ -343,6 +343,15 @@ export async function execSmall(exec: k8s.Exec, handle: CollectorHandle, argv: s
   return { stdout: Buffer.concat(chunks), outcome: outcome! };
 }
 
+/**
+ * The exec connection closed before the command reported how it ended (and no bound of ours closed
+ * it): the bytes are a fragment. An error, so the step retries instead of storing it as complete.
+ */
+export function cutShort(what: string, outcome: ExecOutcome): Error | undefined {
+  if (outcome.exitCode !== null || outcome.truncated || outcome.timedOut) return undefined;
+  return new Error(`${what}: the connection to the collector closed before the command ended (${outcome.bytes} bytes); retrying`);
+}
+
 /** A note describing how a collector command ended, or undefined when it ended cleanly. */
 export function describeOutcome(what: string, outcome: ExecOutcome, bounds: ExecBounds): string[] {
   const notes: string[] = [];

@@ -8,7 +8,7 @@ import * as tar from 'tar-stream';
 import { readableBytes } from '../../activities/kubernetes/capture-memory';
 import { selects } from '../../activities/kubernetes/capture-network';
 import { ChangedFilesScanner } from '../../activities/kubernetes/changed-files';
-import { ExecReadable, type CollectorHandle, type ExecOutcome } from '../../activities/kubernetes/collector';
+import { cutShort, ExecReadable, type CollectorHandle, type ExecOutcome } from '../../activities/kubernetes/collector';
 import {
   decodeProcAddress, parseConntrack, parseInetTable, parseResolvConf, parseSocketInodes, parseUnixTable, splitSections,
 } from '../../activities/kubernetes/network-parse';
@@ -168,6 +168,12 @@ test('exec stream: a non-zero exit is reported, and onEnd may turn it into an er
   const { exec } = fakeExec([], { status: 'Failure', message: 'command terminated with non-zero exit code', details: { causes: [{ reason: 'ExitCode', message: '2' }] } });
   const stream = new ExecReadable(exec, handle, ['tar'], { maxBytes: 1000, timeoutMs: 5000 }, (o) => (o.exitCode === 2 ? new Error('tar failed') : undefined));
   await assert.rejects(async () => { for await (const _ of stream) { /* drain */ } }, /tar failed/);
+});
+
+test('exec stream: a connection that closes without an exit status is an error for captures (cutShort)', async () => {
+  const { exec } = fakeExec([Buffer.from('half a tar')], undefined as unknown as k8s.V1Status);
+  const stream = new ExecReadable(exec, handle, ['tar'], { maxBytes: 1000, timeoutMs: 5000 }, (o) => cutShort('tar', o));
+  await assert.rejects(async () => { for await (const _ of stream) { /* drain */ } }, /closed before the command ended \(10 bytes\)/);
 });
 
 test('exec stream: the time bound ends a command that never finishes', async () => {
