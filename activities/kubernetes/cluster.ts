@@ -50,7 +50,7 @@ function jsonStream(name: string, method: string, value: unknown, notes: string[
   };
 }
 
-/** A pass-through that notes, before it ends, when the server's byte limit was reached (older lines were cut). */
+/** A pass-through that notes, before it ends, when the server's byte limit was reached (later lines were cut). */
 function boundNoted(limitBytes: number, notes: string[], what: string): Transform {
   let bytes = 0;
   return new Transform({
@@ -163,7 +163,8 @@ export class KubernetesCluster implements Cluster {
     const quarantine = quarantineValue(opts.incidentId);
     const alreadyPreserved = labels[QUARANTINE_LABEL] === quarantine;
     const originalLabels = pod.metadata?.annotations?.[ORIGINAL_LABELS_ANNOTATION] ?? JSON.stringify(labels);
-    const originalOwner = pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION] ?? (owner ? `${owner.kind}/${owner.name}` : undefined);
+    // The live owner reference wins over an annotation (which anyone able to patch the pod could have set).
+    const originalOwner = owner ? `${owner.kind}/${owner.name}` : pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
     const patch = {
       metadata: {
         labels: { ...detached, [QUARANTINE_LABEL]: quarantine },
@@ -262,7 +263,7 @@ export class KubernetesCluster implements Cluster {
     const pod = await this.readPod(target);
     const recorded = pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
     const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
-    const rsName = recorded?.startsWith('ReplicaSet/') ? recorded.slice('ReplicaSet/'.length) : owner?.kind === 'ReplicaSet' ? owner.name : undefined;
+    const rsName = owner ? (owner.kind === 'ReplicaSet' ? owner.name : undefined) : recorded?.startsWith('ReplicaSet/') ? recorded.slice('ReplicaSet/'.length) : undefined;
     if (!rsName) throw new Unsupported(`pod ${target.namespace}/${target.pod} was not created by a ReplicaSet: nothing to scale`);
     const rs = await this.call(`get replicaset ${rsName}`, () => this.apps.readNamespacedReplicaSet({ name: rsName, namespace: target.namespace }));
     const deployment = rs.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'Deployment');
