@@ -99,7 +99,10 @@ export class CollectorLauncher {
       }
       const name = `${prefix}-${mine.length + 1}`;
       const added = await this.add(pod, name, targetContainer, incidentId);
-      if (!added) await sleep(100); // someone else changed the pod (likely a parallel step adding the collector)
+      if (added) continue;
+      // someone else changed the pod (likely a parallel step adding the collector): look again
+      if (Date.now() > deadline) throw new Error(`pod ${target.namespace}/${target.pod} kept changing: the collector could not be added in ${this.config.readyTimeoutMs} ms`);
+      await sleep(100);
     }
   }
 
