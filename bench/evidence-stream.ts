@@ -161,25 +161,18 @@ async function main(): Promise<void> {
   say(`[bench] baseline RSS after warm-up ${(baselineRss / MiB).toFixed(0)} MiB (${collected ? `after a full GC; ${(uncollectedRss / MiB).toFixed(0)} MiB before it` : 'no GC available: includes the warm-up\'s garbage'}); peaks from ${kernelPeakRss() !== undefined && resetPeak() ? 'the kernel\'s VmHWM and' : ''} 5 ms samples`);
   const times = { plain: [] as number[], store: [] as number[] };
   const cpu = { plain: [] as number[], store: [] as number[] };
+  const peaks = { plain: baselineRss, store: baselineRss };
   let peak = baselineRss;
-  let storePeak = baselineRss;
-  let plainPeak = baselineRss;
-  const runPlain = async (round: number) => {
-    const p = await measured(() => plain(round));
-    times.plain.push(p.seconds);
-    cpu.plain.push(p.cpuSeconds);
-    peak = Math.max(peak, p.peakRss);
-    plainPeak = Math.max(plainPeak, p.peakRss);
-    say(`[bench] round ${round + 1} plain : ${(size / MiB / p.seconds).toFixed(1)} MiB/s (${p.seconds.toFixed(2)} s, client CPU ${p.cpuSeconds.toFixed(2)} s), peak RSS +${((p.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(p.peakBuffers / MiB).toFixed(1)} MiB)`);
+  const runOne = async (kind: 'plain' | 'store', round: number) => {
+    const r = await measured(async () => (kind === 'plain' ? plain(round) : (await viaStore(round)).sha256));
+    times[kind].push(r.seconds);
+    cpu[kind].push(r.cpuSeconds);
+    peak = Math.max(peak, r.peakRss);
+    peaks[kind] = Math.max(peaks[kind], r.peakRss);
+    say(`[bench] round ${round + 1} ${kind.padEnd(5)} : ${(size / MiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s, client CPU ${r.cpuSeconds.toFixed(2)} s), peak RSS +${((r.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(r.peakBuffers / MiB).toFixed(1)} MiB)${r.result ? `, sha256 ${r.result.slice(0, 16)}…` : ''}`);
   };
-  const runStore = async (round: number) => {
-    const s = await measured(() => viaStore(round));
-    times.store.push(s.seconds);
-    cpu.store.push(s.cpuSeconds);
-    peak = Math.max(peak, s.peakRss);
-    storePeak = Math.max(storePeak, s.peakRss);
-    say(`[bench] round ${round + 1} store : ${(size / MiB / s.seconds).toFixed(1)} MiB/s (${s.seconds.toFixed(2)} s, client CPU ${s.cpuSeconds.toFixed(2)} s), peak RSS +${((s.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(s.peakBuffers / MiB).toFixed(1)} MiB), sha256 ${s.result.sha256.slice(0, 16)}…`);
-  };
+  const runPlain = (round: number) => runOne('plain', round);
+  const runStore = (round: number) => runOne('store', round);
   for (let round = 0; round < rounds; round++) {
     // Alternate which goes first, so drift in a shared machine's load does not favour one side.
     if (round % 2 === 0) {
@@ -195,8 +188,8 @@ async function main(): Promise<void> {
   const storeRate = (size * rounds) / total(times.store);
   const ratio = storeRate / plainRate;
   const growth = (peak - baselineRss) / MiB;
-  const storeGrowth = (storePeak - baselineRss) / MiB;
-  const plainGrowth = (plainPeak - baselineRss) / MiB;
+  const storeGrowth = (peaks.store - baselineRss) / MiB;
+  const plainGrowth = (peaks.plain - baselineRss) / MiB;
   const gib = (size * rounds) / (1024 * MiB);
   say('');
   say(`plain lib-storage Upload : ${(plainRate / MiB).toFixed(1)} MiB/s`);

@@ -22,6 +22,7 @@ import { createS3Client } from '../activities/evidence/s3-client';
 import { S3EvidenceStore } from '../activities/evidence/store';
 import { KubernetesCluster } from '../activities/kubernetes/cluster';
 import { CollectorLauncher, DEFAULT_COLLECTOR, ExecReadable } from '../activities/kubernetes/collector';
+import { QUARANTINE_LABEL } from '../activities/kubernetes/labels';
 import { captureFilesystemStep } from '../activities/steps/capture-filesystem';
 import { clusterUp, identitiesEnv, LOCAL_IMAGES, startHoldfast, waitFor } from '../scripts/local-env';
 import { startStack } from '../scripts/stack';
@@ -29,7 +30,6 @@ import { startStack } from '../scripts/stack';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const MiB = 1024 * 1024;
 const GOAL_P99_MS = 2000;
-const QUARANTINE_LABEL = 'holdfast.io/quarantine';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

@@ -2,6 +2,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { PodRef } from '../../common/types';
 import { PermissionDenied } from '../errors';
+import { jsonBody } from '../json-body';
 import type { CaptureOptions, CaptureStream } from '../ports';
 import { cutShort, describeOutcome, dryRunPlan, ExecReadable, execSmall, type CollectorHandle } from './collector';
 import type { CollectorDeps } from './collector-deps';
@@ -22,7 +23,6 @@ export function readableBytes(maps: string): bigint {
   return total;
 }
 
-const json = (value: unknown) => Readable.from([Buffer.from(`${JSON.stringify(value, null, 2)}\n`)]);
 
 /**
  * Each process of the target container: its memory map and a core file (gcore, in the collector)
@@ -40,7 +40,7 @@ export async function captureMemory(deps: CollectorDeps, target: PodRef, opts: C
   const timeoutMs = Number(opts.params.timeoutSecondsPerProcess ?? 600) * 1000;
   const { processes, notes } = await listTargetProcesses(deps.exec, handle, maxProcesses, opts.signal);
   streams.push({
-    name: 'processes.json', body: json({ targetContainer: handle.targetContainer, processes }), contentType: 'application/json',
+    name: 'processes.json', body: jsonBody({ targetContainer: handle.targetContainer, processes }), contentType: 'application/json',
     collector: handle.info, method: 'collector exec: /proc of the shared PID namespace, processes outside the collector mount namespace',
     notes: [...handle.notes, ...notes],
   });
@@ -96,7 +96,7 @@ async function tryCheckpoint(deps: CollectorDeps, handle: CollectorHandle, signa
   }
   return {
     name: 'checkpoint-attempt.json',
-    body: json({ request: `POST ${path}`, status: answer.status, answer: answer.body.slice(0, 64 * 1024), archiveOnNode: archive ?? null }),
+    body: jsonBody({ request: `POST ${path}`, status: answer.status, answer: answer.body.slice(0, 64 * 1024), archiveOnNode: archive ?? null }),
     contentType: 'application/json', collector: handle.info, method: 'kubelet checkpoint API via the API server node proxy', notes,
   };
 }

@@ -4,18 +4,18 @@ import type * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
 import type { CaptureOptions, CaptureStream } from '../ports';
+import { jsonBody } from '../json-body';
 import { describeOutcome, dryRunPlan, ExecReadable, execSmall, type CollectorHandle } from './collector';
 import type { CollectorDeps } from './collector-deps';
 import { NETWORK_STATE } from './collector-scripts';
 import { mapKubernetesError } from './errors';
+import { ORIGINAL_LABELS_ANNOTATION } from './labels';
 import {
   parseConntrack, parseInetTable, parseInterfaces, parseResolvConf, parseRoutes, parseSocketInodes, parseUnixTable, splitSections,
   type SocketEntry,
 } from './network-parse';
 import { listTargetProcesses } from './processes';
 
-const ORIGINAL_LABELS_ANNOTATION = 'holdfast.io/original-labels';
-const json = (value: unknown) => Readable.from([Buffer.from(`${JSON.stringify(value, null, 2)}\n`)]);
 
 /** Kubernetes label selector semantics (matchLabels AND every matchExpression); an empty selector selects all. */
 export function selects(selector: k8s.V1LabelSelector | undefined, labels: Record<string, string>): boolean {
@@ -98,8 +98,8 @@ export async function captureNetwork(deps: CollectorDeps, target: PodRef, opts: 
   });
   const streams: CaptureStream[] = [
     { name: 'network-state.txt', body: Readable.from([raw.stdout]), contentType: 'text/plain', collector: handle.info, method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack', notes },
-    { name: 'network-state.json', body: json(parsed), contentType: 'application/json', collector: handle.info, method: 'parsed from network-state.txt', notes: [] },
-    { name: 'kubernetes-network-view.json', body: json(view), contentType: 'application/json', collector: { name: 'holdfast-kubernetes-api', version: HOLDFAST_VERSION }, method: 'kubernetes-api: list NetworkPolicies, Services, EndpointSlices in the namespace', notes: [] },
+    { name: 'network-state.json', body: jsonBody(parsed), contentType: 'application/json', collector: handle.info, method: 'parsed from network-state.txt', notes: [] },
+    { name: 'kubernetes-network-view.json', body: jsonBody(view), contentType: 'application/json', collector: { name: 'holdfast-kubernetes-api', version: HOLDFAST_VERSION }, method: 'kubernetes-api: list NetworkPolicies, Services, EndpointSlices in the namespace', notes: [] },
   ];
   const seconds = Number(opts.params.packetCaptureSeconds ?? 0);
   if (seconds > 0) streams.push(packetCapture(deps, handle, seconds, Number(opts.params.packetCaptureMaxBytes ?? 64 * 1024 * 1024), opts.signal));

@@ -1,9 +1,10 @@
 import crypto from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import type { PodRef } from '../../common/types';
 import { Unsupported } from '../errors';
 import { HOLDFAST_VERSION } from '../../common/version';
+import { jsonBody } from '../json-body';
 import type { ActionOutcome, CaptureOptions, CaptureStream, Cluster, MutationOptions } from '../ports';
 import { captureFilesystem } from './capture-filesystem';
 import { captureMemory } from './capture-memory';
@@ -12,14 +13,10 @@ import { CollectorLauncher, DEFAULT_COLLECTOR, type CollectorConfig } from './co
 import type { CollectorDeps } from './collector-deps';
 import { mapKubernetesError } from './errors';
 
-export const QUARANTINE_LABEL = 'holdfast.io/quarantine';
-export const INCIDENT_ANNOTATION = 'holdfast.io/incident';
-export const ORIGINAL_LABELS_ANNOTATION = 'holdfast.io/original-labels';
-export const CORDONED_BY_ANNOTATION = 'holdfast.io/cordoned-by';
-/** On the pod: the ReplicaSet it was detached from, so a later step still finds its workload. */
-export const ORIGINAL_OWNER_ANNOTATION = 'holdfast.io/original-owner';
-/** On a workload Holdfast scaled to zero: `<incident id>:<replicas before>`. */
-export const SCALED_DOWN_ANNOTATION = 'holdfast.io/scaled-down';
+import {
+  CORDONED_BY_ANNOTATION, INCIDENT_ANNOTATION, ORIGINAL_LABELS_ANNOTATION, ORIGINAL_OWNER_ANNOTATION, QUARANTINE_LABEL, SCALED_DOWN_ANNOTATION,
+} from './labels';
+
 
 const POD_KEEP_ANNOTATIONS = {
   'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false',
@@ -46,7 +43,7 @@ function jsonStream(name: string, method: string, value: unknown, notes: string[
   return {
     name, method, notes, collector,
     contentType: 'application/json',
-    body: Readable.from([Buffer.from(`${JSON.stringify(value, null, 2)}\n`)]),
+    body: jsonBody(value),
   };
 }
 

@@ -4,6 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { CollectorInfo, PodRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
 import { NotFound, Unsupported } from '../errors';
+import { jsonBody } from '../json-body';
 import { mapKubernetesError } from './errors';
 
 /**
@@ -115,8 +116,7 @@ export class CollectorLauncher {
     const targetContainer = chooseTarget(pod, target);
     const name = `${collectorPrefix(incidentId)}-dry-run`;
     const wouldAdd = this.spec(name, targetContainer, incidentId);
-    const body: k8s.V1Pod = { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), wouldAdd] } };
-    await this.core.replaceNamespacedPodEphemeralcontainers({ name: target.pod, namespace: target.namespace, body, dryRun: 'All' }).catch((err: unknown) => {
+    await this.core.replaceNamespacedPodEphemeralcontainers({ name: target.pod, namespace: target.namespace, body: withEphemeral(pod, wouldAdd), dryRun: 'All' }).catch((err: unknown) => {
       throw mapKubernetesError(err, `update pods/ephemeralcontainers (dry run: adding the collector to ${target.namespace}/${target.pod})`);
     });
     return { wouldAdd, targetContainer };
@@ -130,8 +130,7 @@ export class CollectorLauncher {
 
   /** Adds the ephemeral container; false on a write conflict (re-read and look again). */
   private async add(pod: k8s.V1Pod, name: string, targetContainer: string, incidentId: string): Promise<boolean> {
-    const ephemeral = this.spec(name, targetContainer, incidentId);
-    const body: k8s.V1Pod = { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), ephemeral] } };
+    const body = withEphemeral(pod, this.spec(name, targetContainer, incidentId));
     try {
       await this.core.replaceNamespacedPodEphemeralcontainers({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body });
       return true;
@@ -174,6 +173,11 @@ export class CollectorLauncher {
       notes,
     };
   }
+}
+
+/** The pod as sent to …/ephemeralcontainers: its resourceVersion makes a concurrent change a 409. */
+function withEphemeral(pod: k8s.V1Pod, container: k8s.V1EphemeralContainer): k8s.V1Pod {
+  return { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), container] } };
 }
 
 function digestOf(imageID?: string): string | undefined {
@@ -373,7 +377,7 @@ export async function dryRunPlan(launcher: CollectorLauncher, target: PodRef, in
   const record = { dryRun: true, kind, targetContainer, params, wouldAddEphemeralContainer: wouldAdd };
   return [{
     name: 'dry-run.json',
-    body: Readable.from([Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]),
+    body: jsonBody(record),
     contentType: 'application/json',
     collector: { name: 'holdfast-kubernetes-api', version: HOLDFAST_VERSION },
     method: 'kubernetes-api: ephemeral container add validated with dryRun=All',

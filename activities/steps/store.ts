@@ -1,7 +1,7 @@
-import { Readable } from 'node:stream';
 import type { ArtifactRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
 import type { CaptureStream } from '../ports';
+import { jsonBody } from '../json-body';
 import type { StepContext } from './types';
 
 /**
@@ -39,7 +39,7 @@ export async function storeCaptures(ctx: StepContext, step: string, streams: Cap
 export function jsonCapture(name: string, method: string, record: unknown, notes: string[] = []): CaptureStream {
   return {
     name,
-    body: Readable.from([Buffer.from(`${JSON.stringify(record, null, 2)}\n`)]),
+    body: jsonBody(record),
     contentType: 'application/json',
     method,
     collector: { name: 'holdfast-worker', version: HOLDFAST_VERSION },

@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import * as tar from 'tar-stream';
 import { KubernetesCluster } from '../../activities/kubernetes/cluster';
 import type { CaptureStream } from '../../activities/ports';
-import { IMAGES, kubeClients, waitFor } from '../helpers/kube';
+import { IMAGES, kubeClients, tarNames, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG ? false : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
@@ -19,16 +18,6 @@ async function bytesOf(stream: CaptureStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream.body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-async function tarNames(archive: Buffer): Promise<string[]> {
-  const names: string[] = [];
-  const extract = tar.extract();
-  const done = new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); });
-  extract.on('entry', (header, stream, next) => { names.push(header.name); stream.on('end', next); stream.resume(); });
-  extract.end(archive);
-  await done;
-  return names;
 }
 
 describe('the collector in a pod that shares its PID namespace', { skip: SKIP, timeout: 5 * 60_000 }, () => {

@@ -12,12 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import * as tar from 'tar-stream';
+import { QUARANTINE_LABEL } from '../../activities/kubernetes/labels';
 import { c2Pod, DROPPED_FILE, falcoAlert, memoryMarker, shopDeployment } from '../../scripts/demo-workload';
 import { identitiesEnv, startHoldfast, type RunningHoldfast } from '../../scripts/local-env';
 import { missingServers, repoRoot } from '../helpers/env';
 import {
-  deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, sleep, waitFor,
+  deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, sleep, tarNames, waitFor,
 } from '../helpers/kube';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server';
 
@@ -29,19 +29,8 @@ const NS = `holdfast-e2e-${RUN}`;
 const NS_DRY = `holdfast-dry-${RUN}`;
 const MEMORY_MARKER = memoryMarker(RUN);
 const DISTROLESS_MARKER = `holdfast-distroless-secret-${RUN}`;
-const QUARANTINE_LABEL = 'holdfast.io/quarantine';
 
 interface IncidentBody { status: { phase: string; steps: Array<{ name: string; kind: string; state: string; error?: string; notes: string[] }> } }
-
-async function tarNames(file: string): Promise<string[]> {
-  const names: string[] = [];
-  const extract = tar.extract();
-  extract.on('entry', (header, stream, next) => { names.push(header.name); stream.on('end', next); stream.resume(); });
-  const done = new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); });
-  fs.createReadStream(file).pipe(extract as unknown as NodeJS.WritableStream);
-  await done;
-  return names;
-}
 
 describe('end to end on the local cluster, through the API', { skip: SKIP, timeout: 20 * 60_000 }, () => {
   let core: k8s.CoreV1Api;

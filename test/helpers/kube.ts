@@ -2,8 +2,10 @@
  * Helpers for tests on the real local cluster (scripts/cluster/up.sh): bounded waits, exec with exit
  * codes, Deployments of the local images.
  */
+import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
+import * as tar from 'tar-stream';
 import { LOCAL_IMAGES, sleep, waitFor } from '../../scripts/local-env';
 
 export { sleep, waitFor };
@@ -64,4 +66,16 @@ export function kubeClients(file: string) {
     net: kc.makeApiClient(k8s.NetworkingV1Api),
     exec: new k8s.Exec(kc),
   };
+}
+
+/** The entry names of a tar archive (a file path or the bytes), in order. */
+export async function tarNames(archive: string | Buffer): Promise<string[]> {
+  const names: string[] = [];
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); });
+  extract.on('entry', (header, stream, next) => { names.push(header.name); stream.on('end', next); stream.resume(); });
+  if (typeof archive === 'string') fs.createReadStream(archive).pipe(extract as unknown as NodeJS.WritableStream);
+  else extract.end(archive);
+  await done;
+  return names;
 }
