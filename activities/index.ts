@@ -3,8 +3,8 @@ import type { HoldfastConfig } from '../common/config';
 import { createNotifyActivities, type NotifierLike } from './notify';
 import { createPlanActivities } from './plan';
 import type { Playbooks } from './playbooks';
-import type { Cluster, EvidenceStore } from './ports';
-import type { SealActivity } from './seal-contract';
+import type { Cluster, EvidenceStore } from '../common/ports';
+import type { HoldfastActivities, SealActivity } from './contract';
 import { createSelfTestActivities } from './selftest';
 import { createStepActivities, type StepObserver } from './steps/activities';
 
@@ -20,7 +20,7 @@ export interface ActivityDeps {
   observeStep?: StepObserver;
 }
 
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): HoldfastActivities {
   return {
     ...createPlanActivities(deps.playbooks),
     ...createStepActivities({ cluster: deps.cluster, evidence: deps.evidence }, deps.observeStep),
@@ -29,5 +29,3 @@ export function createActivities(deps: ActivityDeps) {
     ...createSelfTestActivities({ s3: deps.s3, bucket: deps.config.s3.bucket, retention: deps.config.retention }),
   };
 }
-
-export type Activities = ReturnType<typeof createActivities>;

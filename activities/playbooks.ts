@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
-import { SEVERITIES, type Alert, type AlertTarget } from '../common/types';
-import { severityAtLeast, type IncidentPlan, type PlannedContainment, type PlannedStep } from '../workflows/definitions';
+import type { IncidentPlan, PlannedContainment, PlannedStep } from '../common/plan';
+import { SEVERITIES, severityAtLeast, type Alert, type AlertTarget } from '../common/types';
 import { findStep } from './steps/registry';
 
 /**

@@ -7,11 +7,11 @@ import type { Readable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HoldfastConfig } from '../common/config';
 import { MANIFEST_SCHEMA, type Alert, type AlertTarget, type ArtifactRef, type EvidenceManifest, type ManifestContainer, type ManifestTarget } from '../common/types';
-import { toActivityFailure, InvalidInput } from './errors';
-import { MAX_MANIFEST_BYTES, SIGNED_BYTES_DESCRIPTION, serializeManifest, sha256Hex } from './evidence/manifest';
-import { assertIncidentId, incidentPrefix, manifestKey, relativeArtifactPath, signatureKey } from './evidence/names';
-import type { Signer, StoredObjectInfo } from './ports';
-import type { SealInput, SealResult } from './seal-contract';
+import { FailureType, InvalidInput, isFailure, toActivityFailure } from '../common/failures';
+import { MAX_MANIFEST_BYTES, SIGNED_BYTES_DESCRIPTION, serializeManifest, sha256Hex } from '../evidence/manifest';
+import { assertIncidentId, incidentPrefix, manifestKey, relativeArtifactPath, signatureKey } from '../evidence/names';
+import type { Signer, StoredObjectInfo } from '../common/ports';
+import type { SealInput, SealResult } from './contract';
 
 /** What sealing needs from the store (S3EvidenceStore implements it). */
 export interface SealStore {
@@ -56,7 +56,7 @@ async function checkArtifact(store: SealStore, incidentId: string, ref: Artifact
   try {
     head = await store.head(ref.key, ref.versionId);
   } catch (err) {
-    if ((err as Error).name === 'NotFound') return `version ${ref.versionId} is not in the store`;
+    if (isFailure(err, FailureType.NotFound)) return `version ${ref.versionId} is not in the store`;
     throw err;
   }
   if (head.size !== ref.size) return `stored size ${head.size} differs from the recorded ${ref.size} (partial object)`;
@@ -119,7 +119,7 @@ async function buildTarget(store: SealStore, target: AlertTarget, artifacts: Art
     }
     result.notes.push(`pod UID, node and containers from ${record.key} (sha256 ${record.sha256})`);
   } catch (err) {
-    if ((err as Error).name !== 'NotFound' && !(err instanceof SyntaxError)) throw err;
+    if (!isFailure(err, FailureType.NotFound) && !(err instanceof SyntaxError)) throw err;
     result.notes.push(`pod record ${record.key} unreadable: ${(err as Error).message.slice(0, 200)}`);
   }
   return result;
@@ -182,7 +182,7 @@ export function createSealActivities(deps: SealDeps) {
         const failure = toActivityFailure(err);
         if (failure instanceof ApplicationFailure) throw failure;
         // Anything else (network, 5xx, throttling) is retryable: S3 may come back.
-        throw ApplicationFailure.create({ message: (err as Error)?.message ?? String(err), type: (err as Error)?.name === 'Error' ? 'EvidenceStoreUnavailable' : (err as Error)?.name ?? 'EvidenceStoreUnavailable', nonRetryable: false, cause: err instanceof Error ? err : undefined });
+        throw ApplicationFailure.create({ message: (err as Error)?.message ?? String(err), type: (err as Error)?.name === 'Error' ? FailureType.EvidenceStoreUnavailable : (err as Error)?.name ?? FailureType.EvidenceStoreUnavailable, nonRetryable: false, cause: err instanceof Error ? err : undefined });
       }
     },
   };

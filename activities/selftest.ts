@@ -5,18 +5,9 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/common';
 import type { HoldfastConfig } from '../common/config';
-
-export interface StorageSelfTestResult {
-  key: string;
-  versionId: string;
-  sha256: string;
-  retainUntil: string;
-  readBackMatches: boolean;
-  lockedDeleteRefused: boolean;
-  refusal: string;
-}
+import { FailureType, nonRetryableFailure } from '../common/failures';
+import type { StorageSelfTestResult } from './contract';
 
 export interface SelfTestDeps {
   s3: S3Client;
@@ -32,7 +23,7 @@ export function createSelfTestActivities(deps: SelfTestDeps) {
   return {
     async storageSelfTest(probeId: string): Promise<StorageSelfTestResult> {
       if (!/^[A-Za-z0-9-]{1,64}$/.test(probeId)) {
-        throw ApplicationFailure.nonRetryable(`invalid probe id "${probeId.slice(0, 80)}"`, 'InvalidInput');
+        throw nonRetryableFailure(FailureType.InvalidInput, `invalid probe id "${probeId.slice(0, 80)}"`);
       }
       const key = `selftest/${probeId}.txt`;
       const body = Buffer.from(`holdfast storage self-test ${probeId}\n`);
@@ -50,7 +41,7 @@ export function createSelfTestActivities(deps: SelfTestDeps) {
         ObjectLockRetainUntilDate: retainUntil,
       }));
       if (!put.VersionId) {
-        throw ApplicationFailure.nonRetryable(`bucket ${deps.bucket} returned no version id: versioning/Object Lock is off`, 'ObjectLockUnavailable');
+        throw nonRetryableFailure(FailureType.ObjectLockUnavailable, `bucket ${deps.bucket} returned no version id: versioning/Object Lock is off`);
       }
       const got = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key, VersionId: put.VersionId }));
       const readBack = Buffer.from(await got.Body!.transformToByteArray());

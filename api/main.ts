@@ -1,7 +1,7 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { createEvidenceReadServices } from '../activities/evidence';
-import { createS3Client } from '../activities/evidence/s3-client';
+import { createEvidenceReadServices } from '../evidence';
+import { createS3Client } from '../adapters/s3/client';
 import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { loadOrCreateTokens } from './auth';

@@ -20,9 +20,9 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createS3Client } from '../activities/evidence/s3-client';
-import { evidenceSettingsFromEnv } from '../activities/evidence';
-import { S3EvidenceStore } from '../activities/evidence/store';
+import { createS3Client } from '../adapters/s3/client';
+import { evidenceSettingsFromEnv } from '../evidence';
+import { S3EvidenceStore } from '../adapters/s3/evidence-store';
 import { loadConfig } from '../common/config';
 import { startS3 } from '../scripts/stack';
 

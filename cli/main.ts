@@ -17,11 +17,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { parseArgs } from 'node:util';
-import { INCIDENT_ID_PATTERN, relativeArtifactPath } from '../activities/evidence/names';
+import { INCIDENT_ID_PATTERN, relativeArtifactPath } from '../evidence/names';
 import type { IncidentSummary } from '../api/incidents';
-import { sha256Hex } from '../activities/evidence/manifest';
-import { verifyBundle, verifyDirectory, type VerifyReport } from '../activities/evidence/verify';
-import type { PublicKeyInfo } from '../activities/ports';
+import { sha256Hex } from '../evidence/manifest';
+import { verifyBundle, verifyDirectory, type VerifyReport } from '../evidence/verify';
+import type { PublicKeyInfo } from '../common/ports';
 import { ApiError, apiClient, type ApiClient } from './http';
 import { formatBytes, progressBar } from './progress';
 

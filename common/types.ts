@@ -6,6 +6,14 @@
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+export function maxSeverity(a: Severity, b: Severity): Severity {
+  return SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b;
+}
+export function severityAtLeast(value: Severity, minimum: Severity): boolean {
+  return SEVERITY_RANK[value] >= SEVERITY_RANK[minimum];
+}
+
 export const ALERT_SOURCES = ['falco', 'alertmanager', 'guardduty', 'generic'] as const;
 export type AlertSource = (typeof ALERT_SOURCES)[number];
 

@@ -2,7 +2,7 @@
  * Prepares existing servers for Holdfast (used by docker-compose and for S3/Temporal you run yourself):
  * creates the evidence bucket with Object Lock enabled if it does not exist.
  */
-import { createS3Client } from '../activities/evidence/s3-client';
+import { createS3Client } from '../adapters/s3/client';
 import { loadConfig } from '../common/config';
 import { ensureLockedBucket } from './stack';
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { CreateBucketCommand, GetObjectLockConfigurationCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../activities/evidence/s3-client';
+import { createS3Client } from '../adapters/s3/client';
 import { SEARCH_ATTRIBUTE_NAMES } from '../common/search-attributes';
 import { spawnOwned, type OwnedChild } from './processes';
 import { ensureServer } from './servers';

@@ -1,6 +1,6 @@
 import { NativeConnection, Runtime, Worker, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { createS3Client } from '../activities/evidence/s3-client';
+import { createS3Client } from '../adapters/s3/client';
 import { buildAdapters } from './adapters';
 import { createWorkerMetrics, serveMetrics } from './metrics';
 import { loadConfig, type HoldfastConfig } from '../common/config';

@@ -53,56 +53,6 @@ export const cancelSignal = defineSignal<[Actor]>('cancel');
 /** Escalation child: stop paging. */
 export const stopEscalationSignal = defineSignal<[Actor]>('stopEscalation');
 
-// ---- The plan: which steps, with which parameters and gates. Chosen by the planIncident activity. ----
-
-export interface StepTimeouts {
-  /** Whole activity attempt. */
-  startToCloseSeconds: number;
-  /** Long steps heartbeat; a silent one is retried. 0 = no heartbeat expected. */
-  heartbeatSeconds: number;
-  maximumAttempts: number;
-}
-
-export interface PlannedStep {
-  name: string;
-  params: Record<string, unknown>;
-  timeouts: StepTimeouts;
-  /** Skipped without asking anyone when the incident has no pod (host alert). */
-  needsPod?: boolean;
-}
-
-export interface ApprovalGate {
-  required: boolean;
-  timeoutSeconds: number;
-  /** What happens when nobody decides in time. */
-  onTimeout: 'approve' | 'reject';
-}
-
-export interface PlannedContainment extends PlannedStep {
-  approval: ApprovalGate;
-}
-
-export interface EscalationTier {
-  /** Names of configured notifiers to page at this tier. */
-  notifiers: string[];
-  /** Wait this long for an acknowledgement before paging the next tier. */
-  ackTimeoutSeconds: number;
-}
-
-export interface IncidentPlan {
-  playbook: string;
-  dryRun: boolean;
-  preserve: PlannedStep | null;
-  captures: PlannedStep[];
-  containment: PlannedContainment[];
-  escalation: { tiers: EscalationTier[]; repeatLastTier: number };
-  undoContainmentOnResolve: boolean;
-  /** Close the incident by itself after this long without resolution (0 = never). */
-  autoCloseAfterHours: number;
-  /** Link base for notifications (the API's public URL). */
-  apiBaseUrl: string;
-}
-
 // ---- Status ----
 
 export type StepState = 'pending' | 'running' | 'awaiting-approval' | 'succeeded' | 'failed' | 'skipped';
@@ -157,12 +107,4 @@ export function incidentIdFromRunId(runId: string): string {
 export function runIdFromIncidentId(incidentId: string): string | undefined {
   const match = /^inc-([0-9a-f-]{36})$/.exec(incidentId);
   return match?.[1];
-}
-
-const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
-export function maxSeverity(a: Severity, b: Severity): Severity {
-  return SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b;
-}
-export function severityAtLeast(value: Severity, minimum: Severity): boolean {
-  return SEVERITY_RANK[value] >= SEVERITY_RANK[minimum];
 }

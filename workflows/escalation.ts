@@ -1,6 +1,8 @@
 import { condition, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { NotifyActivity, NotifyEvent } from '../activities/notify';
-import { stopEscalationSignal, type Actor, type EscalationTier } from './definitions';
+import type { NamedActivities, NotifyEvent } from '../activities/contract';
+import { NOTIFY_NON_RETRYABLE } from '../common/failures';
+import type { EscalationTier } from '../common/plan';
+import { stopEscalationSignal, type Actor } from './definitions';
 
 export interface EscalationInput {
   tiers: EscalationTier[];
@@ -16,9 +18,9 @@ export interface EscalationResult {
   pages: Array<{ tier: number; notifier: string; ok: boolean; error?: string }>;
 }
 
-const { notify } = proxyActivities<{ notify: NotifyActivity }>({
+const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: ['NotifierRejected', 'UnknownNotifier'] },
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: [...NOTIFY_NON_RETRYABLE] },
 });
 
 /**

@@ -13,13 +13,11 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { NotifyActivity } from '../activities/notify';
-import type { PlanActivity } from '../activities/plan';
-import type { SealActivity } from '../activities/seal-contract';
-import type { StepActivity, StepActivityInput } from '../activities/steps/activities';
-import type { StepResult } from '../activities/steps/types';
+import type { NamedActivities, StepActivity, StepActivityInput, StepActivityName, StepResult } from '../activities/contract';
+import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
+import type { IncidentPlan, PlannedStep } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
-import type { ArtifactRef } from '../common/types';
+import { maxSeverity, type ArtifactRef } from '../common/types';
 import {
   acknowledgeSignal,
   alertsQuery,
@@ -28,7 +26,6 @@ import {
   cancelSignal,
   ESCALATION_WORKFLOW,
   incidentIdFromRunId,
-  maxSeverity,
   rejectSignal,
   resolveSignal,
   statusQuery,
@@ -38,10 +35,8 @@ import {
   type ApprovalDecision,
   type IncidentInput,
   type IncidentPhase,
-  type IncidentPlan,
   type IncidentStatus,
   type IncomingAlert,
-  type PlannedStep,
   type ResolveRequest,
   type StepStatus,
 } from './definitions';
@@ -49,30 +44,26 @@ import type { EscalationInput, EscalationResult } from './escalation';
 
 /** An incident keeps at most this many distinct alerts; repeats beyond only raise counts. */
 const MAX_DISTINCT_ALERTS = 500;
-const NON_RETRYABLE = [
-  'PermissionDenied', 'NotFound', 'InvalidInput', 'Unsupported', 'ClusterUnavailable', 'StepNotApplicable',
-  'ObjectLockUnavailable', 'UnknownStep', 'UnknownNotifier', 'NotifierRejected',
-];
 
-const { planIncident } = proxyActivities<{ planIncident: PlanActivity }>({
+const { planIncident } = proxyActivities<Pick<NamedActivities, 'planIncident'>>({
   startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE] },
 });
-const { sealEvidence } = proxyActivities<{ sealEvidence: SealActivity }>({
+const { sealEvidence } = proxyActivities<Pick<NamedActivities, 'sealEvidence'>>({
   startToCloseTimeout: '2 minutes',
   // Sealing must eventually happen: keep retrying while S3 is down, but not forever.
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: ['InvalidInput', 'ObjectLockUnavailable'] },
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: [...SEAL_NON_RETRYABLE] },
 });
-const { notify } = proxyActivities<{ notify: NotifyActivity }>({
+const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumAttempts: 8, nonRetryableErrorTypes: ['NotifierRejected', 'UnknownNotifier'] },
+  retry: { initialInterval: '2 seconds', maximumAttempts: 8, nonRetryableErrorTypes: [...NOTIFY_NON_RETRYABLE] },
 });
 
 function stepActivity(kind: 'step' | 'undo', step: PlannedStep): StepActivity {
-  const acts = proxyActivities<Record<string, StepActivity>>({
+  const acts = proxyActivities<Record<StepActivityName, StepActivity>>({
     startToCloseTimeout: step.timeouts.startToCloseSeconds * 1000,
     ...(step.timeouts.heartbeatSeconds > 0 ? { heartbeatTimeout: step.timeouts.heartbeatSeconds * 1000 } : {}),
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: step.timeouts.maximumAttempts, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: step.timeouts.maximumAttempts, nonRetryableErrorTypes: [...NON_RETRYABLE] },
   });
   return acts[`${kind}.${step.name}`]!;
 }
@@ -177,7 +168,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   // signal-with-start delivers the opening alerts as a signal, processed as soon as the handler is set.
   attach(input.alerts);
   if (!(await condition(() => records.length > 0, '1 minute'))) {
-    throw ApplicationFailure.nonRetryable('an incident needs at least one alert', 'InvalidInput');
+    throw ApplicationFailure.nonRetryable('an incident needs at least one alert', FailureType.InvalidInput);
   }
   const first = records[0]!;
 
@@ -220,7 +211,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       }
       const message = describeFailure(err);
       record.error = message;
-      if (failureType(err) === 'StepNotApplicable') {
+      if (failureType(err) === FailureType.StepNotApplicable) {
         record.state = 'skipped';
       } else {
         record.state = 'failed';

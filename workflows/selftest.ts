@@ -1,9 +1,10 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { createSelfTestActivities, StorageSelfTestResult } from '../activities/selftest';
+import type { NamedActivities, StorageSelfTestResult } from '../activities/contract';
+import { SEAL_NON_RETRYABLE } from '../common/failures';
 
-const { storageSelfTest } = proxyActivities<ReturnType<typeof createSelfTestActivities>>({
+const { storageSelfTest } = proxyActivities<Pick<NamedActivities, 'storageSelfTest'>>({
   startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidInput', 'ObjectLockUnavailable'] },
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [...SEAL_NON_RETRYABLE] },
 });
 
 /** Runs at worker start and on demand: proves workflow → activity → S3 with Object Lock end to end. */

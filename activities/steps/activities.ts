@@ -1,17 +1,8 @@
 import { Context } from '@temporalio/activity';
-import type { AlertTarget } from '../../common/types';
-import { toActivityFailure } from '../errors';
+import type { StepActivity, StepActivityInput, StepActivityName, StepResult } from '../contract';
+import { toActivityFailure } from '../../common/failures';
 import { STEPS } from './registry';
-import type { StepContext, StepDeps, StepResult } from './types';
-
-export interface StepActivityInput {
-  incidentId: string;
-  target: AlertTarget;
-  dryRun: boolean;
-  params: Record<string, unknown>;
-}
-
-export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;
+import type { StepContext, StepDeps } from './types';
 
 const HEARTBEAT_EVERY_MS = 2000;
 const KEEPALIVE_MS = 10_000;
@@ -43,7 +34,7 @@ function stepContext(input: StepActivityInput, deps: StepDeps): { ctx: StepConte
 export type StepObserver = (step: string, outcome: 'succeeded' | 'failed', seconds: number) => void;
 
 /** One activity per registered step: `step.<name>` runs it, `undo.<name>` reverses it where it can. */
-export function createStepActivities(deps: StepDeps, observe: StepObserver = () => {}): Record<string, StepActivity> {
+export function createStepActivities(deps: StepDeps, observe: StepObserver = () => {}): Record<StepActivityName, StepActivity> {
   const wrap = (name: string, run: (ctx: StepContext) => Promise<StepResult>): StepActivity => async (input) => {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -59,7 +50,7 @@ export function createStepActivities(deps: StepDeps, observe: StepObserver = () 
       stop();
     }
   };
-  const activities: Record<string, StepActivity> = {};
+  const activities: Record<StepActivityName, StepActivity> = {};
   for (const step of STEPS) {
     activities[`step.${step.name}`] = wrap(step.name, (ctx) => step.run(ctx));
     const undo = step.undo;

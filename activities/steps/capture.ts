@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { StepTimeouts } from '../../workflows/definitions';
+import type { StepTimeouts } from '../../common/plan';
 import { storeCaptures } from './store';
 import { podOf, type RbacRule, type StepDefinition } from './types';
 

@@ -1,7 +1,8 @@
-import type { ActionOutcome, Cluster, MutationOptions } from '../ports';
+import type { ActionOutcome, Cluster, MutationOptions } from '../../common/ports';
 import type { PodRef } from '../../common/types';
 import { jsonCapture, storeCaptures } from './store';
-import { podOf, type StepContext, type StepResult } from './types';
+import type { StepResult } from '../contract';
+import { podOf, type StepContext } from './types';
 
 /**
  * Runs a change on the incident's pod with the step's dry-run flag; when `recordAs` is given, what it

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { AlertTarget } from '../../common/types';
 import { jsonCapture, storeCaptures } from './store';
-import { podOf, StepNotApplicable, type StepContext, type StepDefinition } from './types';
+import { StepNotApplicable } from '../../common/failures';
+import { podOf, type StepContext, type StepDefinition } from './types';
 
 async function nodeFor(ctx: StepContext, target: AlertTarget): Promise<string> {
   if (target.node) return target.node;

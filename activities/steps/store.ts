@@ -1,7 +1,7 @@
 import type { ArtifactRef } from '../../common/types';
 import { HOLDFAST_VERSION } from '../../common/version';
-import type { CaptureStream } from '../ports';
-import { jsonBody } from '../json-body';
+import type { CaptureStream } from '../../common/ports';
+import { jsonBody } from '../../evidence/json-body';
 import type { StepContext } from './types';
 
 /**

@@ -1,7 +1,9 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { AlertTarget, ArtifactRef, PodRef } from '../../common/types';
-import type { StepTimeouts } from '../../workflows/definitions';
-import type { Cluster, EvidenceStore } from '../ports';
+import { StepNotApplicable } from '../../common/failures';
+import type { StepTimeouts } from '../../common/plan';
+import type { AlertTarget, PodRef } from '../../common/types';
+import type { StepResult } from '../contract';
+import type { Cluster, EvidenceStore } from '../../common/ports';
 
 export interface StepDeps {
   cluster: Cluster;
@@ -17,13 +19,6 @@ export interface StepContext {
   signal?: AbortSignal;
   /** Reports progress (e.g. bytes uploaded) so it shows in the incident status and the Temporal UI. */
   progress: (details: Record<string, unknown>) => void;
-}
-
-export interface StepResult {
-  artifacts: ArtifactRef[];
-  notes: string[];
-  /** For mutating steps: whether the cluster was (or, in dry-run, would have been) changed. */
-  changed?: boolean;
 }
 
 export interface RbacRule {
@@ -63,10 +58,6 @@ export interface StepDefinition {
   requiresApproval?: boolean;
   run(ctx: StepContext): Promise<StepResult>;
   undo?(ctx: StepContext): Promise<StepResult>;
-}
-
-export class StepNotApplicable extends Error {
-  override name = 'StepNotApplicable';
 }
 
 export function podOf(target: AlertTarget): PodRef {

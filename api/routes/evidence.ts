@@ -7,9 +7,10 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import tar from 'tar-stream';
-import type { CustodyEntry, CustodyLog, EvidenceReader } from '../../activities/ports';
-import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../activities/evidence/manifest';
-import { manifestKey, relativeArtifactPath, signatureKey } from '../../activities/evidence/names';
+import { FailureType, isFailure } from '../../common/failures';
+import type { CustodyEntry, CustodyLog, EvidenceReader } from '../../common/ports';
+import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../evidence/manifest';
+import { manifestKey, relativeArtifactPath, signatureKey } from '../../evidence/names';
 import type { EvidenceManifest } from '../../common/types';
 import { HttpProblem } from '../errors';
 import { keysRoutes } from './keys';
@@ -35,7 +36,7 @@ interface Sealed {
 }
 
 function isNotFound(err: unknown): boolean {
-  return (err as Error)?.name === 'NotFound';
+  return isFailure(err, FailureType.NotFound);
 }
 
 /** The latest signature and the exact manifest version it names. */

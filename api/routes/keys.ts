@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { PublicKeyInfo } from '../../activities/ports';
+import type { PublicKeyInfo } from '../../common/ports';
 import { KeysResponse } from '../schemas/evidence';
 
 /** `GET /v1/keys`: the manifest-signing public keys. Public by nature, so no token is required. */

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { KubernetesCluster } from '../../activities/kubernetes/cluster';
-import type { CaptureStream } from '../../activities/ports';
+import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
+import type { CaptureStream } from '../../common/ports';
 import { IMAGES, kubeClients, tarNames, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { QUARANTINE_LABEL } from '../../activities/kubernetes/labels';
+import { QUARANTINE_LABEL } from '../../adapters/kubernetes/labels';
 import { c2Pod, DROPPED_FILE, falcoAlert, memoryMarker, shopDeployment } from '../../scripts/demo-workload';
 import { identitiesEnv, startHoldfast, type RunningHoldfast } from '../../scripts/local-env';
 import { missingServers, repoRoot } from '../helpers/env';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ActionOutcome, CaptureOptions, CaptureStream, Cluster, MutationOptions } from '../../activities/ports';
+import type { ActionOutcome, CaptureOptions, CaptureStream, Cluster, MutationOptions } from '../../common/ports';
 import type { PodRef } from '../../common/types';
 
 type Call = { op: string; target: string; dryRun?: boolean; at: number };

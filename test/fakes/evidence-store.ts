@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { CustodyEntry, CustodyLog, EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../../activities/ports';
+import type { CustodyEntry, CustodyLog, EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../../common/ports';
 import type { ArtifactRef } from '../../common/types';
 
 class FakeNotFound extends Error {

@@ -2,8 +2,8 @@
  * In-memory notifier for workflow and activity tests: records every send, can be told to fail the next
  * calls (retryably or not), and counts per action and per dedup key.
  */
-import { NotifierRejected, NotifierUnavailable } from '../../activities/notifiers/http';
-import type { NotificationEvent, NotificationResult, Notifier } from '../../activities/ports';
+import { NotifierRejected, NotifierUnavailable } from '../../adapters/notifiers/http';
+import type { NotificationEvent, NotificationResult, Notifier } from '../../common/ports';
 
 export interface FakeSend {
   event: NotificationEvent;

@@ -5,9 +5,10 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle, type WorkflowHandleWithSignaledRunId } from '@temporalio/client';
 import type { ActivityDeps } from '../../activities';
-import type { NotifyEvent, NotifierLike } from '../../activities/notify';
+import type { NotifyEvent } from '../../activities/contract';
+import type { NotifierLike } from '../../activities/notify';
 import { parsePlaybooks } from '../../activities/playbooks';
-import type { SealInput, SealResult } from '../../activities/seal-contract';
+import type { SealInput, SealResult } from '../../activities/contract';
 import type { Alert } from '../../common/types';
 import {
   alertsSignal,

@@ -4,9 +4,9 @@
  * Env: TASK_QUEUE, JOURNAL, PLAYBOOKS (YAML text), DELAYS (JSON of FakeCluster delays).
  */
 import fs from 'node:fs';
-import type { NotifyEvent } from '../../activities/notify';
+import type { NotifyEvent } from '../../activities/contract';
 import { parsePlaybooks } from '../../activities/playbooks';
-import type { SealInput, SealResult } from '../../activities/seal-contract';
+import type { SealInput, SealResult } from '../../activities/contract';
 import { createWorker } from '../../worker/main';
 import { FakeCluster } from '../fakes/cluster';
 import { MemoryEvidenceStore } from '../fakes/evidence-store';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { createNotifiers, parseNotifierConfigs } from '../../activities/notifiers/registry';
+import { createNotifiers, parseNotifierConfigs } from '../../adapters/notifiers/registry';
 import { parsePlaybooks } from '../../activities/playbooks';
 import { acknowledgeSignal, resolveSignal, type IncidentStatus } from '../../workflows/definitions';
 import { missingServers } from '../helpers/env';

@@ -18,9 +18,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createEvidenceReadServices, createEvidenceServices, type EvidenceServices } from '../../activities/evidence';
-import { parseManifest } from '../../activities/evidence/manifest';
-import { createS3Client } from '../../activities/evidence/s3-client';
+import { createEvidenceReadServices, createEvidenceServices, type EvidenceServices } from '../../evidence';
+import { parseManifest } from '../../evidence/manifest';
+import { createS3Client } from '../../adapters/s3/client';
 import { authPlugin } from '../../api/auth';
 import { problemErrorHandler } from '../../api/errors';
 import { evidenceRoutes } from '../../api/routes/evidence';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Unsupported } from '../../activities/errors';
+import { Unsupported } from '../../common/failures';
 import {
   acknowledgeSignal,
   approveSignal,

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { createS3Client } from '../../activities/evidence/s3-client';
+import { createS3Client } from '../../adapters/s3/client';
 import { createWorker } from '../../worker/main';
 import { missingServers, quietTemporalRuntime, testConfig } from '../helpers/env';
 

@@ -7,18 +7,16 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import Fastify from 'fastify';
 import tar from 'tar-stream';
-import { heartbeatProgress } from '../../activities/evidence/progress';
 import { progressBar } from '../../cli/progress';
-import { keyDirectory, publishPublicKeys } from '../../activities/evidence/keys';
-import { parseManifest, serializeManifest, verifySignature } from '../../activities/evidence/manifest';
-import { artifactKey, relativeArtifactPath } from '../../activities/evidence/names';
-import { keyIdOf, keySigner, loadOrCreateSigningKey } from '../../activities/evidence/signer';
-import { verifyBundle, verifyDirectory } from '../../activities/evidence/verify';
+import { keyDirectory, publishPublicKeys } from '../../evidence/keys';
+import { parseManifest, serializeManifest, verifySignature } from '../../evidence/manifest';
+import { artifactKey, relativeArtifactPath } from '../../evidence/names';
+import { keyIdOf, keySigner, loadOrCreateSigningKey } from '../../evidence/signer';
+import { verifyBundle, verifyDirectory } from '../../evidence/verify';
 import { createSealActivities, sealEvidenceWith } from '../../activities/seal';
-import type { SealInput } from '../../activities/seal-contract';
+import type { SealInput } from '../../activities/contract';
 import { authPlugin } from '../../api/auth';
 import { problemErrorHandler } from '../../api/errors';
 import { evidenceRouteGroup, evidenceRoutes } from '../../api/routes/evidence';
@@ -270,25 +268,6 @@ describe('CLI progress bar', () => {
   });
 });
 
-describe('evidence: heartbeats', () => {
-  test('heartbeatProgress reports bytes through the activity context, throttled', async () => {
-    const env = new MockActivityEnvironment();
-    const beats: unknown[] = [];
-    env.on('heartbeat', (d: unknown) => beats.push(d));
-    let clock = 0;
-    await env.run(async () => {
-      const onProgress = heartbeatProgress({ artifact: 'core.1' }, 1000, () => clock);
-      for (let bytes = 1; bytes <= 100; bytes++) {
-        clock += 50;
-        onProgress(bytes * 1024);
-      }
-    });
-    // 100 calls over 5 s of fake time at most one per second: 5 heartbeats, the first immediately.
-    assert.equal(beats.length, 5);
-    assert.deepEqual(beats[0], { artifact: 'core.1', bytes: 1024 });
-    assert.ok(beats.every((b) => typeof (b as { bytes: number }).bytes === 'number'));
-  });
-});
 
 describe('evidence API (in-memory store)', () => {
   const tokens = new Map([['investigator-token-0123456789', 'investigator' as const], ['responder-token-0123456789ab', 'responder' as const]]);

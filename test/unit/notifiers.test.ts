@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { toActivityFailure } from '../../activities/errors';
+import { toActivityFailure } from '../../common/failures';
 import type { NotifierLike } from '../../activities/notify';
 import {
   NotifierConfigError, NotifierRejected, NotifierUnavailable, createNotifier, createNotifiers, notifierConfigsFromEnv, parseNotifierConfigs, type NotifierConfig,
-} from '../../activities/notifiers/registry';
-import { verifyWebhookSignature, WEBHOOK_SCHEMA } from '../../activities/notifiers/webhook';
-import type { NotificationEvent, Notifier } from '../../activities/ports';
+} from '../../adapters/notifiers/registry';
+import { verifyWebhookSignature, WEBHOOK_SCHEMA } from '../../adapters/notifiers/webhook';
+import type { NotificationEvent, Notifier } from '../../common/ports';
 import { FakeNotifier } from '../fakes/notifier';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { parseNotifierConfigs } from '../../activities/notifiers/registry';
+import { parseNotifierConfigs } from '../../adapters/notifiers/registry';
 import { parsePlaybooks, PlaybookError } from '../../activities/playbooks';
 import { repoRoot } from '../helpers/env';
 import { sampleAlert } from '../helpers/incident-harness';

@@ -1,0 +1,104 @@
+/**
+ * The activity contract: every activity the workflows call, by name and signature. Workflows import
+ * this module type-only (lint enforces it); createActivities(deps) is checked against it.
+ */
+import type { IncidentPlan } from '../common/plan';
+import type { NotificationEvent } from '../common/ports';
+import type { Alert, AlertTarget, ArtifactRef } from '../common/types';
+
+// ---- planIncident ----
+
+export type PlanActivity = (input: { target: AlertTarget; alerts: Alert[] }) => Promise<IncidentPlan>;
+
+// ---- step.<name> and undo.<name>: one pair per registered step (activities/steps/registry.ts) ----
+
+export interface StepActivityInput {
+  incidentId: string;
+  target: AlertTarget;
+  dryRun: boolean;
+  params: Record<string, unknown>;
+}
+
+export interface StepResult {
+  artifacts: ArtifactRef[];
+  notes: string[];
+  /** For mutating steps: whether the cluster was (or, in dry-run, would have been) changed. */
+  changed?: boolean;
+}
+
+export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;
+
+/** `step.<name>` runs a step, `undo.<name>` reverses it where it can. */
+export type StepActivityName = `step.${string}` | `undo.${string}`;
+
+// ---- notify ----
+
+/** What a notifier is told (the port's NotificationEvent). */
+export type NotifyEvent = NotificationEvent;
+
+export interface NotifyInput {
+  notifier: string;
+  event: NotifyEvent;
+  dryRun: boolean;
+}
+
+export interface NotifyOutcome {
+  notifier: string;
+  status: 'sent' | 'dry-run';
+  httpStatus?: number;
+}
+
+export type NotifyActivity = (input: NotifyInput) => Promise<NotifyOutcome>;
+
+// ---- sealEvidence ----
+
+/** What the incident workflow hands the sealing activity once every capture has ended. */
+export interface SealInput {
+  incidentId: string;
+  workflowId: string;
+  runId: string;
+  alerts: Alert[];
+  target: AlertTarget;
+  artifacts: ArtifactRef[];
+  failures: Array<{ step: string; error: string }>;
+}
+
+export interface StoredObject {
+  key: string;
+  versionId?: string;
+  size: number;
+  sha256: string;
+}
+
+export interface SealResult {
+  manifest: StoredObject;
+  signature: StoredObject;
+  keyId: string;
+}
+
+export type SealActivity = (input: SealInput) => Promise<SealResult>;
+
+// ---- storageSelfTest ----
+
+export interface StorageSelfTestResult {
+  key: string;
+  versionId: string;
+  sha256: string;
+  retainUntil: string;
+  readBackMatches: boolean;
+  lockedDeleteRefused: boolean;
+  refusal: string;
+}
+
+export type StorageSelfTestActivity = (probeId: string) => Promise<StorageSelfTestResult>;
+
+/** The activities with fixed names. */
+export interface NamedActivities {
+  planIncident: PlanActivity;
+  sealEvidence: SealActivity;
+  notify: NotifyActivity;
+  storageSelfTest: StorageSelfTestActivity;
+}
+
+/** Everything the worker registers: the named activities plus one step (and undo) activity per step. */
+export type HoldfastActivities = NamedActivities & Record<StepActivityName, StepActivity>;

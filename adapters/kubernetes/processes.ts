@@ -1,0 +1,57 @@
+import type * as k8s from '@kubernetes/client-node';
+import { NotFound } from '../../common/failures';
+import { LIST_PROCESSES } from './collector-scripts';
+import { describeOutcome, execSmall, type CollectorHandle } from './collector';
+
+/** A process of the target container, as /proc showed it to the collector. Strings are the suspect's. */
+export interface TargetProcess {
+  pid: number;
+  ppid?: number;
+  uid?: number;
+  mountNamespace: string;
+  /** The container the process runs in, from its cgroup path (when the path shows it). */
+  containerId?: string;
+  comm: string;
+  exe: string;
+  cmdline: string;
+}
+
+export function parseProcessList(text: string): TargetProcess[] {
+  const processes: TargetProcess[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.split('\t');
+    if (fields.length < 8 || !/^\d{1,10}$/.test(fields[0]!)) continue;
+    const num = (v: string | undefined) => (v && /^\d{1,10}$/.test(v) ? Number(v) : undefined);
+    processes.push({
+      pid: Number(fields[0]),
+      ppid: num(fields[1]),
+      uid: num(fields[2]),
+      mountNamespace: fields[3]!.slice(0, 64),
+      containerId: /^[0-9a-f]{64}$/.test(fields[4]!) ? fields[4] : undefined,
+      comm: fields[5]!.trim().slice(0, 64),
+      exe: fields[6]!.trim().slice(0, 1024),
+      cmdline: fields.slice(7).join(' ').trim().slice(0, 4096),
+    });
+  }
+  return processes.sort((a, b) => a.pid - b.pid);
+}
+
+/**
+ * The target container's processes (bounded), lowest pid first (its init). They are the processes whose
+ * cgroup names the target's container ID; when cgroup paths do not show IDs, every process outside the
+ * collector (with a note: in a pod sharing one PID namespace that includes other containers).
+ */
+export async function listTargetProcesses(exec: k8s.Exec, handle: CollectorHandle, maxProcesses: number, signal?: AbortSignal): Promise<{ processes: TargetProcess[]; notes: string[] }> {
+  const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: 60_000, signal };
+  const { stdout, outcome } = await execSmall(exec, handle, ['sh', '-c', LIST_PROCESSES, 'holdfast-ps', String(maxProcesses)], bounds);
+  const visible = parseProcessList(stdout.toString('utf8'));
+  const notes = outcome.exitCode === 3 ? [`more than ${maxProcesses} processes visible: only the first ${maxProcesses} (by pid) were considered`] : describeOutcome('process list', outcome, bounds);
+  const byContainer = handle.targetContainerId ? visible.filter((p) => p.containerId === handle.targetContainerId) : [];
+  let processes = byContainer;
+  if (byContainer.length === 0) {
+    processes = visible;
+    notes.push(`processes not attributable to container ${handle.targetContainer} by cgroup: every process outside the collector is taken as the target's`);
+  }
+  if (processes.length === 0) throw new NotFound(`no process of container ${handle.targetContainer} is visible to the collector${notes.length ? ` (${notes.join('; ')})` : ''}`);
+  return { processes, notes };
+}

@@ -1,0 +1,16 @@
+import { ClusterUnavailable } from '../../common/failures';
+import type { Cluster } from '../../common/ports';
+
+/**
+ * The cluster when Holdfast has no Kubernetes access: every step fails fast and non-retryably with the
+ * reason, so incidents still seal what they have and escalate instead of retrying for hours.
+ */
+export function unavailableCluster(reason: string): Cluster {
+  const fail = async (): Promise<never> => {
+    throw new ClusterUnavailable(reason);
+  };
+  return {
+    inspect: fail, preserve: fail, capture: fail, isolate: fail, unisolate: fail, cordon: fail, uncordon: fail, nodeOf: fail,
+    deletePod: fail, scaleToZero: fail, restoreScale: fail,
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * What every HTTP notifier shares: configuration checks, secrets from env vars, dry-run previews with
+ * secrets masked, and text helpers for attacker-influenced alert text.
+ */
+import { stripControlChars } from '../../common/k8s-names';
+import type { AlertTarget } from '../../common/types';
+import type { NotificationEvent, NotificationResult, Notifier } from '../../common/ports';
+import { DEFAULT_TIMEOUT_MS, maskSecrets, send, type HttpRequest } from './http';
+
+/** Where dry runs are reported; pino's logger fits. */
+export interface NotifierLogger {
+  info(obj: object, msg: string): void;
+}
+
+export interface NotifierDeps {
+  /** Environment to resolve `*Env` secrets from (default process.env). */
+  env?: Record<string, string | undefined>;
+  logger?: NotifierLogger;
+}
+
+export class NotifierConfigError extends Error {
+  override name = 'NotifierConfigError';
+}
+
+/** A secret given inline or as the name of an environment variable; the message names the variable, never a value. */
+export function resolveSecret(notifier: string, inline: string | undefined, envName: string | undefined, field: string, env: Record<string, string | undefined>, required = true): string | undefined {
+  if (inline !== undefined && envName !== undefined) throw new NotifierConfigError(`notifier "${notifier}": set ${field} or ${field}Env, not both`);
+  if (envName !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(envName)) throw new NotifierConfigError(`notifier "${notifier}": ${field}Env must be an environment variable name`);
+    const value = env[envName]?.trim();
+    if (!value) throw new NotifierConfigError(`notifier "${notifier}": environment variable ${envName} (${field}) is not set`);
+    return value;
+  }
+  if (inline !== undefined && inline.trim() !== '') return inline.trim();
+  if (required) throw new NotifierConfigError(`notifier "${notifier}": ${field} (or ${field}Env) is required`);
+  return undefined;
+}
+
+export function checkUrl(notifier: string, url: string, field = 'url'): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new NotifierConfigError(`notifier "${notifier}": ${field} is not a valid URL`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new NotifierConfigError(`notifier "${notifier}": ${field} must be http(s)`);
+  if (parsed.username || parsed.password) throw new NotifierConfigError(`notifier "${notifier}": ${field} must not carry credentials`);
+  return parsed.toString();
+}
+
+/** At most `max` characters (code points), control characters removed, "…" marking a cut. */
+export function clip(text: string, max: number): string {
+  const clean = stripControlChars(text);
+  const chars = Array.from(clean);
+  return chars.length <= max ? clean : chars.slice(0, max - 1).join('') + '…';
+}
+
+/** Only http(s) links are ever put in a message. */
+export function safeLink(url: string | undefined): string | undefined {
+  if (!url || url.length > 2000) return undefined;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function targetText(target: AlertTarget): string {
+  if (target.pod) return `${target.cluster}/${target.namespace}/${target.pod}${target.container ? `/${target.container}` : ''}`;
+  return `${target.cluster}/node/${target.node ?? 'unknown'}`;
+}
+
+export function checkEvent(event: NotificationEvent): void {
+  if (event.action !== 'trigger' && event.action !== 'resolve') throw new NotifierConfigError(`unknown action ${String(event.action)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$/.test(event.dedupKey) || event.dedupKey.includes('..')) {
+    throw new NotifierConfigError('dedupKey must be 1-255 of [A-Za-z0-9._:@-], starting alphanumeric, without ".."');
+  }
+}
+
+export interface HttpNotifierOptions {
+  name: string;
+  timeoutMs?: number;
+  secrets: string[];
+  logger?: NotifierLogger;
+}
+
+/** Base for notifiers that make one HTTP request per event. */
+export abstract class HttpNotifier implements Notifier {
+  abstract readonly kind: string;
+  readonly name: string;
+  protected readonly timeoutMs: number;
+  private readonly secrets: string[];
+  private readonly logger?: NotifierLogger;
+
+  constructor(opts: HttpNotifierOptions) {
+    this.name = opts.name;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.secrets = opts.secrets.filter(Boolean);
+    this.logger = opts.logger;
+  }
+
+  /** The exact request for this event. */
+  abstract request(event: NotificationEvent): HttpRequest;
+
+  /** How the URL appears in previews (Slack's URL is itself the secret). */
+  protected displayUrl(url: string): string {
+    return maskSecrets(url, this.secrets);
+  }
+
+  async send(event: NotificationEvent, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<NotificationResult> {
+    checkEvent(event);
+    const request = this.request(event);
+    if (opts.dryRun) {
+      const preview = this.preview(request);
+      this.logger?.info({ notifier: this.name, kind: this.kind, action: event.action, dedupKey: event.dedupKey, request: preview }, 'dry run: notification not sent');
+      return { status: 'dry-run', preview };
+    }
+    const outcome = await send(request, { label: `${this.kind} notifier "${this.name}"`, secrets: this.secrets, timeoutMs: this.timeoutMs, signal: opts.signal });
+    return { status: 'sent', httpStatus: outcome.httpStatus, response: outcome.response };
+  }
+
+  private preview(request: HttpRequest): NonNullable<NotificationResult['preview']> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.headers)) {
+      headers[k] = /^(authorization|x-holdfast-signature)$/i.test(k) ? '[redacted]' : maskSecrets(v, this.secrets);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(maskSecrets(request.body, this.secrets));
+    } catch {
+      body = maskSecrets(request.body, this.secrets);
+    }
+    return { method: request.method, url: this.displayUrl(request.url), headers, body };
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * PagerDuty Events API v2: POST <url> (default https://events.pagerduty.com/v2/enqueue).
+ * trigger: `{routing_key, event_action: 'trigger', dedup_key, payload{summary ≤ 1024, source, severity,
+ * component, group, class, custom_details}, client, client_url, links[]}`; resolve: `{routing_key,
+ * event_action: 'resolve', dedup_key}`. The dedup key is the incident's, so repeats fold into one PagerDuty
+ * alert and the resolve closes it. PagerDuty answers 202; 400 is a bad event (not retried), 429 throttling.
+ */
+import type { Severity } from '../../common/types';
+import type { NotificationEvent } from '../../common/ports';
+import { HttpNotifier, checkUrl, clip, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import type { HttpRequest } from './http';
+
+export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com/v2/enqueue';
+
+export interface PagerDutyConfig {
+  type: 'pagerduty';
+  name: string;
+  url?: string;
+  routingKey?: string;
+  /** Name of the environment variable holding the routing key (preferred over routingKey). */
+  routingKeyEnv?: string;
+  timeoutMs?: number;
+}
+
+const SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> = {
+  critical: 'critical', high: 'error', medium: 'warning', low: 'info', info: 'info',
+};
+
+export function pagerDutySeverity(severity: Severity): 'critical' | 'error' | 'warning' | 'info' {
+  return SEVERITY[severity];
+}
+
+export class PagerDutyNotifier extends HttpNotifier {
+  readonly kind = 'pagerduty';
+  private readonly url: string;
+  private readonly routingKey: string;
+
+  constructor(config: PagerDutyConfig, deps: NotifierDeps = {}) {
+    const routingKey = resolveSecret(config.name, config.routingKey, config.routingKeyEnv, 'routingKey', deps.env ?? process.env) as string;
+    super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [routingKey], logger: deps.logger });
+    this.routingKey = routingKey;
+    this.url = checkUrl(config.name, config.url ?? PAGERDUTY_DEFAULT_URL);
+  }
+
+  request(event: NotificationEvent): HttpRequest {
+    const common = { routing_key: this.routingKey, dedup_key: event.dedupKey };
+    let body: Record<string, unknown>;
+    if (event.action === 'resolve') {
+      body = { ...common, event_action: 'resolve' };
+    } else {
+      const t = event.target;
+      const links = [
+        safeLink(event.links.incident) && { href: safeLink(event.links.incident), text: 'Holdfast incident' },
+        safeLink(event.links.history) && { href: safeLink(event.links.history), text: 'Incident history' },
+      ].filter(Boolean);
+      body = {
+        ...common,
+        event_action: 'trigger',
+        payload: {
+          summary: clip(event.title || event.summary, 1024),
+          source: targetText(t),
+          severity: pagerDutySeverity(event.severity),
+          component: t.container ?? t.pod ?? t.node ?? t.cluster,
+          group: t.namespace ? `${t.cluster}/${t.namespace}` : t.cluster,
+          class: 'holdfast.incident',
+          custom_details: {
+            incident_id: event.incidentId,
+            tier: event.tier,
+            severity: event.severity,
+            target: t,
+            alert_summary: clip(event.summary, 4096),
+          },
+        },
+        client: 'Holdfast',
+        ...(safeLink(event.links.incident) ? { client_url: safeLink(event.links.incident) } : {}),
+        links,
+      };
+    }
+    return { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  }
+}

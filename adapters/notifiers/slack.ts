@@ -1,0 +1,88 @@
+/**
+ * Slack incoming webhook: POST `{text, blocks[]}` (Block Kit) to the webhook URL, which is itself the
+ * secret (never logged: previews show only its origin). Alert text is attacker-influenced: the summary
+ * goes into a plain_text object (not parsed as mrkdwn), and all text, plain or mrkdwn, is escaped
+ * (&, <, >), so no `<!channel>` mention or forged `<url|label>` link can be injected. Limits: header 150 chars, section text
+ * 3000, button text 75. Slack answers 200 "ok"; 400 invalid_payload, 403/404/410 are configuration errors.
+ */
+import type { Severity } from '../../common/types';
+import type { NotificationEvent } from '../../common/ports';
+import { HttpNotifier, checkUrl, clip, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import type { HttpRequest } from './http';
+
+export interface SlackConfig {
+  type: 'slack';
+  name: string;
+  /** The incoming-webhook URL (a secret: prefer urlEnv). */
+  url?: string;
+  urlEnv?: string;
+  timeoutMs?: number;
+}
+
+/** Escapes the three characters Slack's mrkdwn treats as control characters. */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const EMOJI: Record<Severity, string> = { critical: ':red_circle:', high: ':large_orange_circle:', medium: ':large_yellow_circle:', low: ':large_blue_circle:', info: ':white_circle:' };
+
+export class SlackNotifier extends HttpNotifier {
+  readonly kind = 'slack';
+  private readonly url: string;
+
+  constructor(config: SlackConfig, deps: NotifierDeps = {}) {
+    const url = checkUrl(config.name, resolveSecret(config.name, config.url, config.urlEnv, 'url', deps.env ?? process.env) as string);
+    const path = new URL(url).pathname;
+    super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [url, ...(path.length > 8 ? [path] : [])], logger: deps.logger });
+    this.url = url;
+  }
+
+  protected override displayUrl(url: string): string {
+    return `${new URL(url).origin}/[redacted]`;
+  }
+
+  request(event: NotificationEvent): HttpRequest {
+    // '|' and '>' would end a mrkdwn link early.
+    const incident = safeLink(event.links.incident)?.replace(/\|/g, '%7C').replace(/>/g, '%3E');
+    const history = safeLink(event.links.history);
+    const target = slackEscape(targetText(event.target));
+    const title = clip(event.title || event.summary, 140);
+    let body: { text: string; blocks: unknown[] };
+    if (event.action === 'resolve') {
+      body = {
+        text: `Resolved: ${slackEscape(title)} (${target})`,
+        blocks: [
+          { type: 'section', text: { type: 'mrkdwn', text: `:white_check_mark: *Resolved* — ${slackEscape(title)}\n${target}` } },
+          {
+            type: 'context',
+            elements: [{ type: 'mrkdwn', text: clip(`Holdfast incident \`${slackEscape(event.incidentId)}\`${incident ? ` · <${incident}|open>` : ''}`, 3000) }],
+          },
+        ],
+      };
+    } else {
+      const buttons = [
+        incident && { type: 'button', text: { type: 'plain_text', text: 'Open incident' }, url: incident, style: 'primary' },
+        history && { type: 'button', text: { type: 'plain_text', text: 'History' }, url: history },
+      ].filter(Boolean);
+      body = {
+        text: `${EMOJI[event.severity]} [${event.severity}] ${slackEscape(title)} (${target})`,
+        blocks: [
+          { type: 'header', text: { type: 'plain_text', text: clip(slackEscape(`${event.severity.toUpperCase()}: ${title}`), 150) } },
+          {
+            type: 'section',
+            fields: [
+              { type: 'mrkdwn', text: `*Severity*\n${EMOJI[event.severity]} ${event.severity}` },
+              { type: 'mrkdwn', text: `*Tier*\n${event.tier}` },
+              { type: 'mrkdwn', text: clip(`*Target*\n${target}`, 2000) },
+              { type: 'mrkdwn', text: clip(`*Incident*\n${incident ? `<${incident}|${slackEscape(event.incidentId)}>` : slackEscape(event.incidentId)}`, 2000) },
+            ],
+          },
+          // plain_text is not parsed as mrkdwn; it is escaped as well, so no renderer can turn it into a mention or link.
+          ...(event.summary ? [{ type: 'section', text: { type: 'plain_text', text: clip(slackEscape(event.summary), 3000), emoji: false } }] : []),
+          ...(buttons.length > 0 ? [{ type: 'actions', elements: buttons }] : []),
+        ],
+      };
+    }
+    return { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  }
+}

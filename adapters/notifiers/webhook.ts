@@ -1,0 +1,88 @@
+/**
+ * Generic signed webhook: POST a JSON document
+ * `{schema: 'holdfast.notification/v1', sentAt, event: {action, incidentId, dedupKey, title, severity, summary, tier, target, links}}`
+ * with headers
+ *   X-Holdfast-Timestamp: <unix seconds>            (equal to sentAt, which the signature covers)
+ *   X-Holdfast-Signature: sha256=<hex HMAC-SHA256 over the exact body bytes, keyed by the secret>
+ *   X-Holdfast-Event: trigger | resolve
+ *   Idempotency-Key: <dedupKey>:<action>
+ * A receiver verifies the HMAC (constant-time), then rejects stale timestamps to stop replays. Same
+ * signature header as Holdfast's own intake accepts.
+ */
+import crypto from 'node:crypto';
+import type { NotificationEvent } from '../../common/ports';
+import { HttpNotifier, checkUrl, clip, resolveSecret, safeLink, type NotifierDeps } from './base';
+import type { HttpRequest } from './http';
+
+export const WEBHOOK_SCHEMA = 'holdfast.notification/v1';
+
+export interface WebhookConfig {
+  type: 'webhook';
+  name: string;
+  url: string;
+  secret?: string;
+  secretEnv?: string;
+  timeoutMs?: number;
+}
+
+export function webhookSignature(secret: string, body: string | Buffer): string {
+  return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** For receivers and tests: constant-time check of X-Holdfast-Signature. */
+export function verifyWebhookSignature(secret: string, body: string | Buffer, header: string | undefined): boolean {
+  if (!header) return false;
+  const expected = Buffer.from(webhookSignature(secret, body));
+  const given = Buffer.from(header);
+  return given.length === expected.length && crypto.timingSafeEqual(given, expected);
+}
+
+export class WebhookNotifier extends HttpNotifier {
+  readonly kind = 'webhook';
+  private readonly url: string;
+  private readonly secret: string;
+  private readonly now: () => Date;
+
+  constructor(config: WebhookConfig, deps: NotifierDeps & { now?: () => Date } = {}) {
+    const secret = resolveSecret(config.name, config.secret, config.secretEnv, 'secret', deps.env ?? process.env) as string;
+    super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [secret], logger: deps.logger });
+    this.secret = secret;
+    this.url = checkUrl(config.name, config.url);
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  request(event: NotificationEvent): HttpRequest {
+    const at = this.now();
+    const seconds = Math.floor(at.getTime() / 1000);
+    const body = JSON.stringify({
+      schema: WEBHOOK_SCHEMA,
+      sentAt: new Date(seconds * 1000).toISOString(),
+      event: {
+        action: event.action,
+        incidentId: event.incidentId,
+        dedupKey: event.dedupKey,
+        title: clip(event.title, 1024),
+        severity: event.severity,
+        summary: clip(event.summary, 4096),
+        tier: event.tier,
+        target: event.target,
+        links: {
+          ...(safeLink(event.links.incident) ? { incident: safeLink(event.links.incident) } : {}),
+          ...(safeLink(event.links.history) ? { history: safeLink(event.links.history) } : {}),
+        },
+      },
+    });
+    return {
+      method: 'POST',
+      url: this.url,
+      headers: {
+        'content-type': 'application/json',
+        'x-holdfast-timestamp': String(seconds),
+        'x-holdfast-signature': webhookSignature(this.secret, body),
+        'x-holdfast-event': event.action,
+        'idempotency-key': `${event.dedupKey}:${event.action}`,
+      },
+      body,
+    };
+  }
+}

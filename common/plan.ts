@@ -1,0 +1,52 @@
+/**
+ * The plan an incident follows: which steps, with which parameters, timeouts and gates, and whom to page.
+ * Chosen by the planIncident activity from the playbooks; carried in the workflow history. Pure types.
+ */
+
+export interface StepTimeouts {
+  /** Whole activity attempt. */
+  startToCloseSeconds: number;
+  /** Long steps heartbeat; a silent one is retried. 0 = no heartbeat expected. */
+  heartbeatSeconds: number;
+  maximumAttempts: number;
+}
+
+export interface PlannedStep {
+  name: string;
+  params: Record<string, unknown>;
+  timeouts: StepTimeouts;
+  /** Skipped without asking anyone when the incident has no pod (host alert). */
+  needsPod?: boolean;
+}
+
+export interface ApprovalGate {
+  required: boolean;
+  timeoutSeconds: number;
+  /** What happens when nobody decides in time. */
+  onTimeout: 'approve' | 'reject';
+}
+
+export interface PlannedContainment extends PlannedStep {
+  approval: ApprovalGate;
+}
+
+export interface EscalationTier {
+  /** Names of configured notifiers to page at this tier. */
+  notifiers: string[];
+  /** Wait this long for an acknowledgement before paging the next tier. */
+  ackTimeoutSeconds: number;
+}
+
+export interface IncidentPlan {
+  playbook: string;
+  dryRun: boolean;
+  preserve: PlannedStep | null;
+  captures: PlannedStep[];
+  containment: PlannedContainment[];
+  escalation: { tiers: EscalationTier[]; repeatLastTier: number };
+  undoContainmentOnResolve: boolean;
+  /** Close the incident by itself after this long without resolution (0 = never). */
+  autoCloseAfterHours: number;
+  /** Link base for notifications (the API's public URL). */
+  apiBaseUrl: string;
+}

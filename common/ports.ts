@@ -1,0 +1,177 @@
+/**
+ * The ports activities depend on. Adapters (Kubernetes, S3, notifiers, signer) implement them and are
+ * injected through createActivities(deps); tests substitute in-memory fakes from test/fakes/.
+ */
+import type { Readable } from 'node:stream';
+import type { AlertTarget, ArtifactRef, CollectorInfo, PodRef, Severity } from './types';
+
+export interface PutArtifactInput {
+  incidentId: string;
+  step: string;
+  name: string;
+  contentType: string;
+  collector: CollectorInfo;
+  method: string;
+  notes?: string[];
+  body: Readable;
+  /** Called as bytes flow, so long uploads can heartbeat their progress. */
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface EvidenceStore {
+  /** Streams the body into the store with Object Lock retention; returns its hash and size. */
+  putArtifact(input: PutArtifactInput): Promise<ArtifactRef>;
+  /** Reads an artifact back as a stream (bounded by the object's size). */
+  getArtifact(key: string, versionId?: string): Promise<Readable>;
+}
+
+// ---- Cluster: everything Holdfast does to Kubernetes. The real adapter lives in activities/kubernetes/. ----
+
+export interface MutationOptions {
+  /** Server-side dry run (dryRun=All): the API server validates the change but stores nothing. */
+  dryRun: boolean;
+  incidentId: string;
+  signal?: AbortSignal;
+}
+
+/** One piece of evidence a capture produces, as a stream the evidence store consumes. */
+export interface CaptureStream {
+  name: string;
+  body: Readable;
+  contentType: string;
+  method: string;
+  collector: CollectorInfo;
+  notes: string[];
+}
+
+export interface CaptureOptions {
+  incidentId: string;
+  params: Record<string, unknown>;
+  /** Dry run: read-only captures run; anything that would change the cluster (the collector) is only validated. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
+}
+
+/** What a mutating step did, for the status and the manifest. */
+export interface ActionOutcome {
+  changed: boolean;
+  dryRun: boolean;
+  notes: string[];
+  /** A JSON-able record of the change (objects created, labels set), stored as evidence. */
+  record?: unknown;
+}
+
+export interface Cluster {
+  /** Pod, owner chain, node, containers with image digests, recent events: a JSON document. */
+  inspect(target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
+  preserve(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  capture(kind: 'filesystem' | 'memory' | 'logs' | 'network', target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
+  isolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  unisolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  cordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
+  uncordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
+  /** Deletes the suspect pod (its evidence is already captured). Playbooks may use it only behind an approval. */
+  deletePod(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  /** Scales the Deployment (or ReplicaSet) that owned the pod to zero, remembering its size; behind an approval. */
+  scaleToZero(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  restoreScale(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
+  /** The node a pod runs on (for cordon when the alert did not say). */
+  nodeOf(target: PodRef): Promise<string | undefined>;
+}
+
+// ---- Evidence sealing and investigator access (issue 4: activities/evidence/, activities/seal.ts) ----
+
+/** An object as the evidence store holds it. */
+export interface StoredObjectInfo {
+  key: string;
+  versionId?: string;
+  size: number;
+  /** From the object's metadata when it carries one (single-part objects, manifests, signatures). */
+  sha256?: string;
+  contentType?: string;
+  metadata: Record<string, string>;
+  retention?: { mode: string; retainUntil?: string; legalHold: boolean };
+}
+
+/** Read side of the evidence store, for sealing and investigator access. */
+export interface EvidenceReader {
+  head(key: string, versionId?: string): Promise<StoredObjectInfo>;
+  open(key: string, versionId?: string): Promise<{ body: Readable; size: number; versionId?: string; metadata: Record<string, string> }>;
+  readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }>;
+  /** A time-limited GET URL (at most 15 minutes). */
+  presignGet(key: string, versionId: string | undefined, expiresInSeconds: number): Promise<string>;
+}
+
+export interface PublicKeyInfo {
+  keyId: string;
+  algorithm: 'Ed25519';
+  /** SubjectPublicKeyInfo, PEM. */
+  publicKeyPem: string;
+}
+
+/** Signs manifests. The file-based Ed25519 signer is the embedded default; a KMS can implement this later. */
+export interface Signer {
+  readonly keyId: string;
+  readonly algorithm: 'Ed25519';
+  /** Signs exactly these bytes (Ed25519, pure: no pre-hash); returns the raw 64-byte signature. */
+  sign(data: Uint8Array): Promise<Buffer>;
+  /** The public keys investigators may verify with (current first). */
+  publicKeys(): PublicKeyInfo[];
+}
+
+/** One access to an incident's evidence: who, when, what, from where. */
+export interface CustodyEntry {
+  incidentId: string;
+  at: string;
+  who: { name: string; role: string; via: string };
+  action: 'evidence.read' | 'evidence.bundle' | 'evidence.legal-hold';
+  /** The objects handed out (keys and versions). */
+  objects: Array<{ key: string; versionId?: string }>;
+  from: { ip: string; userAgent?: string };
+  outcome: 'granted' | 'failed';
+  detail?: string;
+}
+
+/** Append-only custody log: S3 has no append, so each access is its own small locked object. */
+export interface CustodyLog {
+  append(entry: CustodyEntry): Promise<{ key: string; versionId?: string }>;
+}
+
+// ---- Notifiers (issue 3: activities/notifiers/). Structurally what activities/notify.ts calls (NotifierLike). ----
+
+/** What a notifier is told. The dedup key (the incident id) lets the vendor fold repeats and resolve. */
+export interface NotificationEvent {
+  action: 'trigger' | 'resolve';
+  incidentId: string;
+  title: string;
+  severity: Severity;
+  /** Attacker-influenced alert text: each notifier bounds and escapes it for its vendor. */
+  summary: string;
+  /** Escalation tier being paged (1 = first). */
+  tier: number;
+  target: AlertTarget;
+  links: { incident: string; history?: string };
+  dedupKey: string;
+}
+
+export interface NotificationResult {
+  status: 'sent' | 'dry-run';
+  httpStatus?: number;
+  /** The vendor's answer, bounded (at most 2 KiB) and with configured secrets masked. */
+  response?: string;
+  /** Dry run: the request that would have been sent, secrets masked. */
+  preview?: { method: string; url: string; headers: Record<string, string>; body: unknown };
+}
+
+export interface Notifier {
+  /** 'pagerduty' | 'opsgenie' | 'slack' | 'webhook' | … */
+  readonly kind: string;
+  /** The configured name the workflow refers to (e.g. 'pd-primary'). */
+  readonly name: string;
+  /**
+   * Sends one event. Throws NotifierRejected (non-retryable: the vendor refused the request, 4xx other
+   * than 408/429) or NotifierUnavailable (retryable: network, timeout, 408, 429, 5xx).
+   */
+  send(event: NotificationEvent, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<NotificationResult>;
+}

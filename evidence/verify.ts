@@ -1,0 +1,222 @@
+/**
+ * Offline verification of an evidence directory or bundle, trusting nothing Holdfast serves: the
+ * signature over the exact manifest bytes (with a public key the investigator supplies), then the size
+ * and SHA-256 of every artifact, streamed. Used by `holdfast evidence verify` and the tests.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { EvidenceManifest } from '../common/types';
+import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex, verifySignature } from './manifest';
+import { keyIdOf } from './signer';
+import { relativeArtifactPath } from './names';
+
+export type KeySource = 'file' | 'server' | 'none';
+
+export interface ArtifactCheck {
+  name: string;
+  key: string;
+  path?: string;
+  expectedSize: number;
+  expectedSha256: string;
+  actualSize?: number;
+  actualSha256?: string;
+  ok: boolean;
+  problem?: string;
+}
+
+export interface VerifyReport {
+  /** True only when the signature verified with a supplied key and every artifact matched. */
+  ok: boolean;
+  source: string;
+  incidentId?: string;
+  manifestSha256?: string;
+  keyId?: string;
+  keySource: KeySource;
+  /** The supplied key's id, to compare with the manifest's keyId. */
+  suppliedKeyId?: string;
+  signature: { checked: boolean; ok: boolean; detail: string };
+  artifacts: ArtifactCheck[];
+  failures: Array<{ step: string; error: string }>;
+  problems: string[];
+}
+
+export interface VerifyOptions {
+  publicKeyPem?: string;
+  keySource?: KeySource;
+  /** When no publicKeyPem: look a key up by the manifest's keyId (e.g. from the server, if the user asked). */
+  resolveKey?: (keyId: string) => Promise<string | undefined>;
+  /** Called with bytes hashed so far (for a progress bar). */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+interface Inputs {
+  manifestBytes?: Buffer;
+  signature?: Buffer;
+  hashes: Map<string, { size: number; sha256: string }>;
+  problems: string[];
+}
+
+async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Promise<VerifyReport> {
+  let options = opts;
+  const report: VerifyReport = {
+    ok: false, source, keySource: options.publicKeyPem ? (options.keySource ?? 'file') : 'none',
+    signature: { checked: false, ok: false, detail: '' }, artifacts: [], failures: [], problems: [...inputs.problems],
+  };
+  if (!inputs.manifestBytes) {
+    report.problems.push('manifest.json is missing');
+    return report;
+  }
+  report.manifestSha256 = sha256Hex(inputs.manifestBytes);
+  let manifest: EvidenceManifest | undefined;
+  try {
+    manifest = parseManifest(inputs.manifestBytes);
+  } catch (err) {
+    report.problems.push((err as Error).message);
+  }
+  if (!options.publicKeyPem && options.resolveKey && manifest) {
+    const resolved = await options.resolveKey(manifest.signing.keyId).catch(() => undefined);
+    if (resolved) {
+      options = { ...options, publicKeyPem: resolved, keySource: 'server' };
+      report.keySource = 'server';
+    } else report.problems.push(`no public key with id ${manifest.signing.keyId} could be fetched`);
+  }
+  if (!inputs.signature) report.signature = { checked: false, ok: false, detail: 'manifest.sig is missing' };
+  else if (!options.publicKeyPem) report.signature = { checked: false, ok: false, detail: 'no public key supplied: the signature was NOT checked (pass --key <public-key.pem>)' };
+  else {
+    try {
+      report.suppliedKeyId = keyIdOf(options.publicKeyPem);
+    } catch {
+      report.problems.push('the supplied public key is not a readable PEM public key');
+    }
+    const ok = verifySignature(inputs.manifestBytes, inputs.signature, options.publicKeyPem);
+    report.signature = {
+      checked: true, ok,
+      detail: ok
+        ? `valid Ed25519 signature over manifest.json by key ${report.suppliedKeyId}`
+        : `INVALID: manifest.sig is not a valid signature of manifest.json under key ${report.suppliedKeyId ?? '(unreadable)'}` +
+          (manifest && report.suppliedKeyId && manifest.signing.keyId !== report.suppliedKeyId ? ` (the manifest names key ${manifest.signing.keyId})` : ''),
+    };
+  }
+  if (!report.signature.ok) report.problems.push(`signature: ${report.signature.detail}`);
+  if (!manifest) return report;
+  report.incidentId = manifest.incidentId;
+  report.keyId = manifest.signing.keyId;
+  report.failures = Array.isArray(manifest.failures) ? manifest.failures : [];
+  for (const a of manifest.artifacts) {
+    const rel = relativeArtifactPath(manifest.incidentId, a.key);
+    const check: ArtifactCheck = { name: a.name, key: a.key, path: rel, expectedSize: a.size, expectedSha256: a.sha256, ok: false };
+    const found = rel ? inputs.hashes.get(rel) : undefined;
+    if (!rel) check.problem = 'its key is not a safe <step>/<artifact> path under the incident';
+    else if (!found) check.problem = 'missing';
+    else {
+      check.actualSize = found.size;
+      check.actualSha256 = found.sha256;
+      if (found.size !== a.size) check.problem = `size ${found.size}, expected ${a.size}`;
+      else if (found.sha256 !== a.sha256) check.problem = `sha256 ${found.sha256}, expected ${a.sha256}`;
+      else check.ok = true;
+    }
+    if (!check.ok) report.problems.push(`artifact ${a.name} (${rel ?? a.key}): ${check.problem}`);
+    report.artifacts.push(check);
+  }
+  report.ok = report.signature.checked && report.signature.ok && report.problems.length === 0;
+  return report;
+}
+
+async function hashFile(file: string, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+    onBytes(chunk.length);
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+function readBounded(file: string, max: number): Buffer | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const stat = fs.statSync(file);
+  if (!stat.isFile() || stat.size > max) throw new Error(`${path.basename(file)} is not a regular file of at most ${max} bytes`);
+  return fs.readFileSync(file);
+}
+
+/** Verifies a directory laid out as `holdfast evidence get -o DIR` writes it. */
+export async function verifyDirectory(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const inputs: Inputs = { hashes: new Map(), problems: [] };
+  inputs.manifestBytes = readBounded(path.join(dir, 'manifest.json'), MAX_MANIFEST_BYTES);
+  inputs.signature = readBounded(path.join(dir, 'manifest.sig'), 4096);
+  if (inputs.manifestBytes) {
+    let manifest: EvidenceManifest | undefined;
+    try {
+      manifest = parseManifest(inputs.manifestBytes);
+    } catch {
+      // evaluate() reports it.
+    }
+    const total = manifest?.artifacts.reduce((n, a) => n + a.size, 0) ?? 0;
+    let done = 0;
+    for (const a of manifest?.artifacts ?? []) {
+      const rel = relativeArtifactPath(manifest!.incidentId, a.key);
+      if (!rel) continue;
+      const file = path.join(dir, ...rel.split('/'));
+      // Never follow a symlink out of the evidence directory.
+      const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+      if (!stat) continue;
+      if (!stat.isFile() || !fs.realpathSync(file).startsWith(fs.realpathSync(dir) + path.sep)) {
+        inputs.problems.push(`${rel} is not a regular file inside ${dir}`);
+        continue;
+      }
+      inputs.hashes.set(rel, await hashFile(file, (n) => { done += n; options.onProgress?.(done, total); }));
+    }
+  }
+  return evaluate(dir, inputs, options);
+}
+
+/** Verifies a tar bundle (as served by /evidence/bundle), streaming every entry through SHA-256. */
+export async function verifyBundle(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const inputs: Inputs = { hashes: new Map(), problems: [] };
+  const extract = tar.extract();
+  const total = fs.statSync(file).size;
+  let done = 0;
+  const consume = (async () => {
+    for await (const entry of extract) {
+      const name = entry.header.name;
+      if (entry.header.type !== 'file') {
+        inputs.problems.push(`unexpected ${entry.header.type} entry ${name.slice(0, 200)} in the bundle`);
+        entry.resume();
+        continue;
+      }
+      if (name === 'manifest.json' || name === 'manifest.sig') {
+        const max = name === 'manifest.json' ? MAX_MANIFEST_BYTES : 4096;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of entry as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > max) throw new Error(`${name} in the bundle is larger than ${max} bytes`);
+          chunks.push(chunk);
+        }
+        if (name === 'manifest.json') inputs.manifestBytes = Buffer.concat(chunks);
+        else inputs.signature = Buffer.concat(chunks);
+        continue;
+      }
+      const hash = crypto.createHash('sha256');
+      let size = 0;
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+        done += chunk.length;
+        options.onProgress?.(done, total);
+      }
+      if (inputs.hashes.has(name)) inputs.problems.push(`${name.slice(0, 200)} appears twice in the bundle`);
+      inputs.hashes.set(name, { size, sha256: hash.digest('hex') });
+    }
+  })();
+  try {
+    await Promise.all([pipeline(fs.createReadStream(file), extract), consume]);
+  } catch (err) {
+    inputs.problems.push(`the bundle is not a complete tar archive: ${(err as Error).message.slice(0, 200)}`);
+  }
+  return evaluate(file, inputs, options);
+}
