@@ -12,12 +12,12 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
+  type WorkflowInfo,
 } from '@temporalio/workflow';
-import type { NamedActivities, StepActivity, StepActivityInput, StepActivityName, StepResult } from '../activities/contract';
+import type { NamedActivities } from '../activities/contract';
 import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
-import type { IncidentPlan, PlannedStep } from '../common/plan';
+import type { IncidentPlan, PlannedContainment } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
-import { maxSeverity, type ArtifactRef } from '../common/types';
 import {
   acknowledgeSignal,
   alertsQuery,
@@ -30,20 +30,13 @@ import {
   resolveSignal,
   statusQuery,
   stopEscalationSignal,
-  type Actor,
-  type AlertRecord,
-  type ApprovalDecision,
   type IncidentInput,
-  type IncidentPhase,
   type IncidentStatus,
-  type IncomingAlert,
-  type ResolveRequest,
   type StepStatus,
 } from './definitions';
 import type { EscalationInput, EscalationResult } from './escalation';
-
-/** An incident keeps at most this many distinct alerts; repeats beyond only raise counts. */
-const MAX_DISTINCT_ALERTS = 500;
+import { IncidentState } from './incident-state';
+import { describeFailure, runStep } from './incident-steps';
 
 const { planIncident } = proxyActivities<Pick<NamedActivities, 'planIncident'>>({
   startToCloseTimeout: '30 seconds',
@@ -59,320 +52,253 @@ const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
   retry: { initialInterval: '2 seconds', maximumAttempts: 8, nonRetryableErrorTypes: [...NOTIFY_NON_RETRYABLE] },
 });
 
-function stepActivity(kind: 'step' | 'undo', step: PlannedStep): StepActivity {
-  const acts = proxyActivities<Record<StepActivityName, StepActivity>>({
-    startToCloseTimeout: step.timeouts.startToCloseSeconds * 1000,
-    ...(step.timeouts.heartbeatSeconds > 0 ? { heartbeatTimeout: step.timeouts.heartbeatSeconds * 1000 } : {}),
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: step.timeouts.maximumAttempts, nonRetryableErrorTypes: [...NON_RETRYABLE] },
-  });
-  return acts[`${kind}.${step.name}`]!;
-}
+type EscalationWorkflow = (i: EscalationInput) => Promise<EscalationResult>;
+type PageEvent = EscalationInput['event'];
 
-/** The adapter's failure inside Temporal's wrappers (ActivityFailure → ApplicationFailure). */
-function innermost(err: unknown): { type?: string; message?: string } | undefined {
-  let current = err as { message?: string; cause?: unknown; type?: string } | undefined;
-  let typed: typeof current;
-  while (current) {
-    if (current.type) typed = current;
-    current = current.cause as typeof current;
-  }
-  return typed ?? (err as typeof current);
-}
-
-function describeFailure(err: unknown): string {
-  const failure = innermost(err);
-  return `${failure?.type ? `${failure.type}: ` : ''}${failure?.message ?? String(err)}`.slice(0, 1000);
-}
-
-function failureType(err: unknown): string | undefined {
-  return innermost(err)?.type;
+/** One run of the workflow: the incident's state plus the Temporal handles its phases share. */
+interface Incident {
+  readonly info: WorkflowInfo;
+  readonly state: IncidentState;
+  /** Preserve, capture and contain run in this scope: cancelling the incident cancels it. */
+  readonly pipeline: CancellationScope;
+  /** Set once the escalation child has started; an acknowledgement stops it. */
+  escalation?: ChildWorkflowHandle<EscalationWorkflow>;
 }
 
 /**
  * One incident: plan → preserve → capture (in parallel) → contain (with approval gates) → seal →
  * escalate → wait for resolution. Every step records its outcome; no failure stops the incident
  * from sealing what exists and escalating.
+ *
+ * The order of everything that reaches Temporal (activities, timers, the child, signals, search
+ * attributes) is what running incidents replay against: the committed histories guard it.
  */
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
+  const incident = open(input);
+  await awaitFirstAlert(incident, input);
+  upsertIncidentSearchAttributes(incident);
+  const plan = await planResponse(incident);
+  await respond(incident, plan);
+  await seal(incident);
+  const event = pageEvent(incident, plan);
+  const paged = await escalateAndWait(incident, plan, event);
+  await close(incident, plan, event, paged);
+  return incident.state.finish();
+}
+
+/** The incident's state, wired to search attributes, the response scope and the escalation child. */
+function open(input: IncidentInput): Incident {
   const info = workflowInfo();
-  const incidentId = incidentIdFromRunId(info.firstExecutionRunId);
-  const records: AlertRecord[] = [];
-  const status: IncidentStatus = {
-    incidentId,
-    key: input.key,
-    phase: 'planning',
-    severity: 'info',
-    target: input.target,
-    dryRun: false,
-    startedAt: new Date().toISOString(),
-    steps: [],
-    alertCount: 0,
-  };
-
-  const attach = (incoming: IncomingAlert[], repeats: Array<{ fingerprint: string; count: number; lastSeenAt: string }> = []) => {
-    for (const { alert, fingerprint } of incoming) {
-      status.alertCount += 1;
-      const existing = records.find((r) => r.fingerprint === fingerprint);
-      if (existing) {
-        existing.count += 1;
-        existing.lastSeenAt = alert.receivedAt;
-      } else if (records.length < MAX_DISTINCT_ALERTS) {
-        records.push({ alert, fingerprint, count: 1, lastSeenAt: alert.receivedAt });
-      }
-      const raised = maxSeverity(status.severity, alert.severity);
-      if (raised !== status.severity) {
-        status.severity = raised;
-        upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.severity, value: raised }]);
-      }
-    }
-    for (const repeat of repeats) {
-      const existing = records.find((r) => r.fingerprint === repeat.fingerprint);
-      status.alertCount += repeat.count;
-      if (existing) {
-        existing.count += repeat.count;
-        existing.lastSeenAt = repeat.lastSeenAt;
-      }
-    }
-  };
-
-  const decisions = new Map<string, { approved: boolean; by: string; at: string; note?: string }>();
-  let acknowledged: Actor | undefined;
-  let resolution: ResolveRequest | undefined;
-  let cancellation: Actor | undefined;
-  let escalation: ChildWorkflowHandle<(i: EscalationInput) => Promise<EscalationResult>> | undefined;
   const pipeline = new CancellationScope();
-
-  setHandler(alertsSignal, (batch) => attach(batch.alerts, batch.repeats));
-  const decide = (approved: boolean) => (decision: ApprovalDecision) => {
-    if (!decisions.has(decision.step)) decisions.set(decision.step, { approved, by: decision.by, at: new Date().toISOString(), note: decision.note });
+  const incident: Incident = {
+    info,
+    pipeline,
+    state: new IncidentState(incidentIdFromRunId(info.firstExecutionRunId), input, {
+      now: () => new Date().toISOString(),
+      onSeverityRaised: (severity) => upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.severity, value: severity }]),
+      onPhase: (phase) => upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]),
+      onAcknowledged: (actor) => {
+        void incident.escalation?.signal(stopEscalationSignal, actor).catch(() => undefined);
+      },
+      onCancelled: () => pipeline.cancel(),
+    }),
   };
-  setHandler(approveSignal, decide(true));
-  setHandler(rejectSignal, decide(false));
-  setHandler(acknowledgeSignal, (actor) => {
-    if (acknowledged) return;
-    acknowledged = actor;
-    status.acknowledgedBy = actor.by;
-    void escalation?.signal(stopEscalationSignal, actor).catch(() => undefined);
-  });
-  setHandler(resolveSignal, (request) => {
-    resolution ??= request;
-  });
-  setHandler(cancelSignal, (actor) => {
-    if (cancellation) return;
-    cancellation = actor;
-    pipeline.cancel();
-  });
-  setHandler(statusQuery, () => status);
-  setHandler(alertsQuery, () => records);
+  handleSignalsAndQueries(incident.state);
+  return incident;
+}
 
-  // signal-with-start delivers the opening alerts as a signal, processed as soon as the handler is set.
-  attach(input.alerts);
-  if (!(await condition(() => records.length > 0, '1 minute'))) {
+function handleSignalsAndQueries(state: IncidentState): void {
+  setHandler(alertsSignal, (batch) => state.attach(batch.alerts, batch.repeats));
+  setHandler(approveSignal, (decision) => state.decide(true, decision));
+  setHandler(rejectSignal, (decision) => state.decide(false, decision));
+  setHandler(acknowledgeSignal, (actor) => state.acknowledge(actor));
+  setHandler(resolveSignal, (request) => state.resolve(request));
+  setHandler(cancelSignal, (actor) => state.cancel(actor));
+  setHandler(statusQuery, () => state.status);
+  setHandler(alertsQuery, () => state.alerts);
+}
+
+/** signal-with-start delivers the opening alerts as a signal, processed as soon as the handler is set. */
+async function awaitFirstAlert({ state }: Incident, input: IncidentInput): Promise<void> {
+  state.attach(input.alerts);
+  if (!(await condition(() => state.hasAlerts, '1 minute'))) {
     throw ApplicationFailure.nonRetryable('an incident needs at least one alert', FailureType.InvalidInput);
   }
-  const first = records[0]!;
+}
 
-  const setPhase = (phase: IncidentPhase) => {
-    status.phase = phase;
-    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]);
-  };
-  const now = () => new Date().toISOString();
-  const track = (name: string, kind: StepStatus['kind']): StepStatus => {
-    const step: StepStatus = { name, kind, state: 'pending', artifacts: [], notes: [] };
-    status.steps.push(step);
-    return step;
-  };
-  const hasPod = Boolean(input.target.namespace && input.target.pod);
-  const artifacts: ArtifactRef[] = [];
-  const failures: Array<{ step: string; error: string }> = [];
-
-  /** Runs one step activity and records what happened; never throws except on cancellation. */
-  const runStep = async (record: StepStatus, kind: 'step' | 'undo', step: PlannedStep, plan: IncidentPlan): Promise<StepResult | undefined> => {
-    if (step.needsPod && !hasPod) {
-      record.state = 'skipped';
-      record.notes.push('this incident has no pod (host-level alert)');
-      return undefined;
-    }
-    record.state = 'running';
-    record.startedAt = now();
-    const stepInput: StepActivityInput = { incidentId, target: input.target, dryRun: plan.dryRun, params: step.params };
-    try {
-      const result = await stepActivity(kind, step)(stepInput);
-      record.state = 'succeeded';
-      record.notes.push(...result.notes);
-      record.artifacts.push(...result.artifacts.map(({ name, key, size, sha256 }) => ({ name, key, size, sha256 })));
-      artifacts.push(...result.artifacts);
-      return result;
-    } catch (err) {
-      if (isCancellation(err)) {
-        record.state = 'skipped';
-        record.notes.push('cancelled');
-        throw err;
-      }
-      const message = describeFailure(err);
-      record.error = message;
-      if (failureType(err) === FailureType.StepNotApplicable) {
-        record.state = 'skipped';
-      } else {
-        record.state = 'failed';
-        failures.push({ step: `${kind === 'undo' ? 'undo.' : ''}${step.name}`, error: message });
-      }
-      return undefined;
-    } finally {
-      record.endedAt = now();
-    }
-  };
-
+/** What the incident list filters on, set once the opening alert is known. */
+function upsertIncidentSearchAttributes({ state }: Incident): void {
+  const { target } = state;
   upsertSearchAttributes([
     { key: SEARCH_ATTRIBUTES.status, value: 'planning' },
-    { key: SEARCH_ATTRIBUTES.severity, value: status.severity },
-    { key: SEARCH_ATTRIBUTES.cluster, value: input.target.cluster },
-    { key: SEARCH_ATTRIBUTES.source, value: first.alert.source },
-    ...(input.target.namespace ? [{ key: SEARCH_ATTRIBUTES.namespace, value: input.target.namespace }] : []),
-    ...(input.target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: input.target.pod }] : []),
+    { key: SEARCH_ATTRIBUTES.severity, value: state.status.severity },
+    { key: SEARCH_ATTRIBUTES.cluster, value: target.cluster },
+    { key: SEARCH_ATTRIBUTES.source, value: state.firstAlert.alert.source },
+    ...(target.namespace ? [{ key: SEARCH_ATTRIBUTES.namespace, value: target.namespace }] : []),
+    ...(target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: target.pod }] : []),
   ]);
+}
 
-  const planRecord = track('plan', 'plan');
-  planRecord.state = 'running';
-  planRecord.startedAt = now();
-  const plan = await planIncident({ target: input.target, alerts: records.map((r) => r.alert) });
-  planRecord.state = 'succeeded';
-  planRecord.endedAt = now();
-  planRecord.notes.push(`playbook ${plan.playbook}${plan.dryRun ? ' (dry run)' : ''}`);
-  status.playbook = plan.playbook;
-  status.dryRun = plan.dryRun;
-  log.info('incident planned', { incidentId, playbook: plan.playbook, dryRun: plan.dryRun });
+async function planResponse({ state }: Incident): Promise<IncidentPlan> {
+  const record = state.track('plan', 'plan');
+  state.start(record);
+  const plan = await planIncident({ target: state.target, alerts: state.alerts.map((r) => r.alert) });
+  state.succeed(record, { notes: [`playbook ${plan.playbook}${plan.dryRun ? ' (dry run)' : ''}`], artifacts: [] });
+  state.end(record);
+  state.planned(plan);
+  log.info('incident planned', { incidentId: state.incidentId, playbook: plan.playbook, dryRun: plan.dryRun });
+  return plan;
+}
 
-  const contained: PlannedStep[] = [];
+/** Preserve, capture, contain: the part of the response that cancelling the incident stops. */
+async function respond(incident: Incident, plan: IncidentPlan): Promise<void> {
   try {
-    await pipeline.run(async () => {
-      if (plan.preserve) {
-        setPhase('preserving');
-        await runStep(track(plan.preserve.name, 'preserve'), 'step', plan.preserve, plan);
-      }
-
-      setPhase('capturing');
-      // Captures only read: run them side by side; one failing never stops the others.
-      const captureRecords = plan.captures.map((step) => track(step.name, 'capture'));
-      await Promise.all(plan.captures.map((step, i) => runStep(captureRecords[i]!, 'step', step, plan)));
-
-      setPhase('containing');
-      for (const action of plan.containment) {
-        const record = track(action.name, 'contain');
-        if (resolution) {
-          record.state = 'skipped';
-          record.notes.push('incident resolved before containment');
-          continue;
-        }
-        if (action.approval.required && !(action.needsPod && !hasPod)) {
-          record.state = 'awaiting-approval';
-          const decided = await condition(() => decisions.has(action.name), action.approval.timeoutSeconds * 1000);
-          const decision = decided
-            ? decisions.get(action.name)!
-            : { approved: action.approval.onTimeout === 'approve', by: 'timeout', at: now(), note: `no decision within ${action.approval.timeoutSeconds}s` };
-          record.decision = decision;
-          if (!decision.approved) {
-            record.state = 'skipped';
-            record.notes.push(`rejected by ${decision.by}`);
-            continue;
-          }
-        }
-        const result = await runStep(record, 'step', action, plan);
-        if (result) contained.push(action);
-      }
+    await incident.pipeline.run(async () => {
+      await preserve(incident, plan);
+      await capture(incident, plan);
+      await contain(incident, plan);
     });
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    log.info('incident cancelled', { incidentId, by: cancellation?.by });
+    log.info('incident cancelled', { incidentId: incident.state.incidentId, by: incident.state.cancellation?.by });
   }
+}
 
-  // Whatever happened above, seal what exists: a partial incident still gets a signed record.
+async function preserve({ state }: Incident, plan: IncidentPlan): Promise<void> {
+  if (!plan.preserve) return;
+  state.setPhase('preserving');
+  await runStep(state, state.track(plan.preserve.name, 'preserve'), 'step', plan.preserve, plan);
+}
+
+/** Captures only read: run them side by side; one failing never stops the others. */
+async function capture({ state }: Incident, plan: IncidentPlan): Promise<void> {
+  state.setPhase('capturing');
+  const records = plan.captures.map((step) => state.track(step.name, 'capture'));
+  await Promise.all(plan.captures.map((step, i) => runStep(state, records[i]!, 'step', step, plan)));
+}
+
+/** Containment actions one after another, each behind its approval gate if it has one. */
+async function contain({ state }: Incident, plan: IncidentPlan): Promise<void> {
+  state.setPhase('containing');
+  for (const action of plan.containment) {
+    const record = state.track(action.name, 'contain');
+    if (state.resolution) {
+      state.skip(record, 'incident resolved before containment');
+      continue;
+    }
+    // A step that cannot apply (no pod) is skipped by runStep without asking anyone.
+    if (action.approval.required && state.applies(action) && !(await approved(state, record, action))) continue;
+    const result = await runStep(state, record, 'step', action, plan);
+    if (result) state.contained.push(action);
+  }
+}
+
+/** Waits for a decision on a gated action, or applies the gate's default when none comes in time. */
+async function approved(state: IncidentState, record: StepStatus, action: PlannedContainment): Promise<boolean> {
+  state.awaitApproval(record);
+  const decided = await condition(() => state.hasDecision(action.name), action.approval.timeoutSeconds * 1000);
+  return state.applyDecision(record, decided ? state.decisionFor(action.name)! : state.timeoutDecision(action.approval));
+}
+
+/** Whatever happened before, seal what exists: a partial incident still gets a signed record. */
+async function seal({ state, info }: Incident): Promise<void> {
   await CancellationScope.nonCancellable(async () => {
-    setPhase('sealing');
-    const record = track('seal', 'seal');
-    record.state = 'running';
-    record.startedAt = now();
+    state.setPhase('sealing');
+    const record = state.track('seal', 'seal');
+    state.start(record);
     try {
       const sealed = await sealEvidence({
-        incidentId,
+        incidentId: state.incidentId,
         workflowId: info.workflowId,
         runId: info.runId,
-        alerts: records.map((r) => r.alert),
-        target: input.target,
-        artifacts,
-        failures,
+        alerts: state.alerts.map((r) => r.alert),
+        target: state.target,
+        artifacts: state.artifacts,
+        failures: state.failures,
       });
-      record.state = 'succeeded';
-      status.manifestKey = sealed.manifest.key;
-      record.artifacts.push({ name: 'manifest.json', key: sealed.manifest.key, size: sealed.manifest.size, sha256: sealed.manifest.sha256 });
+      state.sealed(record, sealed.manifest);
     } catch (err) {
-      record.state = 'failed';
-      record.error = describeFailure(err);
+      state.fail(record, describeFailure(err));
     } finally {
-      record.endedAt = now();
+      state.end(record);
     }
   });
+}
 
-  const event = {
+/** What every page says: named after the opening alert, at the severity reached by now. */
+function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
+  const { incidentId, severity } = state.status;
+  const { alert } = state.firstAlert;
+  return {
     incidentId,
-    title: `[${status.severity}] ${first.alert.rule}`.slice(0, 200),
-    severity: status.severity,
-    summary: first.alert.summary.slice(0, 1000),
-    target: input.target,
+    title: `[${severity}] ${alert.rule}`.slice(0, 200),
+    severity,
+    summary: alert.summary.slice(0, 1000),
+    target: state.target,
     links: { incident: `${plan.apiBaseUrl}/v1/incidents/${incidentId}`, history: `${plan.apiBaseUrl}/v1/incidents/${incidentId}/history` },
     dedupKey: incidentId,
   };
+}
 
-  let paged: string[] = [];
-  if (!cancellation) {
-    setPhase(acknowledged ? 'acknowledged' : 'escalating');
-    const record = track('escalate', 'escalate');
-    record.state = 'running';
-    record.startedAt = now();
-    escalation = await startChild<(i: EscalationInput) => Promise<EscalationResult>>(ESCALATION_WORKFLOW, {
-      workflowId: `${info.workflowId}/escalation/${info.runId}`,
-      args: [{ tiers: plan.escalation.tiers, repeatLastTier: plan.escalation.repeatLastTier, event, dryRun: plan.dryRun }],
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-    });
-    if (acknowledged) await escalation.signal(stopEscalationSignal, acknowledged);
-    const escalationDone = escalation.result().then((result) => {
-      paged = result.paged;
-      record.state = result.pages.some((p) => !p.ok) ? 'failed' : 'succeeded';
-      record.notes.push(...result.pages.map((p) => `tier ${p.tier} ${p.notifier}: ${p.ok ? 'paged' : `failed (${p.error})`}`));
-      if (plan.escalation.tiers.length === 0) record.notes.push('no escalation tiers configured');
-      if (result.acknowledgedBy) record.notes.push(`acknowledged by ${result.acknowledgedBy}`);
-    }, (err: unknown) => {
-      record.state = 'failed';
-      record.error = describeFailure(err);
-    }).finally(() => {
-      record.endedAt = now();
-    });
+/** Unless cancelled: page until someone acknowledges, then wait for the end. Returns the notifiers paged. */
+async function escalateAndWait(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<string[]> {
+  const { state } = incident;
+  if (state.cancellation) return [];
+  const { child, paged } = await escalate(incident, plan, event);
+  await waitForResolution(state, plan);
+  if (!state.acknowledged) void child.signal(stopEscalationSignal, { by: state.closedBy ?? 'auto-close' }).catch(() => undefined);
+  return await paged;
+}
 
-    const autoCloseMs = plan.autoCloseAfterHours > 0 ? plan.autoCloseAfterHours * 3600_000 : undefined;
-    await condition(() => resolution !== undefined || cancellation !== undefined || acknowledged !== undefined, autoCloseMs);
-    if (acknowledged && !resolution && !cancellation) {
-      setPhase('acknowledged');
-      await condition(() => resolution !== undefined || cancellation !== undefined, autoCloseMs);
-    }
-    if (!acknowledged) void escalation.signal(stopEscalationSignal, { by: resolution?.by ?? (cancellation as Actor | undefined)?.by ?? 'auto-close' }).catch(() => undefined);
-    await escalationDone;
+/**
+ * Starts the escalation child, which pages tier by tier until stopped. `paged` settles when the
+ * child ends, with every notifier it paged, after the escalate step has recorded the outcome.
+ */
+async function escalate(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<{ child: ChildWorkflowHandle<EscalationWorkflow>; paged: Promise<string[]> }> {
+  const { state, info } = incident;
+  state.setPhase(state.acknowledged ? 'acknowledged' : 'escalating');
+  const record = state.track('escalate', 'escalate');
+  state.start(record);
+  const child = await startChild<EscalationWorkflow>(ESCALATION_WORKFLOW, {
+    workflowId: `${info.workflowId}/escalation/${info.runId}`,
+    args: [{ tiers: plan.escalation.tiers, repeatLastTier: plan.escalation.repeatLastTier, event, dryRun: plan.dryRun }],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
+  incident.escalation = child;
+  // Acknowledged before the child existed: the signal handler had nothing to stop.
+  if (state.acknowledged) await child.signal(stopEscalationSignal, state.acknowledged);
+  const paged = child.result().then((result) => {
+    state.escalated(record, result, plan.escalation.tiers.length > 0);
+    return result.paged;
+  }, (err: unknown) => {
+    state.fail(record, describeFailure(err));
+    return [];
+  }).finally(() => {
+    state.end(record);
+  });
+  return { child, paged };
+}
+
+/** Until resolved or cancelled (an acknowledgement only changes the phase), or the playbook's auto-close. */
+async function waitForResolution(state: IncidentState, plan: IncidentPlan): Promise<void> {
+  const autoCloseMs = plan.autoCloseAfterHours > 0 ? plan.autoCloseAfterHours * 3600_000 : undefined;
+  await condition(() => state.resolution !== undefined || state.cancellation !== undefined || state.acknowledged !== undefined, autoCloseMs);
+  if (state.acknowledged && !state.resolution && !state.cancellation) {
+    state.setPhase('acknowledged');
+    await condition(() => state.resolution !== undefined || state.cancellation !== undefined, autoCloseMs);
   }
+}
 
-  // Closing: undo containment when asked, tell every paged notifier the incident is over.
+/** Closing, even if the workflow is cancelled: undo containment when asked, tell every paged notifier it is over. */
+async function close({ state }: Incident, plan: IncidentPlan, event: PageEvent, paged: string[]): Promise<void> {
   await CancellationScope.nonCancellable(async () => {
-    const undo = resolution?.undoContainment ?? plan.undoContainmentOnResolve;
-    if (undo && (resolution || cancellation)) {
-      for (const action of contained.slice().reverse()) {
-        await runStep(track(action.name, 'undo'), 'undo', action, plan);
+    if (state.shouldUndoContainment(plan.undoContainmentOnResolve)) {
+      for (const action of state.contained.slice().reverse()) {
+        await runStep(state, state.track(action.name, 'undo'), 'undo', action, plan);
       }
     }
     await Promise.allSettled(paged.map((notifier) =>
       notify({ notifier, dryRun: plan.dryRun, event: { ...event, action: 'resolve', tier: 0 } })));
   });
-
-  status.resolvedBy = resolution?.by ?? cancellation?.by;
-  setPhase(resolution ? 'resolved' : cancellation ? 'cancelled' : 'closed');
-  status.endedAt = now();
-  return status;
 }

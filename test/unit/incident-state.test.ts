@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Alert, AlertTarget, ArtifactRef, CollectorInfo, Severity } from '../../common/types';
+import type { Actor, IncidentPhase, IncomingAlert } from '../../workflows/definitions';
+import { IncidentState, MAX_DISTINCT_ALERTS } from '../../workflows/incident-state';
+
+const COLLECTOR: CollectorInfo = { name: 'holdfast', version: '0.1.0' };
+const target: AlertTarget = { cluster: 'test', namespace: 'shop', pod: 'web-1', container: 'app', node: 'node-1' };
+
+function incoming(fingerprint: string, overrides: Partial<Alert> = {}): IncomingAlert {
+  const alert: Alert = {
+    id: `id-${fingerprint}`,
+    source: 'falco',
+    rule: 'Terminal shell in container',
+    severity: 'medium',
+    summary: 'a shell was spawned',
+    observedAt: '2026-01-01T00:00:00.000Z',
+    receivedAt: '2026-01-01T00:00:01.000Z',
+    target,
+    labels: {},
+    status: 'firing',
+    rawSha256: '0'.repeat(64),
+    ...overrides,
+  };
+  return { alert, fingerprint };
+}
+
+function artifact(name: string): ArtifactRef {
+  return {
+    name, key: `incidents/inc-1/${name}`, size: 3, sha256: 'a'.repeat(64), contentType: 'application/octet-stream',
+    capturedAt: '2026-01-01T00:00:00.000Z', collector: COLLECTOR, method: 'kubectl logs', notes: ['full artifact detail'],
+  };
+}
+
+/** A state with a ticking clock and every hook call recorded. */
+function harness(t: AlertTarget = target) {
+  let tick = 0;
+  const calls = {
+    severity: [] as Severity[],
+    phase: [] as IncidentPhase[],
+    acknowledged: [] as Actor[],
+    cancelled: [] as Actor[],
+  };
+  const state = new IncidentState('inc-1', { key: 'incident/test/shop/web-1', target: t }, {
+    now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, tick++)).toISOString(),
+    onSeverityRaised: (s) => calls.severity.push(s),
+    onPhase: (p) => calls.phase.push(p),
+    onAcknowledged: (a) => calls.acknowledged.push(a),
+    onCancelled: (a) => calls.cancelled.push(a),
+  });
+  return { state, calls };
+}
+
+describe('incident state', () => {
+  test('starts planning at info severity with the clock’s time and the status keys in their order', () => {
+    const { state } = harness();
+    assert.deepEqual(Object.keys(state.status), ['incidentId', 'key', 'phase', 'severity', 'target', 'dryRun', 'startedAt', 'steps', 'alertCount']);
+    assert.equal(state.status.phase, 'planning');
+    assert.equal(state.status.severity, 'info');
+    assert.equal(state.status.startedAt, '2026-01-01T00:00:00.000Z');
+    assert.equal(state.status.target, target);
+    assert.equal(state.hasAlerts, false);
+    assert.throws(() => state.firstAlert, /no alert/);
+  });
+
+  test('identical alerts fold into one record with a count and the last time seen', () => {
+    const { state } = harness();
+    state.attach([incoming('a'), incoming('a', { receivedAt: '2026-01-01T00:05:00.000Z' }), incoming('b')]);
+    assert.equal(state.status.alertCount, 3);
+    assert.deepEqual(state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]), [
+      ['a', 2, '2026-01-01T00:05:00.000Z'],
+      ['b', 1, '2026-01-01T00:00:01.000Z'],
+    ]);
+    assert.equal(state.firstAlert.fingerprint, 'a');
+  });
+
+  test('repeats the API coalesced raise counts; a repeat of an unknown alert still counts', () => {
+    const { state } = harness();
+    state.attach([incoming('a')]);
+    state.attach([], [{ fingerprint: 'a', count: 4, lastSeenAt: '2026-01-01T01:00:00.000Z' }, { fingerprint: 'zz', count: 2, lastSeenAt: '2026-01-01T01:00:00.000Z' }]);
+    assert.equal(state.status.alertCount, 7);
+    assert.deepEqual(state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]), [['a', 5, '2026-01-01T01:00:00.000Z']]);
+  });
+
+  test(`keeps at most ${MAX_DISTINCT_ALERTS} distinct alerts; the rest only count`, () => {
+    const { state } = harness();
+    const many = Array.from({ length: MAX_DISTINCT_ALERTS + 3 }, (_, i) => incoming(`f${i}`));
+    state.attach(many);
+    assert.equal(state.alerts.length, MAX_DISTINCT_ALERTS);
+    assert.equal(state.status.alertCount, MAX_DISTINCT_ALERTS + 3);
+    assert.equal(state.alerts.at(-1)!.fingerprint, `f${MAX_DISTINCT_ALERTS - 1}`);
+    // A kept alert still folds; one beyond the cap is not kept when it repeats.
+    state.attach([incoming('f0'), incoming(`f${MAX_DISTINCT_ALERTS}`)]);
+    assert.equal(state.alerts.length, MAX_DISTINCT_ALERTS);
+    assert.equal(state.alerts[0]!.count, 2);
+    assert.equal(state.status.alertCount, MAX_DISTINCT_ALERTS + 5);
+  });
+
+  test('severity only rises, and the hook is called once per raise', () => {
+    const { state, calls } = harness();
+    state.attach([incoming('a', { severity: 'medium' }), incoming('b', { severity: 'medium' }), incoming('c', { severity: 'info' })]);
+    state.attach([incoming('d', { severity: 'critical' }), incoming('e', { severity: 'high' })]);
+    state.attach([], [{ fingerprint: 'a', count: 3, lastSeenAt: '2026-01-01T01:00:00.000Z' }]);
+    assert.equal(state.status.severity, 'critical');
+    assert.deepEqual(calls.severity, ['medium', 'critical']);
+  });
+
+  test('setPhase updates the status and calls the hook every time', () => {
+    const { state, calls } = harness();
+    state.setPhase('capturing');
+    state.setPhase('acknowledged');
+    state.setPhase('acknowledged');
+    assert.equal(state.status.phase, 'acknowledged');
+    assert.deepEqual(calls.phase, ['capturing', 'acknowledged', 'acknowledged']);
+  });
+
+  test('step lifecycle: tracked pending, started, succeeded with its notes and artifacts, ended', () => {
+    const { state } = harness();
+    const record = state.track('logs', 'capture');
+    assert.deepEqual(state.status.steps, [{ name: 'logs', kind: 'capture', state: 'pending', artifacts: [], notes: [] }]);
+    state.start(record);
+    assert.equal(record.state, 'running');
+    assert.equal(record.startedAt, '2026-01-01T00:00:01.000Z');
+    const logs = artifact('logs.bin');
+    state.succeed(record, { notes: ['3 containers'], artifacts: [logs] });
+    state.end(record);
+    assert.deepEqual(record, {
+      name: 'logs', kind: 'capture', state: 'succeeded', artifacts: [{ name: logs.name, key: logs.key, size: logs.size, sha256: logs.sha256 }],
+      notes: ['3 containers'], startedAt: '2026-01-01T00:00:01.000Z', endedAt: '2026-01-01T00:00:02.000Z',
+    });
+    // The sealed record gets the full artifact; the status only its summary.
+    assert.deepEqual(state.artifacts, [logs]);
+    assert.deepEqual(state.failures, []);
+  });
+
+  test('a failure is recorded on the step and, when named, listed for the sealed record', () => {
+    const { state } = harness();
+    const memory = state.track('memory', 'capture');
+    state.start(memory);
+    state.fail(memory, 'Unsupported: ptrace denied', 'memory');
+    state.end(memory);
+    const undo = state.track('isolate', 'undo');
+    state.fail(undo, 'boom', 'undo.isolate');
+    const seal = state.track('seal', 'seal');
+    state.fail(seal, 'S3 down');
+    assert.equal(memory.state, 'failed');
+    assert.equal(memory.error, 'Unsupported: ptrace denied');
+    assert.deepEqual(Object.keys(memory), ['name', 'kind', 'state', 'artifacts', 'notes', 'startedAt', 'error', 'endedAt']);
+    assert.deepEqual(state.failures, [{ step: 'memory', error: 'Unsupported: ptrace denied' }, { step: 'undo.isolate', error: 'boom' }]);
+  });
+
+  test('skips: not applicable keeps the reason as error without a failure; a skip adds a note', () => {
+    const { state } = harness();
+    const a = state.track('network', 'capture');
+    state.notApplicable(a, 'StepNotApplicable: no network namespace');
+    const b = state.track('isolate', 'contain');
+    state.skip(b, 'incident resolved before containment');
+    assert.deepEqual([a.state, a.error, a.notes], ['skipped', 'StepNotApplicable: no network namespace', []]);
+    assert.deepEqual([b.state, b.notes], ['skipped', ['incident resolved before containment']]);
+    assert.deepEqual(state.failures, []);
+  });
+
+  test('pod steps apply only when the incident names a pod', () => {
+    assert.equal(harness().state.applies({ needsPod: true }), true);
+    const host = harness({ cluster: 'test', node: 'worker-7' }).state;
+    assert.equal(host.hasPod, false);
+    assert.equal(host.applies({ needsPod: true }), false);
+    assert.equal(host.applies({ needsPod: false }), true);
+    assert.equal(host.applies({}), true);
+  });
+
+  test('sealing records the manifest on the step and the status', () => {
+    const { state } = harness();
+    const record = state.track('seal', 'seal');
+    state.sealed(record, { key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64), versionId: 'v1' });
+    assert.equal(record.state, 'succeeded');
+    assert.equal(state.status.manifestKey, 'incidents/inc-1/manifest.json');
+    assert.deepEqual(record.artifacts, [{ name: 'manifest.json', key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64) }]);
+    assert.deepEqual(state.artifacts, [], 'the manifest is not evidence it seals itself');
+  });
+
+  test('escalation outcome: one note per page, a failed page fails the step', () => {
+    const { state } = harness();
+    const ok = state.track('escalate', 'escalate');
+    state.escalated(ok, { pages: [{ tier: 1, notifier: 'tier1', ok: true }], acknowledgedBy: 'alice' }, true);
+    assert.deepEqual([ok.state, ok.notes], ['succeeded', ['tier 1 tier1: paged', 'acknowledged by alice']]);
+    const bad = state.track('escalate', 'escalate');
+    state.escalated(bad, { pages: [{ tier: 1, notifier: 'a', ok: true }, { tier: 2, notifier: 'b', ok: false, error: 'HTTP 500' }] }, true);
+    assert.deepEqual([bad.state, bad.notes], ['failed', ['tier 1 a: paged', 'tier 2 b: failed (HTTP 500)']]);
+    const none = state.track('escalate', 'escalate');
+    state.escalated(none, { pages: [] }, false);
+    assert.deepEqual([none.state, none.notes], ['succeeded', ['no escalation tiers configured']]);
+  });
+
+  test('the first decision on a step wins; other steps are independent', () => {
+    const { state } = harness();
+    assert.equal(state.hasDecision('isolate'), false);
+    state.decide(false, { step: 'isolate', by: 'carol', note: 'false positive' });
+    state.decide(true, { step: 'isolate', by: 'bob' });
+    state.decide(true, { step: 'cordon', by: 'bob' });
+    assert.deepEqual(state.decisionFor('isolate'), { approved: false, by: 'carol', at: '2026-01-01T00:00:01.000Z', note: 'false positive' });
+    assert.equal(state.decisionFor('cordon')!.approved, true);
+    assert.equal(state.decisionFor('delete'), undefined);
+  });
+
+  test('a decision on a gated step: approval lets it run, rejection skips it, a timeout applies the gate default', () => {
+    const { state } = harness();
+    const isolate = state.track('isolate', 'contain');
+    state.awaitApproval(isolate);
+    assert.equal(isolate.state, 'awaiting-approval');
+    state.decide(false, { step: 'isolate', by: 'carol' });
+    assert.equal(state.applyDecision(isolate, state.decisionFor('isolate')!), false);
+    assert.deepEqual([isolate.state, isolate.notes, isolate.decision?.by], ['skipped', ['rejected by carol'], 'carol']);
+
+    const cordon = state.track('cordon', 'contain');
+    const approve = state.timeoutDecision({ timeoutSeconds: 2, onTimeout: 'approve' });
+    assert.deepEqual(approve, { approved: true, by: 'timeout', at: '2026-01-01T00:00:02.000Z', note: 'no decision within 2s' });
+    assert.equal(state.applyDecision(cordon, approve), true);
+    assert.deepEqual([cordon.state, cordon.notes, cordon.decision], ['pending', [], approve]);
+    const reject = state.timeoutDecision({ timeoutSeconds: 30, onTimeout: 'reject' });
+    assert.equal(reject.approved, false);
+    assert.equal(reject.note, 'no decision within 30s');
+  });
+
+  test('acknowledgement: the first wins, sets acknowledgedBy and calls the hook once', () => {
+    const { state, calls } = harness();
+    state.acknowledge({ by: 'alice' });
+    state.acknowledge({ by: 'bob' });
+    assert.equal(state.acknowledged?.by, 'alice');
+    assert.equal(state.status.acknowledgedBy, 'alice');
+    assert.deepEqual(calls.acknowledged, [{ by: 'alice' }]);
+  });
+
+  test('resolution and cancellation: the first of each wins; cancel calls its hook once', () => {
+    const { state, calls } = harness();
+    state.resolve({ by: 'alice', undoContainment: false });
+    state.resolve({ by: 'bob', undoContainment: true });
+    state.cancel({ by: 'carol' });
+    state.cancel({ by: 'dave' });
+    assert.deepEqual(state.resolution, { by: 'alice', undoContainment: false });
+    assert.deepEqual(state.cancellation, { by: 'carol' });
+    assert.deepEqual(calls.cancelled, [{ by: 'carol' }]);
+  });
+
+  test('a resolution takes precedence over a cancellation when the incident closes', () => {
+    const { state, calls } = harness();
+    state.cancel({ by: 'carol' });
+    state.resolve({ by: 'alice' });
+    assert.equal(state.closedBy, 'alice');
+    const final = state.finish();
+    assert.equal(final, state.status);
+    assert.deepEqual([final.phase, final.resolvedBy], ['resolved', 'alice']);
+    assert.equal(final.endedAt, '2026-01-01T00:00:01.000Z');
+    assert.deepEqual(calls.phase, ['resolved']);
+  });
+
+  test('a cancelled incident ends cancelled; one nobody ended closes with no resolver', () => {
+    const cancelled = harness().state;
+    cancelled.cancel({ by: 'carol' });
+    assert.deepEqual([cancelled.finish().phase, cancelled.status.resolvedBy], ['cancelled', 'carol']);
+    const closed = harness().state;
+    assert.equal(closed.closedBy, undefined);
+    assert.deepEqual([closed.finish().phase, closed.status.resolvedBy], ['closed', undefined]);
+    assert.ok('resolvedBy' in closed.status, 'the key is set, as undefined');
+  });
+
+  test('containment is undone only when someone ended the incident; their choice beats the playbook', () => {
+    const auto = harness().state;
+    assert.equal(auto.shouldUndoContainment(true), false, 'auto-close never undoes');
+    const resolved = harness().state;
+    resolved.resolve({ by: 'alice' });
+    assert.equal(resolved.shouldUndoContainment(true), true);
+    assert.equal(resolved.shouldUndoContainment(false), false);
+    const keep = harness().state;
+    keep.resolve({ by: 'alice', undoContainment: false });
+    assert.equal(keep.shouldUndoContainment(true), false);
+    const undo = harness().state;
+    undo.resolve({ by: 'alice', undoContainment: true });
+    assert.equal(undo.shouldUndoContainment(false), true);
+    const cancelled = harness().state;
+    cancelled.cancel({ by: 'carol' });
+    assert.equal(cancelled.shouldUndoContainment(true), true);
+    assert.equal(cancelled.shouldUndoContainment(false), false);
+  });
+});
