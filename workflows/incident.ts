@@ -54,6 +54,11 @@ const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
 
 type EscalationWorkflow = (i: EscalationInput) => Promise<EscalationResult>;
 type PageEvent = EscalationInput['event'];
+interface Escalation {
+  child: ChildWorkflowHandle<EscalationWorkflow>;
+  /** Every notifier the child paged, once it has ended. */
+  paged: Promise<string[]>;
+}
 
 /** One run of the workflow: the incident's state plus the Temporal handles its phases share. */
 interface Incident {
@@ -103,6 +108,7 @@ function open(input: IncidentInput): Incident {
       onCancelled: () => pipeline.cancel(),
     }),
   };
+  // Last: a buffered signal (signal-with-start's opening alerts) is handled as soon as its handler is set.
   handleSignalsAndQueries(incident.state);
   return incident;
 }
@@ -254,7 +260,7 @@ async function escalateAndWait(incident: Incident, plan: IncidentPlan, event: Pa
  * Starts the escalation child, which pages tier by tier until stopped. `paged` settles when the
  * child ends, with every notifier it paged, after the escalate step has recorded the outcome.
  */
-async function escalate(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<{ child: ChildWorkflowHandle<EscalationWorkflow>; paged: Promise<string[]> }> {
+async function escalate(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<Escalation> {
   const { state, info } = incident;
   state.setPhase(state.acknowledged ? 'acknowledged' : 'escalating');
   const record = state.track('escalate', 'escalate');

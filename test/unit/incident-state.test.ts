@@ -77,7 +77,10 @@ describe('incident state', () => {
   test('repeats the API coalesced raise counts; a repeat of an unknown alert still counts', () => {
     const { state } = harness();
     state.attach([incoming('a')]);
-    state.attach([], [{ fingerprint: 'a', count: 4, lastSeenAt: '2026-01-01T01:00:00.000Z' }, { fingerprint: 'zz', count: 2, lastSeenAt: '2026-01-01T01:00:00.000Z' }]);
+    state.attach([], [
+      { fingerprint: 'a', count: 4, lastSeenAt: '2026-01-01T01:00:00.000Z' },
+      { fingerprint: 'zz', count: 2, lastSeenAt: '2026-01-01T01:00:00.000Z' },
+    ]);
     assert.equal(state.status.alertCount, 7);
     assert.deepEqual(state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]), [['a', 5, '2026-01-01T01:00:00.000Z']]);
   });
