@@ -7,6 +7,7 @@ COPY tsconfig.json ./
 COPY common ./common
 COPY workflows ./workflows
 COPY activities ./activities
+COPY alerts ./alerts
 COPY worker ./worker
 COPY api ./api
 COPY cli ./cli

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
+import { ALERT_SOURCES } from '../alerts/registry';
 import type { IncidentPlan, PlannedContainment, PlannedStep } from '../common/plan';
 import { SEVERITIES, severityAtLeast, type Alert, type AlertTarget } from '../common/types';
 import { findStep } from './steps/registry';
@@ -43,10 +44,11 @@ const ContainRef = Type.Union([
   }, { additionalProperties: false }),
 ]);
 
-const PlaybookSchema = Type.Object({
+/** `sources` are the names of the accepted alert formats (the registry's, unless a test passes others). */
+const playbookSchema = (sources: readonly string[]) => Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
   match: Type.Optional(Type.Object({
-    sources: Type.Optional(Type.Array(Type.Union(['falco', 'alertmanager', 'guardduty', 'generic'].map((s) => Type.Literal(s))), { maxItems: 4 })),
+    sources: Type.Optional(Type.Array(Type.Union(sources.map((s) => Type.Literal(s))), { maxItems: sources.length })),
     rules: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
     minSeverity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
     namespaces: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
@@ -68,14 +70,22 @@ const PlaybookSchema = Type.Object({
   autoCloseAfter: Type.Optional(Duration),
 }, { additionalProperties: false });
 
-export const PlaybookFileSchema = Type.Object({
-  playbooks: Type.Array(PlaybookSchema, { minItems: 1, maxItems: 200 }),
-  /** Notifier definitions, handed to the notifier registry (see activities/notifiers/). */
+export const playbookFileSchema = (sources: readonly string[] = ALERT_SOURCES) => Type.Object({
+  playbooks: Type.Array(playbookSchema(sources), { minItems: 1, maxItems: 200 }),
+  /** Notifier definitions, handed to the notifier registry (see adapters/notifiers/). */
   notifiers: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 100 })),
 }, { additionalProperties: false });
 
-export type PlaybookSpec = Static<typeof PlaybookSchema>;
-export type PlaybookFile = Static<typeof PlaybookFileSchema>;
+export type PlaybookSpec = Static<ReturnType<typeof playbookSchema>>;
+export type PlaybookFile = Static<ReturnType<typeof playbookFileSchema>>;
+
+export interface PlaybookOptions {
+  apiBaseUrl: string;
+  /** Notifiers defined outside the playbooks file (HOLDFAST_NOTIFIERS). */
+  knownNotifiers?: string[];
+  /** The sources `match.sources` may name (default: every registered alert format's). */
+  alertSources?: readonly string[];
+}
 
 export class PlaybookError extends Error {
   override name = 'PlaybookError';
@@ -187,14 +197,14 @@ export interface Playbooks {
 }
 
 /** Parses and validates a playbook document; every error names its path. */
-export function parsePlaybooks(text: string, source: string, opts: { apiBaseUrl: string; knownNotifiers?: string[] }): Playbooks {
+export function parsePlaybooks(text: string, source: string, opts: PlaybookOptions): Playbooks {
   let doc: unknown;
   try {
     doc = YAML.parse(text, { maxAliasCount: 100 });
   } catch (err) {
     throw new PlaybookError(`${source}: not valid YAML: ${(err as Error).message}`);
   }
-  const errors = [...Value.Errors(PlaybookFileSchema, doc)];
+  const errors = [...Value.Errors(playbookFileSchema(opts.alertSources), doc)];
   if (errors.length > 0) {
     throw new PlaybookError(`${source}: ${errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`).join('; ')}`);
   }
@@ -228,7 +238,7 @@ function buildPlaybooks(specs: PlaybookSpec[], notifiers: Array<Record<string, u
   };
 }
 
-export function loadPlaybooks(file: string | undefined, opts: { apiBaseUrl: string; knownNotifiers?: string[] }): Playbooks {
+export function loadPlaybooks(file: string | undefined, opts: PlaybookOptions): Playbooks {
   if (!file) return buildPlaybooks([], [], opts.apiBaseUrl, undefined, opts.knownNotifiers);
   let text: string;
   try {

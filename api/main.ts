@@ -8,7 +8,7 @@ import { loadOrCreateTokens } from './auth';
 import { incidentCounter, temporalIncidents } from './incidents';
 import { AlertIntake } from './intake';
 import { createApiMetrics } from './metrics';
-import { ALERT_FORMATS } from './formats/registry';
+import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
 import { evidenceRouteGroup } from './routes/evidence';
 import { buildServer } from './server';

@@ -23,6 +23,8 @@ export interface ServerDeps {
   countIncidents?: () => Promise<Record<string, number>>;
   /** Further route groups (alert intake, evidence), each a fastify plugin. */
   routes?: FastifyPluginAsync[];
+  /** The sources the incidents list filters by (default: every registered alert format's name). */
+  alertSources?: readonly string[];
 }
 
 /** Builds the HTTP API without listening, so tests drive it with inject(). */
@@ -52,7 +54,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerOpenApi(app);
   await app.register(authPlugin, { tokens: deps.tokens, webhookSecret: deps.webhookSecret });
   await app.register(healthRoutes(deps.readiness));
-  await app.register(incidentRoutes(deps.incidents));
+  await app.register(incidentRoutes(deps.incidents, deps.alertSources));
   for (const routes of deps.routes ?? []) await app.register(routes);
 
   app.get('/metrics', async (_request, reply) => {

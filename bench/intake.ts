@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { AlertIntake } from '../api/intake';
 import { createApiMetrics } from '../api/metrics';
-import { ALERT_FORMATS } from '../api/formats/registry';
+import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from '../api/routes/alerts';
 import { buildServer } from '../api/server';
 import { temporalIncidents } from '../api/incidents';

@@ -1,7 +1,9 @@
 /**
  * Types shared by api/, workflows/ and activities/. Pure data only: workflows import this file,
- * so nothing here may do I/O or read the clock.
+ * so nothing here may do I/O or read the clock, and imports from outside common/ are type-only.
  */
+// The sources are the registered alert formats' names; the import is erased, so the parsers stay out of workflows.
+import type { AlertSource } from '../alerts/registry';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -13,9 +15,6 @@ export function maxSeverity(a: Severity, b: Severity): Severity {
 export function severityAtLeast(value: Severity, minimum: Severity): boolean {
   return SEVERITY_RANK[value] >= SEVERITY_RANK[minimum];
 }
-
-export const ALERT_SOURCES = ['falco', 'alertmanager', 'guardduty', 'generic'] as const;
-export type AlertSource = (typeof ALERT_SOURCES)[number];
 
 /** What an alert is about. Names are validated against Kubernetes rules before they get here. */
 export interface AlertTarget {

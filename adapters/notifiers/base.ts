@@ -1,7 +1,9 @@
 /**
- * What every HTTP notifier shares: configuration checks, secrets from env vars, dry-run previews with
- * secrets masked, and text helpers for attacker-influenced alert text.
+ * What every notifier shares: the descriptor each kind exports for the registry, the schema pieces of a
+ * configuration entry, configuration checks, secrets from env vars, dry-run previews with secrets masked,
+ * and text helpers for attacker-influenced alert text.
  */
+import { Type, type Static, type TLiteral, type TProperties, type TSchema } from '@sinclair/typebox';
 import { stripControlChars } from '../../common/k8s-names';
 import type { AlertTarget } from '../../common/types';
 import type { NotificationEvent, NotificationResult, Notifier } from '../../common/ports';
@@ -20,6 +22,34 @@ export interface NotifierDeps {
 
 export class NotifierConfigError extends Error {
   override name = 'NotifierConfigError';
+}
+
+/**
+ * What each notifier file exports for the registry (registry.ts lists them): the kind (the `type` of its
+ * configuration entries), the schema of one entry, and how to build a notifier from a valid entry.
+ */
+export interface NotifierKind<S extends TSchema = TSchema> {
+  readonly kind: string;
+  readonly schema: S;
+  create(config: Static<S>, deps: NotifierDeps): Notifier;
+}
+
+export const EnvName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' });
+export const Url = Type.String({ maxLength: 2048 });
+
+/** One configuration entry: `type` (the kind), `name`, the kind's own fields, `timeoutMs`, and nothing else. */
+export function notifierEntry<K extends string, P extends TProperties>(kind: K, properties: P) {
+  return Type.Object({
+    type: Type.Literal(kind),
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }),
+    ...properties,
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+  }, { additionalProperties: false });
+}
+
+/** The descriptor for an entry schema built by notifierEntry; the kind is the schema's `type`, stated once. */
+export function notifierKind<S extends TSchema & { properties: { type: TLiteral<string> } }>(schema: S, create: (config: Static<S>, deps: NotifierDeps) => Notifier): NotifierKind<S> {
+  return { kind: schema.properties.type.const, schema, create };
 }
 
 /** A secret given inline or as the name of an environment variable; the message names the variable, never a value. */

@@ -5,31 +5,34 @@
  * resolve: POST /v2/alerts/<alias>/close?identifierType=alias `{source, user, note}`.
  * Header `Authorization: GenieKey <key>`. Opsgenie answers 202 and processes asynchronously.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import type { Severity } from '../../common/types';
 import type { NotificationEvent } from '../../common/ports';
-import { HttpNotifier, NotifierConfigError, checkUrl, clip, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import {
+  EnvName, HttpNotifier, NotifierConfigError, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, targetText,
+  type NotifierDeps,
+} from './base';
 import type { HttpRequest } from './http';
 
 export const OPSGENIE_DEFAULT_URL = 'https://api.opsgenie.com';
 
-export interface OpsgenieResponder {
-  type: 'team' | 'user' | 'escalation' | 'schedule';
-  id?: string;
-  name?: string;
-  username?: string;
-}
+const OpsgenieResponderSchema = Type.Object({
+  type: Type.Union([Type.Literal('team'), Type.Literal('user'), Type.Literal('escalation'), Type.Literal('schedule')]),
+  id: Type.Optional(Type.String({ maxLength: 128 })),
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  username: Type.Optional(Type.String({ maxLength: 256 })),
+}, { additionalProperties: false });
+export type OpsgenieResponder = Static<typeof OpsgenieResponderSchema>;
 
-export interface OpsgenieConfig {
-  type: 'opsgenie';
-  name: string;
+export const OpsgenieConfigSchema = notifierEntry('opsgenie', {
   /** API base URL, without /v2. */
-  url?: string;
-  apiKey?: string;
-  apiKeyEnv?: string;
-  responders?: OpsgenieResponder[];
-  tags?: string[];
-  timeoutMs?: number;
-}
+  url: Type.Optional(Url),
+  apiKey: Type.Optional(Type.String({ maxLength: 256 })),
+  apiKeyEnv: Type.Optional(EnvName),
+  responders: Type.Optional(Type.Array(OpsgenieResponderSchema, { maxItems: 50 })),
+  tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 17 })),
+});
+export type OpsgenieConfig = Static<typeof OpsgenieConfigSchema>;
 
 const PRIORITY: Record<Severity, 'P1' | 'P2' | 'P3' | 'P4' | 'P5'> = { critical: 'P1', high: 'P2', medium: 'P3', low: 'P4', info: 'P5' };
 
@@ -96,3 +99,5 @@ export class OpsgenieNotifier extends HttpNotifier {
     return { method: 'POST', url: `${this.base}/v2/alerts`, headers, body: JSON.stringify(body) };
   }
 }
+
+export const opsgenieKind = notifierKind(OpsgenieConfigSchema, (config, deps) => new OpsgenieNotifier(config, deps));

@@ -5,22 +5,21 @@
  * event_action: 'resolve', dedup_key}`. The dedup key is the incident's, so repeats fold into one PagerDuty
  * alert and the resolve closes it. PagerDuty answers 202; 400 is a bad event (not retried), 429 throttling.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import type { Severity } from '../../common/types';
 import type { NotificationEvent } from '../../common/ports';
-import { HttpNotifier, checkUrl, clip, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import { EnvName, HttpNotifier, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
 import type { HttpRequest } from './http';
 
 export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com/v2/enqueue';
 
-export interface PagerDutyConfig {
-  type: 'pagerduty';
-  name: string;
-  url?: string;
-  routingKey?: string;
+export const PagerDutyConfigSchema = notifierEntry('pagerduty', {
+  url: Type.Optional(Url),
+  routingKey: Type.Optional(Type.String({ maxLength: 256 })),
   /** Name of the environment variable holding the routing key (preferred over routingKey). */
-  routingKeyEnv?: string;
-  timeoutMs?: number;
-}
+  routingKeyEnv: Type.Optional(EnvName),
+});
+export type PagerDutyConfig = Static<typeof PagerDutyConfigSchema>;
 
 const SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> = {
   critical: 'critical', high: 'error', medium: 'warning', low: 'info', info: 'info',
@@ -79,3 +78,5 @@ export class PagerDutyNotifier extends HttpNotifier {
     return { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
   }
 }
+
+export const pagerdutyKind = notifierKind(PagerDutyConfigSchema, (config, deps) => new PagerDutyNotifier(config, deps));

@@ -1,6 +1,6 @@
 /**
- * Notifier kinds and how to build them from configuration. Adding a kind: one file with a class and a
- * config type, plus one entry in NOTIFIER_KINDS and one member in NotifierConfig.
+ * Notifier kinds and how to build them from configuration. Adding a kind: one file exporting a
+ * NotifierKind (its entry schema, config type and factory; see base.ts), plus one line in NOTIFIER_KINDS.
  *
  * Configuration is a list (YAML or JSON), e.g.
  *   - { type: pagerduty, name: pd-primary, routingKeyEnv: PD_ROUTING_KEY }
@@ -9,55 +9,48 @@
  *   - { type: webhook, name: soar, url: https://soar.example.com/hooks/holdfast, secretEnv: SOAR_SECRET }
  * Secrets may be inline (routingKey / apiKey / url / secret) but *Env (an environment variable name) is
  * preferred. Every problem is reported at startup, naming the notifier and variable, never a value.
+ *
+ * The functions take the list of kinds as their last argument (default: every kind here), so a test can
+ * add a kind without editing this file.
  */
 import fs from 'node:fs';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import type { Notifier } from '../../common/ports';
-import { NotifierConfigError, type NotifierDeps } from './base';
-import { OpsgenieNotifier, type OpsgenieConfig } from './opsgenie';
-import { PagerDutyNotifier, type PagerDutyConfig } from './pagerduty';
-import { SlackNotifier, type SlackConfig } from './slack';
-import { WebhookNotifier, type WebhookConfig } from './webhook';
+import { NotifierConfigError, type NotifierDeps, type NotifierKind } from './base';
+import { opsgenieKind } from './opsgenie';
+import { pagerdutyKind } from './pagerduty';
+import { slackKind } from './slack';
+import { webhookKind } from './webhook';
 
-export type NotifierConfig = PagerDutyConfig | OpsgenieConfig | SlackConfig | WebhookConfig;
+export const NOTIFIER_KINDS = [
+  pagerdutyKind,
+  opsgenieKind,
+  slackKind,
+  webhookKind,
+] as const;
 
-export const NOTIFIER_KINDS = {
-  pagerduty: (c: NotifierConfig, deps: NotifierDeps) => new PagerDutyNotifier(c as PagerDutyConfig, deps),
-  opsgenie: (c: NotifierConfig, deps: NotifierDeps) => new OpsgenieNotifier(c as OpsgenieConfig, deps),
-  slack: (c: NotifierConfig, deps: NotifierDeps) => new SlackNotifier(c as SlackConfig, deps),
-  webhook: (c: NotifierConfig, deps: NotifierDeps) => new WebhookNotifier(c as WebhookConfig, deps),
-} as const satisfies Record<NotifierConfig['type'], (c: NotifierConfig, deps: NotifierDeps) => Notifier>;
-
-const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' });
-const EnvName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' });
-const Url = Type.String({ maxLength: 2048 });
-const Timeout = Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 }));
-
-const ENTRY_SCHEMAS = {
-  pagerduty: Type.Object({ type: Type.Literal('pagerduty'), name: Name, url: Type.Optional(Url), routingKey: Type.Optional(Type.String({ maxLength: 256 })), routingKeyEnv: Type.Optional(EnvName), timeoutMs: Timeout }, { additionalProperties: false }),
-  opsgenie: Type.Object({
-    type: Type.Literal('opsgenie'), name: Name, url: Type.Optional(Url), apiKey: Type.Optional(Type.String({ maxLength: 256 })), apiKeyEnv: Type.Optional(EnvName),
-    responders: Type.Optional(Type.Array(Type.Object({
-      type: Type.Union([Type.Literal('team'), Type.Literal('user'), Type.Literal('escalation'), Type.Literal('schedule')]),
-      id: Type.Optional(Type.String({ maxLength: 128 })), name: Type.Optional(Type.String({ maxLength: 256 })), username: Type.Optional(Type.String({ maxLength: 256 })),
-    }, { additionalProperties: false }), { maxItems: 50 })),
-    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 17 })),
-    timeoutMs: Timeout,
-  }, { additionalProperties: false }),
-  slack: Type.Object({ type: Type.Literal('slack'), name: Name, url: Type.Optional(Url), urlEnv: Type.Optional(EnvName), timeoutMs: Timeout }, { additionalProperties: false }),
-  webhook: Type.Object({ type: Type.Literal('webhook'), name: Name, url: Url, secret: Type.Optional(Type.String({ maxLength: 1024 })), secretEnv: Type.Optional(EnvName), timeoutMs: Timeout }, { additionalProperties: false }),
-} as const satisfies Record<NotifierConfig['type'], TSchema>;
+/** One configuration entry of any of these kinds. */
+export type NotifierConfigOf<K extends readonly NotifierKind[]> = Static<K[number]['schema']>;
+export type NotifierConfig = NotifierConfigOf<typeof NOTIFIER_KINDS>;
 
 /** Schema of one configuration entry (also usable for documentation). */
-export const NotifierConfigSchema = Type.Union(Object.values(ENTRY_SCHEMAS));
-type _SchemaMatches = Static<typeof NotifierConfigSchema> extends NotifierConfig ? true : never;
-const _schemaMatches: _SchemaMatches = true;
-void _schemaMatches;
+export const NotifierConfigSchema = Type.Union(NOTIFIER_KINDS.map((k) => k.schema));
+
+// The default for the functions below, widened so that it converts to their type parameter.
+const EVERY_KIND: readonly NotifierKind[] = NOTIFIER_KINDS;
+
+function kindOf(kinds: readonly NotifierKind[], type: unknown): NotifierKind | undefined {
+  return kinds.find((k) => k.kind === type);
+}
+
+function knownKinds(kinds: readonly NotifierKind[]): string {
+  return kinds.map((k) => k.kind).join(', ');
+}
 
 /** Parses a YAML or JSON list of notifier entries; errors name the entry index and field, never values. */
-export function parseNotifierConfigs(text: string): NotifierConfig[] {
+export function parseNotifierConfigs<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(text: string, kinds: K = EVERY_KIND as K): Array<NotifierConfigOf<K>> {
   let data: unknown;
   try {
     data = YAML.parse(text);
@@ -68,12 +61,12 @@ export function parseNotifierConfigs(text: string): NotifierConfig[] {
   if (!Array.isArray(data) || data.length > 100) throw new NotifierConfigError('notifier configuration must be a list of at most 100 entries');
   data.forEach((entry: unknown, i: number) => {
     const type = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).type : undefined;
-    const schema = typeof type === 'string' ? (ENTRY_SCHEMAS as Record<string, TSchema>)[type] : undefined;
-    if (!schema) throw new NotifierConfigError(`notifier configuration is invalid at /${i}/type: must be one of ${Object.keys(ENTRY_SCHEMAS).join(', ')}`);
-    const first = [...Value.Errors(schema, entry)][0];
+    const kind = kindOf(kinds, type);
+    if (!kind) throw new NotifierConfigError(`notifier configuration is invalid at /${i}/type: must be one of ${knownKinds(kinds)}`);
+    const first = [...Value.Errors(kind.schema, entry)][0];
     if (first) throw new NotifierConfigError(`notifier configuration is invalid at /${i}${first.path}: ${first.message}`);
   });
-  return data as NotifierConfig[];
+  return data as Array<NotifierConfigOf<K>>;
 }
 
 /**
@@ -97,21 +90,23 @@ export function notifierConfigsFromEnv(env: Record<string, string | undefined> =
 }
 
 /** Builds one notifier; throws NotifierConfigError for an unknown type or a missing/invalid setting. */
-export function createNotifier(config: NotifierConfig, deps: NotifierDeps = {}): Notifier {
-  const factory = (NOTIFIER_KINDS as Record<string, (c: NotifierConfig, d: NotifierDeps) => Notifier>)[config.type];
-  if (!factory) throw new NotifierConfigError(`notifier "${String(config.name)}": unknown type "${String(config.type)}" (known: ${Object.keys(NOTIFIER_KINDS).join(', ')})`);
-  return factory(config, deps);
+export function createNotifier<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(config: NotifierConfigOf<K>, deps: NotifierDeps = {}, kinds: K = EVERY_KIND as K): Notifier {
+  const entry = config as { type?: unknown; name?: unknown };
+  const kind = kindOf(kinds, entry.type);
+  if (!kind) throw new NotifierConfigError(`notifier "${String(entry.name)}": unknown type "${String(entry.type)}" (known: ${knownKinds(kinds)})`);
+  return kind.create(config, deps);
 }
 
 /** Builds every configured notifier, keyed by name (the name the workflow and playbooks refer to). */
-export function createNotifiers(configs: readonly NotifierConfig[], deps: NotifierDeps = {}): Map<string, Notifier> {
+export function createNotifiers<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(configs: ReadonlyArray<NotifierConfigOf<K>>, deps: NotifierDeps = {}, kinds: K = EVERY_KIND as K): Map<string, Notifier> {
   const out = new Map<string, Notifier>();
   for (const config of configs) {
-    if (out.has(config.name)) throw new NotifierConfigError(`notifier "${config.name}" is configured twice`);
-    out.set(config.name, createNotifier(config, deps));
+    const name = (config as { name: string }).name;
+    if (out.has(name)) throw new NotifierConfigError(`notifier "${name}" is configured twice`);
+    out.set(name, createNotifier(config, deps, kinds));
   }
   return out;
 }
 
-export { NotifierConfigError, type NotifierDeps, type NotifierLogger } from './base';
+export { NotifierConfigError, type NotifierDeps, type NotifierKind, type NotifierLogger } from './base';
 export { NotifierRejected, NotifierUnavailable } from './http';

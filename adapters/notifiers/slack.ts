@@ -5,19 +5,18 @@
  * (&, <, >), so no `<!channel>` mention or forged `<url|label>` link can be injected. Limits: header 150 chars, section text
  * 3000, button text 75. Slack answers 200 "ok"; 400 invalid_payload, 403/404/410 are configuration errors.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import type { Severity } from '../../common/types';
 import type { NotificationEvent } from '../../common/ports';
-import { HttpNotifier, checkUrl, clip, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import { EnvName, HttpNotifier, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
 import type { HttpRequest } from './http';
 
-export interface SlackConfig {
-  type: 'slack';
-  name: string;
+export const SlackConfigSchema = notifierEntry('slack', {
   /** The incoming-webhook URL (a secret: prefer urlEnv). */
-  url?: string;
-  urlEnv?: string;
-  timeoutMs?: number;
-}
+  url: Type.Optional(Url),
+  urlEnv: Type.Optional(EnvName),
+});
+export type SlackConfig = Static<typeof SlackConfigSchema>;
 
 /** Escapes the three characters Slack's mrkdwn treats as control characters. */
 export function slackEscape(text: string): string {
@@ -86,3 +85,5 @@ export class SlackNotifier extends HttpNotifier {
     return { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
   }
 }
+
+export const slackKind = notifierKind(SlackConfigSchema, (config, deps) => new SlackNotifier(config, deps));

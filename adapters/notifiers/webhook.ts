@@ -10,20 +10,19 @@
  * signature header as Holdfast's own intake accepts.
  */
 import crypto from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import type { NotificationEvent } from '../../common/ports';
-import { HttpNotifier, checkUrl, clip, resolveSecret, safeLink, type NotifierDeps } from './base';
+import { EnvName, HttpNotifier, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, type NotifierDeps } from './base';
 import type { HttpRequest } from './http';
 
 export const WEBHOOK_SCHEMA = 'holdfast.notification/v1';
 
-export interface WebhookConfig {
-  type: 'webhook';
-  name: string;
-  url: string;
-  secret?: string;
-  secretEnv?: string;
-  timeoutMs?: number;
-}
+export const WebhookConfigSchema = notifierEntry('webhook', {
+  url: Url,
+  secret: Type.Optional(Type.String({ maxLength: 1024 })),
+  secretEnv: Type.Optional(EnvName),
+});
+export type WebhookConfig = Static<typeof WebhookConfigSchema>;
 
 export function webhookSignature(secret: string, body: string | Buffer): string {
   return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
@@ -86,3 +85,5 @@ export class WebhookNotifier extends HttpNotifier {
     };
   }
 }
+
+export const webhookKind = notifierKind(WebhookConfigSchema, (config, deps) => new WebhookNotifier(config, deps));

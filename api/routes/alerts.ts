@@ -7,11 +7,12 @@ import type { AlertIntake } from '../intake';
 import type { ApiMetrics } from '../metrics';
 import { incidentIdFromRunId } from '../../workflows/definitions';
 
-/** What the intake routes need of an alert format (see api/formats/). */
+/** What the intake routes need of an alert format (see alerts/format.ts). */
 export interface AlertFormatLike {
   name: string;
   route: string;
   bodySchema: TSchema;
+  grouped?: boolean;
   parse(body: unknown, ctx: { rawSha256: string; receivedAt: string; defaultCluster: string }): Alert[];
 }
 
@@ -74,7 +75,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
 
         // One incident per distinct pod: several alerts about one pod answer once.
         const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
-        if (format.name === 'alertmanager') return reply.code(202).send({ incidents: unique, resolved: resolved.length });
+        if (format.grouped) return reply.code(202).send({ incidents: unique, resolved: resolved.length });
         if (unique.length === 0) return reply.code(202).send({ incidents: [], resolved: resolved.length });
         return reply.code(202).send(unique[0]);
       });

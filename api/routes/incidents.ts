@@ -1,16 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { IncidentsService } from '../incidents';
 import { HttpProblem } from '../errors';
-import { ActionBody, ActionParams, HistoryQuery, IncidentIdParams, IncidentList, ListIncidentsQuery } from '../schemas/incidents';
+import { ActionBody, ActionParams, HistoryQuery, IncidentIdParams, IncidentList, listIncidentsQuery } from '../schemas/incidents';
 
-/** Responder API: list and read incidents from Temporal, and act on them through signals. */
-export function incidentRoutes(incidents: IncidentsService): FastifyPluginAsyncTypebox {
+/**
+ * Responder API: list and read incidents from Temporal, and act on them through signals. `alertSources`:
+ * what the list's `?source=` accepts (default: every registered alert format's name).
+ */
+export function incidentRoutes(incidents: IncidentsService, alertSources?: readonly string[]): FastifyPluginAsyncTypebox {
   return async (app) => {
     const read = { preHandler: app.requireRole('responder', 'investigator') };
 
     app.get('/v1/incidents', {
       ...read,
-      schema: { summary: 'List incidents (newest first)', querystring: ListIncidentsQuery, response: { 200: IncidentList } },
+      schema: { summary: 'List incidents (newest first)', querystring: listIncidentsQuery(alertSources), response: { 200: IncidentList } },
     }, async (request) => {
       const { pageSize, pageToken, ...filters } = request.query;
       return incidents.list(filters, pageSize, pageToken);

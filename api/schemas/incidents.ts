@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { ALERT_SOURCES } from '../../alerts/registry';
 import { SEVERITIES } from '../../common/types';
 
 const Name = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$', maxLength: 253 });
@@ -7,13 +8,14 @@ export const IncidentIdParams = Type.Object({
   incidentId: Type.String({ pattern: '^inc-[0-9a-f-]{36}$', description: 'as returned when the alert was accepted' }),
 });
 
-export const ListIncidentsQuery = Type.Object({
+/** `sources`: the values `?source=` accepts, the names of the accepted alert formats (the registry's unless given). */
+export const listIncidentsQuery = (sources: readonly string[] = ALERT_SOURCES) => Type.Object({
   status: Type.Optional(Type.String({ pattern: '^[a-z-]{1,32}$' })),
   namespace: Type.Optional(Name),
   pod: Type.Optional(Name),
   cluster: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' })),
   severity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
-  source: Type.Optional(Type.Union(['falco', 'alertmanager', 'guardduty', 'generic'].map((s) => Type.Literal(s)))),
+  source: Type.Optional(Type.Union(sources.map((s) => Type.Literal(s)))),
   pageSize: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
   pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
 }, { additionalProperties: false });

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { hmacSignature } from '../../api/auth';
-import { ALERT_FORMATS } from '../../api/formats/registry';
+import { ALERT_FORMATS } from '../../alerts/registry';
 import { temporalIncidents } from '../../api/incidents';
 import { AlertIntake } from '../../api/intake';
 import { createApiMetrics } from '../../api/metrics';

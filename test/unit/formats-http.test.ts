@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { ALERT_FORMATS } from '../../api/formats/registry';
+import { ALERT_FORMATS } from '../../alerts/registry';
 import type { IncidentsService } from '../../api/incidents';
 import { AlertIntake, type IntakeSink } from '../../api/intake';
 import { createApiMetrics } from '../../api/metrics';

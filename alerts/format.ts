@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { Alert } from '../../common/types';
+import type { Alert } from '../common/types';
 
 /** What every parse gets besides the body. */
 export interface ParseContext {
@@ -12,19 +12,34 @@ export interface ParseContext {
 }
 
 /**
- * One alert format. Adding a format is one file exporting one of these plus one line in registry.ts.
+ * One alert format. Adding a format is one file in formats/ exporting one of these (made with
+ * defineAlertFormat, which keeps the name's literal type) plus one line in registry.ts.
  * `bodySchema` is structural only (types, sizes) and feeds fastify validation (400) and /openapi.json;
  * `parse` applies the semantic rules (Kubernetes names, bounds) and throws AlertRejected (422).
  */
-export interface AlertFormat {
-  name: string;
+export interface AlertFormat<N extends string = string> {
+  /**
+   * Also the `source` of every alert it parses: the value playbooks match (`match.sources`), the incidents
+   * list filters by (`?source=`) and metrics are labelled with.
+   */
+  name: N;
   /** POST route, e.g. '/v1/alerts/falco'. */
   route: string;
   description: string;
   bodySchema: TSchema;
   /** A valid body, for documentation and tests. */
   example: unknown;
+  /**
+   * One request carries a group of alerts (as Alertmanager's does): the answer is every incident and the
+   * number of resolved alerts, `{incidents, resolved}`, rather than the one incident.
+   */
+  grouped?: boolean;
   parse(body: unknown, ctx: ParseContext): Alert[];
+}
+
+/** A format with its name as a literal type, so the registry can derive AlertSource from its list. */
+export function defineAlertFormat<const N extends string>(format: AlertFormat<N>): AlertFormat<N> {
+  return format;
 }
 
 /**

@@ -11,9 +11,9 @@
  */
 import { Type } from '@sinclair/typebox';
 import { SEVERITIES, type Alert, type Severity } from '../../common/types';
-import { LabelsSchema, RawName, RawText, RawTime, SeveritySchema } from '../schemas/alerts';
-import { buildTarget, hashId, isoTime, optionalId, optionalString, requireObject, requireString, ruleText, strictLabels, summaryText } from './common';
-import { AlertRejected, type AlertFormat, type ParseContext } from './types';
+import { LabelsSchema, RawName, RawText, RawTime, SeveritySchema } from '../schemas';
+import { buildTarget, hashId, isoTime, optionalId, optionalString, requireObject, requireString, ruleText, strictLabels, summaryText } from '../parsing';
+import { AlertRejected, defineAlertFormat, type ParseContext } from '../format';
 
 const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -89,11 +89,11 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
   }];
 }
 
-export const genericFormat: AlertFormat = {
+export const genericFormat = defineAlertFormat({
   name: 'generic',
   route: '/v1/alerts',
   description: "Holdfast's generic alert: a pod (namespace, pod, container?) or a node, with severity and text",
   bodySchema,
   example,
   parse,
-};
+});

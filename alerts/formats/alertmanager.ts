@@ -14,12 +14,12 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { Alert } from '../../common/types';
-import { RawText, RawTime } from '../schemas/alerts';
+import { RawText, RawTime } from '../schemas';
 import {
   buildTarget, collectLabels, hashId, isoTime, optionalObject, optionalString, pointer, requireObject, ruleText, severityFromWord,
   summaryText,
-} from './common';
-import { AlertRejected, type AlertFormat, type ParseContext } from './types';
+} from '../parsing';
+import { AlertRejected, defineAlertFormat, type ParseContext } from '../format';
 
 export const MAX_ALERTS_PER_GROUP = 1000;
 
@@ -129,11 +129,12 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
   return b.alerts.map((entry, i) => parseOne(entry, i, b, ctx));
 }
 
-export const alertmanagerFormat: AlertFormat = {
+export const alertmanagerFormat = defineAlertFormat({
   name: 'alertmanager',
   route: '/v1/alerts/alertmanager',
   description: 'Prometheus Alertmanager webhook notifications (payload version 4); one alert per entry of alerts[]',
   bodySchema,
   example,
+  grouped: true,
   parse,
-};
+});

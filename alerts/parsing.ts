@@ -3,9 +3,9 @@
  * pointer of the field, target construction with Kubernetes name checks, and label bounding.
  */
 import crypto from 'node:crypto';
-import type { AlertTarget, Severity } from '../../common/types';
-import { boundedText, nameProblem, stripControlChars, type NameKind } from '../../common/k8s-names';
-import { AlertRejected } from './types';
+import type { AlertTarget, Severity } from '../common/types';
+import { boundedText, nameProblem, stripControlChars, type NameKind } from '../common/k8s-names';
+import { AlertRejected } from './format';
 
 export const LIMITS = {
   /** Alert.summary, UTF-8 bytes. */

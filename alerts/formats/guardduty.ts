@@ -16,9 +16,9 @@
 import { Type } from '@sinclair/typebox';
 import { isValidName } from '../../common/k8s-names';
 import type { Alert, Severity } from '../../common/types';
-import { RawName, RawText, RawTime } from '../schemas/alerts';
-import { buildTarget, collectLabels, isoTime, optionalObject, optionalString, requireObject, requireString, ruleText, summaryText } from './common';
-import { AlertRejected, type AlertFormat, type ParseContext } from './types';
+import { RawName, RawText, RawTime } from '../schemas';
+import { buildTarget, collectLabels, isoTime, optionalObject, optionalString, requireObject, requireString, ruleText, summaryText } from '../parsing';
+import { AlertRejected, defineAlertFormat, type ParseContext } from '../format';
 
 export function guardDutySeverity(value: number): Severity {
   if (value >= 9) return 'critical';
@@ -175,11 +175,11 @@ function isObjectLike(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export const guarddutyFormat: AlertFormat = {
+export const guarddutyFormat = defineAlertFormat({
   name: 'guardduty',
   route: '/v1/alerts/guardduty',
   description: 'Amazon GuardDuty findings (EKS protection / runtime monitoring) as EventBridge events',
   bodySchema,
   example,
   parse,
-};
+});

@@ -14,12 +14,12 @@
 import { Type } from '@sinclair/typebox';
 import { isValidName } from '../../common/k8s-names';
 import type { Alert, Severity } from '../../common/types';
-import { RawName, RawText, RawTime } from '../schemas/alerts';
+import { RawName, RawText, RawTime } from '../schemas';
 import {
   buildTarget, collectLabels, hashId, isObject, isoTime, optionalId, optionalObject, optionalString, pointer, requireObject,
   requireString, ruleText, summaryText,
-} from './common';
-import { AlertRejected, type AlertFormat } from './types';
+} from '../parsing';
+import { AlertRejected, defineAlertFormat } from '../format';
 
 const PRIORITIES: Record<string, Severity> = {
   emergency: 'critical', alert: 'critical', critical: 'critical',
@@ -126,11 +126,11 @@ function parse(body: unknown, ctx: { rawSha256: string; receivedAt: string; defa
   }];
 }
 
-export const falcoFormat: AlertFormat = {
+export const falcoFormat = defineAlertFormat({
   name: 'falco',
   route: '/v1/alerts/falco',
   description: 'Falco events from Falco http_output or Falcosidekick webhook output',
   bodySchema,
   example,
   parse,
-};
+});
