@@ -7,6 +7,8 @@ COPY tsconfig.json ./
 COPY common ./common
 COPY workflows ./workflows
 COPY activities ./activities
+COPY adapters ./adapters
+COPY evidence ./evidence
 COPY alerts ./alerts
 COPY worker ./worker
 COPY api ./api
