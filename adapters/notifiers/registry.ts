@@ -7,14 +7,16 @@
  *   - { type: opsgenie, name: og, apiKeyEnv: OPSGENIE_KEY, url: https://api.eu.opsgenie.com }
  *   - { type: slack, name: sec-channel, urlEnv: SLACK_WEBHOOK_URL }
  *   - { type: webhook, name: soar, url: https://soar.example.com/hooks/holdfast, secretEnv: SOAR_SECRET }
- * Secrets may be inline (routingKey / apiKey / url / secret) but *Env (an environment variable name) is
- * preferred. Every problem is reported at startup, naming the notifier and variable, never a value.
+ * Secrets may be inline (routingKey / apiKey / url / secret) but *Env (an environment variable name,
+ * resolved through NotifierDeps.secret) is preferred. Every problem is reported at startup, naming the
+ * notifier and variable, never a value.
  */
 import fs from 'node:fs';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import type { Notifier } from '../../common/ports';
+import type { NotifierSettings } from '../../common/config';
 import { NotifierConfigError, type NotifierDeps } from './base';
 import { OpsgenieNotifier, type OpsgenieConfig } from './opsgenie';
 import { PagerDutyNotifier, type PagerDutyConfig } from './pagerduty';
@@ -77,12 +79,11 @@ export function parseNotifierConfigs(text: string): NotifierConfig[] {
 }
 
 /**
- * The configured list from the environment: HOLDFAST_NOTIFIERS_FILE (a YAML/JSON file, operator-owned)
- * or HOLDFAST_NOTIFIERS (inline YAML/JSON); neither → no notifiers.
+ * The configured list: HOLDFAST_NOTIFIERS_FILE (a YAML/JSON file, operator-owned) or HOLDFAST_NOTIFIERS
+ * (inline YAML/JSON), as `config.notifiers` carries them; neither → no notifiers.
  */
-export function notifierConfigsFromEnv(env: Record<string, string | undefined> = process.env, readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): NotifierConfig[] {
-  const file = env.HOLDFAST_NOTIFIERS_FILE?.trim();
-  const inline = env.HOLDFAST_NOTIFIERS?.trim();
+export function notifierConfigsFrom(source: Pick<NotifierSettings, 'file' | 'inline'>, readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): NotifierConfig[] {
+  const { file, inline } = source;
   if (file && inline) throw new NotifierConfigError('set HOLDFAST_NOTIFIERS_FILE or HOLDFAST_NOTIFIERS, not both');
   if (file) {
     let text: string;

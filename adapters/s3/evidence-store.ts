@@ -17,16 +17,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { HoldfastConfig } from '../../common/config';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PRESIGN_SECONDS, type HoldfastConfig } from '../../common/config';
 import { FailureType, HoldfastFailure } from '../../common/failures';
 import type { ArtifactRef } from '../../common/types';
 import type { EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../../common/ports';
 import { artifactKey, assertArtifactName, metadataValue } from '../../evidence/names';
 
-export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
-export const DEFAULT_QUEUE_SIZE = 2;
-/** Presigned URLs never live longer than this. */
-export const MAX_PRESIGN_SECONDS = 15 * 60;
+// Defined with the settings that bound them (HOLDFAST_EVIDENCE_PART_MIB, _QUEUE, _URL_SECONDS).
+export { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PRESIGN_SECONDS };
 
 /** What the store throws; whether Temporal retries it follows from its type (common/failures.ts). */
 export class EvidenceStoreError extends HoldfastFailure {
