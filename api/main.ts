@@ -2,7 +2,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { createEvidenceReadServices } from '../evidence';
 import { createS3Client } from '../adapters/s3/client';
-import { loadConfig } from '../common/config';
+import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { createLogger } from '../common/logger';
 import { loadOrCreateTokens } from './auth';
 import { incidentCounter, temporalIncidents } from './incidents';
@@ -15,13 +15,14 @@ import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
 
 async function main(): Promise<void> {
+  silenceAwsSdkNodeWarning();
   const config = loadConfig();
-  const logger = createLogger('holdfast-api', config.logLevel);
+  const logger = createLogger('holdfast-api', config.logging);
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const s3 = createS3Client(config.s3);
-  const tokens = loadOrCreateTokens(process.env.HOLDFAST_TOKENS, config.dataDir);
+  const tokens = loadOrCreateTokens(config.api.tokens, config.dataDir);
   if (tokens.file) logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
   const metrics = createApiMetrics();
   // The API never holds the private key: public keys come from the bucket, where the worker publishes them.
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   const app = await buildServer({
     logger,
     tokens: tokens.table,
-    webhookSecret: process.env.HOLDFAST_WEBHOOK_SECRET || undefined,
+    webhookSecret: config.api.webhookSecret,
     readiness: {
       temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
       s3: async () => { await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket })); },
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     countIncidents: incidentCounter(client, config.temporal.namespace),
     metrics,
     routes: [
-      alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: process.env.HOLDFAST_CLUSTER_NAME ?? 'default' }),
+      alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: config.api.defaultCluster }),
       ...evidenceRouteGroup(evidence),
     ],
   });

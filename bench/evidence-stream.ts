@@ -21,9 +21,8 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client } from '../adapters/s3/client';
-import { evidenceSettingsFromEnv } from '../evidence';
 import { S3EvidenceStore } from '../adapters/s3/evidence-store';
-import { loadConfig } from '../common/config';
+import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { startS3 } from '../scripts/stack';
 
 const MiB = 1024 * 1024;
@@ -110,6 +109,7 @@ function collectGarbage(): boolean {
 }
 
 async function main(): Promise<void> {
+  silenceAwsSdkNodeWarning();
   const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '2' } }, allowPositionals: true });
   const size = parseSize(positionals[0] ?? process.env.HOLDFAST_BENCH_BYTES ?? '1GiB');
   const rounds = Math.max(1, Number(values.rounds));
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const s3 = createS3Client(s3Config);
   const retention = { mode: 'GOVERNANCE' as const, days: 1 };
   // Part size and parts in flight from HOLDFAST_EVIDENCE_PART_MIB / HOLDFAST_EVIDENCE_QUEUE, as in the worker.
-  const { partSize, queueSize } = evidenceSettingsFromEnv();
+  const { partSize, queueSize } = loadConfig().evidence;
   const store = new S3EvidenceStore({ s3, bucket: s3Config.bucket, retention, partSize, queueSize });
   const pool = crypto.randomBytes(MiB);
   const runId = `inc-bench-${Date.now()}`;

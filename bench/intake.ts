@@ -22,7 +22,7 @@ import { alertRoutes } from '../api/routes/alerts';
 import { buildServer } from '../api/server';
 import { temporalIncidents } from '../api/incidents';
 import { temporalSink } from '../api/temporal-sink';
-import { loadConfig } from '../common/config';
+import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { createLogger } from '../common/logger';
 import { startStack, type RunningStack } from '../scripts/stack';
 import { INCIDENT_WORKFLOW } from '../workflows/definitions';
@@ -78,6 +78,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
+  silenceAwsSdkNodeWarning();
   const { values } = parseArgs({
     options: {
       alerts: { type: 'string', default: '100000' },
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   }
   const taskQueue = `bench-${crypto.randomUUID()}`;
   const config = { ...loadConfig(), temporal: { ...loadConfig().temporal, taskQueue } };
-  const logger = createLogger('bench', 'warn');
+  const logger = createLogger('bench', { ...config.logging, level: 'warn' });
   const connection = await Connection.connect({ address: config.temporal.address! });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   // The worker runs in its own process, as under `npm start`, so its workflow work is not the API's.

@@ -17,7 +17,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Upload } from '@aws-sdk/lib-storage';
 import * as k8s from '@kubernetes/client-node';
-import { evidenceSettingsFromEnv } from '../evidence';
 import { createS3Client } from '../adapters/s3/client';
 import { S3EvidenceStore } from '../adapters/s3/evidence-store';
 import { KubernetesCluster } from '../adapters/kubernetes/cluster';
@@ -26,6 +25,7 @@ import { QUARANTINE_LABEL } from '../adapters/kubernetes/labels';
 import { captureFilesystemStep } from '../activities/steps/capture-filesystem';
 import { clusterUp, identitiesEnv, LOCAL_IMAGES, startHoldfast, waitFor } from '../scripts/local-env';
 import { startStack } from '../scripts/stack';
+import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const MiB = 1024 * 1024;
@@ -37,6 +37,7 @@ function percentile(sorted: number[], p: number): number {
 
 
 async function main(): Promise<void> {
+  silenceAwsSdkNodeWarning();
   const { values } = parseArgs({ options: { incidents: { type: 'string', default: '20' }, 'rootfs-mib': { type: 'string', default: '512' } } });
   const incidents = Math.max(1, Number(values.incidents));
   const rootfsMiB = Math.max(16, Number(values['rootfs-mib']));
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
       return { bytes: Number(out.trim()), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
     };
     const s3 = createS3Client({ endpoint: stack.s3Endpoint, region: 'us-east-1', bucket: 'holdfast-evidence', forcePathStyle: true, ...stack.s3Credentials });
-    const { partSize, queueSize } = evidenceSettingsFromEnv();
+    const { partSize, queueSize } = loadConfig().evidence;
     const store = new S3EvidenceStore({ s3, bucket: 'holdfast-evidence', retention: { mode: 'GOVERNANCE', days: 1 }, partSize, queueSize });
     const captureOnce = async (round: number) => {
       const started = process.hrtime.bigint();

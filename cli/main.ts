@@ -22,13 +22,15 @@ import type { IncidentSummary } from '../api/incidents';
 import { sha256Hex } from '../evidence/manifest';
 import { verifyBundle, verifyDirectory, type VerifyReport } from '../evidence/verify';
 import type { PublicKeyInfo } from '../common/ports';
+import { loadCliConfig, type CliConfig } from '../common/config';
 import { ApiError, apiClient, type ApiClient } from './http';
 import { formatBytes, progressBar } from './progress';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WriteStream;
-  env: Record<string, string | undefined>;
+  /** HOLDFAST_API_URL / HOLDFAST_TOKEN (loadCliConfig); --api and --token take precedence. */
+  config: CliConfig;
   fetch?: typeof fetch;
 }
 
@@ -263,7 +265,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return values.help ? 0 : 2;
   }
   let client: ApiClient | undefined;
-  const api = () => (client ??= apiClient(values.api ?? io.env.HOLDFAST_API_URL ?? 'http://127.0.0.1:8080', values.token ?? io.env.HOLDFAST_TOKEN, io.fetch));
+  const api = () => (client ??= apiClient(values.api ?? io.config.apiUrl, values.token ?? io.config.token, io.fetch));
   try {
     if (group === 'incidents' && command === 'list') return await incidentsList(io, api(), values);
     if (group === 'evidence' && command === 'get') return await evidenceGet(io, api(), values, rest);
@@ -287,7 +289,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 
 /** Entry point for bin/holdfast.js. */
 export function main(): void {
-  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, config: loadCliConfig() }).then(
     (code) => { process.exitCode = code; },
     (err: unknown) => {
       process.stderr.write(`holdfast: ${(err as Error).message}\n`);

@@ -1,12 +1,24 @@
 import path from 'node:path';
 
 /**
- * Every setting Holdfast reads, in one place. README's configuration table mirrors this list.
+ * Every setting the API, the worker and the CLI read, in one place: nothing else in the product reads
+ * the environment. Each module receives the slice it needs (`config.evidence`, `config.kubernetes`, …).
+ * README's configuration table mirrors the variables read here (test/unit/config.test.ts checks it).
  * Values come from the environment so that the same build runs embedded, under compose, or in a cluster.
  */
 export interface HoldfastConfig {
   dataDir: string;
-  api: { host: string; port: number };
+  api: {
+    host: string;
+    port: number;
+    /** Base of links in notifications, without a trailing slash. */
+    publicUrl: string;
+    /** `intake=<t>,responder=<t>,investigator=<t>`; unset: tokens generated in the data dir. */
+    tokens?: string;
+    webhookSecret?: string;
+    /** Cluster name for alerts that do not carry one. */
+    defaultCluster: string;
+  };
   temporal: { address?: string; namespace: string; taskQueue: string };
   s3: {
     endpoint?: string;
@@ -17,14 +29,85 @@ export interface HoldfastConfig {
     secretAccessKey?: string;
   };
   retention: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
-  logLevel: string;
+  evidence: EvidenceSettings;
+  kubernetes: KubernetesSettings;
+  notifiers: NotifierSettings;
+  playbooks: {
+    /** The playbooks YAML; unset: the default playbook. */
+    file?: string;
+  };
+  worker: {
+    /** Port of the worker's Prometheus `/metrics`; 0 (or not a number) turns it off. */
+    metricsPort: number;
+  };
+  logging: LoggingSettings;
 }
 
-type Env = Record<string, string | undefined>;
+export interface EvidenceSettings {
+  /** Legal hold on every object written. */
+  legalHold: boolean;
+  /** Default lifetime of presigned artifact URLs, in seconds. */
+  urlExpirySeconds: number;
+  /** Multipart part size in bytes, and how many parts go up in parallel. */
+  partSize: number;
+  queueSize: number;
+  /** The signing key file when configured (absolute); unset: `<dataDir>/signing-key.pem`. */
+  signingKeyFile?: string;
+}
+
+/** How to reach Kubernetes as one identity: a kubeconfig file, or (in a cluster) a service account token file. */
+export interface KubernetesIdentity {
+  kubeconfig?: string;
+  tokenFile?: string;
+}
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+export interface KubernetesSettings {
+  /** Kubernetes set KUBERNETES_SERVICE_HOST: the pod's own service account is usable. */
+  inCluster: boolean;
+  /** KUBECONFIG: one kubeconfig for both identities. */
+  kubeconfig?: string;
+  capture: KubernetesIdentity;
+  containment: KubernetesIdentity;
+  /** Overrides of the collector adapter's defaults (image, pull policy); unset fields keep them. */
+  collector: { image?: string; imagePullPolicy?: PullPolicy };
+}
+
+/** Resolves a secret named by a notifier's `*Env` field; undefined when the variable is not set. */
+export type SecretLookup = (name: string) => string | undefined;
+
+export interface NotifierSettings {
+  /** A YAML/JSON list of notifiers in a file, or inline (setting both is refused when notifiers are built). */
+  file?: string;
+  inline?: string;
+  /** Where `routingKeyEnv`, `urlEnv`, … are looked up: the environment, read when a notifier is built. */
+  secret: SecretLookup;
+}
+
+export interface LoggingSettings {
+  level: string;
+  /** `json` always logs JSON; `auto` is pretty on a TTY and JSON otherwise. */
+  format: 'json' | 'auto';
+}
+
+/** What the `holdfast` CLI reads (command-line options take precedence). */
+export interface CliConfig {
+  apiUrl: string;
+  token?: string;
+}
+
+export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** Multipart defaults and the presign ceiling, shared with the S3 evidence store. */
+export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
+export const DEFAULT_QUEUE_SIZE = 2;
+/** Presigned URLs never live longer than this. */
+export const MAX_PRESIGN_SECONDS = 15 * 60;
 
 function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -36,9 +119,74 @@ function intSetting(env: Env, name: string, fallback: number, min: number, max: 
   return value;
 }
 
+/**
+ * The evidence settings' integers: blank counts as unset and the echoed value is cut at 40 characters,
+ * as they always were (unlike the older settings above, whose messages echo the whole value).
+ */
+function evidenceInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw.slice(0, 40)}"`);
+  return value;
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+/** Unset and empty are the same; the value is kept as given (file paths are not trimmed). */
+function setOrUndefined(env: Env, name: string): string | undefined {
+  return env[name] || undefined;
+}
+
+function evidenceSettings(env: Env, cwd: string): EvidenceSettings {
+  const signingKeyFile = nonEmpty(env, 'HOLDFAST_SIGNING_KEY_FILE');
+  return {
+    legalHold: ['1', 'true', 'on', 'yes'].includes((env.HOLDFAST_LEGAL_HOLD ?? '').toLowerCase()),
+    urlExpirySeconds: evidenceInt(env, 'HOLDFAST_EVIDENCE_URL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
+    partSize: evidenceInt(env, 'HOLDFAST_EVIDENCE_PART_MIB', DEFAULT_PART_SIZE / 1024 / 1024, 5, 64) * 1024 * 1024,
+    queueSize: evidenceInt(env, 'HOLDFAST_EVIDENCE_QUEUE', DEFAULT_QUEUE_SIZE, 1, 8),
+    ...(signingKeyFile ? { signingKeyFile: path.resolve(cwd, signingKeyFile) } : {}),
+  };
+}
+
+/**
+ * Kubernetes access, as one identity or two (capture and containment, see deploy/rbac.yaml):
+ *   HOLDFAST_CAPTURE_KUBECONFIG / HOLDFAST_CONTAINMENT_KUBECONFIG: a kubeconfig file per identity;
+ *   HOLDFAST_CAPTURE_TOKEN_FILE / HOLDFAST_CONTAINMENT_TOKEN_FILE: in a cluster, a service account token per identity;
+ *   otherwise KUBECONFIG or the pod's own service account for both.
+ */
+function kubernetesSettings(env: Env): KubernetesSettings {
+  const identity = (name: 'CAPTURE' | 'CONTAINMENT'): KubernetesIdentity => ({
+    kubeconfig: setOrUndefined(env, `HOLDFAST_${name}_KUBECONFIG`),
+    tokenFile: setOrUndefined(env, `HOLDFAST_${name}_TOKEN_FILE`),
+  });
+  const image = setOrUndefined(env, 'HOLDFAST_COLLECTOR_IMAGE');
+  const policy = env.HOLDFAST_COLLECTOR_PULL_POLICY;
+  // An unknown pull policy falls back to the default, as it always did, rather than failing the start.
+  const imagePullPolicy = policy === 'Always' || policy === 'Never' || policy === 'IfNotPresent' ? policy : undefined;
+  return {
+    inCluster: Boolean(env.KUBERNETES_SERVICE_HOST),
+    kubeconfig: setOrUndefined(env, 'KUBECONFIG'),
+    capture: identity('CAPTURE'),
+    containment: identity('CONTAINMENT'),
+    collector: { ...(image ? { image } : {}), ...(imagePullPolicy ? { imagePullPolicy } : {}) },
+  };
+}
+
+function notifierSettings(env: Env): NotifierSettings {
+  return {
+    file: nonEmpty(env, 'HOLDFAST_NOTIFIERS_FILE'),
+    inline: nonEmpty(env, 'HOLDFAST_NOTIFIERS'),
+    secret: envSecrets(env),
+  };
+}
+
+/** A SecretLookup over an environment (or any name → value map, e.g. in tests). */
+export function envSecrets(env: Env): SecretLookup {
+  return (name) => env[name];
 }
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): HoldfastConfig {
@@ -50,11 +198,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     throw new ConfigError(`S3_BUCKET "${bucket}" is not a valid bucket name`);
   }
+  const host = env.HOLDFAST_API_HOST ?? '127.0.0.1';
+  const port = intSetting(env, 'HOLDFAST_API_PORT', 8080, 0, 65535);
   return {
     dataDir: path.resolve(cwd, env.HOLDFAST_DATA_DIR ?? '.holdfast'),
     api: {
-      host: env.HOLDFAST_API_HOST ?? '127.0.0.1',
-      port: intSetting(env, 'HOLDFAST_API_PORT', 8080, 0, 65535),
+      host,
+      port,
+      publicUrl: (env.HOLDFAST_PUBLIC_URL ?? `http://${host}:${port}`).replace(/\/+$/, ''),
+      tokens: env.HOLDFAST_TOKENS,
+      webhookSecret: setOrUndefined(env, 'HOLDFAST_WEBHOOK_SECRET'),
+      defaultCluster: env.HOLDFAST_CLUSTER_NAME ?? 'default',
     },
     temporal: {
       address: nonEmpty(env, 'TEMPORAL_ADDRESS'),
@@ -70,6 +224,32 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
       secretAccessKey: nonEmpty(env, 'AWS_SECRET_ACCESS_KEY'),
     },
     retention: { mode, days: intSetting(env, 'HOLDFAST_RETENTION_DAYS', 30, 1, 36500) },
-    logLevel: env.HOLDFAST_LOG_LEVEL ?? 'info',
+    evidence: evidenceSettings(env, cwd),
+    kubernetes: kubernetesSettings(env),
+    notifiers: notifierSettings(env),
+    playbooks: { file: setOrUndefined(env, 'HOLDFAST_PLAYBOOKS') },
+    // Not validated: a value that is not a number turns the endpoint off, as it always has.
+    worker: { metricsPort: Number(env.HOLDFAST_WORKER_METRICS_PORT ?? 9464) },
+    logging: {
+      level: env.HOLDFAST_LOG_LEVEL ?? 'info',
+      format: env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'auto',
+    },
   };
+}
+
+/** The CLI's settings; separate from loadConfig so that a server setting the CLI never uses cannot stop it. */
+export function loadCliConfig(env: Env = process.env): CliConfig {
+  return {
+    apiUrl: env.HOLDFAST_API_URL ?? 'http://127.0.0.1:8080',
+    token: env.HOLDFAST_TOKEN,
+  };
+}
+
+/**
+ * The AWS SDK warns on every start that its releases after January 2027 need Node 22; package-lock
+ * pins versions that run on Node 20. The SDK reads this variable when an S3 client is built, so every
+ * entry point that builds one calls this first. An explicit setting (e.g. `false`) wins.
+ */
+export function silenceAwsSdkNodeWarning(env: Env = process.env): void {
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }

@@ -57,14 +57,13 @@ export function loadOrCreateSigningKey(file: string): { privateKey: crypto.KeyOb
   return { privateKey, created: true };
 }
 
-export function signingKeyFile(dataDir: string, env: Record<string, string | undefined> = process.env): string {
-  const configured = env.HOLDFAST_SIGNING_KEY_FILE?.trim();
-  return configured ? path.resolve(configured) : path.join(dataDir, 'signing-key.pem');
+/** The configured key file (HOLDFAST_SIGNING_KEY_FILE, already absolute), else `<dataDir>/signing-key.pem`. */
+export function signingKeyFile(dataDir: string, configured: string | undefined): string {
+  return configured ?? path.join(dataDir, 'signing-key.pem');
 }
 
-/** The embedded default: HOLDFAST_SIGNING_KEY_FILE, else `<dataDir>/signing-key.pem`, generated on first start. */
-export function fileSigner(dataDir: string, env: Record<string, string | undefined> = process.env): { signer: Signer; file: string; created: boolean } {
-  const file = signingKeyFile(dataDir, env);
+/** The embedded default: the Ed25519 key in `file` (see signingKeyFile), generated on first start. */
+export function fileSigner(file: string): { signer: Signer; file: string; created: boolean } {
   const { privateKey, created } = loadOrCreateSigningKey(file);
   return { signer: keySigner(privateKey), file, created };
 }

@@ -9,11 +9,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { silenceAwsSdkNodeWarning } from '../common/config';
 import { c2Pod, falcoAlert, shopDeployment } from './demo-workload';
 import { clusterUp, identitiesEnv, LOCAL_IMAGES, repoRoot, startHoldfast, waitFor } from './local-env';
+import { scriptSettings } from './settings';
 import { freePort, startStack } from './stack';
 
 const NS = 'holdfast-demo';
@@ -61,9 +62,10 @@ async function deployWorkload(kc: k8s.KubeConfig, runId: string): Promise<{ pod:
 }
 
 async function main(): Promise<number> {
+  silenceAwsSdkNodeWarning();
   const exitAtEnd = process.argv.includes('--exit');
   const runId = crypto.randomBytes(3).toString('hex');
-  const dataDir = path.join(process.env.HOLDFAST_DEMO_DIR ?? path.join(os.tmpdir(), 'holdfast-demo'), runId);
+  const dataDir = path.join(scriptSettings().demoDir, runId);
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   say('Holdfast demo: a container is attacked; Holdfast preserves it, captures evidence, isolates it and pages on-call.');
   say(`[demo] working directory ${dataDir}`);

@@ -3,10 +3,11 @@
  * creates the evidence bucket with Object Lock enabled if it does not exist.
  */
 import { createS3Client } from '../adapters/s3/client';
-import { loadConfig } from '../common/config';
+import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { ensureLockedBucket } from './stack';
 
 async function main(): Promise<void> {
+  silenceAwsSdkNodeWarning();
   const config = loadConfig();
   if (!config.s3.endpoint && !process.env.AWS_REGION) throw new Error('set S3_ENDPOINT (or AWS_REGION for AWS S3)');
   const s3 = createS3Client(config.s3);

@@ -6,24 +6,19 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { scriptSettings, type ServerName } from './settings';
 import versions from './versions.json';
 
-export type ServerName = 'temporal' | 'versitygw';
+export type { ServerName };
 
 interface Pin { module: string; version: string; why: string }
-
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.HOLDFAST_CACHE_DIR) return path.resolve(env.HOLDFAST_CACHE_DIR);
-  const base = env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
-  return path.join(base, 'holdfast');
-}
 
 export function pinOf(name: ServerName): Pin {
   return (versions as unknown as Record<ServerName, Pin>)[name];
 }
 
 export function binaryPath(name: ServerName): string {
-  return path.join(cacheDir(), 'bin', `${name}-${pinOf(name).version}`);
+  return path.join(scriptSettings().cacheDir, 'bin', `${name}-${pinOf(name).version}`);
 }
 
 function findOnPath(command: string): string | undefined {
@@ -33,14 +28,14 @@ function findOnPath(command: string): string | undefined {
 }
 
 function goBinary(): string | undefined {
-  const explicit = process.env.HOLDFAST_GO;
+  const explicit = scriptSettings().go;
   if (explicit) return fs.existsSync(explicit) ? explicit : undefined;
   return findOnPath('go') ?? (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
 }
 
 /** Returns a runnable binary: an explicit override, the cache, or a fresh build. */
 export async function ensureServer(name: ServerName, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
-  const override = process.env[`HOLDFAST_${name.toUpperCase()}_BIN`];
+  const override = scriptSettings().serverBins[name];
   if (override) {
     if (!fs.existsSync(override)) throw new Error(`HOLDFAST_${name.toUpperCase()}_BIN points at ${override}, which does not exist`);
     return override;

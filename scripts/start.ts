@@ -7,16 +7,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../common/config';
+import { ConfigError, loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { spawnOwned, type OwnedChild } from './processes';
+import { scriptSettings } from './settings';
 import { startS3, startTemporal } from './stack';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  return raw ? Number(raw) : fallback;
-}
 
 /** Proves end to end (API-independent) that the worker runs and the bucket enforces Object Lock. */
 async function storageSelfTest(address: string, namespace: string, taskQueue: string, retentionMode: string): Promise<void> {
@@ -37,7 +33,9 @@ async function storageSelfTest(address: string, namespace: string, taskQueue: st
 }
 
 async function main(): Promise<number> {
+  silenceAwsSdkNodeWarning();
   const config = loadConfig();
+  const { ports } = scriptSettings();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const stoppers: Array<() => Promise<void>> = [];
   const env: NodeJS.ProcessEnv = { ...process.env, HOLDFAST_DATA_DIR: config.dataDir };
@@ -67,7 +65,7 @@ async function main(): Promise<number> {
     };
     if (!config.s3.endpoint) {
       say('[holdfast] starting embedded S3 (versitygw)…');
-      const s3 = await startS3({ ...stackOpts, s3Port: intEnv('HOLDFAST_S3_PORT', 7070) });
+      const s3 = await startS3({ ...stackOpts, s3Port: ports.s3 });
       stoppers.push(s3.stop);
       Object.assign(env, {
         S3_ENDPOINT: s3.endpoint, S3_FORCE_PATH_STYLE: 'true',
@@ -79,8 +77,8 @@ async function main(): Promise<number> {
       say('[holdfast] starting embedded Temporal dev server…');
       const temporal = await startTemporal({
         ...stackOpts,
-        temporalPort: intEnv('HOLDFAST_TEMPORAL_PORT', 7233),
-        temporalUiPort: intEnv('HOLDFAST_TEMPORAL_UI_PORT', 8233),
+        temporalPort: ports.temporal,
+        temporalUiPort: ports.temporalUi,
       });
       stoppers.push(temporal.stop);
       env.TEMPORAL_ADDRESS = temporal.address;

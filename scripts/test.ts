@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { silenceAwsSdkNodeWarning } from '../common/config';
 import { clusterDown, clusterUp, repoRoot } from './local-env';
 import { spawnOwned } from './processes';
+import { scriptSettings } from './settings';
 import { startStack } from './stack';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -15,7 +17,7 @@ const TEST_DIRS = ['unit', 'integration', 'cluster', 'e2e'];
 
 /** The local cluster when we can run it (root, scripts present); its kubeconfig path, or undefined (tests skip). */
 function clusterIfPossible(): string | undefined {
-  if (process.env.HOLDFAST_SKIP_CLUSTER === '1') {
+  if (scriptSettings().skipCluster) {
     say('[holdfast] HOLDFAST_SKIP_CLUSTER=1: cluster tests will skip.');
     return undefined;
   }
@@ -28,6 +30,7 @@ function clusterIfPossible(): string | undefined {
 }
 
 async function main(): Promise<number> {
+  silenceAwsSdkNodeWarning();
   const requested = process.argv.slice(2);
   const targets = requested.length > 0
     ? requested
@@ -58,7 +61,7 @@ async function main(): Promise<number> {
     say('[holdfast] stopping test servers…');
     await stack.stop();
     if (kubeconfig) clusterDown();
-    if (process.env.HOLDFAST_KEEP_TEST_DATA !== '1') fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!scriptSettings().keepTestData) fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

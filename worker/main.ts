@@ -3,7 +3,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../adapters/s3/client';
 import { buildAdapters } from './adapters';
 import { createWorkerMetrics, serveMetrics } from './metrics';
-import { loadConfig, type HoldfastConfig } from '../common/config';
+import { loadConfig, silenceAwsSdkNodeWarning, type HoldfastConfig } from '../common/config';
 import { createLogger, type Logger } from '../common/logger';
 
 /** Routes the Temporal SDK's own logs into pino so there is one log stream. */
@@ -49,11 +49,12 @@ export async function createWorker(config: HoldfastConfig, overrides: Partial<Ac
 }
 
 async function main(): Promise<void> {
+  silenceAwsSdkNodeWarning();
   const config = loadConfig();
-  const logger = createLogger('holdfast-worker', config.logLevel);
+  const logger = createLogger('holdfast-worker', config.logging);
   installTemporalLogger(logger.child({ component: 'temporal-sdk' }));
   const metrics = createWorkerMetrics();
-  const metricsPort = Number(process.env.HOLDFAST_WORKER_METRICS_PORT ?? 9464);
+  const metricsPort = config.worker.metricsPort;
   const metricsServer = metricsPort > 0 ? serveMetrics(metrics, config.api.host, metricsPort) : undefined;
   const { worker, close } = await createWorker(config, {
     observeStep: (step, outcome, seconds) => metrics.stepSeconds.observe({ step, outcome }, seconds),

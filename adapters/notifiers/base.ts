@@ -7,6 +7,7 @@ import { Type, type Static, type TLiteral, type TProperties, type TSchema } from
 import { stripControlChars } from '../../common/k8s-names';
 import type { AlertTarget } from '../../common/types';
 import type { NotificationEvent, NotificationResult, Notifier } from '../../common/ports';
+import type { SecretLookup } from '../../common/config';
 import { DEFAULT_TIMEOUT_MS, maskSecrets, send, type HttpRequest } from './http';
 
 /** Where dry runs are reported; pino's logger fits. */
@@ -15,10 +16,12 @@ export interface NotifierLogger {
 }
 
 export interface NotifierDeps {
-  /** Environment to resolve `*Env` secrets from (default process.env). */
-  env?: Record<string, string | undefined>;
+  /** Resolves `*Env` secret names (the worker passes `config.notifiers.secret`); without it only inline secrets work. */
+  secret?: SecretLookup;
   logger?: NotifierLogger;
 }
+
+const NO_SECRETS: SecretLookup = () => undefined;
 
 export class NotifierConfigError extends Error {
   override name = 'NotifierConfigError';
@@ -53,11 +56,11 @@ export function notifierKind<S extends TSchema & { properties: { type: TLiteral<
 }
 
 /** A secret given inline or as the name of an environment variable; the message names the variable, never a value. */
-export function resolveSecret(notifier: string, inline: string | undefined, envName: string | undefined, field: string, env: Record<string, string | undefined>, required = true): string | undefined {
+export function resolveSecret(notifier: string, inline: string | undefined, envName: string | undefined, field: string, secret: SecretLookup = NO_SECRETS, required = true): string | undefined {
   if (inline !== undefined && envName !== undefined) throw new NotifierConfigError(`notifier "${notifier}": set ${field} or ${field}Env, not both`);
   if (envName !== undefined) {
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(envName)) throw new NotifierConfigError(`notifier "${notifier}": ${field}Env must be an environment variable name`);
-    const value = env[envName]?.trim();
+    const value = secret(envName)?.trim();
     if (!value) throw new NotifierConfigError(`notifier "${notifier}": environment variable ${envName} (${field}) is not set`);
     return value;
   }

@@ -48,7 +48,7 @@ export class OpsgenieNotifier extends HttpNotifier {
   private readonly extraTags: string[];
 
   constructor(config: OpsgenieConfig, deps: NotifierDeps = {}) {
-    const apiKey = resolveSecret(config.name, config.apiKey, config.apiKeyEnv, 'apiKey', deps.env ?? process.env) as string;
+    const apiKey = resolveSecret(config.name, config.apiKey, config.apiKeyEnv, 'apiKey', deps.secret) as string;
     super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [apiKey], logger: deps.logger });
     this.apiKey = apiKey;
     this.base = checkUrl(config.name, config.url ?? OPSGENIE_DEFAULT_URL).replace(/\/+$/, '');

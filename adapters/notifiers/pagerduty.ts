@@ -35,7 +35,7 @@ export class PagerDutyNotifier extends HttpNotifier {
   private readonly routingKey: string;
 
   constructor(config: PagerDutyConfig, deps: NotifierDeps = {}) {
-    const routingKey = resolveSecret(config.name, config.routingKey, config.routingKeyEnv, 'routingKey', deps.env ?? process.env) as string;
+    const routingKey = resolveSecret(config.name, config.routingKey, config.routingKeyEnv, 'routingKey', deps.secret) as string;
     super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [routingKey], logger: deps.logger });
     this.routingKey = routingKey;
     this.url = checkUrl(config.name, config.url ?? PAGERDUTY_DEFAULT_URL);

@@ -7,8 +7,9 @@
  *   - { type: opsgenie, name: og, apiKeyEnv: OPSGENIE_KEY, url: https://api.eu.opsgenie.com }
  *   - { type: slack, name: sec-channel, urlEnv: SLACK_WEBHOOK_URL }
  *   - { type: webhook, name: soar, url: https://soar.example.com/hooks/holdfast, secretEnv: SOAR_SECRET }
- * Secrets may be inline (routingKey / apiKey / url / secret) but *Env (an environment variable name) is
- * preferred. Every problem is reported at startup, naming the notifier and variable, never a value.
+ * Secrets may be inline (routingKey / apiKey / url / secret) but *Env (an environment variable name,
+ * resolved through NotifierDeps.secret) is preferred. Every problem is reported at startup, naming the
+ * notifier and variable, never a value.
  *
  * The functions take the list of kinds as their last argument (default: every kind here), so a test can
  * add a kind without editing this file.
@@ -17,6 +18,7 @@ import fs from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
+import type { NotifierSettings } from '../../common/config';
 import type { Notifier } from '../../common/ports';
 import { NotifierConfigError, type NotifierDeps, type NotifierKind } from './base';
 import { opsgenieKind } from './opsgenie';
@@ -70,12 +72,11 @@ export function parseNotifierConfigs<K extends readonly NotifierKind[] = typeof 
 }
 
 /**
- * The configured list from the environment: HOLDFAST_NOTIFIERS_FILE (a YAML/JSON file, operator-owned)
- * or HOLDFAST_NOTIFIERS (inline YAML/JSON); neither → no notifiers.
+ * The configured list: HOLDFAST_NOTIFIERS_FILE (a YAML/JSON file, operator-owned) or HOLDFAST_NOTIFIERS
+ * (inline YAML/JSON), as `config.notifiers` carries them; neither → no notifiers.
  */
-export function notifierConfigsFromEnv(env: Record<string, string | undefined> = process.env, readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): NotifierConfig[] {
-  const file = env.HOLDFAST_NOTIFIERS_FILE?.trim();
-  const inline = env.HOLDFAST_NOTIFIERS?.trim();
+export function notifierConfigsFrom(source: Pick<NotifierSettings, 'file' | 'inline'>, readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): NotifierConfig[] {
+  const { file, inline } = source;
   if (file && inline) throw new NotifierConfigError('set HOLDFAST_NOTIFIERS_FILE or HOLDFAST_NOTIFIERS, not both');
   if (file) {
     let text: string;

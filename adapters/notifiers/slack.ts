@@ -30,7 +30,7 @@ export class SlackNotifier extends HttpNotifier {
   private readonly url: string;
 
   constructor(config: SlackConfig, deps: NotifierDeps = {}) {
-    const url = checkUrl(config.name, resolveSecret(config.name, config.url, config.urlEnv, 'url', deps.env ?? process.env) as string);
+    const url = checkUrl(config.name, resolveSecret(config.name, config.url, config.urlEnv, 'url', deps.secret) as string);
     const path = new URL(url).pathname;
     super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [url, ...(path.length > 8 ? [path] : [])], logger: deps.logger });
     this.url = url;

@@ -43,7 +43,7 @@ export class WebhookNotifier extends HttpNotifier {
   private readonly now: () => Date;
 
   constructor(config: WebhookConfig, deps: NotifierDeps & { now?: () => Date } = {}) {
-    const secret = resolveSecret(config.name, config.secret, config.secretEnv, 'secret', deps.env ?? process.env) as string;
+    const secret = resolveSecret(config.name, config.secret, config.secretEnv, 'secret', deps.secret) as string;
     super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [secret], logger: deps.logger });
     this.secret = secret;
     this.url = checkUrl(config.name, config.url);

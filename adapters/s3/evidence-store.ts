@@ -17,16 +17,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { HoldfastConfig } from '../../common/config';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PRESIGN_SECONDS, type HoldfastConfig } from '../../common/config';
 import { FailureType, HoldfastFailure } from '../../common/failures';
 import type { ArtifactRef } from '../../common/types';
 import type { EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../../common/ports';
 import { artifactKey, assertArtifactName, metadataValue } from '../../evidence/names';
 
-export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
-export const DEFAULT_QUEUE_SIZE = 2;
-/** Presigned URLs never live longer than this. */
-export const MAX_PRESIGN_SECONDS = 15 * 60;
+// Defined with the settings that bound them (HOLDFAST_EVIDENCE_PART_MIB, _QUEUE, _URL_SECONDS).
+export { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PRESIGN_SECONDS };
 
 /** What the store throws; whether Temporal retries it follows from its type (common/failures.ts). */
 export class EvidenceStoreError extends HoldfastFailure {
@@ -106,6 +104,38 @@ function partSlicer(partSize: number): (buf: Buffer) => Generator<Buffer> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The running SHA-256 and byte count of an artifact body, each count reported through onProgress. */
+interface BodyTally {
+  readonly hash: crypto.Hash;
+  size: number;
+  add(buf: Buffer): void;
+}
+
+function bodyTally(onProgress?: (bytes: number) => void): BodyTally {
+  const tally: BodyTally = {
+    hash: crypto.createHash('sha256'),
+    size: 0,
+    add(buf) {
+      tally.hash.update(buf);
+      tally.size += buf.length;
+      onProgress?.(tally.size);
+    },
+  };
+  return tally;
+}
+
+/** What both upload paths of putArtifact share: the artifact, where it goes, what it is stored with. */
+interface ArtifactWrite {
+  input: PutArtifactInput;
+  key: string;
+  capturedAt: string;
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Bucket, key, content type and the Object Lock parameters of every write. */
+  base: { Bucket: string; Key: string; ContentType: string } & ReturnType<S3EvidenceStore['lockParams']>;
+  tally: BodyTally;
+}
+
 export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
   readonly bucket: string;
   private readonly s3: S3Client;
@@ -142,13 +172,6 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     const key = artifactKey(input.incidentId, input.step, assertArtifactName(input.name));
     const capturedAt = this.now().toISOString();
     const contentType = contentTypeOf(input.contentType);
-    const hash = crypto.createHash('sha256');
-    let size = 0;
-    const account = (buf: Buffer) => {
-      hash.update(buf);
-      size += buf.length;
-      input.onProgress?.(size);
-    };
     const metadata: Record<string, string> = {
       'captured-at': capturedAt,
       'incident-id': input.incidentId,
@@ -158,12 +181,17 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
       ...(input.collector.imageDigest ? { 'collector-image-digest': metadataValue(input.collector.imageDigest) } : {}),
       method: metadataValue(input.method),
     };
-    const base = { Bucket: this.bucket, Key: key, ContentType: contentType, ...this.lockParams() };
+    const write: ArtifactWrite = {
+      input, key, capturedAt, contentType, metadata,
+      base: { Bucket: this.bucket, Key: key, ContentType: contentType, ...this.lockParams() },
+      tally: bodyTally(input.onProgress),
+    };
 
     const iterator = (input.body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-    let upload: Upload | undefined;
+    // Set once the multipart path starts, so that cancelling or failing aborts the upload.
+    const multipart: { upload?: Upload } = {};
     const onAbort = () => {
-      void upload?.abort();
+      void multipart.upload?.abort();
       input.body.destroy(new Error('upload cancelled'));
     };
     input.signal?.addEventListener('abort', onAbort, { once: true });
@@ -172,80 +200,88 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
       // Read up to one part: if the artifact ends within it, one PutObject with the hash up front.
       const head: Buffer[] = [];
       let headBytes = 0;
-      let ended = false;
       while (headBytes < this.partSize) {
         const next = await iterator.next();
-        if (next.done) {
-          ended = true;
-          break;
-        }
+        if (next.done) return await this.putSingleObject(write, head);
         const buf = toBuffer(next.value);
-        account(buf);
+        write.tally.add(buf);
         head.push(buf);
         headBytes += buf.length;
       }
-      let versionId: string | undefined;
-      // Notes are read after the body ended: a collector adds the bounds it hit while streaming.
-      const extraNotes: string[] = [];
-      if (ended) {
-        const body = Buffer.concat(head);
-        const digest = hash.digest();
-        const put = await this.s3.send(new PutObjectCommand({
-          ...base,
-          Body: body,
-          ContentLength: body.length,
-          ChecksumSHA256: digest.toString('base64'),
-          Metadata: { ...metadata, sha256: digest.toString('hex') },
-        }), { abortSignal: input.signal });
-        versionId = put.VersionId;
-        if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
-        return this.ref(input, key, versionId, size, digest.toString('hex'), contentType, capturedAt, extraNotes);
-      }
-      const rest = async function* (this: void): AsyncGenerator<Buffer> {
-        while (head.length > 0) yield* slices(head.shift()!);
-        for (;;) {
-          const next = await iterator.next();
-          if (next.done) return;
-          const buf = toBuffer(next.value);
-          account(buf);
-          yield* slices(buf);
-        }
-      };
-      const slices = partSlicer(this.partSize);
-      upload = new Upload({
-        client: this.s3,
-        params: { ...base, Body: Readable.from(rest(), { objectMode: false, highWaterMark: 1 }), Metadata: metadata },
-        partSize: this.partSize,
-        queueSize: this.queueSize,
-        leavePartsOnError: false,
-      });
-      const done = await upload.done();
-      versionId = done.VersionId;
-      const sha256 = hash.digest('hex');
-      if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
-      try {
-        await this.s3.send(new PutObjectTaggingCommand({
-          Bucket: this.bucket, Key: key, VersionId: versionId,
-          Tagging: { TagSet: [{ Key: 'sha256', Value: sha256 }, { Key: 'size', Value: String(size) }] },
-        }));
-      } catch (err) {
-        // The complete, locked artifact is already stored and its hash goes into the signed manifest:
-        // a missing convenience tag is not worth re-capturing the evidence.
-        extraNotes.push(`the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`);
-      }
-      return this.ref(input, key, versionId, size, sha256, contentType, capturedAt, extraNotes);
+      return await this.putMultipart(write, head, iterator, multipart);
     } catch (err) {
       if (!input.body.destroyed) input.body.destroy();
-      if (upload?.uploadId) await this.abortUpload(key, upload.uploadId);
+      if (multipart.upload?.uploadId) await this.abortUpload(key, multipart.upload.uploadId);
       throw classifyS3Error(err, `storing ${key}`);
     } finally {
       input.signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private ref(input: PutArtifactInput, key: string, versionId: string, size: number, sha256: string, contentType: string, capturedAt: string, extraNotes: string[]): ArtifactRef {
+  /** The whole body (at most one part) in one PutObject, its SHA-256 in the metadata and verified by S3. */
+  private async putSingleObject(write: ArtifactWrite, chunks: Buffer[]): Promise<ArtifactRef> {
+    const body = Buffer.concat(chunks);
+    const digest = write.tally.hash.digest();
+    const put = await this.s3.send(new PutObjectCommand({
+      ...write.base,
+      Body: body,
+      ContentLength: body.length,
+      ChecksumSHA256: digest.toString('base64'),
+      Metadata: { ...write.metadata, sha256: digest.toString('hex') },
+    }), { abortSignal: write.input.signal });
+    const versionId = put.VersionId;
+    if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${write.key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
+    return this.ref(write, versionId, digest.toString('hex'), []);
+  }
+
+  /**
+   * The parts already read, then the rest of the body, through a lib-storage multipart upload (exposed in
+   * `multipart.upload` so the caller can abort it); the SHA-256, known only at the end, becomes a tag.
+   */
+  private async putMultipart(write: ArtifactWrite, head: Buffer[], iterator: AsyncIterator<unknown>, multipart: { upload?: Upload }): Promise<ArtifactRef> {
+    const { tally } = write;
+    const rest = async function* (this: void): AsyncGenerator<Buffer> {
+      while (head.length > 0) yield* slices(head.shift()!);
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        const buf = toBuffer(next.value);
+        tally.add(buf);
+        yield* slices(buf);
+      }
+    };
+    const slices = partSlicer(this.partSize);
+    const upload = new Upload({
+      client: this.s3,
+      params: { ...write.base, Body: Readable.from(rest(), { objectMode: false, highWaterMark: 1 }), Metadata: write.metadata },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    multipart.upload = upload;
+    const done = await upload.done();
+    const versionId = done.VersionId;
+    const sha256 = tally.hash.digest('hex');
+    if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${write.key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
+    const extraNotes: string[] = [];
+    try {
+      await this.s3.send(new PutObjectTaggingCommand({
+        Bucket: this.bucket, Key: write.key, VersionId: versionId,
+        Tagging: { TagSet: [{ Key: 'sha256', Value: sha256 }, { Key: 'size', Value: String(tally.size) }] },
+      }));
+    } catch (err) {
+      // The complete, locked artifact is already stored and its hash goes into the signed manifest:
+      // a missing convenience tag is not worth re-capturing the evidence.
+      extraNotes.push(`the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`);
+    }
+    return this.ref(write, versionId, sha256, extraNotes);
+  }
+
+  /** The stored artifact's reference. Notes are read after the body ended: a collector adds the bounds it hit while streaming. */
+  private ref(write: ArtifactWrite, versionId: string, sha256: string, extraNotes: string[]): ArtifactRef {
+    const { input, key, contentType, capturedAt } = write;
     const notes = [...(input.notes ?? []), ...extraNotes];
-    return { name: input.name, key, versionId, size, sha256, contentType, capturedAt, collector: input.collector, method: input.method, notes };
+    return { name: input.name, key, versionId, size: write.tally.size, sha256, contentType, capturedAt, collector: input.collector, method: input.method, notes };
   }
 
   /** Aborts one multipart upload, retrying briefly; a leftover is swept by abortIncompleteUploads at sealing. */

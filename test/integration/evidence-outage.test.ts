@@ -16,6 +16,7 @@ import { HeadBucketCommand, ListMultipartUploadsCommand, ListObjectVersionsComma
 import { createEvidenceServices, type EvidenceServices } from '../../evidence';
 import { parseManifest } from '../../evidence/manifest';
 import { createS3Client } from '../../adapters/s3/client';
+import { loadConfig } from '../../common/config';
 import { toActivityFailure } from '../../common/failures';
 import type { CaptureOptions, CaptureStream } from '../../common/ports';
 import type { PodRef } from '../../common/types';
@@ -126,7 +127,7 @@ describe('S3 stopped in the middle of an upload', { skip }, () => {
     port = await freePort();
     s3Server = await startOwnS3(dataDir, port, credentials);
     s3 = createS3Client(config().s3);
-    services = createEvidenceServices(config(), s3, { env: {} });
+    services = createEvidenceServices({ ...config(), evidence: loadConfig({}).evidence }, s3);
   });
 
   after(async () => {

@@ -26,6 +26,7 @@ import { problemErrorHandler } from '../../api/errors';
 import { evidenceRoutes } from '../../api/routes/evidence';
 import { keysRoutes } from '../../api/routes/keys';
 import { run } from '../../cli/main';
+import { loadCliConfig, loadConfig } from '../../common/config';
 import type { Alert, ArtifactRef } from '../../common/types';
 import { missingServers, testConfig } from '../helpers/env';
 
@@ -74,7 +75,7 @@ class Capture extends PassThrough {
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await run(args, { stdout, stderr: stderr as unknown as NodeJS.WriteStream, env: {} });
+  const code = await run(args, { stdout, stderr: stderr as unknown as NodeJS.WriteStream, config: loadCliConfig({}) });
   return { code, out: stdout.text, err: stderr.text };
 }
 
@@ -91,9 +92,9 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
 
   before(async () => {
     s3 = createS3Client(config.s3);
-    services = createEvidenceServices({ ...config, dataDir }, s3, { env: { HOLDFAST_EVIDENCE_URL_SECONDS: '600' } });
+    services = createEvidenceServices({ ...config, dataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence }, s3);
     // The API as on another host: its own (empty) data dir, no private key; keys come from the bucket.
-    const reading = createEvidenceReadServices({ ...config, dataDir: apiDataDir }, s3, { env: { HOLDFAST_EVIDENCE_URL_SECONDS: '600' } });
+    const reading = createEvidenceReadServices({ ...config, dataDir: apiDataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence }, s3);
     app = Fastify();
     app.setErrorHandler(problemErrorHandler);
     await app.register(authPlugin, { tokens: new Map([[INVESTIGATOR, 'investigator' as const]]) });

@@ -5,10 +5,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { toActivityFailure } from '../../common/failures';
 import type { NotifierLike } from '../../activities/notify';
 import {
-  NotifierConfigError, NotifierRejected, NotifierUnavailable, createNotifier, createNotifiers, notifierConfigsFromEnv, parseNotifierConfigs, type NotifierConfig,
+  NotifierConfigError, NotifierRejected, NotifierUnavailable, createNotifier, createNotifiers, notifierConfigsFrom, parseNotifierConfigs, type NotifierConfig,
 } from '../../adapters/notifiers/registry';
 import { verifyWebhookSignature, WEBHOOK_SCHEMA } from '../../adapters/notifiers/webhook';
 import type { NotificationEvent, Notifier } from '../../common/ports';
+import { envSecrets, loadConfig, type Env } from '../../common/config';
 import { FakeNotifier } from '../fakes/notifier';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server';
 
@@ -61,7 +62,7 @@ beforeEach(() => {
 });
 
 describe('PagerDuty Events API v2', () => {
-  const make = (env: Record<string, string> = { PD_KEY }) => createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' }, { env });
+  const make = (env: Record<string, string> = { PD_KEY }) => createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' }, { secret: envSecrets(env) });
 
   test('trigger: documented fields, dedup_key = incident id, severity mapped, links', async () => {
     const result = await make().send(event(), { dryRun: false });
@@ -111,7 +112,7 @@ describe('PagerDuty Events API v2', () => {
 });
 
 describe('Opsgenie Alert API', () => {
-  const make = () => createNotifier({ type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY', tags: ['k8s'] }, { env: { OG_KEY } });
+  const make = () => createNotifier({ type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY', tags: ['k8s'] }, { secret: envSecrets({ OG_KEY }) });
 
   test('trigger: POST /v2/alerts with GenieKey, message ≤ 130, alias = incident id, priority, details, tags', async () => {
     await make().send(event({ severity: 'high', tier: 2, title: 'T'.repeat(300) }), { dryRun: false });
@@ -154,7 +155,7 @@ describe('Opsgenie Alert API', () => {
 });
 
 describe('Slack incoming webhook', () => {
-  const make = () => createNotifier({ type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' }, { env: { SLACK_URL: `${server.url}/services/T000/B000/XXXXSECRET` } });
+  const make = () => createNotifier({ type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' }, { secret: envSecrets({ SLACK_URL: `${server.url}/services/T000/B000/XXXXSECRET` }) });
 
   test('trigger: text + Block Kit blocks with links to the incident', async () => {
     server.setDefault({ status: 200, body: 'ok' });
@@ -207,7 +208,7 @@ describe('Slack incoming webhook', () => {
 });
 
 describe('signed webhook', () => {
-  const make = () => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/hooks/holdfast`, secretEnv: 'HOOK_SECRET' }, { env: { HOOK_SECRET } });
+  const make = () => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/hooks/holdfast`, secretEnv: 'HOOK_SECRET' }, { secret: envSecrets({ HOOK_SECRET }) });
 
   test('JSON body with an HMAC-SHA256 signature that verifies and a timestamp the signature covers', async () => {
     await make().send(event(), { dryRun: false });
@@ -237,7 +238,7 @@ describe('signed webhook', () => {
   });
 
   test('a webhook without a secret is refused at construction', () => {
-    assert.throws(() => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/x` }, { env: {} }), /secret \(or secretEnv\) is required/);
+    assert.throws(() => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/x` }, { secret: envSecrets({}) }), /secret \(or secretEnv\) is required/);
   });
 });
 
@@ -246,10 +247,10 @@ describe('dry run', () => {
     const logger = new RecordingLogger();
     const env = { PD_KEY, OG_KEY, HOOK_SECRET, SLACK_URL: `${server.url}/services/T000/B000/XXXXSECRET` };
     const notifiers: Notifier[] = [
-      createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' }, { env, logger }),
-      createNotifier({ type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY' }, { env, logger }),
-      createNotifier({ type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' }, { env, logger }),
-      createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/hooks`, secretEnv: 'HOOK_SECRET' }, { env, logger }),
+      createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' }, { secret: envSecrets(env), logger }),
+      createNotifier({ type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY' }, { secret: envSecrets(env), logger }),
+      createNotifier({ type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' }, { secret: envSecrets(env), logger }),
+      createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/hooks`, secretEnv: 'HOOK_SECRET' }, { secret: envSecrets(env), logger }),
     ];
     for (const n of notifiers) {
       for (const action of ['trigger', 'resolve'] as const) {
@@ -350,7 +351,7 @@ describe('configuration and registry', () => {
 - { type: slack, name: sec-channel, urlEnv: SLACK_URL }
 - { type: webhook, name: soar, url: "https://soar.example.com/hooks/holdfast", secretEnv: HOOK_SECRET }
 `);
-    const map = createNotifiers(configs, { env: { PD_KEY, OG_KEY, HOOK_SECRET, SLACK_URL: 'https://hooks.slack.com/services/T0/B0/abc' } });
+    const map = createNotifiers(configs, { secret: envSecrets({ PD_KEY, OG_KEY, HOOK_SECRET, SLACK_URL: 'https://hooks.slack.com/services/T0/B0/abc' }) });
     assert.deepEqual([...map.keys()], ['pd-primary', 'og', 'sec-channel', 'soar']);
     assert.deepEqual([...map.values()].map((n) => n.kind), ['pagerduty', 'opsgenie', 'slack', 'webhook']);
     // What activities/notify.ts consumes.
@@ -359,6 +360,7 @@ describe('configuration and registry', () => {
   });
 
   test('from the environment: HOLDFAST_NOTIFIERS inline or HOLDFAST_NOTIFIERS_FILE', () => {
+    const notifierConfigsFromEnv = (env: Env, readFile?: (file: string) => string) => notifierConfigsFrom(loadConfig(env).notifiers, readFile);
     assert.deepEqual(notifierConfigsFromEnv({}), []);
     const inline = notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS: '[{"type":"slack","name":"s","urlEnv":"SLACK_URL"}]' });
     assert.deepEqual(inline, [{ type: 'slack', name: 's', urlEnv: 'SLACK_URL' }]);

@@ -95,7 +95,7 @@ describe('notifier registry', () => {
 - { type: echo, name: sec-echo, channel: "#security" }
 - { type: slack, name: sec-channel, urlEnv: SLACK_URL }
 `, kinds);
-    const map = createNotifiers(configs, { env: { SLACK_URL: 'https://hooks.slack.com/services/T0/B0/abc' } }, kinds);
+    const map = createNotifiers(configs, { secret: (name) => ({ SLACK_URL: 'https://hooks.slack.com/services/T0/B0/abc' } as Record<string, string>)[name] }, kinds);
     assert.deepEqual([...map.values()].map((n) => n.kind), ['echo', 'slack']);
     const echo = map.get('sec-echo');
     assert.ok(echo instanceof EchoNotifier);
