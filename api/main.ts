@@ -1,7 +1,6 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { createEvidenceReadServices } from '../evidence';
-import { createS3Client } from '../adapters/s3/client';
+import { createEvidenceReadServices, createS3Client } from '../evidence';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { createLogger } from '../common/logger';
 import { loadOrCreateTokens } from './auth';

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ActivityDeps } from '../activities';
-import { createEvidenceServices } from '../evidence';
+import { createEvidenceServices } from './evidence';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../adapters/kubernetes/cluster';
 import { DEFAULT_COLLECTOR, type CollectorConfig } from '../adapters/kubernetes/collector';

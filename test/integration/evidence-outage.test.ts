@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { HeadBucketCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createEvidenceServices, type EvidenceServices } from '../../evidence';
+import { createEvidenceServices, type EvidenceServices } from '../../worker/evidence';
 import { parseManifest } from '../../evidence/manifest';
 import { createS3Client } from '../../adapters/s3/client';
 import { loadConfig } from '../../common/config';

@@ -18,7 +18,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createEvidenceReadServices, createEvidenceServices, type EvidenceServices } from '../../evidence';
+import { createEvidenceReadServices } from '../../evidence';
+import { createEvidenceServices, type EvidenceServices } from '../../worker/evidence';
 import { parseManifest } from '../../evidence/manifest';
 import { createS3Client } from '../../adapters/s3/client';
 import { authPlugin } from '../../api/auth';
