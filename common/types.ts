@@ -75,7 +75,7 @@ export interface ArtifactRef {
   notes: string[];
 }
 
-// ---- Evidence manifest (issue 4). Its exact stored bytes are what manifest.sig signs. ----
+// ---- Evidence manifest. Its exact stored bytes are what manifest.sig signs. ----
 
 export const MANIFEST_SCHEMA = 'holdfast.evidence-manifest/v1' as const;
 

@@ -41,3 +41,11 @@ test('compose registers the same search attributes as the embedded server, and t
   assert.match(dockerfile, /^FROM node:20/m);
   assert.match(dockerfile, /^USER node$/m);
 });
+
+test('the Dockerfile copies every source folder the build compiles', () => {
+  const tsconfig = JSON.parse(fs.readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as { include: string[] };
+  // test/ and bench/ are not shipped: the image creates them empty.
+  for (const folder of tsconfig.include.filter((f) => f !== 'test' && f !== 'bench')) {
+    assert.match(dockerfile, new RegExp(`^COPY ${folder} \\./${folder}$`, 'm'), `COPY ${folder}`);
+  }
+});
