@@ -102,6 +102,7 @@ function scoped<S extends ActionScope>(unit: { name: string; target: S }, target
   return (target.kind === 'node' ? target.node : target.pod) as ScopeTarget<S>;
 }
 
+/** A capture unit from its description and typed implementation (one file under captures/). */
 export function defineCapture<P extends TObject>(spec: CaptureSpec<P>): CaptureUnit {
   const { capture: _typed, ...info } = spec;
   return {
@@ -111,12 +112,14 @@ export function defineCapture<P extends TObject>(spec: CaptureSpec<P>): CaptureU
   };
 }
 
+/** An action unit from its description and typed implementation (one file under actions/). */
 export function defineAction<P extends TObject, S extends ActionScope>(spec: ActionSpec<P, S>): ActionUnit {
   const { apply: _apply, undo, ...info } = spec;
-  return {
+  const unit: ActionUnit = {
     ...info,
     needsPod: spec.target === 'pod',
     apply: (kube, target, params, run) => spec.apply(kube, scoped(spec, target), paramsOf(spec, params), run),
-    ...(undo ? { undo: (kube: Kube, target: ChangeTarget, params: Record<string, unknown>, run: UnitRun) => undo.call(spec, kube, scoped(spec, target), paramsOf(spec, params), run) } : {}),
   };
+  if (undo) unit.undo = (kube, target, params, run) => undo.call(spec, kube, scoped(spec, target), paramsOf(spec, params), run);
+  return unit;
 }
