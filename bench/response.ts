@@ -20,9 +20,11 @@ import * as k8s from '@kubernetes/client-node';
 import { createS3Client } from '../adapters/s3/client';
 import { S3EvidenceStore } from '../adapters/s3/evidence-store';
 import { KubernetesCluster } from '../adapters/kubernetes/cluster';
-import { CollectorLauncher, DEFAULT_COLLECTOR, ExecReadable } from '../adapters/kubernetes/collector';
+import { ExecReadable } from '../adapters/kubernetes/collector/exec-stream';
+import { CollectorLauncher } from '../adapters/kubernetes/collector/launcher';
+import { DEFAULT_COLLECTOR } from '../adapters/kubernetes/collector/settings';
 import { QUARANTINE_LABEL } from '../adapters/kubernetes/labels';
-import { captureFilesystemStep } from '../activities/steps/capture-filesystem';
+import { findStep } from '../activities/steps/registry';
 import { clusterUp, identitiesEnv, LOCAL_IMAGES, startHoldfast, waitFor } from '../scripts/local-env';
 import { startStack } from '../scripts/stack';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
@@ -144,7 +146,7 @@ async function main(): Promise<void> {
     const store = new S3EvidenceStore({ s3, bucket: 'holdfast-evidence', retention: { mode: 'GOVERNANCE', days: 1 }, partSize, queueSize });
     const captureOnce = async (round: number) => {
       const started = process.hrtime.bigint();
-      const result = await captureFilesystemStep.run({
+      const result = await findStep('filesystem')!.run({
         incidentId: `inc-bench-fs-${round}-${crypto.randomBytes(3).toString('hex')}`, target, dryRun: false, params: {}, progress: () => {},
         deps: { cluster: new KubernetesCluster(kc, collector), evidence: store },
       });

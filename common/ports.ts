@@ -26,12 +26,15 @@ export interface EvidenceStore {
   getArtifact(key: string, versionId?: string): Promise<Readable>;
 }
 
-// ---- Cluster: everything Holdfast does to Kubernetes. The real adapter lives in activities/kubernetes/. ----
+// ---- Cluster: everything Holdfast does to Kubernetes. The real adapter lives in adapters/kubernetes/. ----
+// Captures and changes are named units (adapters/kubernetes/registry.ts): a new one needs no new method here.
 
 export interface MutationOptions {
   /** Server-side dry run (dryRun=All): the API server validates the change but stores nothing. */
   dryRun: boolean;
   incidentId: string;
+  /** The step's parameters; the adapter types them by the unit's schema, defaults applied. */
+  params: Record<string, unknown>;
   signal?: AbortSignal;
 }
 
@@ -47,11 +50,15 @@ export interface CaptureStream {
 
 export interface CaptureOptions {
   incidentId: string;
+  /** The step's parameters; the adapter types them by the unit's schema, defaults applied. */
   params: Record<string, unknown>;
   /** Dry run: read-only captures run; anything that would change the cluster (the collector) is only validated. */
   dryRun?: boolean;
   signal?: AbortSignal;
 }
+
+/** What a change acts on: the suspect pod, or a node (cordon). */
+export type ChangeTarget = { kind: 'pod'; pod: PodRef } | { kind: 'node'; node: string };
 
 /** What a mutating step did, for the status and the manifest. */
 export interface ActionOutcome {
@@ -62,21 +69,20 @@ export interface ActionOutcome {
   record?: unknown;
 }
 
+/**
+ * Reads and captures run as the capture identity, changes and their reverts as the containment
+ * identity (see SplitCluster); each names the unit it runs.
+ */
 export interface Cluster {
   /** Pod, owner chain, node, containers with image digests, recent events: a JSON document. */
   inspect(target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
-  preserve(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
-  capture(kind: 'filesystem' | 'memory' | 'logs' | 'network', target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
-  isolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
-  unisolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
-  cordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
-  uncordon(node: string, opts: MutationOptions): Promise<ActionOutcome>;
-  /** Deletes the suspect pod (its evidence is already captured). Playbooks may use it only behind an approval. */
-  deletePod(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
-  /** Scales the Deployment (or ReplicaSet) that owned the pod to zero, remembering its size; behind an approval. */
-  scaleToZero(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
-  restoreScale(target: PodRef, opts: MutationOptions): Promise<ActionOutcome>;
-  /** The node a pod runs on (for cordon when the alert did not say). */
+  /** Runs the capture unit `name` (filesystem, memory, logs, network, …). */
+  capture(name: string, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]>;
+  /** Runs the action unit `name` (preserve, isolate, cordon, scale-to-zero, delete-pod, …). */
+  change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome>;
+  /** Undoes what `change(name)` did for this incident (only actions that can be undone). */
+  revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome>;
+  /** The node a pod runs on (for node actions when the alert did not say). */
   nodeOf(target: PodRef): Promise<string | undefined>;
 }
 

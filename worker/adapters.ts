@@ -3,7 +3,7 @@ import type { ActivityDeps } from '../activities';
 import { createEvidenceServices } from './evidence';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../adapters/kubernetes/cluster';
-import { DEFAULT_COLLECTOR, type CollectorConfig } from '../adapters/kubernetes/collector';
+import { DEFAULT_COLLECTOR, type CollectorConfig } from '../adapters/kubernetes/collector/settings';
 import { SplitCluster } from '../adapters/kubernetes/split';
 import { unavailableCluster } from '../adapters/kubernetes/unavailable';
 import type { Cluster } from '../common/ports';

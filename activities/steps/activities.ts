@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { StepActivity, StepActivityInput, StepActivityName, StepResult } from '../contract';
 import { toActivityFailure } from '../../common/failures';
 import { STEPS } from './registry';
-import type { StepContext, StepDeps } from './types';
+import type { StepContext, StepDefinition, StepDeps } from './types';
 
 const HEARTBEAT_EVERY_MS = 2000;
 const KEEPALIVE_MS = 10_000;
@@ -34,7 +34,7 @@ function stepContext(input: StepActivityInput, deps: StepDeps): { ctx: StepConte
 export type StepObserver = (step: string, outcome: 'succeeded' | 'failed', seconds: number) => void;
 
 /** One activity per registered step: `step.<name>` runs it, `undo.<name>` reverses it where it can. */
-export function createStepActivities(deps: StepDeps, observe: StepObserver = () => {}): Record<StepActivityName, StepActivity> {
+export function createStepActivities(deps: StepDeps, observe: StepObserver = () => {}, steps: readonly StepDefinition[] = STEPS): Record<StepActivityName, StepActivity> {
   const wrap = (name: string, run: (ctx: StepContext) => Promise<StepResult>): StepActivity => async (input) => {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
@@ -51,7 +51,7 @@ export function createStepActivities(deps: StepDeps, observe: StepObserver = () 
     }
   };
   const activities: Record<StepActivityName, StepActivity> = {};
-  for (const step of STEPS) {
+  for (const step of steps) {
     activities[`step.${step.name}`] = wrap(step.name, (ctx) => step.run(ctx));
     const undo = step.undo;
     if (undo) activities[`undo.${step.name}`] = wrap(`undo.${step.name}`, (ctx) => undo.call(step, ctx));

@@ -1,32 +1,22 @@
-import type { TSchema } from '@sinclair/typebox';
-import type { StepTimeouts } from '../../common/plan';
+import type { CaptureUnit } from '../../adapters/kubernetes/units';
 import { storeCaptures } from './store';
-import { podOf, type RbacRule, type StepDefinition } from './types';
+import { podOf, type StepDefinition } from './types';
 
-type CaptureKind = 'filesystem' | 'memory' | 'logs' | 'network';
-
-/** A capture step is the cluster adapter's stream for `kind`, stored as evidence. */
-export function clusterCaptureStep(spec: {
-  kind: CaptureKind;
-  description: string;
-  params: TSchema;
-  example: Record<string, unknown>;
-  rbac: RbacRule[];
-  timeouts: StepTimeouts;
-}): StepDefinition {
+/** A capture step: the cluster's streams for the capture unit of that name, stored as evidence under its name. */
+export function captureStep(unit: CaptureUnit): StepDefinition {
   return {
-    name: spec.kind,
+    name: unit.name,
     kind: 'capture',
-    description: spec.description,
-    params: spec.params,
-    example: spec.example,
-    rbac: spec.rbac,
-    timeouts: spec.timeouts,
+    description: unit.description,
+    params: unit.params,
+    example: unit.example,
+    rbac: unit.rbac,
+    timeouts: unit.timeouts,
     needsPod: true,
     async run(ctx) {
       const pod = podOf(ctx.target);
-      const streams = await ctx.deps.cluster.capture(spec.kind, pod, { incidentId: ctx.incidentId, params: ctx.params, dryRun: ctx.dryRun, signal: ctx.signal });
-      const artifacts = await storeCaptures(ctx, spec.kind, streams);
+      const streams = await ctx.deps.cluster.capture(unit.name, pod, { incidentId: ctx.incidentId, params: ctx.params, dryRun: ctx.dryRun, signal: ctx.signal });
+      const artifacts = await storeCaptures(ctx, unit.name, streams);
       return { artifacts, notes: streams.flatMap((s) => s.notes) };
     },
   };

@@ -1,27 +1,20 @@
-import { captureFilesystemStep } from './capture-filesystem';
-import { captureLogsStep } from './capture-logs';
-import { captureMemoryStep } from './capture-memory';
-import { captureNetworkStep } from './capture-network';
-import { cordonStep } from './cordon';
-import { deletePodStep } from './delete-pod';
-import { isolateStep } from './isolate';
-import { preserveStep } from './preserve';
-import { scaleToZeroStep } from './scale-to-zero';
+import { KUBERNETES_UNITS } from '../../adapters/kubernetes/registry';
+import type { KubernetesUnit } from '../../adapters/kubernetes/units';
+import { captureStep } from './capture';
+import { changeStep } from './change';
 import type { StepDefinition } from './types';
 
-/** Every step a playbook can name. Adding one: a new file and one line here. */
-export const STEPS: readonly StepDefinition[] = [
-  preserveStep,
-  captureFilesystemStep,
-  captureMemoryStep,
-  captureLogsStep,
-  captureNetworkStep,
-  isolateStep,
-  cordonStep,
-  scaleToZeroStep,
-  deletePodStep,
-];
+/** One step per unit, as the unit describes itself: capture units become capture steps, actions preserve or contain steps. */
+export function stepsFrom(units: readonly KubernetesUnit[]): StepDefinition[] {
+  return units.map((unit) => (unit.kind === 'capture' ? captureStep(unit) : changeStep(unit)));
+}
 
-export function findStep(name: string): StepDefinition | undefined {
-  return STEPS.find((step) => step.name === name);
+/**
+ * Every step a playbook can name. Adding a capture kind or a containment action: its file under
+ * adapters/kubernetes/ and one line in adapters/kubernetes/registry.ts; nothing here changes.
+ */
+export const STEPS: readonly StepDefinition[] = stepsFrom(KUBERNETES_UNITS);
+
+export function findStep(name: string, steps: readonly StepDefinition[] = STEPS): StepDefinition | undefined {
+  return steps.find((step) => step.name === name);
 }

@@ -4,6 +4,10 @@ import type { StepTimeouts } from '../../common/plan';
 import type { AlertTarget, PodRef } from '../../common/types';
 import type { StepResult } from '../contract';
 import type { Cluster, EvidenceStore } from '../../common/ports';
+import type { KubernetesIdentity, RbacRule } from '../../adapters/kubernetes/units';
+
+// What a step's RBAC declarations are: the units declare them (adapters/kubernetes/units.ts).
+export type { KubernetesIdentity, RbacRule };
 
 export interface StepDeps {
   cluster: Cluster;
@@ -21,26 +25,13 @@ export interface StepContext {
   progress: (details: Record<string, unknown>) => void;
 }
 
-export interface RbacRule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-  /**
-   * Which Kubernetes identity needs it: read and collect (capture) or change (containment). Defaults
-   * to the step's: capture steps → capture, preserve and contain steps → containment.
-   */
-  identity?: KubernetesIdentity;
-}
-
-export type KubernetesIdentity = 'capture' | 'containment';
-
 export function identityOf(step: Pick<StepDefinition, 'kind'>, rule: RbacRule): KubernetesIdentity {
   return rule.identity ?? (step.kind === 'capture' ? 'capture' : 'containment');
 }
 
 /**
- * One step of a playbook, describing itself like a falco-talon action: what it does, its parameters,
- * the RBAC it needs and an example. Registered in steps/registry.ts; the workflow runs it as the
+ * One step of a playbook: what it does, its parameters, the RBAC it needs and an example, as the
+ * Kubernetes unit it comes from describes itself (steps/registry.ts). The workflow runs it as the
  * activity `step.<name>` (and `undo.<name>` when it can be undone).
  */
 export interface StepDefinition {

@@ -32,6 +32,15 @@ export function mapKubernetesError(err: unknown, doing: string): Error {
   return retryable;
 }
 
+/** Runs one API request; a failure becomes one of Holdfast's error types, saying what was being done. */
+export async function call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw mapKubernetesError(err, doing);
+  }
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);

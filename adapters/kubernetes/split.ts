@@ -1,4 +1,4 @@
-import type { ActionOutcome, CaptureOptions, CaptureStream, Cluster, MutationOptions } from '../../common/ports';
+import type { ActionOutcome, CaptureOptions, CaptureStream, ChangeTarget, Cluster, MutationOptions } from '../../common/ports';
 import type { PodRef } from '../../common/types';
 
 /**
@@ -10,16 +10,8 @@ export class SplitCluster implements Cluster {
   constructor(private readonly capturing: Cluster, private readonly containing: Cluster) {}
 
   inspect(target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> { return this.capturing.inspect(target, opts); }
-  capture(kind: 'filesystem' | 'memory' | 'logs' | 'network', target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
-    return this.capturing.capture(kind, target, opts);
-  }
-  preserve(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.preserve(target, opts); }
-  isolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.isolate(target, opts); }
-  unisolate(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.unisolate(target, opts); }
-  cordon(node: string, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.cordon(node, opts); }
-  uncordon(node: string, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.uncordon(node, opts); }
+  capture(name: string, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> { return this.capturing.capture(name, target, opts); }
+  change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.change(name, target, opts); }
+  revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.revert(name, target, opts); }
   nodeOf(target: PodRef): Promise<string | undefined> { return this.containing.nodeOf(target); }
-  deletePod(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.deletePod(target, opts); }
-  scaleToZero(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.scaleToZero(target, opts); }
-  restoreScale(target: PodRef, opts: MutationOptions): Promise<ActionOutcome> { return this.containing.restoreScale(target, opts); }
 }

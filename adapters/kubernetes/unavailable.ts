@@ -9,8 +9,5 @@ export function unavailableCluster(reason: string): Cluster {
   const fail = async (): Promise<never> => {
     throw new ClusterUnavailable(reason);
   };
-  return {
-    inspect: fail, preserve: fail, capture: fail, isolate: fail, unisolate: fail, cordon: fail, uncordon: fail, nodeOf: fail,
-    deletePod: fail, scaleToZero: fail, restoreScale: fail,
-  };
+  return { inspect: fail, capture: fail, change: fail, revert: fail, nodeOf: fail };
 }

@@ -5,14 +5,15 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
-import { readableBytes } from '../../adapters/kubernetes/capture-memory';
-import { selects } from '../../adapters/kubernetes/capture-network';
-import { ChangedFilesScanner } from '../../adapters/kubernetes/changed-files';
-import { cutShort, ExecReadable, type CollectorHandle, type ExecOutcome } from '../../adapters/kubernetes/collector';
+import { readableBytes } from '../../adapters/kubernetes/captures/memory';
+import { selects } from '../../adapters/kubernetes/captures/network';
+import { ChangedFilesScanner } from '../../adapters/kubernetes/captures/changed-files';
+import { cutShort, ExecReadable, type ExecOutcome } from '../../adapters/kubernetes/collector/exec-stream';
+import type { CollectorHandle } from '../../adapters/kubernetes/collector/launcher';
 import {
   decodeProcAddress, parseConntrack, parseInetTable, parseResolvConf, parseSocketInodes, parseUnixTable, splitSections,
-} from '../../adapters/kubernetes/network-parse';
-import { parseProcessList } from '../../adapters/kubernetes/processes';
+} from '../../adapters/kubernetes/captures/network-parse';
+import { parseProcessList } from '../../adapters/kubernetes/collector/processes';
 
 test('/proc/net addresses decode for IPv4 and IPv6', () => {
   assert.deepEqual(decodeProcAddress('0100007F:1F90'), { address: '127.0.0.1', port: 8080 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, loadCliConfig, loadConfig, silenceAwsSdkNodeWarning, type Env } from '../../common/config';
-import { DEFAULT_COLLECTOR } from '../../adapters/kubernetes/collector';
+import { DEFAULT_COLLECTOR } from '../../adapters/kubernetes/collector/settings';
 import { scriptSettings } from '../../scripts/settings';
 import { collectorConfig } from '../../worker/adapters';
 

@@ -1,7 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
-import { NotFound } from '../../common/failures';
-import { LIST_PROCESSES } from './collector-scripts';
-import { describeOutcome, execSmall, type CollectorHandle } from './collector';
+import { NotFound } from '../../../common/failures';
+import { describeOutcome, execSmall } from './exec-stream';
+import type { CollectorHandle } from './launcher';
+import { LIST_PROCESSES } from './scripts';
 
 /** A process of the target container, as /proc showed it to the collector. Strings are the suspect's. */
 export interface TargetProcess {

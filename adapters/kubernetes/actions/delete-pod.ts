@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox';
+import { mapKubernetesError } from '../errors';
+import { dryRunOf } from '../kube';
+import { defineAction } from '../units';
+
+/** Destroys the suspect: only behind a human's approval (the playbook loader refuses it otherwise). */
+export const deletePodAction = defineAction({
+  name: 'delete-pod',
+  kind: 'contain',
+  target: 'pod',
+  description:
+    'Deletes the suspect pod once its evidence is captured (captures run before containment). Irreversible: ' +
+    'a playbook may use it only with approval: { required: true } and onTimeout: reject.',
+  params: Type.Object({}),
+  example: { approval: { required: true, timeout: '30m', onTimeout: 'reject' } },
+  rbac: [{ apiGroups: [''], resources: ['pods'], verbs: ['delete'] }],
+  timeouts: { startToCloseSeconds: 60, heartbeatSeconds: 0, maximumAttempts: 5 },
+  requiresApproval: true,
+  async apply(kube, target, _params, run) {
+    try {
+      await kube.core.deleteNamespacedPod({ name: target.pod, namespace: target.namespace, dryRun: dryRunOf(run), gracePeriodSeconds: 0 });
+      return { changed: true, dryRun: run.dryRun, notes: [`pod ${target.namespace}/${target.pod} deleted`] };
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return { changed: false, dryRun: run.dryRun, notes: [`pod ${target.namespace}/${target.pod} was already gone`] };
+      throw mapKubernetesError(err, `delete pod ${target.namespace}/${target.pod}`);
+    }
+  },
+});

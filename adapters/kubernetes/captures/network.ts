@@ -1,0 +1,185 @@
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import type * as k8s from '@kubernetes/client-node';
+import { Type } from '@sinclair/typebox';
+import { FailureType, isFailure } from '../../../common/failures';
+import type { PodRef } from '../../../common/types';
+import type { CaptureStream } from '../../../common/ports';
+import { jsonBody } from '../../../evidence/json-body';
+import { dryRunPlan } from '../collector/dry-run';
+import { describeOutcome, ExecReadable, execSmall } from '../collector/exec-stream';
+import type { CollectorHandle } from '../collector/launcher';
+import { listTargetProcesses } from '../collector/processes';
+import { COLLECTOR_RBAC } from '../collector/rbac';
+import { NETWORK_STATE } from '../collector/scripts';
+import { mapKubernetesError } from '../errors';
+import type { Kube } from '../kube';
+import { ORIGINAL_LABELS_ANNOTATION } from '../labels';
+import { API_COLLECTOR } from '../streams';
+import { defineCapture } from '../units';
+import {
+  parseConntrack, parseInetTable, parseInterfaces, parseResolvConf, parseRoutes, parseSocketInodes, parseUnixTable, splitSections,
+  type SocketEntry,
+} from './network-parse';
+
+
+/** Kubernetes label selector semantics (matchLabels AND every matchExpression); an empty selector selects all. */
+export function selects(selector: k8s.V1LabelSelector | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return false;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+  for (const expr of selector.matchExpressions ?? []) {
+    const has = expr.key in labels;
+    const values = expr.values ?? [];
+    switch (expr.operator) {
+      case 'In': if (!has || !values.includes(labels[expr.key]!)) return false; break;
+      case 'NotIn': if (has && values.includes(labels[expr.key]!)) return false; break;
+      case 'Exists': if (!has) return false; break;
+      case 'DoesNotExist': if (has) return false; break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+/** A Service selector is plain key=value pairs; no selector means it selects nothing by label. */
+function serviceSelects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  if (!selector || Object.keys(selector).length === 0) return false;
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+function originalLabels(pod: k8s.V1Pod): Record<string, string> {
+  try {
+    const parsed = JSON.parse(pod.metadata?.annotations?.[ORIGINAL_LABELS_ANNOTATION] ?? 'null') as unknown;
+    return parsed && typeof parsed === 'object' ? parsed as Record<string, string> : pod.metadata?.labels ?? {};
+  } catch {
+    return pod.metadata?.labels ?? {};
+  }
+}
+
+/**
+ * The pod's network state as the collector sees it from inside the pod network namespace (sockets
+ * with their processes, interfaces, routes, DNS, conntrack), raw and parsed, and the Kubernetes view:
+ * NetworkPolicies that select the pod, Services and EndpointSlices that include it. Labels are judged
+ * both as they are now and as they were before Holdfast relabelled the pod.
+ */
+export const networkCapture = defineCapture({
+  name: 'network',
+  description:
+    'Sockets (tcp, tcp6, udp, unix) with their processes, interfaces, routes, DNS config and conntrack entries, raw and parsed, ' +
+    'plus the NetworkPolicies, Services and EndpointSlices that concern the pod.',
+  params: Type.Object({
+    maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
+    packetCaptureSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 0, description: 'A pcap of the pod network for this long (0: none). Containment waits for it.' }),
+    packetCaptureMaxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
+  }),
+  example: { packetCaptureSeconds: 30, packetCaptureMaxBytes: 33554432 },
+  rbac: [
+    ...COLLECTOR_RBAC,
+    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list'] },
+    { apiGroups: [''], resources: ['services'], verbs: ['list'] },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
+  ],
+  timeouts: { startToCloseSeconds: 600, heartbeatSeconds: 60, maximumAttempts: 3 },
+  async capture(kube, target, params, run): Promise<CaptureStream[]> {
+    if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'network', params);
+    const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
+    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal);
+    const nonce = crypto.randomBytes(8).toString('hex');
+    const bounds = { maxBytes: params.maxBytes, timeoutMs: 120_000, signal: run.signal };
+    const raw = await execSmall(kube.exec, handle, ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(processes[0]!.pid), nonce], bounds);
+    const text = raw.stdout.toString('utf8');
+    const sections = splitSections(text, nonce);
+    const notes = [...handle.notes, ...psNotes, ...describeOutcome('network state', raw.outcome, bounds)];
+    if (!sections.has('end')) notes.push('the network state output ended early: later sections are missing');
+
+    const comm = new Map(processes.map((p) => [p.pid, p.comm]));
+    const owners = parseSocketInodes(sections.get('socket-inodes') ?? '');
+    const sockets: SocketEntry[] = [
+      ...parseInetTable('tcp', sections.get('proc-net-tcp') ?? ''),
+      ...parseInetTable('tcp6', sections.get('proc-net-tcp6') ?? ''),
+      ...parseInetTable('udp', sections.get('proc-net-udp') ?? ''),
+      ...parseInetTable('udp6', sections.get('proc-net-udp6') ?? ''),
+      ...parseUnixTable(sections.get('proc-net-unix') ?? ''),
+    ].map((s) => ({ ...s, processes: (owners.get(s.inode) ?? []).map((pid) => ({ pid, comm: comm.get(pid) })) }));
+    const conntrackText = sections.get('conntrack') ?? '';
+    const conntrack = /Operation not permitted|not supported|can't open|error/i.test(conntrackText) && !/flow entries have been shown/.test(conntrackText)
+      ? { reachable: false, reason: conntrackText.trim().slice(0, 300) }
+      : { reachable: true, entries: parseConntrack(conntrackText) };
+    if (!conntrack.reachable) notes.push(`conntrack not reachable: ${conntrack.reason}`);
+
+    const parsed = {
+      sockets,
+      interfaces: parseInterfaces(sections.get('interfaces') ?? ''),
+      routes: [...parseRoutes(sections.get('routes') ?? ''), ...parseRoutes(sections.get('routes6') ?? '')],
+      dns: parseResolvConf(sections.get('resolv.conf') ?? ''),
+      conntrack,
+    };
+
+    const view = await kubernetesView(kube, target).catch((err: unknown) => {
+      const mapped = mapKubernetesError(err, 'network view');
+      if (isFailure(mapped, FailureType.PermissionDenied)) throw mapped;
+      return { error: mapped.message };
+    });
+    const streams: CaptureStream[] = [
+      { name: 'network-state.txt', body: Readable.from([raw.stdout]), contentType: 'text/plain', collector: handle.info, method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack', notes },
+      { name: 'network-state.json', body: jsonBody(parsed), contentType: 'application/json', collector: handle.info, method: 'parsed from network-state.txt', notes: [] },
+      { name: 'kubernetes-network-view.json', body: jsonBody(view), contentType: 'application/json', collector: API_COLLECTOR, method: 'kubernetes-api: list NetworkPolicies, Services, EndpointSlices in the namespace', notes: [] },
+    ];
+    if (params.packetCaptureSeconds > 0) streams.push(packetCapture(kube, handle, params.packetCaptureSeconds, params.packetCaptureMaxBytes, run.signal));
+    return streams;
+  },
+});
+
+/**
+ * A bounded pcap of every interface of the pod network namespace: `timeout` bounds the time, the exec
+ * stream the bytes. It delays containment by its duration, so playbooks keep it short (default off).
+ */
+function packetCapture(kube: Kube, handle: CollectorHandle, seconds: number, maxBytes: number, signal?: AbortSignal): CaptureStream {
+  const bounds = { maxBytes, timeoutMs: (seconds + 30) * 1000, signal };
+  const notes = [`${seconds} s on all interfaces, at most ${maxBytes} bytes, full packets (snaplen 262144)`];
+  // -Z root: the collector image has no tcpdump user to drop to; -U: write each packet as it comes.
+  const argv = ['timeout', String(seconds), '/usr/bin/tcpdump', '-i', 'any', '-n', '-U', '-s', '262144', '-Z', 'root', '-w', '-'];
+  return {
+    name: 'packets.pcap',
+    body: new ExecReadable(kube.exec, handle, argv, bounds, (outcome) => {
+      // timeout ends tcpdump with SIGTERM (exit 143 or 124): that is the normal end of the capture
+      notes.push(...describeOutcome('tcpdump', { ...outcome, exitCode: [124, 143].includes(outcome.exitCode ?? -1) ? 0 : outcome.exitCode }, bounds));
+      return undefined;
+    }),
+    contentType: 'application/vnd.tcpdump.pcap',
+    collector: handle.info,
+    method: 'collector exec: tcpdump -i any -w - (pcap, Linux cooked headers)',
+    notes,
+  };
+}
+
+async function kubernetesView(kube: Kube, target: PodRef) {
+  const pod = await kube.core.readNamespacedPod({ name: target.pod, namespace: target.namespace });
+  const now = pod.metadata?.labels ?? {};
+  const before = originalLabels(pod);
+  const namespace = target.namespace;
+  const [policies, services, slices] = await Promise.all([
+    kube.networking.listNamespacedNetworkPolicy({ namespace, limit: 500 }),
+    kube.core.listNamespacedService({ namespace, limit: 500 }),
+    kube.discovery.listNamespacedEndpointSlice({ namespace, limit: 500 }),
+  ]);
+  const podIPs = new Set((pod.status?.podIPs ?? []).map((ip) => ip.ip).concat(pod.status?.podIP ? [pod.status.podIP] : []));
+  return {
+    pod: { namespace, name: target.pod, uid: pod.metadata?.uid, podIPs: [...podIPs], labels: now, labelsBeforeHoldfast: before },
+    networkPolicies: policies.items
+      .map((p) => ({ name: p.metadata?.name, selectsNow: selects(p.spec?.podSelector, now), selectedBefore: selects(p.spec?.podSelector, before), spec: p.spec }))
+      .filter((p) => p.selectsNow || p.selectedBefore),
+    services: services.items
+      .map((s) => ({ name: s.metadata?.name, selectsNow: serviceSelects(s.spec?.selector, now), selectedBefore: serviceSelects(s.spec?.selector, before), type: s.spec?.type, clusterIPs: s.spec?.clusterIPs, ports: s.spec?.ports }))
+      .filter((s) => s.selectsNow || s.selectedBefore),
+    endpointSlices: slices.items
+      .filter((slice) => slice.endpoints.some((e) => e.targetRef?.uid === pod.metadata?.uid || e.addresses.some((a) => podIPs.has(a))))
+      .map((slice) => ({
+        name: slice.metadata?.name,
+        service: slice.metadata?.labels?.['kubernetes.io/service-name'],
+        endpoints: slice.endpoints.filter((e) => e.targetRef?.uid === pod.metadata?.uid || e.addresses.some((a) => podIPs.has(a))),
+        ports: slice.ports,
+      })),
+    truncated: [policies, services, slices].some((list) => Boolean(list.metadata?._continue)),
+  };
+}

@@ -1,0 +1,179 @@
+import { Readable, Writable } from 'node:stream';
+import type * as k8s from '@kubernetes/client-node';
+import { mapKubernetesError } from '../errors';
+import type { CollectorHandle } from './launcher';
+
+type WebSocket = Awaited<ReturnType<k8s.Exec['exec']>>;
+
+/* The exec stream: a collector command's stdout, streaming, bounded, with backpressure. */
+
+export interface ExecBounds {
+  maxBytes: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface ExecOutcome {
+  /** null when the connection closed without an exit status. */
+  exitCode: number | null;
+  message?: string;
+  stderr: string;
+  bytes: number;
+  truncated: boolean;
+  timedOut: boolean;
+}
+
+const MAX_STDERR = 16 * 1024;
+
+/** Converts a websocket handshake failure ("Unexpected server response: 403") into our error types. */
+function mapExecError(err: unknown, doing: string): Error {
+  const message = (err as Error)?.message ?? String(err);
+  const status = message.match(/Unexpected server response: (\d{3})/)?.[1];
+  return mapKubernetesError(status ? { code: Number(status), message } : err, doing);
+}
+
+/**
+ * The stdout of a command run in the collector, as a Readable that starts the exec on first read
+ * (so a step's artifacts stream one after another) and pauses the websocket when the consumer is
+ * slow. Stops at maxBytes or timeoutMs and says so through onEnd, which runs before the stream ends.
+ */
+export class ExecReadable extends Readable {
+  private ws?: WebSocket;
+  private started = false;
+  private finished = false;
+  private wantPause = false;
+  private status?: k8s.V1Status;
+  private stderrText = '';
+  private bytes = 0;
+  private truncated = false;
+  private timedOut = false;
+  private timer?: NodeJS.Timeout;
+  private readonly onAbort = () => this.destroy(new Error('capture cancelled'));
+
+  constructor(
+    private readonly exec: k8s.Exec,
+    private readonly handle: CollectorHandle,
+    private readonly argv: string[],
+    private readonly bounds: ExecBounds,
+    private readonly onEnd: (outcome: ExecOutcome) => void | Error,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _read(): void {
+    if (!this.started) {
+      this.started = true;
+      this.start();
+      return;
+    }
+    this.wantPause = false;
+    this.ws?.resume();
+  }
+
+  private start(): void {
+    if (this.bounds.signal?.aborted) return void this.destroy(new Error('capture cancelled'));
+    this.bounds.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.timer = setTimeout(() => { this.timedOut = true; this.stop(); }, this.bounds.timeoutMs);
+    const stdout = new Writable({ write: (chunk: Buffer, _enc, cb) => { this.onData(chunk); cb(); } });
+    const stderr = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        if (this.stderrText.length < MAX_STDERR) this.stderrText += chunk.toString('utf8').slice(0, MAX_STDERR - this.stderrText.length);
+        cb();
+      },
+    });
+    const { namespace, pod, container } = this.handle;
+    this.exec.exec(namespace, pod, container, this.argv, stdout, stderr, null, false, (status) => { this.status = status; })
+      .then((ws) => {
+        this.ws = ws;
+        if (this.finished || this.destroyed) return void ws.close();
+        if (this.wantPause) ws.pause();
+        ws.on('close', () => this.finish());
+        ws.on('error', (err: Error) => this.destroy(mapExecError(err, `get+create pods/exec (collector ${container})`)));
+      })
+      .catch((err: unknown) => this.destroy(mapExecError(err, `get+create pods/exec (collector ${namespace}/${pod}/${container})`)));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished || this.destroyed) return;
+    const room = this.bounds.maxBytes - this.bytes;
+    if (chunk.length > room) {
+      if (room > 0) this.push(chunk.subarray(0, room));
+      this.bytes += Math.max(room, 0);
+      this.truncated = true;
+      this.stop();
+      return;
+    }
+    this.bytes += chunk.length;
+    if (!this.push(chunk)) {
+      this.wantPause = true;
+      this.ws?.pause();
+    }
+  }
+
+  /** Ends early (bound reached): closing the socket ends the remote command's session. */
+  private stop(): void {
+    if (this.ws) this.ws.close();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished || this.destroyed) return;
+    this.finished = true;
+    this.cleanup();
+    const exitCause = this.status?.details?.causes?.find((c) => c.reason === 'ExitCode');
+    const exitCode = this.status?.status === 'Success' ? 0 : exitCause ? Number(exitCause.message) : null;
+    const outcome: ExecOutcome = {
+      exitCode,
+      message: this.status?.status === 'Success' ? undefined : this.status?.message,
+      stderr: this.stderrText,
+      bytes: this.bytes,
+      truncated: this.truncated,
+      timedOut: this.timedOut,
+    };
+    const failure = this.onEnd(outcome);
+    if (failure) return void this.destroy(failure);
+    this.push(null);
+  }
+
+  private cleanup(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.bounds.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.finished = true;
+    this.cleanup();
+    this.ws?.close();
+    callback(err);
+  }
+}
+
+/** Runs a short command in the collector and returns its (bounded) stdout. */
+export async function execSmall(exec: k8s.Exec, handle: CollectorHandle, argv: string[], bounds: ExecBounds): Promise<{ stdout: Buffer; outcome: ExecOutcome }> {
+  let outcome: ExecOutcome | undefined;
+  const stream = new ExecReadable(exec, handle, argv, bounds, (o) => { outcome = o; });
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return { stdout: Buffer.concat(chunks), outcome: outcome! };
+}
+
+/**
+ * The exec connection closed before the command reported how it ended (and no bound of ours closed
+ * it): the bytes are a fragment. An error, so the step retries instead of storing it as complete.
+ */
+export function cutShort(what: string, outcome: ExecOutcome): Error | undefined {
+  if (outcome.exitCode !== null || outcome.truncated || outcome.timedOut) return undefined;
+  return new Error(`${what}: the connection to the collector closed before the command ended (${outcome.bytes} bytes); retrying`);
+}
+
+/** A note describing how a collector command ended, or undefined when it ended cleanly. */
+export function describeOutcome(what: string, outcome: ExecOutcome, bounds: ExecBounds): string[] {
+  const notes: string[] = [];
+  if (outcome.truncated) notes.push(`${what}: stopped at the bound of ${bounds.maxBytes} bytes (the artifact is truncated there)`);
+  if (outcome.timedOut) notes.push(`${what}: stopped at the time bound of ${Math.round(bounds.timeoutMs / 1000)} s (the artifact is truncated there)`);
+  if (!outcome.truncated && !outcome.timedOut && outcome.exitCode !== 0) {
+    const stderr = outcome.stderr.trim().split('\n').slice(-5).join(' | ').slice(0, 800);
+    notes.push(`${what}: exit ${outcome.exitCode ?? 'unknown'}${outcome.message ? ` (${outcome.message.slice(0, 200)})` : ''}${stderr ? `: ${stderr}` : ''}`);
+  }
+  return notes;
+}

@@ -1,0 +1,172 @@
+import crypto from 'node:crypto';
+import type * as k8s from '@kubernetes/client-node';
+import type { CollectorInfo, PodRef } from '../../../common/types';
+import { HOLDFAST_VERSION } from '../../../common/version';
+import { NotFound, Unsupported } from '../../../common/failures';
+import { mapKubernetesError } from '../errors';
+import type { CollectorConfig } from './settings';
+
+/**
+ * SYS_PTRACE: read /proc/<pid>/{root,mem,fd} of processes owned by other users and let gdb attach.
+ * NET_ADMIN: read the pod network namespace's conntrack table. Nothing else is added, and the
+ * collector never runs privileged.
+ */
+const COLLECTOR_CAPABILITIES = ['SYS_PTRACE', 'NET_ADMIN'];
+const MAX_COLLECTORS_PER_INCIDENT = 5;
+
+export interface CollectorHandle {
+  namespace: string;
+  pod: string;
+  /** The ephemeral container's name. */
+  container: string;
+  targetContainer: string;
+  /** The runtime's ID of the target container (without the `containerd://` prefix). */
+  targetContainerId?: string;
+  /** When the target container (re)started: files changed after it are the container's doing. */
+  targetStartedAt?: string;
+  info: CollectorInfo;
+  notes: string[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function collectorPrefix(incidentId: string): string {
+  return `holdfast-collector-${crypto.createHash('sha256').update(incidentId).digest('hex').slice(0, 10)}`;
+}
+
+/**
+ * The trusted collector: an ephemeral container from Holdfast's own image, added to the suspect pod
+ * with `targetContainerName` so it shares the target container's PID namespace (and, like every
+ * container of the pod, its network namespace). Tools run from the collector image only; the target's
+ * filesystem is read through /proc/<pid>/root and never written. This works on distroless targets
+ * and needs no privileged pod on the node. One collector per incident and pod, reused by every step.
+ */
+export class CollectorLauncher {
+  constructor(private readonly core: k8s.CoreV1Api, private readonly config: CollectorConfig) {}
+
+  /** The running collector for this incident in the pod: reused if there is one, added if not. */
+  async ensure(target: PodRef, incidentId: string, signal?: AbortSignal): Promise<CollectorHandle> {
+    const prefix = collectorPrefix(incidentId);
+    const deadline = Date.now() + this.config.readyTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted();
+      const pod = await this.read(target);
+      const targetContainer = chooseTarget(pod, target);
+      const mine = (pod.spec?.ephemeralContainers ?? []).filter((c) => c.name.startsWith(prefix));
+      const statuses = new Map((pod.status?.ephemeralContainerStatuses ?? []).map((s) => [s.name, s]));
+      const usable = mine.filter((c) => !statuses.get(c.name)?.state?.terminated);
+      const running = usable.find((c) => statuses.get(c.name)?.state?.running);
+      if (running) return this.handle(pod, running.name, targetContainer, statuses.get(running.name));
+      const waiting = usable.at(-1);
+      if (waiting) {
+        // Added (by us or a parallel step) and still starting: an image that cannot be pulled never will be.
+        const reason = statuses.get(waiting.name)?.state?.waiting?.reason;
+        if (reason && /ErrImage|ImagePull|InvalidImageName|CreateContainerError|CreateContainerConfigError/.test(reason)) {
+          throw new Unsupported(`collector ${waiting.name} cannot start: ${reason}: ${statuses.get(waiting.name)?.state?.waiting?.message ?? ''}`.slice(0, 500));
+        }
+        if (Date.now() > deadline) throw new Error(`collector ${waiting.name} not running after ${this.config.readyTimeoutMs} ms (${reason ?? 'no status yet'})`);
+        await sleep(Math.min(250 * 2 ** Math.min(attempt, 3), 2000));
+        continue;
+      }
+      if (mine.length >= MAX_COLLECTORS_PER_INCIDENT) {
+        throw new Unsupported(`${mine.length} collectors of this incident already ended in ${target.namespace}/${target.pod}; not adding more`);
+      }
+      const name = `${prefix}-${mine.length + 1}`;
+      const added = await this.add(pod, name, targetContainer, incidentId);
+      if (added) continue;
+      // someone else changed the pod (likely a parallel step adding the collector): look again
+      if (Date.now() > deadline) throw new Error(`pod ${target.namespace}/${target.pod} kept changing: the collector could not be added in ${this.config.readyTimeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Dry run: the API server validates adding the collector (RBAC, Pod Security admission, image
+   * policy) with dryRun=All and stores nothing. Returns what would have been added.
+   */
+  async validate(target: PodRef, incidentId: string): Promise<{ wouldAdd: k8s.V1EphemeralContainer; targetContainer: string }> {
+    const pod = await this.read(target);
+    const targetContainer = chooseTarget(pod, target);
+    const name = `${collectorPrefix(incidentId)}-dry-run`;
+    const wouldAdd = this.spec(name, targetContainer, incidentId);
+    await this.core.replaceNamespacedPodEphemeralcontainers({ name: target.pod, namespace: target.namespace, body: withEphemeral(pod, wouldAdd), dryRun: 'All' }).catch((err: unknown) => {
+      throw mapKubernetesError(err, `update pods/ephemeralcontainers (dry run: adding the collector to ${target.namespace}/${target.pod})`);
+    });
+    return { wouldAdd, targetContainer };
+  }
+
+  private read(target: PodRef): Promise<k8s.V1Pod> {
+    return this.core.readNamespacedPod({ name: target.pod, namespace: target.namespace }).catch((err: unknown) => {
+      throw mapKubernetesError(err, `get pod ${target.namespace}/${target.pod}`);
+    });
+  }
+
+  /** Adds the ephemeral container; false on a write conflict (re-read and look again). */
+  private async add(pod: k8s.V1Pod, name: string, targetContainer: string, incidentId: string): Promise<boolean> {
+    const body = withEphemeral(pod, this.spec(name, targetContainer, incidentId));
+    try {
+      await this.core.replaceNamespacedPodEphemeralcontainers({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw mapKubernetesError(err, `update pods/ephemeralcontainers (adding collector ${name} to ${pod.metadata!.namespace}/${pod.metadata!.name})`);
+    }
+  }
+
+  private spec(name: string, targetContainer: string, incidentId: string): k8s.V1EphemeralContainer {
+    return {
+      name,
+      image: this.config.image,
+      imagePullPolicy: this.config.imagePullPolicy,
+      targetContainerName: targetContainer,
+      command: ['sleep', String(this.config.lifetimeSeconds)],
+      env: [{ name: 'HOLDFAST_INCIDENT', value: incidentId }],
+      securityContext: {
+        runAsUser: 0,
+        runAsNonRoot: false,
+        privileged: false,
+        allowPrivilegeEscalation: false,
+        capabilities: { add: COLLECTOR_CAPABILITIES },
+      },
+      terminationMessagePolicy: 'File',
+    };
+  }
+
+  private handle(pod: k8s.V1Pod, container: string, targetContainer: string, status?: k8s.V1ContainerStatus): CollectorHandle {
+    const target = pod.status?.containerStatuses?.find((s) => s.name === targetContainer);
+    const notes: string[] = [];
+    return {
+      namespace: pod.metadata!.namespace!,
+      pod: pod.metadata!.name!,
+      container,
+      targetContainer,
+      targetContainerId: target?.containerID?.match(/^[a-z0-9-]+:\/\/([0-9a-f]{64})$/)?.[1],
+      targetStartedAt: target?.state?.running?.startedAt ? new Date(target.state.running.startedAt).toISOString() : undefined,
+      info: { name: 'holdfast-collector', version: HOLDFAST_VERSION, imageDigest: digestOf(status?.imageID) ?? this.config.image },
+      notes,
+    };
+  }
+}
+
+/** The pod as sent to …/ephemeralcontainers: its resourceVersion makes a concurrent change a 409. */
+function withEphemeral(pod: k8s.V1Pod, container: k8s.V1EphemeralContainer): k8s.V1Pod {
+  return { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), container] } };
+}
+
+function digestOf(imageID?: string): string | undefined {
+  const match = imageID?.match(/sha256:[0-9a-f]{64}/);
+  return match?.[0];
+}
+
+function chooseTarget(pod: k8s.V1Pod, target: PodRef): string {
+  const containers = pod.spec?.containers ?? [];
+  const name = target.container ?? containers[0]?.name;
+  if (!name || !containers.some((c) => c.name === name)) {
+    throw new NotFound(`container ${target.container ?? '(first)'} is not in pod ${target.namespace}/${target.pod}`);
+  }
+  const status = pod.status?.containerStatuses?.find((s) => s.name === name);
+  if (!status?.state?.running) {
+    throw new Unsupported(`container ${name} of ${target.namespace}/${target.pod} is not running: a live capture is impossible (its logs may still be)`);
+  }
+  return name;
+}
