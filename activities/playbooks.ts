@@ -27,54 +27,95 @@ const TimeoutOverrides = {
 
 const StepRef = Type.Union([
   Type.String({ minLength: 1, maxLength: 63 }),
-  Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())), ...TimeoutOverrides }, { additionalProperties: false }),
+  Type.Object(
+    {
+      name: Type.String({ minLength: 1, maxLength: 63 }),
+      params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      ...TimeoutOverrides,
+    },
+    { additionalProperties: false },
+  ),
 ]);
 
 const ContainRef = Type.Union([
   Type.String({ minLength: 1, maxLength: 63 }),
-  Type.Object({
-    name: Type.String({ minLength: 1, maxLength: 63 }),
-    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    ...TimeoutOverrides,
-    approval: Type.Optional(Type.Object({
-      required: Type.Boolean(),
-      timeout: Type.Optional(Duration),
-      onTimeout: Type.Optional(Type.Union([Type.Literal('approve'), Type.Literal('reject')])),
-    }, { additionalProperties: false })),
-  }, { additionalProperties: false }),
+  Type.Object(
+    {
+      name: Type.String({ minLength: 1, maxLength: 63 }),
+      params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      ...TimeoutOverrides,
+      approval: Type.Optional(
+        Type.Object(
+          {
+            required: Type.Boolean(),
+            timeout: Type.Optional(Duration),
+            onTimeout: Type.Optional(Type.Union([Type.Literal('approve'), Type.Literal('reject')])),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 
 /** `sources` are the names of the accepted alert formats (the registry's, unless a test passes others). */
-const playbookSchema = (sources: readonly string[]) => Type.Object({
-  name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
-  match: Type.Optional(Type.Object({
-    sources: Type.Optional(Type.Array(Type.Union(sources.map((s) => Type.Literal(s))), { maxItems: sources.length })),
-    rules: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
-    minSeverity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
-    namespaces: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
-    clusters: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
-    labels: Type.Optional(Type.Record(Type.String({ maxLength: 316 }), Type.String({ maxLength: 253 }))),
-  }, { additionalProperties: false })),
-  dryRun: Type.Optional(Type.Boolean()),
-  preserve: Type.Optional(Type.Boolean()),
-  capture: Type.Optional(Type.Array(StepRef, { maxItems: 16 })),
-  contain: Type.Optional(Type.Array(ContainRef, { maxItems: 8 })),
-  escalation: Type.Optional(Type.Object({
-    tiers: Type.Array(Type.Object({
-      notifiers: Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { maxItems: 16 }),
-      ackTimeout: Type.Optional(Duration),
-    }, { additionalProperties: false }), { maxItems: 10 }),
-    repeatLastTier: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
-  }, { additionalProperties: false })),
-  undoContainmentOnResolve: Type.Optional(Type.Boolean()),
-  autoCloseAfter: Type.Optional(Duration),
-}, { additionalProperties: false });
+const playbookSchema = (sources: readonly string[]) =>
+  Type.Object(
+    {
+      name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
+      match: Type.Optional(
+        Type.Object(
+          {
+            sources: Type.Optional(
+              Type.Array(Type.Union(sources.map((s) => Type.Literal(s))), { maxItems: sources.length }),
+            ),
+            rules: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
+            minSeverity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
+            namespaces: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
+            clusters: Type.Optional(Type.Array(NamePattern, { maxItems: 100 })),
+            labels: Type.Optional(Type.Record(Type.String({ maxLength: 316 }), Type.String({ maxLength: 253 }))),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      dryRun: Type.Optional(Type.Boolean()),
+      preserve: Type.Optional(Type.Boolean()),
+      capture: Type.Optional(Type.Array(StepRef, { maxItems: 16 })),
+      contain: Type.Optional(Type.Array(ContainRef, { maxItems: 8 })),
+      escalation: Type.Optional(
+        Type.Object(
+          {
+            tiers: Type.Array(
+              Type.Object(
+                {
+                  notifiers: Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { maxItems: 16 }),
+                  ackTimeout: Type.Optional(Duration),
+                },
+                { additionalProperties: false },
+              ),
+              { maxItems: 10 },
+            ),
+            repeatLastTier: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      undoContainmentOnResolve: Type.Optional(Type.Boolean()),
+      autoCloseAfter: Type.Optional(Duration),
+    },
+    { additionalProperties: false },
+  );
 
-export const playbookFileSchema = (sources: readonly string[] = ALERT_SOURCES) => Type.Object({
-  playbooks: Type.Array(playbookSchema(sources), { minItems: 1, maxItems: 200 }),
-  /** Notifier definitions, handed to the notifier registry (see adapters/notifiers/). */
-  notifiers: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 100 })),
-}, { additionalProperties: false });
+export const playbookFileSchema = (sources: readonly string[] = ALERT_SOURCES) =>
+  Type.Object(
+    {
+      playbooks: Type.Array(playbookSchema(sources), { minItems: 1, maxItems: 200 }),
+      /** Notifier definitions, handed to the notifier registry (see adapters/notifiers/). */
+      notifiers: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 100 })),
+    },
+    { additionalProperties: false },
+  );
 
 export type PlaybookSpec = Static<ReturnType<typeof playbookSchema>>;
 export type PlaybookFile = Static<ReturnType<typeof playbookFileSchema>>;
@@ -107,7 +148,10 @@ export function defaultPlaybook(notifierNames: string[]): PlaybookSpec {
     preserve: true,
     capture: ['filesystem', 'memory', 'logs', 'network'],
     contain: ['isolate'],
-    escalation: { tiers: notifierNames.length > 0 ? [{ notifiers: notifierNames, ackTimeout: '15m' }] : [], repeatLastTier: 2 },
+    escalation: {
+      tiers: notifierNames.length > 0 ? [{ notifiers: notifierNames, ackTimeout: '15m' }] : [],
+      repeatLastTier: 2,
+    },
     undoContainmentOnResolve: false,
     autoCloseAfter: '7d',
   };
@@ -115,7 +159,12 @@ export function defaultPlaybook(notifierNames: string[]): PlaybookSpec {
 
 function globMatch(pattern: string, value: string | undefined): boolean {
   if (value === undefined) return false;
-  const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const regex = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return regex.test(value);
 }
 
@@ -133,7 +182,13 @@ export function matches(playbook: PlaybookSpec, alert: Alert, target: AlertTarge
 
 type StepOverrides = { timeout?: number | string; heartbeatTimeout?: number | string; maxAttempts?: number };
 
-function resolveParams(stepName: string, where: string, params: Record<string, unknown> = {}, kind: 'capture' | 'contain' | 'preserve', overrides: StepOverrides = {}): PlannedStep {
+function resolveParams(
+  stepName: string,
+  where: string,
+  params: Record<string, unknown> = {},
+  kind: 'capture' | 'contain' | 'preserve',
+  overrides: StepOverrides = {},
+): PlannedStep {
   const step = findStep(stepName);
   if (!step) throw new PlaybookError(`${where}: unknown step "${stepName}"`);
   if (step.kind !== kind) throw new PlaybookError(`${where}: "${stepName}" is a ${step.kind} step, not a ${kind} step`);
@@ -156,13 +211,27 @@ function resolveParams(stepName: string, where: string, params: Record<string, u
 
 export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `playbook ${playbook.name}`): IncidentPlan {
   const captures = (playbook.capture ?? []).map((ref, i) =>
-    typeof ref === 'string' ? resolveParams(ref, `${where}.capture[${i}]`, {}, 'capture') : resolveParams(ref.name, `${where}.capture[${i}]`, ref.params, 'capture', ref));
+    typeof ref === 'string'
+      ? resolveParams(ref, `${where}.capture[${i}]`, {}, 'capture')
+      : resolveParams(ref.name, `${where}.capture[${i}]`, ref.params, 'capture', ref),
+  );
   const containment: PlannedContainment[] = (playbook.contain ?? []).map((ref, i) => {
     const spec = typeof ref === 'string' ? { name: ref } : ref;
-    const planned = resolveParams(spec.name, `${where}.contain[${i}]`, 'params' in spec ? spec.params : undefined, 'contain', spec);
+    const planned = resolveParams(
+      spec.name,
+      `${where}.contain[${i}]`,
+      'params' in spec ? spec.params : undefined,
+      'contain',
+      spec,
+    );
     const approval = 'approval' in spec ? spec.approval : undefined;
-    if (findStep(spec.name)?.requiresApproval && (!approval?.required || (approval.onTimeout ?? 'reject') !== 'reject')) {
-      throw new PlaybookError(`${where}.contain[${i}]: ${spec.name} cannot be undone or takes a service down: it needs approval: { required: true } with onTimeout: reject`);
+    if (
+      findStep(spec.name)?.requiresApproval &&
+      (!approval?.required || (approval.onTimeout ?? 'reject') !== 'reject')
+    ) {
+      throw new PlaybookError(
+        `${where}.contain[${i}]: ${spec.name} cannot be undone or takes a service down: it needs approval: { required: true } with onTimeout: reject`,
+      );
     }
     return {
       ...planned,
@@ -180,7 +249,10 @@ export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `pla
     captures,
     containment,
     escalation: {
-      tiers: (playbook.escalation?.tiers ?? []).map((tier) => ({ notifiers: tier.notifiers, ackTimeoutSeconds: parseDuration(tier.ackTimeout, 15 * 60) })),
+      tiers: (playbook.escalation?.tiers ?? []).map((tier) => ({
+        notifiers: tier.notifiers,
+        ackTimeoutSeconds: parseDuration(tier.ackTimeout, 15 * 60),
+      })),
       repeatLastTier: playbook.escalation?.repeatLastTier ?? 0,
     },
     undoContainmentOnResolve: playbook.undoContainmentOnResolve ?? false,
@@ -206,7 +278,12 @@ export function parsePlaybooks(text: string, source: string, opts: PlaybookOptio
   }
   const errors = [...Value.Errors(playbookFileSchema(opts.alertSources), doc)];
   if (errors.length > 0) {
-    throw new PlaybookError(`${source}: ${errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`).join('; ')}`);
+    throw new PlaybookError(
+      `${source}: ${errors
+        .slice(0, 5)
+        .map((e) => `${e.path || '/'}: ${e.message}`)
+        .join('; ')}`,
+    );
   }
   const file = doc as PlaybookFile;
   const notifiers = file.notifiers ?? [];
@@ -217,14 +294,23 @@ export function parsePlaybooks(text: string, source: string, opts: PlaybookOptio
     names.add(pb.name);
     // Resolve once now so a bad step or parameter fails at start, not in the middle of an incident.
     planFor(pb, opts.apiBaseUrl, `${source}: /playbooks/${i}`);
-    pb.escalation?.tiers.forEach((tier, t) => tier.notifiers.forEach((n) => {
-      if (!known.has(n)) throw new PlaybookError(`${source}: /playbooks/${i}/escalation/tiers/${t}: unknown notifier "${n}"`);
-    }));
+    pb.escalation?.tiers.forEach((tier, t) =>
+      tier.notifiers.forEach((n) => {
+        if (!known.has(n))
+          throw new PlaybookError(`${source}: /playbooks/${i}/escalation/tiers/${t}: unknown notifier "${n}"`);
+      }),
+    );
   });
   return buildPlaybooks(file.playbooks, notifiers, opts.apiBaseUrl, source, opts.knownNotifiers);
 }
 
-function buildPlaybooks(specs: PlaybookSpec[], notifiers: Array<Record<string, unknown>>, apiBaseUrl: string, file?: string, otherNotifiers: string[] = []): Playbooks {
+function buildPlaybooks(
+  specs: PlaybookSpec[],
+  notifiers: Array<Record<string, unknown>>,
+  apiBaseUrl: string,
+  file?: string,
+  otherNotifiers: string[] = [],
+): Playbooks {
   // The default playbook pages every notifier, whether defined here or in HOLDFAST_NOTIFIERS.
   const everyNotifier = [...new Set([...notifiers.map((n) => String(n.name)), ...otherNotifiers])];
   return {

@@ -6,7 +6,15 @@
 import type { Readable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HoldfastConfig } from '../common/config';
-import { MANIFEST_SCHEMA, type Alert, type AlertTarget, type ArtifactRef, type EvidenceManifest, type ManifestContainer, type ManifestTarget } from '../common/types';
+import {
+  MANIFEST_SCHEMA,
+  type Alert,
+  type AlertTarget,
+  type ArtifactRef,
+  type EvidenceManifest,
+  type ManifestContainer,
+  type ManifestTarget,
+} from '../common/types';
 import { FailureType, InvalidInput, isFailure, toActivityFailure } from '../common/failures';
 import { MAX_MANIFEST_BYTES, SIGNED_BYTES_DESCRIPTION, serializeManifest, sha256Hex } from '../evidence/manifest';
 import { assertIncidentId, incidentPrefix, manifestKey, relativeArtifactPath, signatureKey } from '../evidence/names';
@@ -15,9 +23,18 @@ import type { SealInput, SealResult } from './contract';
 
 /** What sealing needs from the store (S3EvidenceStore implements it). */
 export interface SealStore {
-  putSmallObject(key: string, body: Buffer, contentType: string, metadata?: Record<string, string>): Promise<StoredObjectInfo>;
+  putSmallObject(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    metadata?: Record<string, string>,
+  ): Promise<StoredObjectInfo>;
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;
-  readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }>;
+  readSmall(
+    key: string,
+    versionId: string | undefined,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }>;
   abortIncompleteUploads(prefix: string): Promise<number>;
   open?(key: string, versionId?: string): Promise<{ body: Readable; size: number }>;
 }
@@ -38,17 +55,22 @@ const POD_RECORD_NAMES = ['pod.json', 'events-and-pod.json'];
 function validate(input: SealInput): void {
   assertIncidentId(input?.incidentId);
   for (const field of ['workflowId', 'runId'] as const) {
-    if (typeof input[field] !== 'string' || input[field].length === 0 || input[field].length > LIMITS.id) throw new InvalidInput(`${field} must be a non-empty string of at most ${LIMITS.id} characters`);
+    if (typeof input[field] !== 'string' || input[field].length === 0 || input[field].length > LIMITS.id)
+      throw new InvalidInput(`${field} must be a non-empty string of at most ${LIMITS.id} characters`);
   }
-  if (!Array.isArray(input.alerts) || input.alerts.length > LIMITS.alerts) throw new InvalidInput(`alerts must be an array of at most ${LIMITS.alerts}`);
-  if (!Array.isArray(input.artifacts) || input.artifacts.length > LIMITS.artifacts) throw new InvalidInput(`artifacts must be an array of at most ${LIMITS.artifacts}`);
-  if (!Array.isArray(input.failures) || input.failures.length > LIMITS.failures) throw new InvalidInput(`failures must be an array of at most ${LIMITS.failures}`);
+  if (!Array.isArray(input.alerts) || input.alerts.length > LIMITS.alerts)
+    throw new InvalidInput(`alerts must be an array of at most ${LIMITS.alerts}`);
+  if (!Array.isArray(input.artifacts) || input.artifacts.length > LIMITS.artifacts)
+    throw new InvalidInput(`artifacts must be an array of at most ${LIMITS.artifacts}`);
+  if (!Array.isArray(input.failures) || input.failures.length > LIMITS.failures)
+    throw new InvalidInput(`failures must be an array of at most ${LIMITS.failures}`);
   if (!input.target || typeof input.target.cluster !== 'string') throw new InvalidInput('target.cluster is required');
 }
 
 /** Why an artifact reference cannot go into the manifest, or undefined when it is sound. */
 async function checkArtifact(store: SealStore, incidentId: string, ref: ArtifactRef): Promise<string | undefined> {
-  if (!ref || typeof ref.key !== 'string' || !relativeArtifactPath(incidentId, ref.key)) return `key "${String(ref?.key).slice(0, 200)}" is not under this incident`;
+  if (!ref || typeof ref.key !== 'string' || !relativeArtifactPath(incidentId, ref.key))
+    return `key "${String(ref?.key).slice(0, 200)}" is not under this incident`;
   if (typeof ref.sha256 !== 'string' || !HEX64.test(ref.sha256)) return 'no valid sha256';
   if (!Number.isSafeInteger(ref.size) || ref.size < 0) return 'no valid size';
   if (!ref.versionId) return 'no version id (the store did not confirm a locked version)';
@@ -60,7 +82,8 @@ async function checkArtifact(store: SealStore, incidentId: string, ref: Artifact
     throw err;
   }
   if (head.size !== ref.size) return `stored size ${head.size} differs from the recorded ${ref.size} (partial object)`;
-  if (head.sha256 && head.sha256 !== ref.sha256) return `stored sha256 ${head.sha256} differs from the recorded ${ref.sha256}`;
+  if (head.sha256 && head.sha256 !== ref.sha256)
+    return `stored sha256 ${head.sha256} differs from the recorded ${ref.sha256}`;
   return undefined;
 }
 
@@ -69,7 +92,8 @@ interface PodRecord {
   containers?: Array<{ name?: unknown; image?: unknown; imageID?: unknown }>;
 }
 
-const str = (v: unknown, max = 512): string | undefined => (typeof v === 'string' && v.length > 0 ? v.slice(0, max) : undefined);
+const str = (v: unknown, max = 512): string | undefined =>
+  typeof v === 'string' && v.length > 0 ? v.slice(0, max) : undefined;
 
 function digestOf(imageID: string | undefined): string | undefined {
   const match = imageID?.match(/(sha256:[0-9a-f]{64})$/);
@@ -98,7 +122,9 @@ async function buildTarget(store: SealStore, target: AlertTarget, artifacts: Art
   try {
     const { bytes } = await store.readSmall(record.key, record.versionId, LIMITS.podRecord);
     if (sha256Hex(bytes) !== record.sha256) {
-      result.notes.push(`pod record ${record.key} does not match its recorded sha256: target details not taken from it`);
+      result.notes.push(
+        `pod record ${record.key} does not match its recorded sha256: target details not taken from it`,
+      );
       return result;
     }
     const parsed = JSON.parse(bytes.toString('utf8')) as PodRecord;
@@ -131,14 +157,24 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
   const incidentId = input.incidentId;
   // Uploads a crashed or cancelled capture left behind are aborted: no partial object survives sealing.
   const swept = await deps.store.abortIncompleteUploads(incidentPrefix(incidentId));
-  const failures = input.failures.map((f) => ({ step: String(f?.step ?? 'unknown').slice(0, 128), error: String(f?.error ?? '').slice(0, LIMITS.error) }));
+  const failures = input.failures.map((f) => ({
+    step: String(f?.step ?? 'unknown').slice(0, 128),
+    error: String(f?.error ?? '').slice(0, LIMITS.error),
+  }));
   const artifacts: ArtifactRef[] = [];
   const seen = new Set<string>();
   for (const ref of input.artifacts) {
-    const problem = seen.has(`${ref?.key}@${ref?.versionId}`) ? 'listed twice' : await checkArtifact(deps.store, incidentId, ref);
+    const problem = seen.has(`${ref?.key}@${ref?.versionId}`)
+      ? 'listed twice'
+      : await checkArtifact(deps.store, incidentId, ref);
     seen.add(`${ref?.key}@${ref?.versionId}`);
-    if (problem) failures.push({ step: 'seal', error: `artifact ${String(ref?.name).slice(0, 200)} left out of the manifest: ${problem}` });
-    else artifacts.push({ ...ref, notes: (ref.notes ?? []).map((n) => String(n).slice(0, LIMITS.error)).slice(0, 100) });
+    if (problem)
+      failures.push({
+        step: 'seal',
+        error: `artifact ${String(ref?.name).slice(0, 200)} left out of the manifest: ${problem}`,
+      });
+    else
+      artifacts.push({ ...ref, notes: (ref.notes ?? []).map((n) => String(n).slice(0, LIMITS.error)).slice(0, 100) });
   }
   const target = await buildTarget(deps.store, input.target, artifacts);
   const manifest: EvidenceManifest = {
@@ -147,7 +183,12 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     workflowId: input.workflowId,
     runId: input.runId,
     sealedAt: now().toISOString(),
-    signing: { algorithm: 'Ed25519', keyId: deps.signer.keyId, signatureFile: 'manifest.sig', signedBytes: SIGNED_BYTES_DESCRIPTION },
+    signing: {
+      algorithm: 'Ed25519',
+      keyId: deps.signer.keyId,
+      signatureFile: 'manifest.sig',
+      signedBytes: SIGNED_BYTES_DESCRIPTION,
+    },
     retention: { mode: deps.retention.mode, days: deps.retention.days, legalHold: deps.legalHold ?? false },
     alerts: input.alerts as Alert[],
     target,
@@ -155,18 +196,33 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     failures,
   };
   const bytes = serializeManifest(manifest);
-  if (bytes.length > MAX_MANIFEST_BYTES) throw new InvalidInput(`manifest would be ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
+  if (bytes.length > MAX_MANIFEST_BYTES)
+    throw new InvalidInput(`manifest would be ${bytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`);
   const signature = await deps.signer.sign(bytes);
-  const stored = await deps.store.putSmallObject(manifestKey(incidentId), bytes, 'application/json', { 'key-id': deps.signer.keyId, 'workflow-id': encodeURIComponent(input.workflowId).slice(0, 256) });
+  const stored = await deps.store.putSmallObject(manifestKey(incidentId), bytes, 'application/json', {
+    'key-id': deps.signer.keyId,
+    'workflow-id': encodeURIComponent(input.workflowId).slice(0, 256),
+  });
   // The signature names the manifest version it signs: readers pair them even if sealing ran twice.
   const sig = await deps.store.putSmallObject(signatureKey(incidentId), signature, 'application/octet-stream', {
     'key-id': deps.signer.keyId,
     'manifest-sha256': stored.sha256 ?? sha256Hex(bytes),
     ...(stored.versionId ? { 'manifest-version-id': stored.versionId } : {}),
   });
-  deps.log?.('evidence sealed', { incidentId, artifacts: artifacts.length, failures: failures.length, abortedUploads: swept, manifestVersionId: stored.versionId });
+  deps.log?.('evidence sealed', {
+    incidentId,
+    artifacts: artifacts.length,
+    failures: failures.length,
+    abortedUploads: swept,
+    manifestVersionId: stored.versionId,
+  });
   return {
-    manifest: { key: stored.key, versionId: stored.versionId, size: stored.size, sha256: stored.sha256 ?? sha256Hex(bytes) },
+    manifest: {
+      key: stored.key,
+      versionId: stored.versionId,
+      size: stored.size,
+      sha256: stored.sha256 ?? sha256Hex(bytes),
+    },
     signature: { key: sig.key, versionId: sig.versionId, size: sig.size, sha256: sig.sha256 ?? sha256Hex(signature) },
     keyId: deps.signer.keyId,
   };
@@ -182,7 +238,15 @@ export function createSealActivities(deps: SealDeps) {
         const failure = toActivityFailure(err);
         if (failure instanceof ApplicationFailure) throw failure;
         // Anything else (network, 5xx, throttling) is retryable: S3 may come back.
-        throw ApplicationFailure.create({ message: (err as Error)?.message ?? String(err), type: (err as Error)?.name === 'Error' ? FailureType.EvidenceStoreUnavailable : (err as Error)?.name ?? FailureType.EvidenceStoreUnavailable, nonRetryable: false, cause: err instanceof Error ? err : undefined });
+        throw ApplicationFailure.create({
+          message: (err as Error)?.message ?? String(err),
+          type:
+            (err as Error)?.name === 'Error'
+              ? FailureType.EvidenceStoreUnavailable
+              : ((err as Error)?.name ?? FailureType.EvidenceStoreUnavailable),
+          nonRetryable: false,
+          cause: err instanceof Error ? err : undefined,
+        });
       }
     },
   };

@@ -1,10 +1,5 @@
 import crypto from 'node:crypto';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { HoldfastConfig } from '../common/config';
 import { FailureType, nonRetryableFailure } from '../common/failures';
 import type { StorageSelfTestResult } from './contract';
@@ -30,18 +25,23 @@ export function createSelfTestActivities(deps: SelfTestDeps) {
       const sha256 = crypto.createHash('sha256').update(body).digest('hex');
       // Self-test objects are kept one day, not the evidence retention.
       const retainUntil = new Date(Date.now() + 24 * 3600 * 1000);
-      const put = await deps.s3.send(new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        Body: body,
-        ContentType: 'text/plain',
-        ChecksumAlgorithm: 'SHA256',
-        Metadata: { sha256 },
-        ObjectLockMode: deps.retention.mode,
-        ObjectLockRetainUntilDate: retainUntil,
-      }));
+      const put = await deps.s3.send(
+        new PutObjectCommand({
+          Bucket: deps.bucket,
+          Key: key,
+          Body: body,
+          ContentType: 'text/plain',
+          ChecksumAlgorithm: 'SHA256',
+          Metadata: { sha256 },
+          ObjectLockMode: deps.retention.mode,
+          ObjectLockRetainUntilDate: retainUntil,
+        }),
+      );
       if (!put.VersionId) {
-        throw nonRetryableFailure(FailureType.ObjectLockUnavailable, `bucket ${deps.bucket} returned no version id: versioning/Object Lock is off`);
+        throw nonRetryableFailure(
+          FailureType.ObjectLockUnavailable,
+          `bucket ${deps.bucket} returned no version id: versioning/Object Lock is off`,
+        );
       }
       const got = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key, VersionId: put.VersionId }));
       const readBack = Buffer.from(await got.Body!.transformToByteArray());
@@ -55,7 +55,15 @@ export function createSelfTestActivities(deps: SelfTestDeps) {
         lockedDeleteRefused = true;
         refusal = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500);
       }
-      return { key, versionId: put.VersionId, sha256, retainUntil: retainUntil.toISOString(), readBackMatches, lockedDeleteRefused, refusal };
+      return {
+        key,
+        versionId: put.VersionId,
+        sha256,
+        retainUntil: retainUntil.toISOString(),
+        readBackMatches,
+        lockedDeleteRefused,
+        refusal,
+      };
     },
   };
 }

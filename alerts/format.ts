@@ -50,7 +50,10 @@ export function defineAlertFormat<const N extends string>(format: AlertFormat<N>
 export class AlertRejected extends Error {
   override name = 'AlertRejected';
   readonly status = 422 as const;
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field || '/'}: ${message}`);
   }
 }

@@ -81,7 +81,8 @@ export function buildTarget(input: TargetInput, missingField: string): AlertTarg
   const container = optionalName('container', input.container?.value, input.container?.field ?? '');
   const node = optionalName('node', input.node?.value, input.node?.field ?? '');
   if (pod && !namespace) throw new AlertRejected(input.namespace?.field ?? missingField, 'a pod needs its namespace');
-  if (!pod && !node) throw new AlertRejected(missingField, 'the alert names neither a pod (namespace and pod) nor a node');
+  if (!pod && !node)
+    throw new AlertRejected(missingField, 'the alert names neither a pod (namespace and pod) nor a node');
   const target: AlertTarget = { cluster };
   if (pod && namespace) {
     target.namespace = namespace;
@@ -120,7 +121,10 @@ export function labelValue(value: unknown): string | undefined {
  * Labels derived from a vendor payload: `first` entries win, then the rest in key order; keys that do
  * not look like label keys and non-scalar values are skipped; at most LIMITS.labels entries.
  */
-export function collectLabels(first: Record<string, unknown>, rest: Record<string, unknown> = {}): Record<string, string> {
+export function collectLabels(
+  first: Record<string, unknown>,
+  rest: Record<string, unknown> = {},
+): Record<string, string> {
   const out: Record<string, string> = {};
   let count = 0;
   const add = (key: string, value: unknown) => {
@@ -145,10 +149,15 @@ export function strictLabels(value: unknown, field: string): Record<string, stri
   if (keys.length > LIMITS.labels) throw new AlertRejected(field, `at most ${LIMITS.labels} labels`);
   const out: Record<string, string> = {};
   for (const key of keys) {
-    if (!isLabelKey(key)) throw new AlertRejected(field + pointer(key), `label keys are 1-${LIMITS.labelKeyChars} characters of [A-Za-z0-9._/:-]`);
+    if (!isLabelKey(key))
+      throw new AlertRejected(
+        field + pointer(key),
+        `label keys are 1-${LIMITS.labelKeyChars} characters of [A-Za-z0-9._/:-]`,
+      );
     const v = obj[key];
     if (typeof v !== 'string') throw new AlertRejected(field + pointer(key), 'label values must be strings');
-    if (v.length > LIMITS.labelValueBytes) throw new AlertRejected(field + pointer(key), `label values are at most ${LIMITS.labelValueBytes} characters`);
+    if (v.length > LIMITS.labelValueBytes)
+      throw new AlertRejected(field + pointer(key), `label values are at most ${LIMITS.labelValueBytes} characters`);
     out[key] = stripControlChars(v);
   }
   return out;
@@ -175,21 +184,46 @@ export function optionalId(value: unknown, field: string): string | undefined {
 
 /** A stable id from the parts that identify an alert (not from the raw bytes, which vary with formatting). */
 export function hashId(prefix: string, parts: Array<string | undefined>): string {
-  const h = crypto.createHash('sha256').update(parts.map((p) => p ?? '').join('\u0000')).digest('hex');
+  const h = crypto
+    .createHash('sha256')
+    .update(parts.map((p) => p ?? '').join('\u0000'))
+    .digest('hex');
   return `${prefix}-${h.slice(0, 32)}`;
 }
 
 export function severityFromWord(word: string | undefined, fallback: Severity): Severity {
   switch ((word ?? '').trim().toLowerCase()) {
-    case 'critical': case 'crit': case 'emergency': case 'alert': case 'fatal': case 'page': case 'p1':
+    case 'critical':
+    case 'crit':
+    case 'emergency':
+    case 'alert':
+    case 'fatal':
+    case 'page':
+    case 'p1':
       return 'critical';
-    case 'high': case 'error': case 'err': case 'major': case 'p2':
+    case 'high':
+    case 'error':
+    case 'err':
+    case 'major':
+    case 'p2':
       return 'high';
-    case 'medium': case 'warning': case 'warn': case 'moderate': case 'p3':
+    case 'medium':
+    case 'warning':
+    case 'warn':
+    case 'moderate':
+    case 'p3':
       return 'medium';
-    case 'low': case 'minor': case 'notice': case 'p4':
+    case 'low':
+    case 'minor':
+    case 'notice':
+    case 'p4':
       return 'low';
-    case 'info': case 'informational': case 'information': case 'none': case 'debug': case 'p5':
+    case 'info':
+    case 'informational':
+    case 'information':
+    case 'none':
+    case 'debug':
+    case 'p5':
       return 'info';
     default:
       return fallback;

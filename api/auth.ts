@@ -31,11 +31,17 @@ export type TokenTable = ReadonlyMap<string, Role>;
 /** Parses `intake=<t>,responder=<t>,investigator=<t>` (several tokens per role allowed). */
 export function parseTokenSpec(spec: string): Map<string, Role> {
   const table = new Map<string, Role>();
-  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = entry.indexOf('=');
     const role = entry.slice(0, eq).trim() as Role;
     const token = entry.slice(eq + 1).trim();
-    if (eq < 1 || !ROLES.includes(role)) throw new Error(`HOLDFAST_TOKENS: "${entry.slice(0, 40)}" is not <role>=<token> with role one of ${ROLES.join(', ')}`);
+    if (eq < 1 || !ROLES.includes(role))
+      throw new Error(
+        `HOLDFAST_TOKENS: "${entry.slice(0, 40)}" is not <role>=<token> with role one of ${ROLES.join(', ')}`,
+      );
     if (token.length < 16) throw new Error(`HOLDFAST_TOKENS: the ${role} token must be at least 16 characters`);
     table.set(token, role);
   }
@@ -46,11 +52,18 @@ export function parseTokenSpec(spec: string): Map<string, Role> {
  * Tokens from HOLDFAST_TOKENS, else from <dataDir>/tokens.env, generated once (mode 0600) so a fresh
  * `npm start` is never open to the world.
  */
-export function loadOrCreateTokens(spec: string | undefined, dataDir: string): { table: Map<string, Role>; file?: string; created: boolean } {
+export function loadOrCreateTokens(
+  spec: string | undefined,
+  dataDir: string,
+): { table: Map<string, Role>; file?: string; created: boolean } {
   if (spec && spec.trim()) return { table: parseTokenSpec(spec), created: false };
   const file = path.join(dataDir, 'tokens.env');
   if (fs.existsSync(file)) {
-    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('HOLDFAST_TOKENS=')) ?? '';
+    const line =
+      fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('HOLDFAST_TOKENS=')) ?? '';
     return { table: parseTokenSpec(line.slice('HOLDFAST_TOKENS='.length)), file, created: false };
   }
   const generated = ROLES.map((role) => `${role}=hf_${role}_${crypto.randomBytes(24).toString('base64url')}`).join(',');
@@ -91,21 +104,29 @@ export interface AuthOptions {
 }
 
 /** Decorates the app with requireRole(...): bearer tokens by role; a valid body HMAC also grants intake. */
-export const authPlugin = fp(async (app: FastifyInstance, opts: AuthOptions) => {
-  app.decorateRequest('principal', undefined);
-  app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {
-    return async (request: FastifyRequest, _reply: FastifyReply) => {
-      const role = bearerRole(request, opts.tokens);
-      if (role && roles.includes(role)) {
-        request.principal = { name: role, role, via: 'bearer' };
-        return;
-      }
-      if (roles.includes('intake') && hmacValid(request, opts.webhookSecret)) {
-        request.principal = { name: 'webhook-hmac', role: 'intake', via: 'hmac' };
-        return;
-      }
-      if (role) throw new HttpProblem(403, 'Forbidden', `this token's role (${role}) may not do this; needs ${roles.join(' or ')}`);
-      throw new HttpProblem(401, 'Unauthorized', 'a valid bearer token (or webhook signature) is required');
-    };
-  });
-}, { name: 'holdfast-auth' });
+export const authPlugin = fp(
+  async (app: FastifyInstance, opts: AuthOptions) => {
+    app.decorateRequest('principal', undefined);
+    app.decorate('requireRole', (...roles: Role[]): preHandlerAsyncHookHandler => {
+      return async (request: FastifyRequest, _reply: FastifyReply) => {
+        const role = bearerRole(request, opts.tokens);
+        if (role && roles.includes(role)) {
+          request.principal = { name: role, role, via: 'bearer' };
+          return;
+        }
+        if (roles.includes('intake') && hmacValid(request, opts.webhookSecret)) {
+          request.principal = { name: 'webhook-hmac', role: 'intake', via: 'hmac' };
+          return;
+        }
+        if (role)
+          throw new HttpProblem(
+            403,
+            'Forbidden',
+            `this token's role (${role}) may not do this; needs ${roles.join(' or ')}`,
+          );
+        throw new HttpProblem(401, 'Unauthorized', 'a valid bearer token (or webhook signature) is required');
+      };
+    });
+  },
+  { name: 'holdfast-auth' },
+);

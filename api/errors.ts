@@ -13,12 +13,26 @@ export class HttpProblem extends Error {
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
-  413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests',
-  500: 'Internal Server Error', 503: 'Service Unavailable',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
-export function sendProblem(reply: FastifyReply, status: number, title: string, detail?: string, extra: Record<string, unknown> = {}) {
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  title: string,
+  detail?: string,
+  extra: Record<string, unknown> = {},
+) {
   return reply
     .code(status)
     .type('application/problem+json')
@@ -31,7 +45,10 @@ export function problemErrorHandler(error: FastifyError | HttpProblem, request: 
     return sendProblem(reply, error.status, error.title, error.detail, error.extra);
   }
   if (error.validation) {
-    const errors = error.validation.map((v) => ({ field: `${error.validationContext ?? 'body'}${v.instancePath}`, message: v.message ?? 'invalid' }));
+    const errors = error.validation.map((v) => ({
+      field: `${error.validationContext ?? 'body'}${v.instancePath}`,
+      message: v.message ?? 'invalid',
+    }));
     return sendProblem(reply, 400, 'Bad Request', 'the request does not match its schema', { errors });
   }
   const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;

@@ -44,10 +44,27 @@ export type IncidentAction = 'acknowledge' | 'approve' | 'reject' | 'resolve' | 
 
 /** What the responder routes need from Temporal; a fake can stand in for unit tests. */
 export interface IncidentsService {
-  list(filters: IncidentFilters, pageSize: number, pageToken?: string): Promise<{ incidents: IncidentSummary[]; nextPageToken?: string }>;
-  get(incidentId: string): Promise<{ status: IncidentStatus; alerts: AlertRecord[]; running: boolean; progress: Array<{ activity: string; details: unknown }> }>;
-  history(incidentId: string, pageSize: number, pageToken?: string): Promise<{ events: unknown[]; nextPageToken?: string }>;
-  act(incidentId: string, action: IncidentAction, body: { by: string; step?: string; note?: string; undoContainment?: boolean }): Promise<unknown>;
+  list(
+    filters: IncidentFilters,
+    pageSize: number,
+    pageToken?: string,
+  ): Promise<{ incidents: IncidentSummary[]; nextPageToken?: string }>;
+  get(incidentId: string): Promise<{
+    status: IncidentStatus;
+    alerts: AlertRecord[];
+    running: boolean;
+    progress: Array<{ activity: string; details: unknown }>;
+  }>;
+  history(
+    incidentId: string,
+    pageSize: number,
+    pageToken?: string,
+  ): Promise<{ events: unknown[]; nextPageToken?: string }>;
+  act(
+    incidentId: string,
+    action: IncidentAction,
+    body: { by: string; step?: string; note?: string; undoContainment?: boolean },
+  ): Promise<unknown>;
 }
 
 const FILTER_ATTRIBUTES: Record<keyof IncidentFilters, string> = {
@@ -83,7 +100,9 @@ function decodePayload(payload: temporal.api.common.v1.IPayload | null | undefin
   }
 }
 
-function toDate(ts: temporal.api.common.v1.IPayload | { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
+function toDate(
+  ts: temporal.api.common.v1.IPayload | { seconds?: unknown; nanos?: number | null } | null | undefined,
+): string | undefined {
   const t = ts as { seconds?: { toNumber?: () => number } | number | string; nanos?: number } | undefined;
   if (!t?.seconds) return undefined;
   const seconds = typeof t.seconds === 'object' && t.seconds.toNumber ? t.seconds.toNumber() : Number(t.seconds);
@@ -104,16 +123,26 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
   async function locate(incidentId: string): Promise<{ workflowId: string; runId: string; running: boolean }> {
     const runId = runIdFromIncidentId(incidentId);
     if (!runId) throw new HttpProblem(404, 'Not Found', 'no such incident');
-    const found = await service.listWorkflowExecutions({ namespace, pageSize: 1, query: `RunId = "${runId}" AND WorkflowType = "${INCIDENT_WORKFLOW}"` });
+    const found = await service.listWorkflowExecutions({
+      namespace,
+      pageSize: 1,
+      query: `RunId = "${runId}" AND WorkflowType = "${INCIDENT_WORKFLOW}"`,
+    });
     const execution = found.executions?.[0];
     if (!execution?.execution?.workflowId) throw new HttpProblem(404, 'Not Found', `no incident ${incidentId}`);
-    const running = execution.status === temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
+    const running =
+      execution.status === temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
     return { workflowId: execution.execution.workflowId, runId, running };
   }
 
   return {
     async list(filters, pageSize, pageToken) {
-      const response = await service.listWorkflowExecutions({ namespace, pageSize, nextPageToken: decodeToken(pageToken), query: visibilityQuery(filters) });
+      const response = await service.listWorkflowExecutions({
+        namespace,
+        pageSize,
+        nextPageToken: decodeToken(pageToken),
+        query: visibilityQuery(filters),
+      });
       const incidents = (response.executions ?? []).map((e): IncidentSummary => {
         const fields = e.searchAttributes?.indexedFields ?? {};
         const attr = (name: string) => {
@@ -162,7 +191,9 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
         maximumPageSize: pageSize,
         nextPageToken: decodeToken(pageToken),
       });
-      const json = JSON.parse(historyToJSON(temporal.api.history.v1.History.create({ events: response.history?.events ?? [] }))) as { events?: unknown[] };
+      const json = JSON.parse(
+        historyToJSON(temporal.api.history.v1.History.create({ events: response.history?.events ?? [] })),
+      ) as { events?: unknown[] };
       return { events: json.events ?? [], nextPageToken: encodeToken(response.nextPageToken) };
     },
 
@@ -172,34 +203,61 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
       const handle = client.workflow.getHandle(workflowId, runId);
       try {
         switch (action) {
-          case 'acknowledge': return await handle.signal(acknowledgeSignal, { by: body.by, note: body.note });
-          case 'approve': return await handle.signal(approveSignal, { step: body.step!, by: body.by, note: body.note });
-          case 'reject': return await handle.signal(rejectSignal, { step: body.step!, by: body.by, note: body.note });
-          case 'resolve': return await handle.signal(resolveSignal, { by: body.by, note: body.note, undoContainment: body.undoContainment });
-          case 'cancel': return await handle.signal(cancelSignal, { by: body.by, note: body.note });
+          case 'acknowledge':
+            return await handle.signal(acknowledgeSignal, { by: body.by, note: body.note });
+          case 'approve':
+            return await handle.signal(approveSignal, { step: body.step!, by: body.by, note: body.note });
+          case 'reject':
+            return await handle.signal(rejectSignal, { step: body.step!, by: body.by, note: body.note });
+          case 'resolve':
+            return await handle.signal(resolveSignal, {
+              by: body.by,
+              note: body.note,
+              undoContainment: body.undoContainment,
+            });
+          case 'cancel':
+            return await handle.signal(cancelSignal, { by: body.by, note: body.note });
         }
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new HttpProblem(409, 'Conflict', `incident ${incidentId} is already closed`);
+        if (err instanceof WorkflowNotFoundError)
+          throw new HttpProblem(409, 'Conflict', `incident ${incidentId} is already closed`);
         throw err;
       }
     },
   };
 }
 
-const PHASES = ['planning', 'preserving', 'capturing', 'containing', 'sealing', 'escalating', 'acknowledged', 'resolved', 'cancelled', 'closed'];
+const PHASES = [
+  'planning',
+  'preserving',
+  'capturing',
+  'containing',
+  'sealing',
+  'escalating',
+  'acknowledged',
+  'resolved',
+  'cancelled',
+  'closed',
+];
 
 /** Incident counts by phase for /metrics, cached so scrapes do not hammer visibility. */
-export function incidentCounter(client: Client, namespace: string, ttlMs = 15_000): () => Promise<Record<string, number>> {
+export function incidentCounter(
+  client: Client,
+  namespace: string,
+  ttlMs = 15_000,
+): () => Promise<Record<string, number>> {
   let cached: { at: number; counts: Record<string, number> } | undefined;
   return async () => {
     if (cached && Date.now() - cached.at < ttlMs) return cached.counts;
-    const entries = await Promise.all(PHASES.map(async (phase) => {
-      const response = await client.workflowService.countWorkflowExecutions({
-        namespace,
-        query: `WorkflowType = "${INCIDENT_WORKFLOW}" AND ${SEARCH_ATTRIBUTES.status.name} = "${phase}"`,
-      });
-      return [phase, Number(response.count ?? 0)] as const;
-    }));
+    const entries = await Promise.all(
+      PHASES.map(async (phase) => {
+        const response = await client.workflowService.countWorkflowExecutions({
+          namespace,
+          query: `WorkflowType = "${INCIDENT_WORKFLOW}" AND ${SEARCH_ATTRIBUTES.status.name} = "${phase}"`,
+        });
+        return [phase, Number(response.count ?? 0)] as const;
+      }),
+    );
     cached = { at: Date.now(), counts: Object.fromEntries(entries) };
     return cached.counts;
   };

@@ -66,7 +66,20 @@ export function alertFingerprint(alert: Alert): string {
   const t = alert.target;
   return crypto
     .createHash('sha256')
-    .update([alert.source, alert.rule, alert.severity, alert.status, t.cluster, t.namespace ?? '', t.pod ?? '', t.container ?? '', t.node ?? '', alert.summary].join('\u0000'))
+    .update(
+      [
+        alert.source,
+        alert.rule,
+        alert.severity,
+        alert.status,
+        t.cluster,
+        t.namespace ?? '',
+        t.pod ?? '',
+        t.container ?? '',
+        t.node ?? '',
+        alert.summary,
+      ].join('\u0000'),
+    )
     .digest('hex')
     .slice(0, 32);
 }
@@ -76,7 +89,10 @@ export class AlertIntake {
   private inFlight = 0;
   private readonly slotWaiters: Array<() => void> = [];
 
-  constructor(private readonly sink: IntakeSink, private readonly options: IntakeOptions) {}
+  constructor(
+    private readonly sink: IntakeSink,
+    private readonly options: IntakeOptions,
+  ) {}
 
   /** Accepts one firing alert; resolves once it is durable in Temporal (or folded into one that is). */
   accept(alert: Alert): Promise<Accepted> {
@@ -110,7 +126,9 @@ export class AlertIntake {
   /** Records a resolved alert on the open incident for its target; never opens one. */
   async recordResolved(alert: Alert): Promise<{ workflowId: string; attached: boolean }> {
     const workflowId = incidentWorkflowId(alert.target);
-    const attached = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [{ alert, fingerprint: alertFingerprint(alert) }] }));
+    const attached = await this.withSlot(() =>
+      this.sink.signalOpen(workflowId, { alerts: [{ alert, fingerprint: alertFingerprint(alert) }] }),
+    );
     return { workflowId, attached };
   }
 
@@ -142,7 +160,8 @@ export class AlertIntake {
   }
 
   private async withSlot<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.inFlight >= this.options.maxInFlight) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    while (this.inFlight >= this.options.maxInFlight)
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     this.inFlight += 1;
     try {
       return await fn();
@@ -161,9 +180,15 @@ export class AlertIntake {
         const repeats = this.takeRepeats(state);
         const sentAt = Date.now();
         try {
-          const runId = await this.withSlot(() => this.sink.deliver(workflowId, state.target, { alerts: batch.map((w) => w.incoming), repeats: repeats.map(({ latest: _, ...r }) => r) }));
+          const runId = await this.withSlot(() =>
+            this.sink.deliver(workflowId, state.target, {
+              alerts: batch.map((w) => w.incoming),
+              repeats: repeats.map(({ latest: _, ...r }) => r),
+            }),
+          );
           let existed = state.runId === runId;
-          if (state.runId === undefined) existed = await this.sink.startedBefore(workflowId, runId, sentAt).catch(() => false);
+          if (state.runId === undefined)
+            existed = await this.sink.startedBefore(workflowId, runId, sentAt).catch(() => false);
           state.runId = runId;
           for (const waiter of batch) waiter.resolve({ workflowId, runId, deduplicated: existed });
         } catch (err) {
@@ -177,26 +202,38 @@ export class AlertIntake {
     }
   }
 
-  private takeRepeats(state: KeyState): Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }> {
+  private takeRepeats(
+    state: KeyState,
+  ): Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }> {
     if (state.repeats.size === 0) return [];
     const repeats = [...state.repeats.entries()].map(([fingerprint, r]) => ({ fingerprint, ...r }));
     state.repeats.clear();
     return repeats;
   }
 
-  private restoreRepeats(state: KeyState, repeats: Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }>): void {
+  private restoreRepeats(
+    state: KeyState,
+    repeats: Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }>,
+  ): void {
     for (const r of repeats) {
       const current = state.repeats.get(r.fingerprint);
-      state.repeats.set(r.fingerprint, { count: (current?.count ?? 0) + r.count, lastSeenAt: current?.lastSeenAt ?? r.lastSeenAt, latest: current?.latest ?? r.latest });
+      state.repeats.set(r.fingerprint, {
+        count: (current?.count ?? 0) + r.count,
+        lastSeenAt: current?.lastSeenAt ?? r.lastSeenAt,
+        latest: current?.latest ?? r.latest,
+      });
     }
   }
 
   private scheduleRepeats(workflowId: string, state: KeyState): void {
     if (state.repeatTimer) return;
-    state.repeatTimer = setTimeout(() => {
-      state.repeatTimer = undefined;
-      void this.sendRepeats(workflowId, state);
-    }, this.options.repeatFlushMs ?? Math.min(this.options.repeatWindowMs, 2000));
+    state.repeatTimer = setTimeout(
+      () => {
+        state.repeatTimer = undefined;
+        void this.sendRepeats(workflowId, state);
+      },
+      this.options.repeatFlushMs ?? Math.min(this.options.repeatWindowMs, 2000),
+    );
     state.repeatTimer.unref();
   }
 
@@ -206,7 +243,9 @@ export class AlertIntake {
     const repeats = this.takeRepeats(state);
     if (!repeats || repeats.length === 0) return;
     try {
-      const open = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [], repeats: repeats.map(({ latest: _, ...r }) => r) }));
+      const open = await this.withSlot(() =>
+        this.sink.signalOpen(workflowId, { alerts: [], repeats: repeats.map(({ latest: _, ...r }) => r) }),
+      );
       if (!open) {
         // The incident closed meanwhile: these alerts are news again, so they open a new incident.
         state.recent.clear();

@@ -22,12 +22,14 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const s3 = createS3Client(config.s3);
   const tokens = loadOrCreateTokens(config.api.tokens, config.dataDir);
-  if (tokens.file) logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
+  if (tokens.file)
+    logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
   const metrics = createApiMetrics();
   // The API never holds the private key: public keys come from the bucket, where the worker publishes them.
   const evidence = createEvidenceReadServices(config, s3);
   const intake = new AlertIntake(temporalSink(client, config.temporal.taskQueue), {
-    repeatWindowMs: 60_000, repeatFlushMs: 2000,
+    repeatWindowMs: 60_000,
+    repeatFlushMs: 2000,
     maxBatch: 20,
     maxInFlight: 64,
     maxKeys: 100_000,
@@ -38,8 +40,12 @@ async function main(): Promise<void> {
     tokens: tokens.table,
     webhookSecret: config.api.webhookSecret,
     readiness: {
-      temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
-      s3: async () => { await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket })); },
+      temporal: async () => {
+        await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
+      },
+      s3: async () => {
+        await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket }));
+      },
     },
     incidents: temporalIncidents(client, config.temporal.namespace),
     countIncidents: incidentCounter(client, config.temporal.namespace),

@@ -14,9 +14,13 @@ function openApiPath(url: string): string {
 }
 
 function parametersFrom(schema: Record<string, unknown> | undefined, where: 'path' | 'query') {
-  const source = schema?.[where === 'path' ? 'params' : 'querystring'] as { properties?: Record<string, unknown>; required?: string[] } | undefined;
+  const source = schema?.[where === 'path' ? 'params' : 'querystring'] as
+    { properties?: Record<string, unknown>; required?: string[] } | undefined;
   return Object.entries(source?.properties ?? {}).map(([name, s]) => ({
-    name, in: where, required: where === 'path' || (source?.required ?? []).includes(name), schema: s,
+    name,
+    in: where,
+    required: where === 'path' || (source?.required ?? []).includes(name),
+    schema: s,
   }));
 }
 
@@ -30,18 +34,32 @@ export function registerOpenApi(app: FastifyInstance): void {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || route.url === '/openapi.json') continue;
-      routes.push({ method: method.toLowerCase(), url: route.url, schema: route.schema as Record<string, unknown> | undefined, secured: Boolean(route.preHandler) });
+      routes.push({
+        method: method.toLowerCase(),
+        url: route.url,
+        schema: route.schema as Record<string, unknown> | undefined,
+        secured: Boolean(route.preHandler),
+      });
     }
   });
   let cached: unknown;
   app.get('/openapi.json', async () => {
     cached ??= {
       openapi: '3.1.0',
-      info: { title: 'Holdfast API', version: HOLDFAST_VERSION, description: 'Durable incident response and forensics for containers on Kubernetes.' },
+      info: {
+        title: 'Holdfast API',
+        version: HOLDFAST_VERSION,
+        description: 'Durable incident response and forensics for containers on Kubernetes.',
+      },
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'Role tokens: intake, responder, investigator' },
-          webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Holdfast-Signature', description: 'sha256=<hex HMAC-SHA256 of the raw body> (intake only)' },
+          webhookSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Holdfast-Signature',
+            description: 'sha256=<hex HMAC-SHA256 of the raw body> (intake only)',
+          },
         },
       },
       paths: routes.reduce<Record<string, Record<string, unknown>>>((paths, r) => {
@@ -53,7 +71,10 @@ export function registerOpenApi(app: FastifyInstance): void {
           parameters: [...parametersFrom(r.schema, 'path'), ...parametersFrom(r.schema, 'query')],
           ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } } : {}),
           responses: Object.fromEntries(
-            Object.entries((r.schema?.response as Record<string, unknown>) ?? { 200: {} }).map(([code, schema]) => [code, { description: code, content: { 'application/json': { schema } } }]),
+            Object.entries((r.schema?.response as Record<string, unknown>) ?? { 200: {} }).map(([code, schema]) => [
+              code,
+              { description: code, content: { 'application/json': { schema } } },
+            ]),
           ),
           ...(r.secured ? { security: [{ bearer: [] }] } : {}),
         };

@@ -38,18 +38,27 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setErrorHandler(problemErrorHandler);
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'Not Found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+  );
 
   // Keep the exact bytes: webhook HMACs and the evidence manifest's raw-payload hash are over them.
-  app.addContentTypeParser(['application/json', 'application/*+json'], { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (request, body, done) => {
-    const raw = body as Buffer;
-    request.rawBody = raw;
-    try {
-      done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8')));
-    } catch (err) {
-      done(new HttpProblem(400, 'Bad Request', `body is not valid JSON: ${(err as Error).message.slice(0, 200)}`), undefined);
-    }
-  });
+  app.addContentTypeParser(
+    ['application/json', 'application/*+json'],
+    { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES },
+    (request, body, done) => {
+      const raw = body as Buffer;
+      request.rawBody = raw;
+      try {
+        done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8')));
+      } catch (err) {
+        done(
+          new HttpProblem(400, 'Bad Request', `body is not valid JSON: ${(err as Error).message.slice(0, 200)}`),
+          undefined,
+        );
+      }
+    },
+  );
 
   registerOpenApi(app);
   await app.register(authPlugin, { tokens: deps.tokens, webhookSecret: deps.webhookSecret });

@@ -78,7 +78,14 @@ function resetPeak(): boolean {
  * reset before the run), so no short spike between two samples is missed; RSS is also sampled every
  * 5 ms (the only source where VmHWM cannot be reset; a busy event loop samples less often).
  */
-async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds: number; cpuSeconds: number; peakRss: number; peakBuffers: number; kernelPeak: boolean }> {
+async function measured<T>(run: () => Promise<T>): Promise<{
+  result: T;
+  seconds: number;
+  cpuSeconds: number;
+  peakRss: number;
+  peakBuffers: number;
+  kernelPeak: boolean;
+}> {
   const kernelPeak = resetPeak();
   let peakRss = process.memoryUsage.rss();
   let peakBuffers = process.memoryUsage().arrayBuffers;
@@ -93,7 +100,14 @@ async function measured<T>(run: () => Promise<T>): Promise<{ result: T; seconds:
     const result = await run();
     const used = process.cpuUsage(cpu);
     peakRss = Math.max(peakRss, process.memoryUsage.rss(), (kernelPeak && kernelPeakRss()) || 0);
-    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (used.user + used.system) / 1e6, peakRss, peakBuffers, kernelPeak };
+    return {
+      result,
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+      cpuSeconds: (used.user + used.system) / 1e6,
+      peakRss,
+      peakBuffers,
+      kernelPeak,
+    };
   } finally {
     clearInterval(timer);
   }
@@ -110,7 +124,10 @@ function collectGarbage(): boolean {
 
 async function main(): Promise<void> {
   silenceAwsSdkNodeWarning();
-  const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '2' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { rounds: { type: 'string', default: '2' } },
+    allowPositionals: true,
+  });
   const size = parseSize(positionals[0] ?? process.env.HOLDFAST_BENCH_BYTES ?? '1GiB');
   const rounds = Math.max(1, Number(values.rounds));
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -123,9 +140,20 @@ async function main(): Promise<void> {
     say(`[bench] using S3 at ${s3Config.endpoint} (bucket ${s3Config.bucket})`);
   } else {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-bench-evidence-'));
-    const server = await startS3({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: (l) => process.stderr.write(`${l}\n`) });
+    const server = await startS3({
+      dataDir,
+      namespace: 'holdfast',
+      bucket: 'holdfast-evidence',
+      log: (l) => process.stderr.write(`${l}\n`),
+    });
     stop = server.stop;
-    s3Config = { endpoint: server.endpoint, region: 'us-east-1', bucket: 'holdfast-evidence', forcePathStyle: true, ...server.credentials };
+    s3Config = {
+      endpoint: server.endpoint,
+      region: 'us-east-1',
+      bucket: 'holdfast-evidence',
+      forcePathStyle: true,
+      ...server.credentials,
+    };
     say(`[bench] started versitygw at ${server.endpoint} (data in ${dataDir})`);
   }
   const s3 = createS3Client(s3Config);
@@ -135,20 +163,36 @@ async function main(): Promise<void> {
   const store = new S3EvidenceStore({ s3, bucket: s3Config.bucket, retention, partSize, queueSize });
   const pool = crypto.randomBytes(MiB);
   const runId = `inc-bench-${Date.now()}`;
-  say(`[bench] ${(size / MiB).toFixed(0)} MiB per upload, part ${partSize / MiB} MiB x ${queueSize} in flight, ${rounds} round(s), alternating plain / store`);
+  say(
+    `[bench] ${(size / MiB).toFixed(0)} MiB per upload, part ${partSize / MiB} MiB x ${queueSize} in flight, ${rounds} round(s), alternating plain / store`,
+  );
 
   const plain = async (i: number, bytes = size) => {
     const upload = new Upload({
       client: s3,
-      params: { Bucket: s3Config.bucket, Key: `incidents/${runId}/plain/blob-${i}`, Body: generated(bytes, pool), ContentType: 'application/octet-stream', ...store.lockParams() },
-      partSize, queueSize, leavePartsOnError: false,
+      params: {
+        Bucket: s3Config.bucket,
+        Key: `incidents/${runId}/plain/blob-${i}`,
+        Body: generated(bytes, pool),
+        ContentType: 'application/octet-stream',
+        ...store.lockParams(),
+      },
+      partSize,
+      queueSize,
+      leavePartsOnError: false,
     });
     await upload.done();
   };
-  const viaStore = async (i: number) => store.putArtifact({
-    incidentId: runId, step: 'store', name: `blob-${i}`, contentType: 'application/octet-stream',
-    collector: { name: 'bench', version: '1' }, method: 'generated', body: generated(size, pool),
-  });
+  const viaStore = async (i: number) =>
+    store.putArtifact({
+      incidentId: runId,
+      step: 'store',
+      name: `blob-${i}`,
+      contentType: 'application/octet-stream',
+      collector: { name: 'bench', version: '1' },
+      method: 'generated',
+      body: generated(size, pool),
+    });
 
   // A small warm-up so connection set-up and lazy SDK loading are not charged to the first run. Its
   // garbage (some 20 MiB of dead part buffers) is then collected, so the baseline is what the warm,
@@ -158,7 +202,9 @@ async function main(): Promise<void> {
   const collected = collectGarbage();
   await new Promise((resolve) => setTimeout(resolve, 200));
   const baselineRss = process.memoryUsage.rss();
-  say(`[bench] baseline RSS after warm-up ${(baselineRss / MiB).toFixed(0)} MiB (${collected ? `after a full GC; ${(uncollectedRss / MiB).toFixed(0)} MiB before it` : 'no GC available: includes the warm-up\'s garbage'}); peaks from ${kernelPeakRss() !== undefined && resetPeak() ? 'the kernel\'s VmHWM and' : ''} 5 ms samples`);
+  say(
+    `[bench] baseline RSS after warm-up ${(baselineRss / MiB).toFixed(0)} MiB (${collected ? `after a full GC; ${(uncollectedRss / MiB).toFixed(0)} MiB before it` : "no GC available: includes the warm-up's garbage"}); peaks from ${kernelPeakRss() !== undefined && resetPeak() ? "the kernel's VmHWM and" : ''} 5 ms samples`,
+  );
   const times = { plain: [] as number[], store: [] as number[] };
   const cpu = { plain: [] as number[], store: [] as number[] };
   const peaks = { plain: baselineRss, store: baselineRss };
@@ -169,7 +215,9 @@ async function main(): Promise<void> {
     cpu[kind].push(r.cpuSeconds);
     peak = Math.max(peak, r.peakRss);
     peaks[kind] = Math.max(peaks[kind], r.peakRss);
-    say(`[bench] round ${round + 1} ${kind.padEnd(5)} : ${(size / MiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s, client CPU ${r.cpuSeconds.toFixed(2)} s), peak RSS +${((r.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(r.peakBuffers / MiB).toFixed(1)} MiB)${r.result ? `, sha256 ${r.result.slice(0, 16)}…` : ''}`);
+    say(
+      `[bench] round ${round + 1} ${kind.padEnd(5)} : ${(size / MiB / r.seconds).toFixed(1)} MiB/s (${r.seconds.toFixed(2)} s, client CPU ${r.cpuSeconds.toFixed(2)} s), peak RSS +${((r.peakRss - baselineRss) / MiB).toFixed(1)} MiB (Buffers peak ${(r.peakBuffers / MiB).toFixed(1)} MiB)${r.result ? `, sha256 ${r.result.slice(0, 16)}…` : ''}`,
+    );
   };
   const runPlain = (round: number) => runOne('plain', round);
   const runStore = (round: number) => runOne('store', round);
@@ -195,9 +243,18 @@ async function main(): Promise<void> {
   say(`plain lib-storage Upload : ${(plainRate / MiB).toFixed(1)} MiB/s`);
   say(`evidence store           : ${(storeRate / MiB).toFixed(1)} MiB/s`);
   say(`throughput ratio         : ${ratio.toFixed(2)} (goal >= 0.80) ${ratio >= 0.8 ? 'OK' : 'BELOW GOAL'}`);
-  say(`client CPU per GiB       : plain ${(total(cpu.plain) / gib).toFixed(2)} s, store ${(total(cpu.store) / gib).toFixed(2)} s (the store's extra work: SHA-256 + re-chunking)`);
-  say(`peak RSS growth          : ${growth.toFixed(1)} MiB over ${(baselineRss / MiB).toFixed(0)} MiB for the whole process (store runs: +${storeGrowth.toFixed(1)} MiB, plain runs: +${plainGrowth.toFixed(1)} MiB) (goal < 64 MiB) ${growth < 64 ? 'OK' : 'ABOVE GOAL'}`);
-  say(`machine load average     : ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs (wall-clock figures are noisy on a shared machine)`);
+  say(
+    `client CPU per GiB       : plain ${(total(cpu.plain) / gib).toFixed(2)} s, store ${(total(cpu.store) / gib).toFixed(2)} s (the store's extra work: SHA-256 + re-chunking)`,
+  );
+  say(
+    `peak RSS growth          : ${growth.toFixed(1)} MiB over ${(baselineRss / MiB).toFixed(0)} MiB for the whole process (store runs: +${storeGrowth.toFixed(1)} MiB, plain runs: +${plainGrowth.toFixed(1)} MiB) (goal < 64 MiB) ${growth < 64 ? 'OK' : 'ABOVE GOAL'}`,
+  );
+  say(
+    `machine load average     : ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${os.cpus().length} CPUs (wall-clock figures are noisy on a shared machine)`,
+  );
   s3.destroy();
   await stop();
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -36,7 +36,13 @@ interface LoadResult {
 }
 
 /** The load generator, run in a child process (`--load`). */
-async function generateLoad(url: string, token: string, alerts: number, pods: number, connections: number): Promise<LoadResult> {
+async function generateLoad(
+  url: string,
+  token: string,
+  alerts: number,
+  pods: number,
+  connections: number,
+): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const rules = ['Terminal shell in container', 'Write below etc', 'Outbound connection to C2 server'];
   const latenciesMs: number[] = [];
@@ -44,31 +50,46 @@ async function generateLoad(url: string, token: string, alerts: number, pods: nu
   let ok = 0;
   let failed = 0;
   const started = process.hrtime.bigint();
-  const post = (body: string) => new Promise<number>((resolve) => {
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
+  const post = (body: string) =>
+    new Promise<number>((resolve) => {
+      const request = http.request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${token}`,
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        },
+      );
+      request.on('error', () => resolve(0));
+      request.end(body);
     });
-    request.on('error', () => resolve(0));
-    request.end(body);
-  });
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (next < alerts) {
-      const i = next++;
-      const body = JSON.stringify({
-        source: 'bench',
-        severity: 'high',
-        title: rules[i % rules.length],
-        description: `storm alert about pod ${i % pods}`,
-        target: { cluster: 'bench', namespace: 'storm', pod: `pod-${i % pods}`, container: 'app' },
-      });
-      const t0 = process.hrtime.bigint();
-      const status = await post(body);
-      latenciesMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      if (status === 202) ok++;
-      else failed++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < alerts) {
+        const i = next++;
+        const body = JSON.stringify({
+          source: 'bench',
+          severity: 'high',
+          title: rules[i % rules.length],
+          description: `storm alert about pod ${i % pods}`,
+          target: { cluster: 'bench', namespace: 'storm', pod: `pod-${i % pods}`, container: 'app' },
+        });
+        const t0 = process.hrtime.bigint();
+        const status = await post(body);
+        latenciesMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (status === 202) ok++;
+        else failed++;
+      }
+    }),
+  );
   agent.destroy();
   return { sent: alerts, ok, failed, seconds: Number(process.hrtime.bigint() - started) / 1e9, latenciesMs };
 }
@@ -102,7 +123,12 @@ async function main(): Promise<void> {
   let stack: RunningStack | undefined;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-bench-'));
   if (!process.env.TEMPORAL_ADDRESS || !process.env.S3_ENDPOINT) {
-    stack = await startStack({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: (l) => process.stderr.write(`${l}\n`) });
+    stack = await startStack({
+      dataDir,
+      namespace: 'holdfast',
+      bucket: 'holdfast-evidence',
+      log: (l) => process.stderr.write(`${l}\n`),
+    });
     Object.assign(process.env, stack.env);
   }
   const taskQueue = `bench-${crypto.randomUUID()}`;
@@ -111,10 +137,17 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.temporal.address! });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   // The worker runs in its own process, as under `npm start`, so its workflow work is not the API's.
-  const worker = values['no-worker'] ? undefined : fork(path.join(__dirname, '..', 'test', 'helpers', 'worker-process.js'), [], {
-    env: { ...process.env, TASK_QUEUE: taskQueue, JOURNAL: path.join(dataDir, 'journal.jsonl'), PLAYBOOKS: 'notifiers: []\nplaybooks: [{ name: bench, preserve: false, capture: [logs], contain: [] }]' },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const worker = values['no-worker']
+    ? undefined
+    : fork(path.join(__dirname, '..', 'test', 'helpers', 'worker-process.js'), [], {
+        env: {
+          ...process.env,
+          TASK_QUEUE: taskQueue,
+          JOURNAL: path.join(dataDir, 'journal.jsonl'),
+          PLAYBOOKS: 'notifiers: []\nplaybooks: [{ name: bench, preserve: false, capture: [logs], contain: [] }]',
+        },
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
   if (worker) {
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
@@ -122,10 +155,19 @@ async function main(): Promise<void> {
     });
   }
   const metrics = createApiMetrics();
-  const intake = new AlertIntake(temporalSink(client, taskQueue), { repeatWindowMs: 60_000, repeatFlushMs: 2000, maxBatch: 20, maxInFlight: 64, maxKeys: 100_000 });
+  const intake = new AlertIntake(temporalSink(client, taskQueue), {
+    repeatWindowMs: 60_000,
+    repeatFlushMs: 2000,
+    maxBatch: 20,
+    maxInFlight: 64,
+    maxKeys: 100_000,
+  });
   const token = `intake-${crypto.randomBytes(12).toString('hex')}`;
   const app = await buildServer({
-    logger, tokens: new Map([[token, 'intake']]), readiness: {}, metrics,
+    logger,
+    tokens: new Map([[token, 'intake']]),
+    readiness: {},
+    metrics,
     incidents: temporalIncidents(client, config.temporal.namespace),
     routes: [alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: 'bench' })],
   });
@@ -133,7 +175,19 @@ async function main(): Promise<void> {
 
   process.stderr.write(`[bench] ${alerts} alerts about ${pods} pods, ${connections} connections, against ${address}\n`);
   const genericRoute = ALERT_FORMATS.find((f) => f.name === 'generic')!.route;
-  const load = fork(__filename, ['--load', '--url', `${address}${genericRoute}`, '--token', token, '--alerts', String(alerts), '--pods', String(pods), '--connections', String(connections)]);
+  const load = fork(__filename, [
+    '--load',
+    '--url',
+    `${address}${genericRoute}`,
+    '--token',
+    token,
+    '--alerts',
+    String(alerts),
+    '--pods',
+    String(pods),
+    '--connections',
+    String(connections),
+  ]);
   const result = await new Promise<LoadResult>((resolve, reject) => {
     load.once('message', (m) => resolve(m as LoadResult));
     load.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
@@ -143,7 +197,10 @@ async function main(): Promise<void> {
   // Visibility is eventually consistent: wait until the count settles.
   let incidents = 0;
   for (let i = 0; i < 40; i++) {
-    const count = await client.workflowService.countWorkflowExecutions({ namespace: config.temporal.namespace, query: `WorkflowType = "${INCIDENT_WORKFLOW}" AND TaskQueue = "${taskQueue}"` });
+    const count = await client.workflowService.countWorkflowExecutions({
+      namespace: config.temporal.namespace,
+      query: `WorkflowType = "${INCIDENT_WORKFLOW}" AND TaskQueue = "${taskQueue}"`,
+    });
     incidents = Number(count.count ?? 0);
     if (incidents >= pods) break;
     await new Promise((r) => setTimeout(r, 250));
@@ -151,13 +208,27 @@ async function main(): Promise<void> {
   const sorted = result.latenciesMs.sort((a, b) => a - b);
   const rate = result.ok / result.seconds;
   const p99 = percentile(sorted, 99);
-  console.log(JSON.stringify({
-    bench: 'intake', alerts: result.sent, accepted: result.ok, failed: result.failed, pods, incidents,
-    seconds: Number(result.seconds.toFixed(2)),
-    alertsPerSecond: Math.round(rate),
-    latencyMs: { p50: Number(percentile(sorted, 50).toFixed(2)), p90: Number(percentile(sorted, 90).toFixed(2)), p99: Number(p99.toFixed(2)), max: Number(sorted[sorted.length - 1]!.toFixed(2)) },
-  }));
-  console.log(`alerts/s ${Math.round(rate)} (goal ≥ 2000: ratio ${(rate / 2000).toFixed(2)}); p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods`);
+  console.log(
+    JSON.stringify({
+      bench: 'intake',
+      alerts: result.sent,
+      accepted: result.ok,
+      failed: result.failed,
+      pods,
+      incidents,
+      seconds: Number(result.seconds.toFixed(2)),
+      alertsPerSecond: Math.round(rate),
+      latencyMs: {
+        p50: Number(percentile(sorted, 50).toFixed(2)),
+        p90: Number(percentile(sorted, 90).toFixed(2)),
+        p99: Number(p99.toFixed(2)),
+        max: Number(sorted[sorted.length - 1]!.toFixed(2)),
+      },
+    }),
+  );
+  console.log(
+    `alerts/s ${Math.round(rate)} (goal ≥ 2000: ratio ${(rate / 2000).toFixed(2)}); p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods`,
+  );
 
   await app.close();
   if (worker) {

@@ -1,6 +1,9 @@
 /** The API client the CLI uses: bearer token, problem+json errors turned into readable messages. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -16,16 +19,25 @@ const TIMEOUT_MS = 60_000;
 
 export function apiClient(baseUrl: string, token: string | undefined, fetchImpl: typeof fetch = fetch): ApiClient {
   const base = baseUrl.replace(/\/+$/, '');
-  const headers = (): Record<string, string> => ({ ...(token ? { authorization: `Bearer ${token}` } : {}), 'user-agent': 'holdfast-cli' });
+  const headers = (): Record<string, string> => ({
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+    'user-agent': 'holdfast-cli',
+  });
 
-  const request = async (path: string, query: Record<string, string | number | undefined> | undefined, signal: AbortSignal): Promise<Response> => {
+  const request = async (
+    path: string,
+    query: Record<string, string | number | undefined> | undefined,
+    signal: AbortSignal,
+  ): Promise<Response> => {
     const url = new URL(base + path);
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(query ?? {}))
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     let response: Response;
     try {
       response = await fetchImpl(url, { headers: headers(), signal });
     } catch (err) {
-      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+      const cause =
+        (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
       throw new ApiError(0, `cannot reach the Holdfast API at ${base}: ${cause}`);
     }
     if (!response.ok) {
@@ -58,7 +70,10 @@ export function apiClient(baseUrl: string, token: string | undefined, fetchImpl:
     },
     async getStream(path: string) {
       const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(new Error(`no response within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+      const timer = setTimeout(
+        () => controller.abort(new Error(`no response within ${TIMEOUT_MS / 1000} s`)),
+        TIMEOUT_MS,
+      );
       try {
         return await request(path, undefined, controller.signal);
       } finally {

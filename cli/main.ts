@@ -68,7 +68,6 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-
 interface EvidenceListing {
   incidentId: string;
   keyId: string;
@@ -76,7 +75,15 @@ interface EvidenceListing {
   manifestSha256: string;
   signatureBase64: string;
   expiresAt: string;
-  artifacts: Array<{ name: string; key: string; versionId?: string; size: number; sha256: string; path: string; url: string }>;
+  artifacts: Array<{
+    name: string;
+    key: string;
+    versionId?: string;
+    size: number;
+    sha256: string;
+    path: string;
+    url: string;
+  }>;
   custodyKey: string;
 }
 
@@ -85,23 +92,43 @@ function print(io: CliIo, line = ''): void {
 }
 
 function incidentIdArg(value: string | undefined): string {
-  if (!value || !INCIDENT_ID_PATTERN.test(value)) throw new UsageError(`"${(value ?? '').slice(0, 80)}" is not an incident id (lowercase letters, digits and dashes)`);
+  if (!value || !INCIDENT_ID_PATTERN.test(value))
+    throw new UsageError(
+      `"${(value ?? '').slice(0, 80)}" is not an incident id (lowercase letters, digits and dashes)`,
+    );
   return value;
 }
 
 async function incidentsList(io: CliIo, api: ApiClient, values: Values): Promise<number> {
   const result = await api.getJson<{ incidents: IncidentSummary[]; nextPageToken?: string }>('/v1/incidents', {
-    status: values.status, namespace: values.namespace, pod: values.pod, cluster: values.cluster, severity: values.severity, source: values.source,
-    pageSize: values['page-size'], pageToken: values['page-token'],
+    status: values.status,
+    namespace: values.namespace,
+    pod: values.pod,
+    cluster: values.cluster,
+    severity: values.severity,
+    source: values.source,
+    pageSize: values['page-size'],
+    pageToken: values['page-token'],
   });
   if (values.json) {
     print(io, JSON.stringify(result, null, 2));
     return 0;
   }
-  const rows = result.incidents.map((i) => [i.incidentId, i.status, i.severity ?? '', `${i.cluster ?? ''}/${i.namespace ?? ''}/${i.pod ?? ''}`, i.source ?? '', i.startedAt ?? '']);
+  const rows = result.incidents.map((i) => [
+    i.incidentId,
+    i.status,
+    i.severity ?? '',
+    `${i.cluster ?? ''}/${i.namespace ?? ''}/${i.pod ?? ''}`,
+    i.source ?? '',
+    i.startedAt ?? '',
+  ]);
   const header = ['INCIDENT', 'STATUS', 'SEVERITY', 'CLUSTER/NAMESPACE/POD', 'SOURCE', 'STARTED'];
   const widths = header.map((h, c) => Math.min(70, Math.max(h.length, ...rows.map((r) => r[c]!.length))));
-  const line = (cells: string[]) => cells.map((cell, c) => cell.slice(0, widths[c]).padEnd(widths[c]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => cell.slice(0, widths[c]).padEnd(widths[c]!))
+      .join('  ')
+      .trimEnd();
   print(io, line(header));
   for (const row of rows) print(io, line(row));
   if (rows.length === 0) print(io, '(no incidents)');
@@ -121,7 +148,14 @@ function safeTarget(dir: string, rel: string): string {
 }
 
 /** Streams a response body to a file with a progress bar, hashing on the way; returns size and SHA-256. */
-async function saveWithProgress(io: CliIo, body: ReadableStream<Uint8Array>, file: string, label: string, total: number | undefined, mode?: number): Promise<{ size: number; sha256: string }> {
+async function saveWithProgress(
+  io: CliIo,
+  body: ReadableStream<Uint8Array>,
+  file: string,
+  label: string,
+  total: number | undefined,
+  mode?: number,
+): Promise<{ size: number; sha256: string }> {
   const bar = progressBar(label, io.stderr);
   const hash = crypto.createHash('sha256');
   let size = 0;
@@ -144,23 +178,38 @@ async function saveWithProgress(io: CliIo, body: ReadableStream<Uint8Array>, fil
   return { size, sha256: hash.digest('hex') };
 }
 
-async function download(io: CliIo, url: string, file: string, label: string, total: number | undefined, fetchImpl: typeof fetch): Promise<{ size: number; sha256: string }> {
+async function download(
+  io: CliIo,
+  url: string,
+  file: string,
+  label: string,
+  total: number | undefined,
+  fetchImpl: typeof fetch,
+): Promise<{ size: number; sha256: string }> {
   const response = await fetchImpl(url);
-  if (!response.ok || !response.body) throw new Error(`download of ${label} failed: ${response.status} ${response.statusText}`);
+  if (!response.ok || !response.body)
+    throw new Error(`download of ${label} failed: ${response.status} ${response.statusText}`);
   return saveWithProgress(io, response.body, file, label, total, 0o444);
 }
 
 async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positionals: string[]): Promise<number> {
   const incidentId = incidentIdArg(positionals[0]);
   const fetchImpl = io.fetch ?? fetch;
-  if (Boolean(values.output) === Boolean(values.bundle)) throw new UsageError('give exactly one of -o DIR or --bundle FILE');
+  if (Boolean(values.output) === Boolean(values.bundle))
+    throw new UsageError('give exactly one of -o DIR or --bundle FILE');
   if (values.bundle) {
     const file = path.resolve(values.bundle);
-    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) throw new Error(`refusing to write through symlink ${file}`);
+    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink())
+      throw new Error(`refusing to write through symlink ${file}`);
     const response = await api.getStream(`/v1/incidents/${incidentId}/evidence/bundle`);
     if (!response.body) throw new Error('empty bundle response');
     const { size } = await saveWithProgress(io, response.body, file, `${incidentId} bundle`, undefined);
-    const result = { incidentId, bundle: file, bytes: size, manifestSha256: response.headers.get('x-holdfast-manifest-sha256') ?? undefined };
+    const result = {
+      incidentId,
+      bundle: file,
+      bytes: size,
+      manifestSha256: response.headers.get('x-holdfast-manifest-sha256') ?? undefined,
+    };
     if (values.json) print(io, JSON.stringify(result, null, 2));
     else {
       print(io, `wrote ${file} (${formatBytes(size)})`);
@@ -170,14 +219,16 @@ async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positional
   }
   const dir = path.resolve(values.output!);
   const expiresIn = values['expires-in'] ? Number(values['expires-in']) : undefined;
-  if (expiresIn !== undefined && (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 900)) throw new UsageError('--expires-in must be 1–900 seconds');
+  if (expiresIn !== undefined && (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 900))
+    throw new UsageError('--expires-in must be 1–900 seconds');
   const listing = await api.getJson<EvidenceListing>(`/v1/incidents/${incidentId}/evidence`, { expiresIn });
   fs.mkdirSync(dir, { recursive: true });
   const manifestBytes = Buffer.from(listing.manifestBase64, 'base64');
   fs.writeFileSync(safeTarget(dir, 'manifest.json'), manifestBytes);
   fs.writeFileSync(safeTarget(dir, 'manifest.sig'), Buffer.from(listing.signatureBase64, 'base64'));
   const warnings: string[] = [];
-  if (sha256Hex(manifestBytes) !== listing.manifestSha256) warnings.push('manifest.json bytes do not match the sha256 the server announced');
+  if (sha256Hex(manifestBytes) !== listing.manifestSha256)
+    warnings.push('manifest.json bytes do not match the sha256 the server announced');
   const downloaded: Array<{ path: string; size: number; sha256: string; matches: boolean }> = [];
   for (const artifact of listing.artifacts) {
     // The path comes from our own validation of the key, never from the server's "path" field.
@@ -190,15 +241,29 @@ async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positional
     if (fs.existsSync(file)) fs.chmodSync(file, 0o644);
     const got = await download(io, artifact.url, file, rel, artifact.size, fetchImpl);
     const matches = got.size === artifact.size && got.sha256 === artifact.sha256;
-    if (!matches) warnings.push(`${rel}: downloaded ${got.size} bytes with sha256 ${got.sha256}, the manifest says ${artifact.size} / ${artifact.sha256}`);
+    if (!matches)
+      warnings.push(
+        `${rel}: downloaded ${got.size} bytes with sha256 ${got.sha256}, the manifest says ${artifact.size} / ${artifact.sha256}`,
+      );
     downloaded.push({ path: rel, ...got, matches });
   }
-  if (values.json) print(io, JSON.stringify({ incidentId, dir, keyId: listing.keyId, custodyKey: listing.custodyKey, artifacts: downloaded, warnings }, null, 2));
+  if (values.json)
+    print(
+      io,
+      JSON.stringify(
+        { incidentId, dir, keyId: listing.keyId, custodyKey: listing.custodyKey, artifacts: downloaded, warnings },
+        null,
+        2,
+      ),
+    );
   else {
     print(io, `evidence for ${incidentId} in ${dir}: manifest.json, manifest.sig and ${downloaded.length} artifact(s)`);
     for (const w of warnings) print(io, `warning: ${w}`);
     print(io, `this access is recorded in the custody log (${listing.custodyKey})`);
-    print(io, `verify it with: holdfast evidence verify ${dir} --key <public-key.pem>   (signing key id ${listing.keyId})`);
+    print(
+      io,
+      `verify it with: holdfast evidence verify ${dir} --key <public-key.pem>   (signing key id ${listing.keyId})`,
+    );
   }
   return warnings.length > 0 ? 1 : 0;
 }
@@ -206,10 +271,16 @@ async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positional
 function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
   print(io, `Evidence ${report.incidentId ?? '(unknown incident)'} from ${report.source}`);
   if (report.manifestSha256) print(io, `  manifest.json sha256 ${report.manifestSha256}`);
-  print(io, `  signature: ${report.signature.checked ? (report.signature.ok ? 'OK' : 'FAILED') : 'NOT CHECKED'} - ${report.signature.detail}`);
+  print(
+    io,
+    `  signature: ${report.signature.checked ? (report.signature.ok ? 'OK' : 'FAILED') : 'NOT CHECKED'} - ${report.signature.detail}`,
+  );
   if (keyNote) print(io, `  key: ${keyNote}`);
   for (const a of report.artifacts) {
-    print(io, `  ${a.ok ? 'ok    ' : 'FAILED'} ${a.path ?? a.key}  ${formatBytes(a.expectedSize)}${a.ok ? '' : `  - ${a.problem}`}`);
+    print(
+      io,
+      `  ${a.ok ? 'ok    ' : 'FAILED'} ${a.path ?? a.key}  ${formatBytes(a.expectedSize)}${a.ok ? '' : `  - ${a.problem}`}`,
+    );
   }
   for (const f of report.failures) print(io, `  (recorded as not captured) ${f.step}: ${f.error.slice(0, 300)}`);
   const others = report.problems.filter((p) => !p.startsWith('artifact ') && !p.startsWith('signature:'));
@@ -217,8 +288,15 @@ function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
   const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;
   if (report.ok) print(io, `VERIFIED: signature and all ${report.artifacts.length} artifact hash(es) hold`);
   else if (!report.signature.checked && report.problems.filter((p) => !p.startsWith('signature:')).length === 0) {
-    print(io, `HASHES HOLD (${report.artifacts.length} artifact(s)) but the signature was NOT checked: no public key was supplied`);
-  } else print(io, `VERIFICATION FAILED: ${failedArtifacts} artifact(s) failed${report.signature.ok ? '' : ', signature not valid'}${others.length ? `, ${others.length} other problem(s)` : ''}`);
+    print(
+      io,
+      `HASHES HOLD (${report.artifacts.length} artifact(s)) but the signature was NOT checked: no public key was supplied`,
+    );
+  } else
+    print(
+      io,
+      `VERIFICATION FAILED: ${failedArtifacts} artifact(s) failed${report.signature.ok ? '' : ', signature not valid'}${others.length ? `, ${others.length} other problem(s)` : ''}`,
+    );
 }
 
 async function evidenceVerify(io: CliIo, values: Values, positionals: string[], api: () => ApiClient): Promise<number> {
@@ -235,10 +313,13 @@ async function evidenceVerify(io: CliIo, values: Values, positionals: string[], 
   }
   let resolveKey: ((keyId: string) => Promise<string | undefined>) | undefined;
   if (values['fetch-key']) {
-    resolveKey = async (keyId) => (await api().getJson<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys.find((k) => k.keyId === keyId)?.publicKeyPem;
-    keyNote = 'FETCHED FROM THE HOLDFAST SERVER (/v1/keys), NOT independently supplied: this proves consistency with the server, not authenticity';
+    resolveKey = async (keyId) =>
+      (await api().getJson<{ keys: PublicKeyInfo[] }>('/v1/keys')).keys.find((k) => k.keyId === keyId)?.publicKeyPem;
+    keyNote =
+      'FETCHED FROM THE HOLDFAST SERVER (/v1/keys), NOT independently supplied: this proves consistency with the server, not authenticity';
   }
-  if (!publicKeyPem && !resolveKey) keyNote = 'the key was not independently supplied (no --key): the signature cannot be checked';
+  if (!publicKeyPem && !resolveKey)
+    keyNote = 'the key was not independently supplied (no --key): the signature cannot be checked';
   const bar = progressBar('verifying', io.stderr, Boolean(io.stderr.isTTY) && !values.json);
   const options = { publicKeyPem, resolveKey, onProgress: (bytes: number, total: number) => bar.update(bytes, total) };
   const report = stat.isDirectory() ? await verifyDirectory(target, options) : await verifyBundle(target, options);
@@ -290,7 +371,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 /** Entry point for bin/holdfast.js. */
 export function main(): void {
   run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, config: loadCliConfig() }).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (err: unknown) => {
       process.stderr.write(`holdfast: ${(err as Error).message}\n`);
       process.exitCode = 2;

@@ -19,7 +19,11 @@ export function formatBytes(bytes: number): string {
   return human(bytes);
 }
 
-export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr, enabled = Boolean(stream.isTTY)): Progress {
+export function progressBar(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  enabled = Boolean(stream.isTTY),
+): Progress {
   if (!enabled) return { update() {}, done() {} };
   let last = 0;
   let drawn = false;

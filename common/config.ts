@@ -127,7 +127,8 @@ function evidenceInt(env: Env, name: string, fallback: number, min: number, max:
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw.slice(0, 40)}"`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw.slice(0, 40)}"`);
   return value;
 }
 

@@ -32,8 +32,16 @@ const T = FailureType;
 
 /** Retrying cannot help: steps and planning fail at once with one of these. */
 export const NON_RETRYABLE: readonly FailureType[] = [
-  T.PermissionDenied, T.NotFound, T.InvalidInput, T.Unsupported, T.ClusterUnavailable, T.StepNotApplicable,
-  T.ObjectLockUnavailable, T.UnknownStep, T.UnknownNotifier, T.NotifierRejected,
+  T.PermissionDenied,
+  T.NotFound,
+  T.InvalidInput,
+  T.Unsupported,
+  T.ClusterUnavailable,
+  T.StepNotApplicable,
+  T.ObjectLockUnavailable,
+  T.UnknownStep,
+  T.UnknownNotifier,
+  T.NotifierRejected,
 ];
 /** Sealing keeps retrying through S3 outages and missing objects: only these stop it. */
 export const SEAL_NON_RETRYABLE: readonly FailureType[] = [T.InvalidInput, T.ObjectLockUnavailable];
@@ -53,7 +61,11 @@ export function isFailure(err: unknown, type: FailureType): boolean {
 
 /** An error whose name is a failure type. */
 export class HoldfastFailure extends Error {
-  constructor(readonly type: FailureType, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly type: FailureType,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = type;
   }
@@ -65,22 +77,34 @@ export class HoldfastFailure extends Error {
 }
 
 export class PermissionDenied extends HoldfastFailure {
-  constructor(message: string, options?: { cause?: unknown }) { super(T.PermissionDenied, message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.PermissionDenied, message, options);
+  }
 }
 export class NotFound extends HoldfastFailure {
-  constructor(message: string, options?: { cause?: unknown }) { super(T.NotFound, message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.NotFound, message, options);
+  }
 }
 export class InvalidInput extends HoldfastFailure {
-  constructor(message: string, options?: { cause?: unknown }) { super(T.InvalidInput, message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.InvalidInput, message, options);
+  }
 }
 export class Unsupported extends HoldfastFailure {
-  constructor(message: string, options?: { cause?: unknown }) { super(T.Unsupported, message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.Unsupported, message, options);
+  }
 }
 export class ClusterUnavailable extends HoldfastFailure {
-  constructor(message: string, options?: { cause?: unknown }) { super(T.ClusterUnavailable, message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.ClusterUnavailable, message, options);
+  }
 }
 export class StepNotApplicable extends HoldfastFailure {
-  constructor(message: string, options?: { cause?: unknown }) { super(T.StepNotApplicable, message, options); }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.StepNotApplicable, message, options);
+  }
 }
 
 /** A failure Temporal must not retry, for code that throws straight to Temporal. */

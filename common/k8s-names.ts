@@ -33,11 +33,26 @@ export function isClusterName(value: unknown): value is string {
 export type NameKind = 'cluster' | 'namespace' | 'pod' | 'container' | 'node';
 
 const RULES: Record<NameKind, { check: (v: unknown) => boolean; rule: string }> = {
-  cluster: { check: isClusterName, rule: `1-${CLUSTER_NAME_MAX} characters of [A-Za-z0-9._-] starting with a letter or digit` },
-  namespace: { check: isDns1123Label, rule: `an RFC 1123 label (lowercase alphanumerics and '-', at most ${DNS1123_LABEL_MAX})` },
-  pod: { check: isDns1123Subdomain, rule: `an RFC 1123 subdomain (lowercase alphanumerics, '-' and '.', at most ${DNS1123_SUBDOMAIN_MAX})` },
-  container: { check: isDns1123Label, rule: `an RFC 1123 label (lowercase alphanumerics and '-', at most ${DNS1123_LABEL_MAX})` },
-  node: { check: isDns1123Subdomain, rule: `an RFC 1123 subdomain (lowercase alphanumerics, '-' and '.', at most ${DNS1123_SUBDOMAIN_MAX})` },
+  cluster: {
+    check: isClusterName,
+    rule: `1-${CLUSTER_NAME_MAX} characters of [A-Za-z0-9._-] starting with a letter or digit`,
+  },
+  namespace: {
+    check: isDns1123Label,
+    rule: `an RFC 1123 label (lowercase alphanumerics and '-', at most ${DNS1123_LABEL_MAX})`,
+  },
+  pod: {
+    check: isDns1123Subdomain,
+    rule: `an RFC 1123 subdomain (lowercase alphanumerics, '-' and '.', at most ${DNS1123_SUBDOMAIN_MAX})`,
+  },
+  container: {
+    check: isDns1123Label,
+    rule: `an RFC 1123 label (lowercase alphanumerics and '-', at most ${DNS1123_LABEL_MAX})`,
+  },
+  node: {
+    check: isDns1123Subdomain,
+    rule: `an RFC 1123 subdomain (lowercase alphanumerics, '-' and '.', at most ${DNS1123_SUBDOMAIN_MAX})`,
+  },
 };
 
 /**

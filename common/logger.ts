@@ -10,7 +10,12 @@ export function createLogger(name: string, settings: LoggingSettings): Logger {
   return pino({
     name,
     level: settings.level,
-    redact: { paths: ['*.authorization', '*.secretAccessKey', '*.token', 'req.headers.authorization'], censor: '[redacted]' },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+    redact: {
+      paths: ['*.authorization', '*.secretAccessKey', '*.token', 'req.headers.authorization'],
+      censor: '[redacted]',
+    },
+    ...(pretty
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      : {}),
   });
 }

@@ -103,8 +103,15 @@ export interface StoredObjectInfo {
 /** Read side of the evidence store, for sealing and investigator access. */
 export interface EvidenceReader {
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;
-  open(key: string, versionId?: string): Promise<{ body: Readable; size: number; versionId?: string; metadata: Record<string, string> }>;
-  readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }>;
+  open(
+    key: string,
+    versionId?: string,
+  ): Promise<{ body: Readable; size: number; versionId?: string; metadata: Record<string, string> }>;
+  readSmall(
+    key: string,
+    versionId: string | undefined,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }>;
   /** A time-limited GET URL (at most 15 minutes). */
   presignGet(key: string, versionId: string | undefined, expiresInSeconds: number): Promise<string>;
 }

@@ -3,7 +3,12 @@ import type { CustodyEntry, CustodyLog, StoredObjectInfo } from '../common/ports
 import { incidentPrefix } from './names';
 
 export interface CustodyWriter {
-  putSmallObject(key: string, body: Buffer, contentType: string, metadata?: Record<string, string>): Promise<StoredObjectInfo>;
+  putSmallObject(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    metadata?: Record<string, string>,
+  ): Promise<StoredObjectInfo>;
 }
 
 /** `20261128T145201123Z`: sortable, no characters that need escaping in a key. */
@@ -22,11 +27,16 @@ export function s3CustodyLog(store: CustodyWriter): CustodyLog {
       const key = `${incidentPrefix(entry.incidentId)}custody/${compactTimestamp(entry.at)}-${crypto.randomBytes(6).toString('hex')}.json`;
       const bounded: CustodyEntry = {
         ...entry,
-        from: { ip: entry.from.ip.slice(0, 64), ...(entry.from.userAgent ? { userAgent: entry.from.userAgent.slice(0, 256) } : {}) },
+        from: {
+          ip: entry.from.ip.slice(0, 64),
+          ...(entry.from.userAgent ? { userAgent: entry.from.userAgent.slice(0, 256) } : {}),
+        },
         objects: entry.objects.slice(0, 10_000),
         ...(entry.detail ? { detail: entry.detail.slice(0, 1000) } : {}),
       };
-      const stored = await store.putSmallObject(key, Buffer.from(`${JSON.stringify(bounded)}\n`), 'application/json', { action: entry.action });
+      const stored = await store.putSmallObject(key, Buffer.from(`${JSON.stringify(bounded)}\n`), 'application/json', {
+        action: entry.action,
+      });
       return { key: stored.key, versionId: stored.versionId };
     },
   };

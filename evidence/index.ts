@@ -27,7 +27,14 @@ export type EvidenceConfig = Pick<HoldfastConfig, 'dataDir' | 's3' | 'retention'
 
 export function evidenceStore(config: EvidenceConfig, s3: S3Client): S3EvidenceStore {
   const { legalHold, partSize, queueSize } = config.evidence;
-  return new S3EvidenceStore({ s3, bucket: config.s3.bucket, retention: config.retention, legalHold, partSize, queueSize });
+  return new S3EvidenceStore({
+    s3,
+    bucket: config.s3.bucket,
+    retention: config.retention,
+    legalHold,
+    partSize,
+    queueSize,
+  });
 }
 
 /**

@@ -13,7 +13,12 @@ export const KEYS_PREFIX = 'keys/';
 const KEY_ID = /^[0-9a-f]{64}$/;
 
 export interface KeyStore {
-  putSmallObject(key: string, body: Buffer, contentType: string, metadata?: Record<string, string>): Promise<StoredObjectInfo>;
+  putSmallObject(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    metadata?: Record<string, string>,
+  ): Promise<StoredObjectInfo>;
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;
   readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer }>;
   listKeys(prefix: string, max?: number): Promise<string[]>;
@@ -27,11 +32,17 @@ export interface KeyDirectory {
 export async function publishPublicKeys(store: KeyStore, signer: Signer): Promise<void> {
   for (const info of signer.publicKeys()) {
     const key = `${KEYS_PREFIX}${info.keyId}.pem`;
-    const exists = await store.head(key).then(() => true, (err: Error) => {
-      if (isFailure(err, FailureType.NotFound)) return false;
-      throw err;
-    });
-    if (!exists) await store.putSmallObject(key, Buffer.from(info.publicKeyPem), 'application/x-pem-file', { 'key-id': info.keyId });
+    const exists = await store.head(key).then(
+      () => true,
+      (err: Error) => {
+        if (isFailure(err, FailureType.NotFound)) return false;
+        throw err;
+      },
+    );
+    if (!exists)
+      await store.putSmallObject(key, Buffer.from(info.publicKeyPem), 'application/x-pem-file', {
+        'key-id': info.keyId,
+      });
   }
 }
 
@@ -47,7 +58,12 @@ function parsePublished(keyId: string, pem: string): PublicKeyInfo | undefined {
 }
 
 /** The local signer's keys (if any) first, then every valid key published in the bucket; cached briefly. */
-export function keyDirectory(store: KeyStore, local?: Signer, cacheMs = 60_000, now: () => number = Date.now): KeyDirectory {
+export function keyDirectory(
+  store: KeyStore,
+  local?: Signer,
+  cacheMs = 60_000,
+  now: () => number = Date.now,
+): KeyDirectory {
   let cached: { at: number; keys: PublicKeyInfo[] } | undefined;
   return {
     async publicKeys() {

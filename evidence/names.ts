@@ -20,7 +20,8 @@ export function assertIncidentId(value: unknown): string {
 }
 
 export function assertStep(value: unknown): string {
-  if (typeof value !== 'string' || !STEP_PATTERN.test(value)) throw new InvalidInput(`invalid step name "${String(value).slice(0, 80)}"`);
+  if (typeof value !== 'string' || !STEP_PATTERN.test(value))
+    throw new InvalidInput(`invalid step name "${String(value).slice(0, 80)}"`);
   return value;
 }
 
@@ -60,7 +61,8 @@ export function relativeArtifactPath(incidentId: string, key: string): string | 
   const parts = key.slice(prefix.length).split('/');
   if (parts.length !== 2) return undefined;
   const [step, name] = parts as [string, string];
-  if (!STEP_PATTERN.test(step) || !ARTIFACT_NAME_PATTERN.test(name) || name.includes('..') || step.includes('..')) return undefined;
+  if (!STEP_PATTERN.test(step) || !ARTIFACT_NAME_PATTERN.test(name) || name.includes('..') || step.includes('..'))
+    return undefined;
   if (step === 'custody') return undefined;
   return `${step}/${name}`;
 }

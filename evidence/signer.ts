@@ -13,17 +13,26 @@ import type { PublicKeyInfo, Signer } from '../common/ports';
  */
 export function keyIdOf(publicKey: crypto.KeyObject | string): string {
   const key = typeof publicKey === 'string' ? crypto.createPublicKey(publicKey) : publicKey;
-  return crypto.createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 export function publicKeyInfo(publicKey: crypto.KeyObject): PublicKeyInfo {
-  if (publicKey.asymmetricKeyType !== 'ed25519') throw new Error(`signing key must be Ed25519, got ${publicKey.asymmetricKeyType}`);
-  return { keyId: keyIdOf(publicKey), algorithm: 'Ed25519', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  if (publicKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`signing key must be Ed25519, got ${publicKey.asymmetricKeyType}`);
+  return {
+    keyId: keyIdOf(publicKey),
+    algorithm: 'Ed25519',
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 /** A Signer over an in-process Ed25519 private key. */
 export function keySigner(privateKey: crypto.KeyObject, extraVerifyKeys: PublicKeyInfo[] = []): Signer {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`signing key must be Ed25519, got ${privateKey.asymmetricKeyType}`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`signing key must be Ed25519, got ${privateKey.asymmetricKeyType}`);
   const current = publicKeyInfo(crypto.createPublicKey(privateKey));
   return {
     keyId: current.keyId,
@@ -42,7 +51,10 @@ export function keySigner(privateKey: crypto.KeyObject, extraVerifyKeys: PublicK
 export function loadOrCreateSigningKey(file: string): { privateKey: crypto.KeyObject; created: boolean } {
   const read = () => {
     const stat = fs.statSync(file);
-    if ((stat.mode & 0o077) !== 0) throw new Error(`signing key ${file} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
+    if ((stat.mode & 0o077) !== 0)
+      throw new Error(
+        `signing key ${file} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`,
+      );
     return crypto.createPrivateKey(fs.readFileSync(file));
   };
   if (fs.existsSync(file)) return { privateKey: read(), created: false };

@@ -62,8 +62,13 @@ interface Inputs {
 async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Promise<VerifyReport> {
   let options = opts;
   const report: VerifyReport = {
-    ok: false, source, keySource: options.publicKeyPem ? (options.keySource ?? 'file') : 'none',
-    signature: { checked: false, ok: false, detail: '' }, artifacts: [], failures: [], problems: [...inputs.problems],
+    ok: false,
+    source,
+    keySource: options.publicKeyPem ? (options.keySource ?? 'file') : 'none',
+    signature: { checked: false, ok: false, detail: '' },
+    artifacts: [],
+    failures: [],
+    problems: [...inputs.problems],
   };
   if (!inputs.manifestBytes) {
     report.problems.push('manifest.json is missing');
@@ -84,7 +89,12 @@ async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Pr
     } else report.problems.push(`no public key with id ${manifest.signing.keyId} could be fetched`);
   }
   if (!inputs.signature) report.signature = { checked: false, ok: false, detail: 'manifest.sig is missing' };
-  else if (!options.publicKeyPem) report.signature = { checked: false, ok: false, detail: 'no public key supplied: the signature was NOT checked (pass --key <public-key.pem>)' };
+  else if (!options.publicKeyPem)
+    report.signature = {
+      checked: false,
+      ok: false,
+      detail: 'no public key supplied: the signature was NOT checked (pass --key <public-key.pem>)',
+    };
   else {
     try {
       report.suppliedKeyId = keyIdOf(options.publicKeyPem);
@@ -93,11 +103,14 @@ async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Pr
     }
     const ok = verifySignature(inputs.manifestBytes, inputs.signature, options.publicKeyPem);
     report.signature = {
-      checked: true, ok,
+      checked: true,
+      ok,
       detail: ok
         ? `valid Ed25519 signature over manifest.json by key ${report.suppliedKeyId}`
         : `INVALID: manifest.sig is not a valid signature of manifest.json under key ${report.suppliedKeyId ?? '(unreadable)'}` +
-          (manifest && report.suppliedKeyId && manifest.signing.keyId !== report.suppliedKeyId ? ` (the manifest names key ${manifest.signing.keyId})` : ''),
+          (manifest && report.suppliedKeyId && manifest.signing.keyId !== report.suppliedKeyId
+            ? ` (the manifest names key ${manifest.signing.keyId})`
+            : ''),
     };
   }
   if (!report.signature.ok) report.problems.push(`signature: ${report.signature.detail}`);
@@ -107,7 +120,14 @@ async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Pr
   report.failures = Array.isArray(manifest.failures) ? manifest.failures : [];
   for (const a of manifest.artifacts) {
     const rel = relativeArtifactPath(manifest.incidentId, a.key);
-    const check: ArtifactCheck = { name: a.name, key: a.key, path: rel, expectedSize: a.size, expectedSha256: a.sha256, ok: false };
+    const check: ArtifactCheck = {
+      name: a.name,
+      key: a.key,
+      path: rel,
+      expectedSize: a.size,
+      expectedSha256: a.sha256,
+      ok: false,
+    };
     const found = rel ? inputs.hashes.get(rel) : undefined;
     if (!rel) check.problem = 'its key is not a safe <step>/<artifact> path under the incident';
     else if (!found) check.problem = 'missing';
@@ -139,7 +159,8 @@ async function hashFile(file: string, onBytes: (n: number) => void): Promise<{ s
 function readBounded(file: string, max: number): Buffer | undefined {
   if (!fs.existsSync(file)) return undefined;
   const stat = fs.statSync(file);
-  if (!stat.isFile() || stat.size > max) throw new Error(`${path.basename(file)} is not a regular file of at most ${max} bytes`);
+  if (!stat.isFile() || stat.size > max)
+    throw new Error(`${path.basename(file)} is not a regular file of at most ${max} bytes`);
   return fs.readFileSync(file);
 }
 
@@ -168,7 +189,13 @@ export async function verifyDirectory(dir: string, options: VerifyOptions = {}):
         inputs.problems.push(`${rel} is not a regular file inside ${dir}`);
         continue;
       }
-      inputs.hashes.set(rel, await hashFile(file, (n) => { done += n; options.onProgress?.(done, total); }));
+      inputs.hashes.set(
+        rel,
+        await hashFile(file, (n) => {
+          done += n;
+          options.onProgress?.(done, total);
+        }),
+      );
     }
   }
   return evaluate(dir, inputs, options);

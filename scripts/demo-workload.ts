@@ -28,7 +28,14 @@ export function c2Pod(): k8s.V1Pod {
     metadata: { name: 'c2', labels: { role: 'c2' } },
     spec: {
       terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'c2', image: LOCAL_IMAGES.busybox, imagePullPolicy: 'Never', command: ['nc', '-ll', '-p', String(C2_PORT), '-e', 'sleep', '100000'] }],
+      containers: [
+        {
+          name: 'c2',
+          image: LOCAL_IMAGES.busybox,
+          imagePullPolicy: 'Never',
+          command: ['nc', '-ll', '-p', String(C2_PORT), '-e', 'sleep', '100000'],
+        },
+      ],
     },
   };
 }
@@ -43,10 +50,19 @@ export function shopDeployment(name: string, c2IP: string, runId: string): k8s.V
         metadata: { labels: { app: name, tier: 'web' } },
         spec: {
           terminationGracePeriodSeconds: 1,
-          containers: [{
-            name: 'app', image: LOCAL_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', SHOP_SCRIPT],
-            env: [{ name: 'C2_IP', value: c2IP }, { name: 'RUN_ID', value: runId }], ports: [{ containerPort: 8080 }],
-          }],
+          containers: [
+            {
+              name: 'app',
+              image: LOCAL_IMAGES.busybox,
+              imagePullPolicy: 'Never',
+              command: ['sh', '-c', SHOP_SCRIPT],
+              env: [
+                { name: 'C2_IP', value: c2IP },
+                { name: 'RUN_ID', value: runId },
+              ],
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
         },
       },
     },
@@ -64,6 +80,11 @@ export function falcoAlert(namespace: string, pod: string, container = 'app') {
     source: 'syscall',
     tags: ['container', 'mitre_persistence'],
     hostname: 'holdfast-node',
-    output_fields: { 'container.name': container, 'k8s.ns.name': namespace, 'k8s.pod.name': pod, 'proc.cmdline': DROPPED_FILE },
+    output_fields: {
+      'container.name': container,
+      'k8s.ns.name': namespace,
+      'k8s.pod.name': pod,
+      'proc.cmdline': DROPPED_FILE,
+    },
   };
 }

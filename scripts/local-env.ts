@@ -23,7 +23,12 @@ export const LOCAL_IMAGES = {
 } as const;
 
 /** Polls fn until it returns a value other than undefined/false, or fails after timeoutMs. */
-export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined | false>,
+  everyMs = 500,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -33,7 +38,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await sleep(everyMs);
   }
 }
@@ -44,18 +50,33 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
  */
 export function clusterUp(say: (line: string) => void): string {
   const upScript = path.join(repoRoot, 'scripts', 'cluster', 'up.sh');
-  if (process.getuid?.() !== 0) throw new Error('the local Kubernetes cluster (containerd, kubelet) needs root: run as root, or point KUBECONFIG at a cluster');
-  say('[holdfast] bringing up the local Kubernetes cluster (scripts/cluster/up.sh; the first run builds it from source)…');
-  let result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'the local Kubernetes cluster (containerd, kubelet) needs root: run as root, or point KUBECONFIG at a cluster',
+    );
+  say(
+    '[holdfast] bringing up the local Kubernetes cluster (scripts/cluster/up.sh; the first run builds it from source)…',
+  );
+  let result = spawnSync('bash', [upScript], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    timeout: 45 * 60_000,
+  });
   if (result.status !== 0) {
     // up.sh is idempotent: a transient failure (seen once: exit 2, not reproduced) gets one more try
     say(`[holdfast] scripts/cluster/up.sh exited ${result.status}; trying once more…`);
-    result = spawnSync('bash', [upScript], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 45 * 60_000 });
+    result = spawnSync('bash', [upScript], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+      timeout: 45 * 60_000,
+    });
   }
   const lines = (result.stdout ?? '').trim().split('\n');
   const kubeconfig = lines[lines.length - 1]?.trim();
   if (result.status !== 0 || !kubeconfig || !fs.existsSync(kubeconfig)) {
-    throw new Error(`scripts/cluster/up.sh failed (exit ${result.status}); last output: ${lines.slice(-5).join(' | ')}`);
+    throw new Error(
+      `scripts/cluster/up.sh failed (exit ${result.status}); last output: ${lines.slice(-5).join(' | ')}`,
+    );
   }
   return kubeconfig;
 }
@@ -68,15 +89,24 @@ export function clusterDown(): void {
 /** Creates every object of deploy/rbac.yaml, replacing the roles and bindings that exist (idempotent). */
 export async function applyRbac(kc: k8s.KubeConfig): Promise<void> {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as k8s.KubernetesObject);
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map(
+    (d) => d.toJSON() as k8s.KubernetesObject,
+  );
   for (const doc of docs) {
     try {
       await objects.create(doc);
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
       if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') {
-        const current = await objects.read({ apiVersion: doc.apiVersion!, kind: doc.kind, metadata: { name: doc.metadata!.name! } });
-        await objects.replace({ ...doc, metadata: { ...doc.metadata, resourceVersion: current.metadata?.resourceVersion } });
+        const current = await objects.read({
+          apiVersion: doc.apiVersion!,
+          kind: doc.kind,
+          metadata: { name: doc.metadata!.name! },
+        });
+        await objects.replace({
+          ...doc,
+          metadata: { ...doc.metadata, resourceVersion: current.metadata?.resourceVersion },
+        });
       }
     }
   }
@@ -86,12 +116,16 @@ export async function applyRbac(kc: k8s.KubeConfig): Promise<void> {
 export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, account: string, dir: string): Promise<string> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const token = await core.createNamespacedServiceAccountToken({
-    name: account, namespace: 'holdfast-system', body: { spec: { audiences: [], expirationSeconds: 3 * 3600 } },
+    name: account,
+    namespace: 'holdfast-system',
+    body: { spec: { audiences: [], expirationSeconds: 3 * 3600 } },
   });
   const cluster = kc.getCurrentCluster()!;
   const caData = cluster.caData ?? (cluster.caFile ? fs.readFileSync(cluster.caFile).toString('base64') : undefined);
   const config = {
-    apiVersion: 'v1', kind: 'Config', 'current-context': account,
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': account,
     clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': caData } }],
     users: [{ name: account, user: { token: token.status!.token } }],
     contexts: [{ name: account, context: { cluster: 'local', user: account } }],
@@ -123,26 +157,46 @@ export interface RunningHoldfast {
  * Holdfast's API and worker (dist/scripts/start.js) on the Temporal and S3 that `env` points at, on a
  * free port and its own task queue. Resolves once /readyz answers 200.
  */
-export async function startHoldfast(opts: { env: NodeJS.ProcessEnv; dataDir: string; echo?: boolean }): Promise<RunningHoldfast> {
+export async function startHoldfast(opts: {
+  env: NodeJS.ProcessEnv;
+  dataDir: string;
+  echo?: boolean;
+}): Promise<RunningHoldfast> {
   const [apiPort, metricsPort] = await Promise.all([freePort(), freePort()]);
   const secret = () => crypto.randomBytes(18).toString('base64url');
-  const tokens = { intake: `hf_intake_${secret()}`, responder: `hf_responder_${secret()}`, investigator: `hf_investigator_${secret()}` };
+  const tokens = {
+    intake: `hf_intake_${secret()}`,
+    responder: `hf_responder_${secret()}`,
+    investigator: `hf_investigator_${secret()}`,
+  };
   const env: NodeJS.ProcessEnv = {
     ...opts.env,
     HOLDFAST_DATA_DIR: opts.dataDir,
     HOLDFAST_API_PORT: String(apiPort),
     HOLDFAST_WORKER_METRICS_PORT: String(metricsPort),
     HOLDFAST_TASK_QUEUE: opts.env.HOLDFAST_TASK_QUEUE ?? `holdfast-${crypto.randomBytes(3).toString('hex')}`,
-    HOLDFAST_TOKENS: Object.entries(tokens).map(([role, token]) => `${role}=${token}`).join(','),
+    HOLDFAST_TOKENS: Object.entries(tokens)
+      .map(([role, token]) => `${role}=${token}`)
+      .join(','),
   };
   let output = '';
-  const child: OwnedChild = spawnOwned('holdfast', process.execPath, [path.join(repoRoot, 'dist', 'scripts', 'start.js')], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  const record = (d: Buffer) => { output += d.toString(); if (opts.echo) process.stderr.write(d); };
+  const child: OwnedChild = spawnOwned(
+    'holdfast',
+    process.execPath,
+    [path.join(repoRoot, 'dist', 'scripts', 'start.js')],
+    { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const record = (d: Buffer) => {
+    output += d.toString();
+    if (opts.echo) process.stderr.write(d);
+  };
   child.child.stdout!.on('data', record);
   child.child.stderr!.on('data', record);
   const url = `http://127.0.0.1:${apiPort}`;
   const running: RunningHoldfast = {
-    url, tokens, output: () => output,
+    url,
+    tokens,
+    output: () => output,
     async stop() {
       if (child.child.exitCode !== null) return;
       child.child.kill('SIGINT');
@@ -152,8 +206,12 @@ export async function startHoldfast(opts: { env: NodeJS.ProcessEnv; dataDir: str
   };
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (child.child.exitCode !== null) throw new Error(`holdfast exited with ${child.child.exitCode}:\n${output.slice(-3000)}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    if (child.child.exitCode !== null)
+      throw new Error(`holdfast exited with ${child.child.exitCode}:\n${output.slice(-3000)}`);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) return running;
     if (Date.now() > deadline) {
       await running.stop();

@@ -11,7 +11,11 @@ import versions from './versions.json';
 
 export type { ServerName };
 
-interface Pin { module: string; version: string; why: string }
+interface Pin {
+  module: string;
+  version: string;
+  why: string;
+}
 
 export function pinOf(name: ServerName): Pin {
   return (versions as unknown as Record<ServerName, Pin>)[name];
@@ -34,10 +38,14 @@ function goBinary(): string | undefined {
 }
 
 /** Returns a runnable binary: an explicit override, the cache, or a fresh build. */
-export async function ensureServer(name: ServerName, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+export async function ensureServer(
+  name: ServerName,
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<string> {
   const override = scriptSettings().serverBins[name];
   if (override) {
-    if (!fs.existsSync(override)) throw new Error(`HOLDFAST_${name.toUpperCase()}_BIN points at ${override}, which does not exist`);
+    if (!fs.existsSync(override))
+      throw new Error(`HOLDFAST_${name.toUpperCase()}_BIN points at ${override}, which does not exist`);
     return override;
   }
   const target = binaryPath(name);
@@ -46,17 +54,25 @@ export async function ensureServer(name: ServerName, log: (line: string) => void
   const pin = pinOf(name);
   const go = goBinary();
   if (!go) {
-    const hint = name === 'temporal'
-      ? 'or set TEMPORAL_ADDRESS to an existing Temporal server, or HOLDFAST_TEMPORAL_BIN to a temporal CLI binary'
-      : 'or set S3_ENDPOINT (plus AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) to an existing S3 service with Object Lock, or HOLDFAST_VERSITYGW_BIN';
-    throw new Error(`${name} ${pin.version} is not cached at ${target} and Go is not installed to build it. Install Go >= 1.25 (https://go.dev/doc/install), ${hint}.`);
+    const hint =
+      name === 'temporal'
+        ? 'or set TEMPORAL_ADDRESS to an existing Temporal server, or HOLDFAST_TEMPORAL_BIN to a temporal CLI binary'
+        : 'or set S3_ENDPOINT (plus AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) to an existing S3 service with Object Lock, or HOLDFAST_VERSITYGW_BIN';
+    throw new Error(
+      `${name} ${pin.version} is not cached at ${target} and Go is not installed to build it. Install Go >= 1.25 (https://go.dev/doc/install), ${hint}.`,
+    );
   }
 
   log(`[holdfast] building ${name} ${pin.version} from source (${pin.why}).`);
-  log(`[holdfast]   go install ${pin.module}@${pin.version} — first run only, takes a few minutes; cached at ${target}`);
+  log(
+    `[holdfast]   go install ${pin.module}@${pin.version} — first run only, takes a few minutes; cached at ${target}`,
+  );
   const gobin = fs.mkdtempSync(path.join(os.tmpdir(), `holdfast-build-${name}-`));
   const started = Date.now();
-  const ticker = setInterval(() => log(`[holdfast]   still building ${name}… ${Math.round((Date.now() - started) / 1000)}s`), 20_000);
+  const ticker = setInterval(
+    () => log(`[holdfast]   still building ${name}… ${Math.round((Date.now() - started) / 1000)}s`),
+    20_000,
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(go, ['install', `${pin.module}@${pin.version}`], {
@@ -64,7 +80,9 @@ export async function ensureServer(name: ServerName, log: (line: string) => void
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go install ${pin.module}@${pin.version} exited with ${code}`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`go install ${pin.module}@${pin.version} exited with ${code}`)),
+      );
     });
     const built = path.join(gobin, path.basename(pin.module));
     fs.mkdirSync(path.dirname(target), { recursive: true });

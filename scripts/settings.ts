@@ -37,7 +37,10 @@ export function scriptSettings(env: Env = process.env): ScriptSettings {
   return {
     cacheDir: cacheDir ? path.resolve(cacheDir) : path.join(xdgCache ?? path.join(os.homedir(), '.cache'), 'holdfast'),
     go: env.HOLDFAST_GO || undefined,
-    serverBins: { temporal: env.HOLDFAST_TEMPORAL_BIN || undefined, versitygw: env.HOLDFAST_VERSITYGW_BIN || undefined },
+    serverBins: {
+      temporal: env.HOLDFAST_TEMPORAL_BIN || undefined,
+      versitygw: env.HOLDFAST_VERSITYGW_BIN || undefined,
+    },
     ports: {
       s3: port(env, 'HOLDFAST_S3_PORT', 7070),
       temporal: port(env, 'HOLDFAST_TEMPORAL_PORT', 7233),

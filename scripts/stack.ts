@@ -8,7 +8,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { CreateBucketCommand, GetObjectLockConfigurationCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectLockConfigurationCommand,
+  HeadBucketCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { createS3Client } from '../adapters/s3/client';
 import { SEARCH_ATTRIBUTE_NAMES } from '../common/search-attributes';
 import { spawnOwned, type OwnedChild } from './processes';
@@ -41,7 +46,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -58,7 +65,10 @@ async function portIsFree(port: number): Promise<boolean> {
 function embeddedS3Credentials(dataDir: string): { accessKeyId: string; secretAccessKey: string } {
   const file = path.join(dataDir, 's3-credentials.json');
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'));
-  const creds = { accessKeyId: `holdfast${crypto.randomBytes(6).toString('hex')}`, secretAccessKey: crypto.randomBytes(24).toString('base64url') };
+  const creds = {
+    accessKeyId: `holdfast${crypto.randomBytes(6).toString('hex')}`,
+    secretAccessKey: crypto.randomBytes(24).toString('base64url'),
+  };
   fs.writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
   return creds;
 }
@@ -81,7 +91,14 @@ function killStale(pidFile: string, log: (line: string) => void): void {
 }
 
 /** Server output goes to a log file in the data dir; a pid file lets the next run clean up after a crash. */
-function startServer(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv, logFile: string, pidFile: string): OwnedChild {
+function startServer(
+  name: string,
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  pidFile: string,
+): OwnedChild {
   const owned = spawnOwned(name, bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const out = fs.createWriteStream(logFile, { flags: 'a' });
   // Two pipes share one file: neither may end it, or the other writes after end. It ends with the child.
@@ -95,9 +112,17 @@ function startServer(name: string, bin: string, args: string[], env: NodeJS.Proc
   return owned;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, died: Promise<unknown>, logFile: string): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  died: Promise<unknown>,
+  logFile: string,
+): Promise<void> {
   let dead = false;
-  void died.then(() => { dead = true; });
+  void died.then(() => {
+    dead = true;
+  });
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (dead) throw new Error(`${what} exited during start-up; see ${logFile}`);
@@ -107,16 +132,28 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`${what} did not become ready within ${timeoutMs / 1000}s; see ${logFile}`);
 }
 
-export async function startTemporal(opts: StackOptions): Promise<{ address: string; uiUrl?: string; stop: () => Promise<void> }> {
+export async function startTemporal(
+  opts: StackOptions,
+): Promise<{ address: string; uiUrl?: string; stop: () => Promise<void> }> {
   const bin = await ensureServer('temporal', opts.log);
   const port = opts.temporalPort ?? (await freePort());
-  if (!(await portIsFree(port))) throw new Error(`port ${port} for Temporal is in use (set HOLDFAST_TEMPORAL_PORT or TEMPORAL_ADDRESS)`);
+  if (!(await portIsFree(port)))
+    throw new Error(`port ${port} for Temporal is in use (set HOLDFAST_TEMPORAL_PORT or TEMPORAL_ADDRESS)`);
   const args = [
-    'server', 'start-dev',
-    '--db-filename', path.join(opts.dataDir, 'temporal.sqlite'),
-    '--ip', '127.0.0.1', '--port', String(port),
-    '--namespace', opts.namespace,
-    '--log-format', 'json', '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    path.join(opts.dataDir, 'temporal.sqlite'),
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--namespace',
+    opts.namespace,
+    '--log-format',
+    'json',
+    '--log-level',
+    'warn',
   ];
   if (opts.temporalUiPort) args.push('--ui-port', String(opts.temporalUiPort));
   else args.push('--headless');
@@ -127,15 +164,21 @@ export async function startTemporal(opts: StackOptions): Promise<{ address: stri
   killStale(pidFile, opts.log);
   const server = startServer('temporal', bin, args, process.env, logFile, pidFile);
   const address = `127.0.0.1:${port}`;
-  await waitFor('Temporal', async () => {
-    const connection = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await connection.workflowService.describeNamespace({ namespace: opts.namespace });
-      return true;
-    } finally {
-      await connection.close();
-    }
-  }, 60_000, server.exited, logFile);
+  await waitFor(
+    'Temporal',
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: opts.namespace });
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    60_000,
+    server.exited,
+    logFile,
+  );
   return {
     address,
     uiUrl: opts.temporalUiPort ? `http://127.0.0.1:${opts.temporalUiPort}` : undefined,
@@ -143,7 +186,11 @@ export async function startTemporal(opts: StackOptions): Promise<{ address: stri
   };
 }
 
-export async function startS3(opts: StackOptions): Promise<{ endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string }; stop: () => Promise<void> }> {
+export async function startS3(opts: StackOptions): Promise<{
+  endpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  stop: () => Promise<void>;
+}> {
   const bin = await ensureServer('versitygw', opts.log);
   const port = opts.s3Port ?? (await freePort());
   if (!(await portIsFree(port))) throw new Error(`port ${port} for S3 is in use (set HOLDFAST_S3_PORT or S3_ENDPOINT)`);
@@ -156,18 +203,38 @@ export async function startS3(opts: StackOptions): Promise<{ endpoint: string; c
   const pidFile = path.join(opts.dataDir, 'versitygw.pid');
   killStale(pidFile, opts.log);
   // Credentials go through the environment, not argv, so `ps` does not show them.
-  const server = startServer('versitygw', bin, ['--port', `127.0.0.1:${port}`, 'posix', '--versioning-dir', versions, root],
-    { ...process.env, ROOT_ACCESS_KEY: credentials.accessKeyId, ROOT_SECRET_KEY: credentials.secretAccessKey }, logFile, pidFile);
+  const server = startServer(
+    'versitygw',
+    bin,
+    ['--port', `127.0.0.1:${port}`, 'posix', '--versioning-dir', versions, root],
+    { ...process.env, ROOT_ACCESS_KEY: credentials.accessKeyId, ROOT_SECRET_KEY: credentials.secretAccessKey },
+    logFile,
+    pidFile,
+  );
   const endpoint = `http://127.0.0.1:${port}`;
-  const s3 = createS3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, bucket: opts.bucket, ...credentials });
+  const s3 = createS3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    bucket: opts.bucket,
+    ...credentials,
+  });
   try {
-    await waitFor('versitygw', async () => {
-      await s3.send(new HeadBucketCommand({ Bucket: opts.bucket })).catch((err: { name?: string; $metadata?: { httpStatusCode?: number } }) => {
-        if (err.$metadata?.httpStatusCode === 404 || err.name === 'NotFound') return;
-        throw err;
-      });
-      return true;
-    }, 30_000, server.exited, logFile);
+    await waitFor(
+      'versitygw',
+      async () => {
+        await s3
+          .send(new HeadBucketCommand({ Bucket: opts.bucket }))
+          .catch((err: { name?: string; $metadata?: { httpStatusCode?: number } }) => {
+            if (err.$metadata?.httpStatusCode === 404 || err.name === 'NotFound') return;
+            throw err;
+          });
+        return true;
+      },
+      30_000,
+      server.exited,
+      logFile,
+    );
     await ensureLockedBucket(s3, opts.bucket);
   } finally {
     s3.destroy();
@@ -188,7 +255,9 @@ export async function ensureLockedBucket(s3: S3Client, bucket: string): Promise<
   // An existing bucket without Object Lock cannot hold evidence that stands up: refuse loudly.
   const lock = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket })).catch(() => undefined);
   if (lock?.ObjectLockConfiguration?.ObjectLockEnabled !== 'Enabled') {
-    throw new Error(`bucket ${bucket} exists without Object Lock; create a new bucket with Object Lock enabled (S3_BUCKET)`);
+    throw new Error(
+      `bucket ${bucket} exists without Object Lock; create a new bucket with Object Lock enabled (S3_BUCKET)`,
+    );
   }
 }
 

@@ -15,16 +15,28 @@ import { startS3, startTemporal } from './stack';
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Proves end to end (API-independent) that the worker runs and the bucket enforces Object Lock. */
-async function storageSelfTest(address: string, namespace: string, taskQueue: string, retentionMode: string): Promise<void> {
+async function storageSelfTest(
+  address: string,
+  namespace: string,
+  taskQueue: string,
+  retentionMode: string,
+): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
     const client = new Client({ connection, namespace });
     const probeId = crypto.randomUUID();
-    const result = await client.workflow.execute('selfTestWorkflow', { taskQueue, workflowId: `selftest-${probeId}`, args: [probeId], workflowExecutionTimeout: '2 minutes' });
+    const result = await client.workflow.execute('selfTestWorkflow', {
+      taskQueue,
+      workflowId: `selftest-${probeId}`,
+      args: [probeId],
+      workflowExecutionTimeout: '2 minutes',
+    });
     const ok = result.readBackMatches && result.lockedDeleteRefused;
-    say(ok
-      ? `[holdfast] self-test passed: a workflow wrote ${result.key} under ${retentionMode} retention, read it back, and the server refused to delete it.`
-      : `[holdfast] SELF-TEST FAILED: read back ${result.readBackMatches ? 'ok' : 'WRONG'}, locked delete ${result.lockedDeleteRefused ? 'refused' : 'ALLOWED'}: evidence would not be protected.`);
+    say(
+      ok
+        ? `[holdfast] self-test passed: a workflow wrote ${result.key} under ${retentionMode} retention, read it back, and the server refused to delete it.`
+        : `[holdfast] SELF-TEST FAILED: read back ${result.readBackMatches ? 'ok' : 'WRONG'}, locked delete ${result.lockedDeleteRefused ? 'refused' : 'ALLOWED'}: evidence would not be protected.`,
+    );
   } catch (err) {
     say(`[holdfast] self-test could not run: ${(err as Error).message}`);
   } finally {
@@ -47,11 +59,14 @@ async function main(): Promise<number> {
     shuttingDown = true;
     say(`[holdfast] stopping (${reason})…`);
     // Reverse order: API and worker first, servers last.
-    for (const stop of stoppers.reverse()) await stop().catch((err: unknown) => say(`[holdfast] stop failed: ${String(err)}`));
+    for (const stop of stoppers.reverse())
+      await stop().catch((err: unknown) => say(`[holdfast] stop failed: ${String(err)}`));
     say('[holdfast] stopped.');
   };
   let markStopped: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => { markStopped = resolve; });
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => void shutdown(signal).then(markStopped));
   }
@@ -68,10 +83,14 @@ async function main(): Promise<number> {
       const s3 = await startS3({ ...stackOpts, s3Port: ports.s3 });
       stoppers.push(s3.stop);
       Object.assign(env, {
-        S3_ENDPOINT: s3.endpoint, S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        S3_ENDPOINT: s3.endpoint,
+        S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
       });
-      say(`[holdfast]   S3 at ${s3.endpoint}, bucket ${config.s3.bucket} (Object Lock on), credentials in ${path.join(config.dataDir, 's3-credentials.json')}`);
+      say(
+        `[holdfast]   S3 at ${s3.endpoint}, bucket ${config.s3.bucket} (Object Lock on), credentials in ${path.join(config.dataDir, 's3-credentials.json')}`,
+      );
     }
     if (!config.temporal.address) {
       say('[holdfast] starting embedded Temporal dev server…');
@@ -86,7 +105,10 @@ async function main(): Promise<number> {
     }
 
     const children: OwnedChild[] = [
-      spawnOwned('worker', process.execPath, [path.join(__dirname, '..', 'worker', 'main.js')], { stdio: 'inherit', env }),
+      spawnOwned('worker', process.execPath, [path.join(__dirname, '..', 'worker', 'main.js')], {
+        stdio: 'inherit',
+        env,
+      }),
       spawnOwned('api', process.execPath, [path.join(__dirname, '..', 'api', 'main.js')], { stdio: 'inherit', env }),
     ];
     for (const child of children) {
@@ -98,8 +120,15 @@ async function main(): Promise<number> {
         void shutdown(`${child.name} died`).then(markStopped);
       });
     }
-    say(`[holdfast] API on http://${config.api.host}:${config.api.port} (GET /healthz, /readyz). Ctrl-C stops everything.`);
-    void storageSelfTest(env.TEMPORAL_ADDRESS!, config.temporal.namespace, config.temporal.taskQueue, config.retention.mode);
+    say(
+      `[holdfast] API on http://${config.api.host}:${config.api.port} (GET /healthz, /readyz). Ctrl-C stops everything.`,
+    );
+    void storageSelfTest(
+      env.TEMPORAL_ADDRESS!,
+      config.temporal.namespace,
+      config.temporal.taskQueue,
+      config.retention.mode,
+    );
   } catch (err) {
     say(`[holdfast] ${err instanceof Error ? err.message : String(err)}`);
     await shutdown('start-up failed');

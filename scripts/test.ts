@@ -23,7 +23,9 @@ function clusterIfPossible(): string | undefined {
   }
   if (!fs.existsSync(path.join(repoRoot, 'scripts', 'cluster', 'up.sh'))) return undefined;
   if (process.getuid?.() !== 0) {
-    say('[holdfast] not root: the local Kubernetes cluster (containerd, kubelet) needs root, so cluster tests will skip.');
+    say(
+      '[holdfast] not root: the local Kubernetes cluster (containerd, kubelet) needs root, so cluster tests will skip.',
+    );
     return undefined;
   }
   return clusterUp(say);
@@ -32,9 +34,10 @@ function clusterIfPossible(): string | undefined {
 async function main(): Promise<number> {
   silenceAwsSdkNodeWarning();
   const requested = process.argv.slice(2);
-  const targets = requested.length > 0
-    ? requested
-    : TEST_DIRS.map((dir) => path.join(repoRoot, 'dist', 'test', dir)).filter((dir) => fs.existsSync(dir));
+  const targets =
+    requested.length > 0
+      ? requested
+      : TEST_DIRS.map((dir) => path.join(repoRoot, 'dist', 'test', dir)).filter((dir) => fs.existsSync(dir));
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-test-'));
   say(`[holdfast] starting Temporal and S3 for the tests (data in ${dataDir})…`);
@@ -52,7 +55,11 @@ async function main(): Promise<number> {
       HOLDFAST_LOG_LEVEL: process.env.HOLDFAST_LOG_LEVEL ?? 'warn',
       ...(kubeconfig ? { HOLDFAST_TEST_KUBECONFIG: kubeconfig } : {}),
     };
-    const runner = spawnOwned('node --test', process.execPath, ['--test', '--test-reporter=spec', ...targets], { stdio: 'inherit', env, cwd: repoRoot });
+    const runner = spawnOwned('node --test', process.execPath, ['--test', '--test-reporter=spec', ...targets], {
+      stdio: 'inherit',
+      env,
+      cwd: repoRoot,
+    });
     const forward = () => void runner.stop();
     process.once('SIGINT', forward);
     process.once('SIGTERM', forward);

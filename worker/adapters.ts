@@ -13,15 +13,28 @@ import type { Logger } from '../common/logger';
 import type { HoldfastConfig, KubernetesIdentity, KubernetesSettings } from '../common/config';
 
 /** Builds the real adapters from configuration. Each is replaceable in tests through createWorker's overrides. */
-export function buildAdapters(config: HoldfastConfig, s3: S3Client, logger?: Logger): Omit<ActivityDeps, 'config' | 's3'> {
+export function buildAdapters(
+  config: HoldfastConfig,
+  s3: S3Client,
+  logger?: Logger,
+): Omit<ActivityDeps, 'config' | 's3'> {
   // Notifiers come from the playbooks file's `notifiers:` and from HOLDFAST_NOTIFIERS(_FILE).
   const configuredNotifiers = notifierConfigsFrom(config.notifiers);
-  const playbooks = loadPlaybooks(config.playbooks.file, { apiBaseUrl: config.api.publicUrl, knownNotifiers: configuredNotifiers.map((n) => n.name) });
+  const playbooks = loadPlaybooks(config.playbooks.file, {
+    apiBaseUrl: config.api.publicUrl,
+    knownNotifiers: configuredNotifiers.map((n) => n.name),
+  });
   const notifierConfigs = [...parseNotifierConfigs(JSON.stringify(playbooks.notifiers)), ...configuredNotifiers];
   const evidence = createEvidenceServices(config, s3);
-  if (evidence.signingKeyCreated) logger?.info({ file: evidence.signingKeyFile, keyId: evidence.signer.keyId }, 'generated the manifest signing key (mode 0600)');
+  if (evidence.signingKeyCreated)
+    logger?.info(
+      { file: evidence.signingKeyFile, keyId: evidence.signer.keyId },
+      'generated the manifest signing key (mode 0600)',
+    );
   // Publish the public key now so GET /v1/keys lists it before the first incident is sealed.
-  void evidence.publishSigningKey().catch((err: unknown) => logger?.warn({ err }, 'could not publish the signing key yet; sealing will retry'));
+  void evidence
+    .publishSigningKey()
+    .catch((err: unknown) => logger?.warn({ err }, 'could not publish the signing key yet; sealing will retry'));
   return {
     cluster: clusterFromConfig(config.kubernetes),
     evidence: evidence.store,
@@ -65,7 +78,9 @@ export function clusterFromConfig(settings: KubernetesSettings): Cluster {
   const capture = forIdentity(settings.capture);
   const containment = forIdentity(settings.containment);
   if (!capture || !containment) {
-    return unavailableCluster('no Kubernetes access configured (set KUBECONFIG or HOLDFAST_{CAPTURE,CONTAINMENT}_KUBECONFIG, or run in a cluster)');
+    return unavailableCluster(
+      'no Kubernetes access configured (set KUBECONFIG or HOLDFAST_{CAPTURE,CONTAINMENT}_KUBECONFIG, or run in a cluster)',
+    );
   }
   const collector = collectorConfig(settings.collector);
   return new SplitCluster(new KubernetesCluster(capture, collector), new KubernetesCluster(containment, collector));

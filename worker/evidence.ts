@@ -34,12 +34,22 @@ export interface EvidenceServicesOptions {
 }
 
 /** For the worker: the store, the signer (key file generated on first start) and sealEvidence. */
-export function createEvidenceServices(config: EvidenceConfig, s3: S3Client, options: EvidenceServicesOptions = {}): EvidenceServices {
+export function createEvidenceServices(
+  config: EvidenceConfig,
+  s3: S3Client,
+  options: EvidenceServicesOptions = {},
+): EvidenceServices {
   const settings = config.evidence;
   const store = evidenceStore(config, s3);
   const fromFile = options.signer ? undefined : fileSigner(signingKeyFile(config.dataDir, settings.signingKeyFile));
   const signer = options.signer ?? fromFile!.signer;
-  const seal = createSealActivities({ store, signer, retention: config.retention, legalHold: settings.legalHold, log: options.log });
+  const seal = createSealActivities({
+    store,
+    signer,
+    retention: config.retention,
+    legalHold: settings.legalHold,
+    log: options.log,
+  });
   let published: Promise<void> | undefined;
   const publishSigningKey = () => {
     published ??= publishPublicKeys(store, signer).catch((err: unknown) => {
@@ -49,11 +59,19 @@ export function createEvidenceServices(config: EvidenceConfig, s3: S3Client, opt
     return published;
   };
   return {
-    store, signer, signingKeyFile: fromFile?.file, signingKeyCreated: fromFile?.created ?? false,
-    custody: s3CustodyLog(store), settings, keys: keyDirectory(store, signer), publishSigningKey,
+    store,
+    signer,
+    signingKeyFile: fromFile?.file,
+    signingKeyCreated: fromFile?.created ?? false,
+    custody: s3CustodyLog(store),
+    settings,
+    keys: keyDirectory(store, signer),
+    publishSigningKey,
     async sealEvidence(input) {
       // The API (maybe on another host) serves keys from the bucket: make sure this one is there.
-      await publishSigningKey().catch((err: unknown) => options.log?.('could not publish the signing public key', { err: (err as Error).message }));
+      await publishSigningKey().catch((err: unknown) =>
+        options.log?.('could not publish the signing public key', { err: (err as Error).message }),
+      );
       return seal.sealEvidence(input);
     },
   };

@@ -36,8 +36,15 @@ export interface AlertBatch {
   repeats?: Array<{ fingerprint: string; count: number; lastSeenAt: string }>;
 }
 
-export interface ApprovalDecision { step: string; by: string; note?: string }
-export interface Actor { by: string; note?: string }
+export interface ApprovalDecision {
+  step: string;
+  by: string;
+  note?: string;
+}
+export interface Actor {
+  by: string;
+  note?: string;
+}
 export interface ResolveRequest extends Actor {
   /** Undo containment (remove isolation, uncordon); defaults to the playbook's setting. */
   undoContainment?: boolean;
@@ -70,8 +77,16 @@ export interface StepStatus {
 }
 
 export type IncidentPhase =
-  | 'planning' | 'preserving' | 'capturing' | 'containing' | 'sealing' | 'escalating' | 'acknowledged'
-  | 'resolved' | 'cancelled' | 'closed';
+  | 'planning'
+  | 'preserving'
+  | 'capturing'
+  | 'containing'
+  | 'sealing'
+  | 'escalating'
+  | 'acknowledged'
+  | 'resolved'
+  | 'cancelled'
+  | 'closed';
 
 export interface IncidentStatus {
   incidentId: string;

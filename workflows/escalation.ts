@@ -20,7 +20,13 @@ export interface EscalationResult {
 
 const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: [...NOTIFY_NON_RETRYABLE] },
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: [...NOTIFY_NON_RETRYABLE],
+  },
 });
 
 /**
@@ -41,18 +47,32 @@ export async function escalationWorkflow(input: EscalationInput): Promise<Escala
   for (let index = 0; index < schedule.length && acknowledgedBy === undefined; index++) {
     const tier = schedule[index]!;
     const tierNumber = Math.min(index + 1, input.tiers.length);
-    const results = await Promise.allSettled(tier.notifiers.map((notifier) =>
-      notify({ notifier, dryRun: input.dryRun, event: { ...input.event, action: 'trigger', tier: tierNumber } })));
+    const results = await Promise.allSettled(
+      tier.notifiers.map((notifier) =>
+        notify({ notifier, dryRun: input.dryRun, event: { ...input.event, action: 'trigger', tier: tierNumber } }),
+      ),
+    );
     results.forEach((result, i) => {
       const notifier = tier.notifiers[i]!;
       paged.add(notifier);
-      pages.push(result.status === 'fulfilled'
-        ? { tier: tierNumber, notifier, ok: true }
-        : { tier: tierNumber, notifier, ok: false, error: String((result.reason as Error).cause ?? result.reason).slice(0, 500) });
+      pages.push(
+        result.status === 'fulfilled'
+          ? { tier: tierNumber, notifier, ok: true }
+          : {
+              tier: tierNumber,
+              notifier,
+              ok: false,
+              error: String((result.reason as Error).cause ?? result.reason).slice(0, 500),
+            },
+      );
     });
     if (index === schedule.length - 1) break;
     const acknowledged = await condition(() => acknowledgedBy !== undefined, tier.ackTimeoutSeconds * 1000);
-    if (!acknowledged) log.info('not acknowledged in time, paging the next tier', { workflowId: workflowInfo().workflowId, tier: tierNumber + 1 });
+    if (!acknowledged)
+      log.info('not acknowledged in time, paging the next tier', {
+        workflowId: workflowInfo().workflowId,
+        tier: tierNumber + 1,
+      });
   }
   return { acknowledgedBy, paged: [...paged], pages };
 }

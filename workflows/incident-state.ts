@@ -61,7 +61,11 @@ export class IncidentState {
   private resolvedWith?: ResolveRequest;
   private cancelledBy?: Actor;
 
-  constructor(incidentId: string, input: { key: string; target: AlertTarget }, private readonly hooks: IncidentStateHooks) {
+  constructor(
+    incidentId: string,
+    input: { key: string; target: AlertTarget },
+    private readonly hooks: IncidentStateHooks,
+  ) {
     // Key order is the status's JSON shape: keep it.
     this.status = {
       incidentId,
@@ -197,9 +201,15 @@ export class IncidentState {
   }
 
   /** The escalation child's outcome: one note per page; any failed page fails the step. */
-  escalated(record: StepStatus, result: Pick<EscalationResult, 'pages' | 'acknowledgedBy'>, tiersConfigured: boolean): void {
+  escalated(
+    record: StepStatus,
+    result: Pick<EscalationResult, 'pages' | 'acknowledgedBy'>,
+    tiersConfigured: boolean,
+  ): void {
     record.state = result.pages.some((p) => !p.ok) ? 'failed' : 'succeeded';
-    record.notes.push(...result.pages.map((p) => `tier ${p.tier} ${p.notifier}: ${p.ok ? 'paged' : `failed (${p.error})`}`));
+    record.notes.push(
+      ...result.pages.map((p) => `tier ${p.tier} ${p.notifier}: ${p.ok ? 'paged' : `failed (${p.error})`}`),
+    );
     if (!tiersConfigured) record.notes.push('no escalation tiers configured');
     if (result.acknowledgedBy) record.notes.push(`acknowledged by ${result.acknowledgedBy}`);
   }
@@ -223,7 +233,12 @@ export class IncidentState {
 
   /** What applies when nobody decided within the gate's timeout. */
   timeoutDecision(gate: Pick<ApprovalGate, 'timeoutSeconds' | 'onTimeout'>): Decision {
-    return { approved: gate.onTimeout === 'approve', by: 'timeout', at: this.hooks.now(), note: `no decision within ${gate.timeoutSeconds}s` };
+    return {
+      approved: gate.onTimeout === 'approve',
+      by: 'timeout',
+      at: this.hooks.now(),
+      note: `no decision within ${gate.timeoutSeconds}s`,
+    };
   }
 
   /** A gated step waits for a person (or the gate's timeout). */

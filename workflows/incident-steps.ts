@@ -13,7 +13,12 @@ function stepActivity(kind: 'step' | 'undo', step: PlannedStep): StepActivity {
   const acts = proxyActivities<Record<StepActivityName, StepActivity>>({
     startToCloseTimeout: step.timeouts.startToCloseSeconds * 1000,
     ...(step.timeouts.heartbeatSeconds > 0 ? { heartbeatTimeout: step.timeouts.heartbeatSeconds * 1000 } : {}),
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: step.timeouts.maximumAttempts, nonRetryableErrorTypes: [...NON_RETRYABLE] },
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '30 seconds',
+      maximumAttempts: step.timeouts.maximumAttempts,
+      nonRetryableErrorTypes: [...NON_RETRYABLE],
+    },
   });
   return acts[`${kind}.${step.name}`]!;
 }
@@ -40,14 +45,23 @@ function failureType(err: unknown): string | undefined {
 
 /** Runs one step activity and records what happened; never throws except on cancellation. */
 export async function runStep(
-  state: IncidentState, record: StepStatus, kind: 'step' | 'undo', step: PlannedStep, plan: IncidentPlan,
+  state: IncidentState,
+  record: StepStatus,
+  kind: 'step' | 'undo',
+  step: PlannedStep,
+  plan: IncidentPlan,
 ): Promise<StepResult | undefined> {
   if (!state.applies(step)) {
     state.skip(record, 'this incident has no pod (host-level alert)');
     return undefined;
   }
   state.start(record);
-  const stepInput: StepActivityInput = { incidentId: state.incidentId, target: state.target, dryRun: plan.dryRun, params: step.params };
+  const stepInput: StepActivityInput = {
+    incidentId: state.incidentId,
+    target: state.target,
+    dryRun: plan.dryRun,
+    params: step.params,
+  };
   try {
     const result = await stepActivity(kind, step)(stepInput);
     state.succeed(record, result);

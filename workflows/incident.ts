@@ -45,7 +45,12 @@ const { planIncident } = proxyActivities<Pick<NamedActivities, 'planIncident'>>(
 const { sealEvidence } = proxyActivities<Pick<NamedActivities, 'sealEvidence'>>({
   startToCloseTimeout: '2 minutes',
   // Sealing must eventually happen: keep retrying while S3 is down, but not forever.
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 30, nonRetryableErrorTypes: [...SEAL_NON_RETRYABLE] },
+  retry: {
+    initialInterval: '2 seconds',
+    maximumInterval: '1 minute',
+    maximumAttempts: 30,
+    nonRetryableErrorTypes: [...SEAL_NON_RETRYABLE],
+  },
 });
 const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
   startToCloseTimeout: '30 seconds',
@@ -203,7 +208,10 @@ async function contain({ state }: Incident, plan: IncidentPlan): Promise<void> {
 async function approved(state: IncidentState, record: StepStatus, action: PlannedContainment): Promise<boolean> {
   state.awaitApproval(record);
   const decided = await condition(() => state.hasDecision(action.name), action.approval.timeoutSeconds * 1000);
-  return state.applyDecision(record, decided ? state.decisionFor(action.name)! : state.timeoutDecision(action.approval));
+  return state.applyDecision(
+    record,
+    decided ? state.decisionFor(action.name)! : state.timeoutDecision(action.approval),
+  );
 }
 
 /** Whatever happened before, seal what exists: a partial incident still gets a signed record. */
@@ -241,7 +249,10 @@ function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
     severity,
     summary: alert.summary.slice(0, 1000),
     target: state.target,
-    links: { incident: `${plan.apiBaseUrl}/v1/incidents/${incidentId}`, history: `${plan.apiBaseUrl}/v1/incidents/${incidentId}/history` },
+    links: {
+      incident: `${plan.apiBaseUrl}/v1/incidents/${incidentId}`,
+      history: `${plan.apiBaseUrl}/v1/incidents/${incidentId}/history`,
+    },
     dedupKey: incidentId,
   };
 }
@@ -252,7 +263,8 @@ async function escalateAndWait(incident: Incident, plan: IncidentPlan, event: Pa
   if (state.cancellation) return [];
   const { child, paged } = await escalate(incident, plan, event);
   await waitForResolution(state, plan);
-  if (!state.acknowledged) void child.signal(stopEscalationSignal, { by: state.closedBy ?? 'auto-close' }).catch(() => undefined);
+  if (!state.acknowledged)
+    void child.signal(stopEscalationSignal, { by: state.closedBy ?? 'auto-close' }).catch(() => undefined);
   return await paged;
 }
 
@@ -267,29 +279,40 @@ async function escalate(incident: Incident, plan: IncidentPlan, event: PageEvent
   state.start(record);
   const child = await startChild<EscalationWorkflow>(ESCALATION_WORKFLOW, {
     workflowId: `${info.workflowId}/escalation/${info.runId}`,
-    args: [{ tiers: plan.escalation.tiers, repeatLastTier: plan.escalation.repeatLastTier, event, dryRun: plan.dryRun }],
+    args: [
+      { tiers: plan.escalation.tiers, repeatLastTier: plan.escalation.repeatLastTier, event, dryRun: plan.dryRun },
+    ],
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
   incident.escalation = child;
   // Acknowledged before the child existed: the signal handler had nothing to stop.
   if (state.acknowledged) await child.signal(stopEscalationSignal, state.acknowledged);
-  const paged = child.result().then((result) => {
-    state.escalated(record, result, plan.escalation.tiers.length > 0);
-    return result.paged;
-  }, (err: unknown) => {
-    state.fail(record, describeFailure(err));
-    return [];
-  }).finally(() => {
-    state.end(record);
-  });
+  const paged = child
+    .result()
+    .then(
+      (result) => {
+        state.escalated(record, result, plan.escalation.tiers.length > 0);
+        return result.paged;
+      },
+      (err: unknown) => {
+        state.fail(record, describeFailure(err));
+        return [];
+      },
+    )
+    .finally(() => {
+      state.end(record);
+    });
   return { child, paged };
 }
 
 /** Until resolved or cancelled (an acknowledgement only changes the phase), or the playbook's auto-close. */
 async function waitForResolution(state: IncidentState, plan: IncidentPlan): Promise<void> {
   const autoCloseMs = plan.autoCloseAfterHours > 0 ? plan.autoCloseAfterHours * 3600_000 : undefined;
-  await condition(() => state.resolution !== undefined || state.cancellation !== undefined || state.acknowledged !== undefined, autoCloseMs);
+  await condition(
+    () => state.resolution !== undefined || state.cancellation !== undefined || state.acknowledged !== undefined,
+    autoCloseMs,
+  );
   if (state.acknowledged && !state.resolution && !state.cancellation) {
     state.setPhase('acknowledged');
     await condition(() => state.resolution !== undefined || state.cancellation !== undefined, autoCloseMs);
@@ -304,7 +327,10 @@ async function close({ state }: Incident, plan: IncidentPlan, event: PageEvent, 
         await runStep(state, state.track(action.name, 'undo'), 'undo', action, plan);
       }
     }
-    await Promise.allSettled(paged.map((notifier) =>
-      notify({ notifier, dryRun: plan.dryRun, event: { ...event, action: 'resolve', tier: 0 } })));
+    await Promise.allSettled(
+      paged.map((notifier) =>
+        notify({ notifier, dryRun: plan.dryRun, event: { ...event, action: 'resolve', tier: 0 } }),
+      ),
+    );
   });
 }

@@ -34,22 +34,28 @@ function stepContext(input: StepActivityInput, deps: StepDeps): { ctx: StepConte
 export type StepObserver = (step: string, outcome: 'succeeded' | 'failed', seconds: number) => void;
 
 /** One activity per registered step: `step.<name>` runs it, `undo.<name>` reverses it where it can. */
-export function createStepActivities(deps: StepDeps, observe: StepObserver = () => {}, steps: readonly StepDefinition[] = STEPS): Record<StepActivityName, StepActivity> {
-  const wrap = (name: string, run: (ctx: StepContext) => Promise<StepResult>): StepActivity => async (input) => {
-    const started = process.hrtime.bigint();
-    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-    const { ctx, stop } = stepContext(input, deps);
-    try {
-      const result = await run(ctx);
-      observe(name, 'succeeded', seconds());
-      return result;
-    } catch (err) {
-      observe(name, 'failed', seconds());
-      throw toActivityFailure(err);
-    } finally {
-      stop();
-    }
-  };
+export function createStepActivities(
+  deps: StepDeps,
+  observe: StepObserver = () => {},
+  steps: readonly StepDefinition[] = STEPS,
+): Record<StepActivityName, StepActivity> {
+  const wrap =
+    (name: string, run: (ctx: StepContext) => Promise<StepResult>): StepActivity =>
+    async (input) => {
+      const started = process.hrtime.bigint();
+      const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+      const { ctx, stop } = stepContext(input, deps);
+      try {
+        const result = await run(ctx);
+        observe(name, 'succeeded', seconds());
+        return result;
+      } catch (err) {
+        observe(name, 'failed', seconds());
+        throw toActivityFailure(err);
+      } finally {
+        stop();
+      }
+    };
   const activities: Record<StepActivityName, StepActivity> = {};
   for (const step of steps) {
     activities[`step.${step.name}`] = wrap(step.name, (ctx) => step.run(ctx));

@@ -15,7 +15,12 @@ export function captureStep(unit: CaptureUnit): StepDefinition {
     needsPod: true,
     async run(ctx) {
       const pod = podOf(ctx.target);
-      const streams = await ctx.deps.cluster.capture(unit.name, pod, { incidentId: ctx.incidentId, params: ctx.params, dryRun: ctx.dryRun, signal: ctx.signal });
+      const streams = await ctx.deps.cluster.capture(unit.name, pod, {
+        incidentId: ctx.incidentId,
+        params: ctx.params,
+        dryRun: ctx.dryRun,
+        signal: ctx.signal,
+      });
       const artifacts = await storeCaptures(ctx, unit.name, streams);
       return { artifacts, notes: streams.flatMap((s) => s.notes) };
     },

@@ -17,16 +17,30 @@ async function targetOf(unit: ActionUnit, ctx: StepContext): Promise<ChangeTarge
   return unit.target === 'node' ? { kind: 'node', node: await nodeFor(ctx) } : { kind: 'pod', pod: podOf(ctx.target) };
 }
 
-const mutation = (ctx: StepContext): MutationOptions => ({ dryRun: ctx.dryRun, incidentId: ctx.incidentId, params: ctx.params, signal: ctx.signal });
+const mutation = (ctx: StepContext): MutationOptions => ({
+  dryRun: ctx.dryRun,
+  incidentId: ctx.incidentId,
+  params: ctx.params,
+  signal: ctx.signal,
+});
 
 /** preserve: the record of the pod (read as the capture identity) first, then the change; both under preserve/. */
 async function preserve(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
   const pod = podOf(ctx.target);
-  const inspection = await ctx.deps.cluster.inspect(pod, { incidentId: ctx.incidentId, params: ctx.params, signal: ctx.signal });
+  const inspection = await ctx.deps.cluster.inspect(pod, {
+    incidentId: ctx.incidentId,
+    params: ctx.params,
+    signal: ctx.signal,
+  });
   const outcome = await ctx.deps.cluster.change(unit.name, { kind: 'pod', pod }, mutation(ctx));
   const artifacts = await storeCaptures(ctx, 'preserve', [
     ...inspection,
-    jsonCapture(`${unit.name}-actions.json`, 'kubernetes-api', { dryRun: outcome.dryRun, changed: outcome.changed, record: outcome.record }, outcome.notes),
+    jsonCapture(
+      `${unit.name}-actions.json`,
+      'kubernetes-api',
+      { dryRun: outcome.dryRun, changed: outcome.changed, record: outcome.record },
+      outcome.notes,
+    ),
   ]);
   return { artifacts, notes: outcome.notes, changed: outcome.changed };
 }
@@ -36,7 +50,9 @@ async function contain(unit: ActionUnit, ctx: StepContext): Promise<StepResult> 
   const target = await targetOf(unit, ctx);
   const outcome = await ctx.deps.cluster.change(unit.name, target, mutation(ctx));
   const record = target.kind === 'node' ? { node: target.node, ...outcome } : outcome;
-  const artifacts = await storeCaptures(ctx, 'contain', [jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, outcome.notes)]);
+  const artifacts = await storeCaptures(ctx, 'contain', [
+    jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, outcome.notes),
+  ]);
   return { artifacts, notes: outcome.notes, changed: outcome.changed };
 }
 

@@ -1,6 +1,13 @@
 import type * as k8s from '@kubernetes/client-node';
 import { Unsupported } from '../../common/failures';
-import type { ActionOutcome, CaptureOptions, CaptureStream, ChangeTarget, Cluster, MutationOptions } from '../../common/ports';
+import type {
+  ActionOutcome,
+  CaptureOptions,
+  CaptureStream,
+  ChangeTarget,
+  Cluster,
+  MutationOptions,
+} from '../../common/ports';
 import type { PodRef } from '../../common/types';
 import { DEFAULT_COLLECTOR, type CollectorConfig } from './collector/settings';
 import { inspectPod } from './inspect';
@@ -9,7 +16,11 @@ import { readPod } from './pods';
 import { KUBERNETES_UNITS } from './registry';
 import type { ActionUnit, CaptureUnit, KubernetesUnit, UnitRun } from './units';
 
-const runOf = (opts: MutationOptions): UnitRun => ({ incidentId: opts.incidentId, dryRun: opts.dryRun, signal: opts.signal });
+const runOf = (opts: MutationOptions): UnitRun => ({
+  incidentId: opts.incidentId,
+  dryRun: opts.dryRun,
+  signal: opts.signal,
+});
 
 /**
  * The Cluster port on @kubernetes/client-node: runs the registered units by name. Changes are
@@ -18,7 +29,11 @@ const runOf = (opts: MutationOptions): UnitRun => ({ incidentId: opts.incidentId
 export class KubernetesCluster implements Cluster {
   private readonly kube: Kube;
 
-  constructor(kc: k8s.KubeConfig, collector: CollectorConfig = DEFAULT_COLLECTOR, private readonly units: readonly KubernetesUnit[] = KUBERNETES_UNITS) {
+  constructor(
+    kc: k8s.KubeConfig,
+    collector: CollectorConfig = DEFAULT_COLLECTOR,
+    private readonly units: readonly KubernetesUnit[] = KUBERNETES_UNITS,
+  ) {
     this.kube = kubeFor(kc, collector);
   }
 
@@ -33,7 +48,11 @@ export class KubernetesCluster implements Cluster {
   async capture(name: string, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
     const unit = this.units.find((u): u is CaptureUnit => u.kind === 'capture' && u.name === name);
     if (!unit) throw new Unsupported(`no capture named ${name}`);
-    return unit.capture(this.kube, target, opts.params, { incidentId: opts.incidentId, dryRun: opts.dryRun ?? false, signal: opts.signal });
+    return unit.capture(this.kube, target, opts.params, {
+      incidentId: opts.incidentId,
+      dryRun: opts.dryRun ?? false,
+      signal: opts.signal,
+    });
   }
 
   async change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {

@@ -4,7 +4,9 @@ import { call } from './errors';
 import type { Kube } from './kube';
 
 export function readPod(kube: Kube, target: PodRef): Promise<k8s.V1Pod> {
-  return call(`get pod ${target.namespace}/${target.pod}`, () => kube.core.readNamespacedPod({ name: target.pod, namespace: target.namespace }));
+  return call(`get pod ${target.namespace}/${target.pod}`, () =>
+    kube.core.readNamespacedPod({ name: target.pod, namespace: target.namespace }),
+  );
 }
 
 export interface Owner {

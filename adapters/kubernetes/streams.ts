@@ -7,7 +7,10 @@ export const API_COLLECTOR = { name: 'holdfast-kubernetes-api', version: HOLDFAS
 
 export function jsonStream(name: string, method: string, value: unknown, notes: string[] = []): CaptureStream {
   return {
-    name, method, notes, collector: API_COLLECTOR,
+    name,
+    method,
+    notes,
+    collector: API_COLLECTOR,
     contentType: 'application/json',
     body: jsonBody(value),
   };

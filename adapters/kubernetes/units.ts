@@ -90,7 +90,10 @@ export type KubernetesUnit = CaptureUnit | ActionUnit;
  * The parameters as the unit's schema types them, defaults applied (the playbook loader applied them
  * already; a direct caller may pass fewer). Invalid ones are refused, not guessed at.
  */
-export function paramsOf<P extends TObject>(unit: { name: string; params: P }, raw: Record<string, unknown>): Static<P> {
+export function paramsOf<P extends TObject>(
+  unit: { name: string; params: P },
+  raw: Record<string, unknown>,
+): Static<P> {
   const value: unknown = Value.Default(unit.params, structuredClone(raw));
   const error = [...Value.Errors(unit.params, value)][0];
   if (error) throw new InvalidInput(`${unit.name}: params${error.path}: ${error.message}`);
@@ -98,7 +101,8 @@ export function paramsOf<P extends TObject>(unit: { name: string; params: P }, r
 }
 
 function scoped<S extends ActionScope>(unit: { name: string; target: S }, target: ChangeTarget): ScopeTarget<S> {
-  if (target.kind !== unit.target) throw new InvalidInput(`${unit.name} acts on a ${unit.target}, not on a ${target.kind}`);
+  if (target.kind !== unit.target)
+    throw new InvalidInput(`${unit.name} acts on a ${unit.target}, not on a ${target.kind}`);
   return (target.kind === 'node' ? target.node : target.pod) as ScopeTarget<S>;
 }
 
@@ -120,6 +124,7 @@ export function defineAction<P extends TObject, S extends ActionScope>(spec: Act
     needsPod: spec.target === 'pod',
     apply: (kube, target, params, run) => spec.apply(kube, scoped(spec, target), paramsOf(spec, params), run),
   };
-  if (undo) unit.undo = (kube, target, params, run) => undo.call(spec, kube, scoped(spec, target), paramsOf(spec, params), run);
+  if (undo)
+    unit.undo = (kube, target, params, run) => undo.call(spec, kube, scoped(spec, target), paramsOf(spec, params), run);
   return unit;
 }

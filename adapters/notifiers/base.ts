@@ -42,26 +42,42 @@ export const Url = Type.String({ maxLength: 2048 });
 
 /** One configuration entry: `type` (the kind), `name`, the kind's own fields, `timeoutMs`, and nothing else. */
 export function notifierEntry<K extends string, P extends TProperties>(kind: K, properties: P) {
-  return Type.Object({
-    type: Type.Literal(kind),
-    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }),
-    ...properties,
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
-  }, { additionalProperties: false });
+  return Type.Object(
+    {
+      type: Type.Literal(kind),
+      name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }),
+      ...properties,
+      timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+    },
+    { additionalProperties: false },
+  );
 }
 
 /** The descriptor for an entry schema built by notifierEntry; the kind is the schema's `type`, stated once. */
-export function notifierKind<S extends TSchema & { properties: { type: TLiteral<string> } }>(schema: S, create: (config: Static<S>, deps: NotifierDeps) => Notifier): NotifierKind<S> {
+export function notifierKind<S extends TSchema & { properties: { type: TLiteral<string> } }>(
+  schema: S,
+  create: (config: Static<S>, deps: NotifierDeps) => Notifier,
+): NotifierKind<S> {
   return { kind: schema.properties.type.const, schema, create };
 }
 
 /** A secret given inline or as the name of an environment variable; the message names the variable, never a value. */
-export function resolveSecret(notifier: string, inline: string | undefined, envName: string | undefined, field: string, secret: SecretLookup = NO_SECRETS, required = true): string | undefined {
-  if (inline !== undefined && envName !== undefined) throw new NotifierConfigError(`notifier "${notifier}": set ${field} or ${field}Env, not both`);
+export function resolveSecret(
+  notifier: string,
+  inline: string | undefined,
+  envName: string | undefined,
+  field: string,
+  secret: SecretLookup = NO_SECRETS,
+  required = true,
+): string | undefined {
+  if (inline !== undefined && envName !== undefined)
+    throw new NotifierConfigError(`notifier "${notifier}": set ${field} or ${field}Env, not both`);
   if (envName !== undefined) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(envName)) throw new NotifierConfigError(`notifier "${notifier}": ${field}Env must be an environment variable name`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(envName))
+      throw new NotifierConfigError(`notifier "${notifier}": ${field}Env must be an environment variable name`);
     const value = secret(envName)?.trim();
-    if (!value) throw new NotifierConfigError(`notifier "${notifier}": environment variable ${envName} (${field}) is not set`);
+    if (!value)
+      throw new NotifierConfigError(`notifier "${notifier}": environment variable ${envName} (${field}) is not set`);
     return value;
   }
   if (inline !== undefined && inline.trim() !== '') return inline.trim();
@@ -76,8 +92,10 @@ export function checkUrl(notifier: string, url: string, field = 'url'): string {
   } catch {
     throw new NotifierConfigError(`notifier "${notifier}": ${field} is not a valid URL`);
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new NotifierConfigError(`notifier "${notifier}": ${field} must be http(s)`);
-  if (parsed.username || parsed.password) throw new NotifierConfigError(`notifier "${notifier}": ${field} must not carry credentials`);
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+    throw new NotifierConfigError(`notifier "${notifier}": ${field} must be http(s)`);
+  if (parsed.username || parsed.password)
+    throw new NotifierConfigError(`notifier "${notifier}": ${field} must not carry credentials`);
   return parsed.toString();
 }
 
@@ -100,12 +118,14 @@ export function safeLink(url: string | undefined): string | undefined {
 }
 
 export function targetText(target: AlertTarget): string {
-  if (target.pod) return `${target.cluster}/${target.namespace}/${target.pod}${target.container ? `/${target.container}` : ''}`;
+  if (target.pod)
+    return `${target.cluster}/${target.namespace}/${target.pod}${target.container ? `/${target.container}` : ''}`;
   return `${target.cluster}/node/${target.node ?? 'unknown'}`;
 }
 
 export function checkEvent(event: NotificationEvent): void {
-  if (event.action !== 'trigger' && event.action !== 'resolve') throw new NotifierConfigError(`unknown action ${String(event.action)}`);
+  if (event.action !== 'trigger' && event.action !== 'resolve')
+    throw new NotifierConfigError(`unknown action ${String(event.action)}`);
   if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$/.test(event.dedupKey) || event.dedupKey.includes('..')) {
     throw new NotifierConfigError('dedupKey must be 1-255 of [A-Za-z0-9._:@-], starting alphanumeric, without ".."');
   }
@@ -146,10 +166,18 @@ export abstract class HttpNotifier implements Notifier {
     const request = this.request(event);
     if (opts.dryRun) {
       const preview = this.preview(request);
-      this.logger?.info({ notifier: this.name, kind: this.kind, action: event.action, dedupKey: event.dedupKey, request: preview }, 'dry run: notification not sent');
+      this.logger?.info(
+        { notifier: this.name, kind: this.kind, action: event.action, dedupKey: event.dedupKey, request: preview },
+        'dry run: notification not sent',
+      );
       return { status: 'dry-run', preview };
     }
-    const outcome = await send(request, { label: `${this.kind} notifier "${this.name}"`, secrets: this.secrets, timeoutMs: this.timeoutMs, signal: opts.signal });
+    const outcome = await send(request, {
+      label: `${this.kind} notifier "${this.name}"`,
+      secrets: this.secrets,
+      timeoutMs: this.timeoutMs,
+      signal: opts.signal,
+    });
     return { status: 'sent', httpStatus: outcome.httpStatus, response: outcome.response };
   }
 

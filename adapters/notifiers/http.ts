@@ -6,14 +6,22 @@ import { FailureType, HoldfastFailure } from '../../common/failures';
 
 /** The vendor refused the request (4xx other than 408/429, or a redirect): retrying the same request cannot help. */
 export class NotifierRejected extends HoldfastFailure {
-  constructor(message: string, readonly httpStatus?: number, readonly response?: string) {
+  constructor(
+    message: string,
+    readonly httpStatus?: number,
+    readonly response?: string,
+  ) {
     super(FailureType.NotifierRejected, message);
   }
 }
 
 /** The vendor could not be reached or asked us to come back later (network, timeout, 408, 429, 5xx): retry. */
 export class NotifierUnavailable extends HoldfastFailure {
-  constructor(message: string, readonly httpStatus?: number, readonly response?: string) {
+  constructor(
+    message: string,
+    readonly httpStatus?: number,
+    readonly response?: string,
+  ) {
     super(FailureType.NotifierUnavailable, message);
   }
 }
@@ -68,17 +76,28 @@ export interface HttpOutcome {
  * Sends the request; resolves for 2xx, throws NotifierRejected/NotifierUnavailable otherwise. `label`
  * names the notifier in errors (never the URL, which may itself be a secret, as Slack's is).
  */
-export async function send(request: HttpRequest, opts: { label: string; secrets: readonly string[]; timeoutMs: number; signal?: AbortSignal }): Promise<HttpOutcome> {
+export async function send(
+  request: HttpRequest,
+  opts: { label: string; secrets: readonly string[]; timeoutMs: number; signal?: AbortSignal },
+): Promise<HttpOutcome> {
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   let response: Response;
   try {
-    response = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body, redirect: 'manual', signal });
+    response = await fetch(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      redirect: 'manual',
+      signal,
+    });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    const why = timeout.aborted ? `timed out after ${opts.timeoutMs} ms`
-      : opts.signal?.aborted ? 'cancelled'
-      : oneLine(e.cause?.code ?? e.cause?.message ?? e.message).slice(0, 200);
+    const why = timeout.aborted
+      ? `timed out after ${opts.timeoutMs} ms`
+      : opts.signal?.aborted
+        ? 'cancelled'
+        : oneLine(e.cause?.code ?? e.cause?.message ?? e.message).slice(0, 200);
     throw new NotifierUnavailable(maskSecrets(`${opts.label}: request failed: ${why}`, opts.secrets));
   }
   const text = maskSecrets(await readBounded(response).catch(() => ''), opts.secrets);
@@ -86,7 +105,12 @@ export async function send(request: HttpRequest, opts: { label: string; secrets:
   if (status >= 200 && status < 300) return { httpStatus: status, response: text };
   const detail = `${opts.label}: HTTP ${status}${text ? `: ${oneLine(text)}` : ''}`;
   if (status === 408 || status === 429 || status >= 500) throw new NotifierUnavailable(detail, status, text);
-  if (status >= 300 && status < 400) throw new NotifierRejected(`${opts.label}: HTTP ${status}: redirects are not followed; configure the final URL`, status, text);
+  if (status >= 300 && status < 400)
+    throw new NotifierRejected(
+      `${opts.label}: HTTP ${status}: redirects are not followed; configure the final URL`,
+      status,
+      text,
+    );
   throw new NotifierRejected(detail, status, text);
 }
 

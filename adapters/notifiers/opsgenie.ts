@@ -9,19 +9,37 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Severity } from '../../common/types';
 import type { NotificationEvent } from '../../common/ports';
 import {
-  EnvName, HttpNotifier, NotifierConfigError, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, targetText,
+  EnvName,
+  HttpNotifier,
+  NotifierConfigError,
+  Url,
+  checkUrl,
+  clip,
+  notifierEntry,
+  notifierKind,
+  resolveSecret,
+  safeLink,
+  targetText,
   type NotifierDeps,
 } from './base';
 import type { HttpRequest } from './http';
 
 export const OPSGENIE_DEFAULT_URL = 'https://api.opsgenie.com';
 
-const OpsgenieResponderSchema = Type.Object({
-  type: Type.Union([Type.Literal('team'), Type.Literal('user'), Type.Literal('escalation'), Type.Literal('schedule')]),
-  id: Type.Optional(Type.String({ maxLength: 128 })),
-  name: Type.Optional(Type.String({ maxLength: 256 })),
-  username: Type.Optional(Type.String({ maxLength: 256 })),
-}, { additionalProperties: false });
+const OpsgenieResponderSchema = Type.Object(
+  {
+    type: Type.Union([
+      Type.Literal('team'),
+      Type.Literal('user'),
+      Type.Literal('escalation'),
+      Type.Literal('schedule'),
+    ]),
+    id: Type.Optional(Type.String({ maxLength: 128 })),
+    name: Type.Optional(Type.String({ maxLength: 256 })),
+    username: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
 export type OpsgenieResponder = Static<typeof OpsgenieResponderSchema>;
 
 export const OpsgenieConfigSchema = notifierEntry('opsgenie', {
@@ -34,7 +52,13 @@ export const OpsgenieConfigSchema = notifierEntry('opsgenie', {
 });
 export type OpsgenieConfig = Static<typeof OpsgenieConfigSchema>;
 
-const PRIORITY: Record<Severity, 'P1' | 'P2' | 'P3' | 'P4' | 'P5'> = { critical: 'P1', high: 'P2', medium: 'P3', low: 'P4', info: 'P5' };
+const PRIORITY: Record<Severity, 'P1' | 'P2' | 'P3' | 'P4' | 'P5'> = {
+  critical: 'P1',
+  high: 'P2',
+  medium: 'P3',
+  low: 'P4',
+  info: 'P5',
+};
 
 export function opsgeniePriority(severity: Severity): 'P1' | 'P2' | 'P3' | 'P4' | 'P5' {
   return PRIORITY[severity];
@@ -67,7 +91,11 @@ export class OpsgenieNotifier extends HttpNotifier {
         method: 'POST',
         url: `${this.base}/v2/alerts/${encodeURIComponent(event.dedupKey)}/close?identifierType=alias`,
         headers,
-        body: JSON.stringify({ source: 'Holdfast', user: 'Holdfast', note: clip(`Resolved in Holdfast${incident ? `: ${incident}` : ''}`, 25000) }),
+        body: JSON.stringify({
+          source: 'Holdfast',
+          user: 'Holdfast',
+          note: clip(`Resolved in Holdfast${incident ? `: ${incident}` : ''}`, 25000),
+        }),
       };
     }
     const t = event.target;
@@ -83,8 +111,12 @@ export class OpsgenieNotifier extends HttpNotifier {
       ...(incident ? { incident } : {}),
       ...(safeLink(event.links.history) ? { history: safeLink(event.links.history) as string } : {}),
     };
-    const tags = [...new Set(['holdfast', `severity:${event.severity}`, `tier:${event.tier}`, ...this.extraTags])].slice(0, 20);
-    const description = [clip(event.summary, 14000), incident ? `Incident: ${incident}` : ''].filter(Boolean).join('\n\n');
+    const tags = [
+      ...new Set(['holdfast', `severity:${event.severity}`, `tier:${event.tier}`, ...this.extraTags]),
+    ].slice(0, 20);
+    const description = [clip(event.summary, 14000), incident ? `Incident: ${incident}` : '']
+      .filter(Boolean)
+      .join('\n\n');
     const body = {
       message: clip(event.title || event.summary, 130),
       alias: event.dedupKey,

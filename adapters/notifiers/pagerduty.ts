@@ -8,7 +8,19 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Severity } from '../../common/types';
 import type { NotificationEvent } from '../../common/ports';
-import { EnvName, HttpNotifier, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import {
+  EnvName,
+  HttpNotifier,
+  Url,
+  checkUrl,
+  clip,
+  notifierEntry,
+  notifierKind,
+  resolveSecret,
+  safeLink,
+  targetText,
+  type NotifierDeps,
+} from './base';
 import type { HttpRequest } from './http';
 
 export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com/v2/enqueue';
@@ -22,7 +34,11 @@ export const PagerDutyConfigSchema = notifierEntry('pagerduty', {
 export type PagerDutyConfig = Static<typeof PagerDutyConfigSchema>;
 
 const SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> = {
-  critical: 'critical', high: 'error', medium: 'warning', low: 'info', info: 'info',
+  critical: 'critical',
+  high: 'error',
+  medium: 'warning',
+  low: 'info',
+  info: 'info',
 };
 
 export function pagerDutySeverity(severity: Severity): 'critical' | 'error' | 'warning' | 'info' {
@@ -35,7 +51,13 @@ export class PagerDutyNotifier extends HttpNotifier {
   private readonly routingKey: string;
 
   constructor(config: PagerDutyConfig, deps: NotifierDeps = {}) {
-    const routingKey = resolveSecret(config.name, config.routingKey, config.routingKeyEnv, 'routingKey', deps.secret) as string;
+    const routingKey = resolveSecret(
+      config.name,
+      config.routingKey,
+      config.routingKeyEnv,
+      'routingKey',
+      deps.secret,
+    ) as string;
     super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [routingKey], logger: deps.logger });
     this.routingKey = routingKey;
     this.url = checkUrl(config.name, config.url ?? PAGERDUTY_DEFAULT_URL);
@@ -75,7 +97,12 @@ export class PagerDutyNotifier extends HttpNotifier {
         links,
       };
     }
-    return { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    return {
+      method: 'POST',
+      url: this.url,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    };
   }
 }
 

@@ -26,12 +26,7 @@ import { pagerdutyKind } from './pagerduty';
 import { slackKind } from './slack';
 import { webhookKind } from './webhook';
 
-export const NOTIFIER_KINDS = [
-  pagerdutyKind,
-  opsgenieKind,
-  slackKind,
-  webhookKind,
-] as const;
+export const NOTIFIER_KINDS = [pagerdutyKind, opsgenieKind, slackKind, webhookKind] as const;
 
 /** One configuration entry of any of these kinds. */
 export type NotifierConfigOf<K extends readonly NotifierKind[]> = Static<K[number]['schema']>;
@@ -52,21 +47,31 @@ function knownKinds(kinds: readonly NotifierKind[]): string {
 }
 
 /** Parses a YAML or JSON list of notifier entries; errors name the entry index and field, never values. */
-export function parseNotifierConfigs<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(text: string, kinds: K = EVERY_KIND as K): Array<NotifierConfigOf<K>> {
+export function parseNotifierConfigs<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(
+  text: string,
+  kinds: K = EVERY_KIND as K,
+): Array<NotifierConfigOf<K>> {
   let data: unknown;
   try {
     data = YAML.parse(text);
   } catch (err) {
-    throw new NotifierConfigError(`notifier configuration is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+    throw new NotifierConfigError(
+      `notifier configuration is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   if (data === null || data === undefined) return [];
-  if (!Array.isArray(data) || data.length > 100) throw new NotifierConfigError('notifier configuration must be a list of at most 100 entries');
+  if (!Array.isArray(data) || data.length > 100)
+    throw new NotifierConfigError('notifier configuration must be a list of at most 100 entries');
   data.forEach((entry: unknown, i: number) => {
     const type = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>).type : undefined;
     const kind = kindOf(kinds, type);
-    if (!kind) throw new NotifierConfigError(`notifier configuration is invalid at /${i}/type: must be one of ${knownKinds(kinds)}`);
+    if (!kind)
+      throw new NotifierConfigError(
+        `notifier configuration is invalid at /${i}/type: must be one of ${knownKinds(kinds)}`,
+      );
     const first = [...Value.Errors(kind.schema, entry)][0];
-    if (first) throw new NotifierConfigError(`notifier configuration is invalid at /${i}${first.path}: ${first.message}`);
+    if (first)
+      throw new NotifierConfigError(`notifier configuration is invalid at /${i}${first.path}: ${first.message}`);
   });
   return data as Array<NotifierConfigOf<K>>;
 }
@@ -75,7 +80,10 @@ export function parseNotifierConfigs<K extends readonly NotifierKind[] = typeof 
  * The configured list: HOLDFAST_NOTIFIERS_FILE (a YAML/JSON file, operator-owned) or HOLDFAST_NOTIFIERS
  * (inline YAML/JSON), as `config.notifiers` carries them; neither → no notifiers.
  */
-export function notifierConfigsFrom(source: Pick<NotifierSettings, 'file' | 'inline'>, readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8')): NotifierConfig[] {
+export function notifierConfigsFrom(
+  source: Pick<NotifierSettings, 'file' | 'inline'>,
+  readFile: (file: string) => string = (f) => fs.readFileSync(f, 'utf8'),
+): NotifierConfig[] {
   const { file, inline } = source;
   if (file && inline) throw new NotifierConfigError('set HOLDFAST_NOTIFIERS_FILE or HOLDFAST_NOTIFIERS, not both');
   if (file) {
@@ -83,7 +91,9 @@ export function notifierConfigsFrom(source: Pick<NotifierSettings, 'file' | 'inl
     try {
       text = readFile(file);
     } catch (err) {
-      throw new NotifierConfigError(`HOLDFAST_NOTIFIERS_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new NotifierConfigError(
+        `HOLDFAST_NOTIFIERS_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     return parseNotifierConfigs(text);
   }
@@ -91,15 +101,26 @@ export function notifierConfigsFrom(source: Pick<NotifierSettings, 'file' | 'inl
 }
 
 /** Builds one notifier; throws NotifierConfigError for an unknown type or a missing/invalid setting. */
-export function createNotifier<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(config: NotifierConfigOf<K>, deps: NotifierDeps = {}, kinds: K = EVERY_KIND as K): Notifier {
+export function createNotifier<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(
+  config: NotifierConfigOf<K>,
+  deps: NotifierDeps = {},
+  kinds: K = EVERY_KIND as K,
+): Notifier {
   const entry = config as { type?: unknown; name?: unknown };
   const kind = kindOf(kinds, entry.type);
-  if (!kind) throw new NotifierConfigError(`notifier "${String(entry.name)}": unknown type "${String(entry.type)}" (known: ${knownKinds(kinds)})`);
+  if (!kind)
+    throw new NotifierConfigError(
+      `notifier "${String(entry.name)}": unknown type "${String(entry.type)}" (known: ${knownKinds(kinds)})`,
+    );
   return kind.create(config, deps);
 }
 
 /** Builds every configured notifier, keyed by name (the name the workflow and playbooks refer to). */
-export function createNotifiers<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(configs: ReadonlyArray<NotifierConfigOf<K>>, deps: NotifierDeps = {}, kinds: K = EVERY_KIND as K): Map<string, Notifier> {
+export function createNotifiers<K extends readonly NotifierKind[] = typeof NOTIFIER_KINDS>(
+  configs: ReadonlyArray<NotifierConfigOf<K>>,
+  deps: NotifierDeps = {},
+  kinds: K = EVERY_KIND as K,
+): Map<string, Notifier> {
   const out = new Map<string, Notifier>();
   for (const config of configs) {
     const name = (config as { name: string }).name;

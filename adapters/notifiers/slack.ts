@@ -8,7 +8,19 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { Severity } from '../../common/types';
 import type { NotificationEvent } from '../../common/ports';
-import { EnvName, HttpNotifier, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, targetText, type NotifierDeps } from './base';
+import {
+  EnvName,
+  HttpNotifier,
+  Url,
+  checkUrl,
+  clip,
+  notifierEntry,
+  notifierKind,
+  resolveSecret,
+  safeLink,
+  targetText,
+  type NotifierDeps,
+} from './base';
 import type { HttpRequest } from './http';
 
 export const SlackConfigSchema = notifierEntry('slack', {
@@ -23,16 +35,30 @@ export function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-const EMOJI: Record<Severity, string> = { critical: ':red_circle:', high: ':large_orange_circle:', medium: ':large_yellow_circle:', low: ':large_blue_circle:', info: ':white_circle:' };
+const EMOJI: Record<Severity, string> = {
+  critical: ':red_circle:',
+  high: ':large_orange_circle:',
+  medium: ':large_yellow_circle:',
+  low: ':large_blue_circle:',
+  info: ':white_circle:',
+};
 
 export class SlackNotifier extends HttpNotifier {
   readonly kind = 'slack';
   private readonly url: string;
 
   constructor(config: SlackConfig, deps: NotifierDeps = {}) {
-    const url = checkUrl(config.name, resolveSecret(config.name, config.url, config.urlEnv, 'url', deps.secret) as string);
+    const url = checkUrl(
+      config.name,
+      resolveSecret(config.name, config.url, config.urlEnv, 'url', deps.secret) as string,
+    );
     const path = new URL(url).pathname;
-    super({ name: config.name, timeoutMs: config.timeoutMs, secrets: [url, ...(path.length > 8 ? [path] : [])], logger: deps.logger });
+    super({
+      name: config.name,
+      timeoutMs: config.timeoutMs,
+      secrets: [url, ...(path.length > 8 ? [path] : [])],
+      logger: deps.logger,
+    });
     this.url = url;
   }
 
@@ -51,38 +77,75 @@ export class SlackNotifier extends HttpNotifier {
       body = {
         text: `Resolved: ${slackEscape(title)} (${target})`,
         blocks: [
-          { type: 'section', text: { type: 'mrkdwn', text: `:white_check_mark: *Resolved* — ${slackEscape(title)}\n${target}` } },
+          {
+            type: 'section',
+            text: { type: 'mrkdwn', text: `:white_check_mark: *Resolved* — ${slackEscape(title)}\n${target}` },
+          },
           {
             type: 'context',
-            elements: [{ type: 'mrkdwn', text: clip(`Holdfast incident \`${slackEscape(event.incidentId)}\`${incident ? ` · <${incident}|open>` : ''}`, 3000) }],
+            elements: [
+              {
+                type: 'mrkdwn',
+                text: clip(
+                  `Holdfast incident \`${slackEscape(event.incidentId)}\`${incident ? ` · <${incident}|open>` : ''}`,
+                  3000,
+                ),
+              },
+            ],
           },
         ],
       };
     } else {
       const buttons = [
-        incident && { type: 'button', text: { type: 'plain_text', text: 'Open incident' }, url: incident, style: 'primary' },
+        incident && {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Open incident' },
+          url: incident,
+          style: 'primary',
+        },
         history && { type: 'button', text: { type: 'plain_text', text: 'History' }, url: history },
       ].filter(Boolean);
       body = {
         text: `${EMOJI[event.severity]} [${event.severity}] ${slackEscape(title)} (${target})`,
         blocks: [
-          { type: 'header', text: { type: 'plain_text', text: clip(slackEscape(`${event.severity.toUpperCase()}: ${title}`), 150) } },
+          {
+            type: 'header',
+            text: { type: 'plain_text', text: clip(slackEscape(`${event.severity.toUpperCase()}: ${title}`), 150) },
+          },
           {
             type: 'section',
             fields: [
               { type: 'mrkdwn', text: `*Severity*\n${EMOJI[event.severity]} ${event.severity}` },
               { type: 'mrkdwn', text: `*Tier*\n${event.tier}` },
               { type: 'mrkdwn', text: clip(`*Target*\n${target}`, 2000) },
-              { type: 'mrkdwn', text: clip(`*Incident*\n${incident ? `<${incident}|${slackEscape(event.incidentId)}>` : slackEscape(event.incidentId)}`, 2000) },
+              {
+                type: 'mrkdwn',
+                text: clip(
+                  `*Incident*\n${incident ? `<${incident}|${slackEscape(event.incidentId)}>` : slackEscape(event.incidentId)}`,
+                  2000,
+                ),
+              },
             ],
           },
           // plain_text is not parsed as mrkdwn; it is escaped as well, so no renderer can turn it into a mention or link.
-          ...(event.summary ? [{ type: 'section', text: { type: 'plain_text', text: clip(slackEscape(event.summary), 3000), emoji: false } }] : []),
+          ...(event.summary
+            ? [
+                {
+                  type: 'section',
+                  text: { type: 'plain_text', text: clip(slackEscape(event.summary), 3000), emoji: false },
+                },
+              ]
+            : []),
           ...(buttons.length > 0 ? [{ type: 'actions', elements: buttons }] : []),
         ],
       };
     }
-    return { method: 'POST', url: this.url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    return {
+      method: 'POST',
+      url: this.url,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    };
   }
 }
 

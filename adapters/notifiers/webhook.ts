@@ -12,7 +12,18 @@
 import crypto from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { NotificationEvent } from '../../common/ports';
-import { EnvName, HttpNotifier, Url, checkUrl, clip, notifierEntry, notifierKind, resolveSecret, safeLink, type NotifierDeps } from './base';
+import {
+  EnvName,
+  HttpNotifier,
+  Url,
+  checkUrl,
+  clip,
+  notifierEntry,
+  notifierKind,
+  resolveSecret,
+  safeLink,
+  type NotifierDeps,
+} from './base';
 import type { HttpRequest } from './http';
 
 export const WEBHOOK_SCHEMA = 'holdfast.notification/v1';

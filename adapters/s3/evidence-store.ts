@@ -55,11 +55,18 @@ export function classifyS3Error(err: unknown, what: string): unknown {
   const text = `${name} ${e?.message ?? ''}`;
   if (name === 'AbortError') return err;
   if (/InvalidBucketState|ObjectLockConfigurationNotFound|InvalidRequest.*(lock|retention)|object lock/i.test(text)) {
-    return new EvidenceStoreError(`${what}: the bucket does not support Object Lock (${text.slice(0, 200)})`, FailureType.ObjectLockUnavailable, { cause: err });
+    return new EvidenceStoreError(
+      `${what}: the bucket does not support Object Lock (${text.slice(0, 200)})`,
+      FailureType.ObjectLockUnavailable,
+      { cause: err },
+    );
   }
-  if (name === 'NoSuchBucket') return new EvidenceStoreError(`${what}: ${text.slice(0, 200)}`, FailureType.ObjectLockUnavailable, { cause: err });
+  if (name === 'NoSuchBucket')
+    return new EvidenceStoreError(`${what}: ${text.slice(0, 200)}`, FailureType.ObjectLockUnavailable, { cause: err });
   if (status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
-    return new EvidenceStoreError(`${what}: access denied (${text.slice(0, 200)})`, FailureType.PermissionDenied, { cause: err });
+    return new EvidenceStoreError(`${what}: access denied (${text.slice(0, 200)})`, FailureType.PermissionDenied, {
+      cause: err,
+    });
   }
   if (status === 404 || name === 'NoSuchKey' || name === FailureType.NotFound || name === 'NoSuchVersion') {
     return new EvidenceStoreError(`${what}: not found`, FailureType.NotFound, { cause: err });
@@ -152,7 +159,11 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
   }
 
   /** The Object Lock parameters every write carries. */
-  lockParams(): { ObjectLockMode: 'GOVERNANCE' | 'COMPLIANCE'; ObjectLockRetainUntilDate: Date; ObjectLockLegalHoldStatus?: 'ON' } {
+  lockParams(): {
+    ObjectLockMode: 'GOVERNANCE' | 'COMPLIANCE';
+    ObjectLockRetainUntilDate: Date;
+    ObjectLockLegalHoldStatus?: 'ON';
+  } {
     const until = new Date(this.now().getTime() + this.options.retention.days * 86_400_000);
     return {
       ObjectLockMode: this.options.retention.mode,
@@ -182,7 +193,11 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
       method: metadataValue(input.method),
     };
     const write: ArtifactWrite = {
-      input, key, capturedAt, contentType, metadata,
+      input,
+      key,
+      capturedAt,
+      contentType,
+      metadata,
       base: { Bucket: this.bucket, Key: key, ContentType: contentType, ...this.lockParams() },
       tally: bodyTally(input.onProgress),
     };
@@ -222,15 +237,22 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
   private async putSingleObject(write: ArtifactWrite, chunks: Buffer[]): Promise<ArtifactRef> {
     const body = Buffer.concat(chunks);
     const digest = write.tally.hash.digest();
-    const put = await this.s3.send(new PutObjectCommand({
-      ...write.base,
-      Body: body,
-      ContentLength: body.length,
-      ChecksumSHA256: digest.toString('base64'),
-      Metadata: { ...write.metadata, sha256: digest.toString('hex') },
-    }), { abortSignal: write.input.signal });
+    const put = await this.s3.send(
+      new PutObjectCommand({
+        ...write.base,
+        Body: body,
+        ContentLength: body.length,
+        ChecksumSHA256: digest.toString('base64'),
+        Metadata: { ...write.metadata, sha256: digest.toString('hex') },
+      }),
+      { abortSignal: write.input.signal },
+    );
     const versionId = put.VersionId;
-    if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${write.key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
+    if (!versionId)
+      throw new EvidenceStoreError(
+        `bucket ${this.bucket} returned no version id for ${write.key}: versioning/Object Lock is off`,
+        FailureType.ObjectLockUnavailable,
+      );
     return this.ref(write, versionId, digest.toString('hex'), []);
   }
 
@@ -238,7 +260,12 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
    * The parts already read, then the rest of the body, through a lib-storage multipart upload (exposed in
    * `multipart.upload` so the caller can abort it); the SHA-256, known only at the end, becomes a tag.
    */
-  private async putMultipart(write: ArtifactWrite, head: Buffer[], iterator: AsyncIterator<unknown>, multipart: { upload?: Upload }): Promise<ArtifactRef> {
+  private async putMultipart(
+    write: ArtifactWrite,
+    head: Buffer[],
+    iterator: AsyncIterator<unknown>,
+    multipart: { upload?: Upload },
+  ): Promise<ArtifactRef> {
     const { tally } = write;
     const rest = async function* (this: void): AsyncGenerator<Buffer> {
       while (head.length > 0) yield* slices(head.shift()!);
@@ -253,7 +280,11 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     const slices = partSlicer(this.partSize);
     const upload = new Upload({
       client: this.s3,
-      params: { ...write.base, Body: Readable.from(rest(), { objectMode: false, highWaterMark: 1 }), Metadata: write.metadata },
+      params: {
+        ...write.base,
+        Body: Readable.from(rest(), { objectMode: false, highWaterMark: 1 }),
+        Metadata: write.metadata,
+      },
       partSize: this.partSize,
       queueSize: this.queueSize,
       leavePartsOnError: false,
@@ -262,17 +293,32 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     const done = await upload.done();
     const versionId = done.VersionId;
     const sha256 = tally.hash.digest('hex');
-    if (!versionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${write.key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
+    if (!versionId)
+      throw new EvidenceStoreError(
+        `bucket ${this.bucket} returned no version id for ${write.key}: versioning/Object Lock is off`,
+        FailureType.ObjectLockUnavailable,
+      );
     const extraNotes: string[] = [];
     try {
-      await this.s3.send(new PutObjectTaggingCommand({
-        Bucket: this.bucket, Key: write.key, VersionId: versionId,
-        Tagging: { TagSet: [{ Key: 'sha256', Value: sha256 }, { Key: 'size', Value: String(tally.size) }] },
-      }));
+      await this.s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.bucket,
+          Key: write.key,
+          VersionId: versionId,
+          Tagging: {
+            TagSet: [
+              { Key: 'sha256', Value: sha256 },
+              { Key: 'size', Value: String(tally.size) },
+            ],
+          },
+        }),
+      );
     } catch (err) {
       // The complete, locked artifact is already stored and its hash goes into the signed manifest:
       // a missing convenience tag is not worth re-capturing the evidence.
-      extraNotes.push(`the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`);
+      extraNotes.push(
+        `the sha256 tag could not be set on the stored object (${(err as Error).name}); the manifest carries the hash`,
+      );
     }
     return this.ref(write, versionId, sha256, extraNotes);
   }
@@ -281,7 +327,18 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
   private ref(write: ArtifactWrite, versionId: string, sha256: string, extraNotes: string[]): ArtifactRef {
     const { input, key, contentType, capturedAt } = write;
     const notes = [...(input.notes ?? []), ...extraNotes];
-    return { name: input.name, key, versionId, size: write.tally.size, sha256, contentType, capturedAt, collector: input.collector, method: input.method, notes };
+    return {
+      name: input.name,
+      key,
+      versionId,
+      size: write.tally.size,
+      sha256,
+      contentType,
+      capturedAt,
+      collector: input.collector,
+      method: input.method,
+      notes,
+    };
   }
 
   /** Aborts one multipart upload, retrying briefly; a leftover is swept by abortIncompleteUploads at sealing. */
@@ -304,7 +361,15 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const listed = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: 1000 }));
+      const listed = await this.s3.send(
+        new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+          MaxUploads: 1000,
+        }),
+      );
       for (const u of listed.Uploads ?? []) {
         if (u.Key && u.UploadId && u.Key.startsWith(prefix) && (await this.abortUpload(u.Key, u.UploadId))) aborted++;
       }
@@ -320,17 +385,39 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
   }
 
   /** Writes a small object (manifest, signature, custody record) under Object Lock, with its SHA-256 verified by S3. */
-  async putSmallObject(key: string, body: Buffer, contentType: string, metadata: Record<string, string> = {}): Promise<StoredObjectInfo> {
+  async putSmallObject(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    metadata: Record<string, string> = {},
+  ): Promise<StoredObjectInfo> {
     const digest = crypto.createHash('sha256').update(body).digest();
     try {
-      const put = await this.s3.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType,
-        ChecksumSHA256: digest.toString('base64'),
-        Metadata: { ...metadata, sha256: digest.toString('hex') },
-        ...this.lockParams(),
-      }));
-      if (!put.VersionId) throw new EvidenceStoreError(`bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`, FailureType.ObjectLockUnavailable);
-      return { key, versionId: put.VersionId, size: body.length, sha256: digest.toString('hex'), contentType, metadata };
+      const put = await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentType: contentType,
+          ChecksumSHA256: digest.toString('base64'),
+          Metadata: { ...metadata, sha256: digest.toString('hex') },
+          ...this.lockParams(),
+        }),
+      );
+      if (!put.VersionId)
+        throw new EvidenceStoreError(
+          `bucket ${this.bucket} returned no version id for ${key}: versioning/Object Lock is off`,
+          FailureType.ObjectLockUnavailable,
+        );
+      return {
+        key,
+        versionId: put.VersionId,
+        size: body.length,
+        sha256: digest.toString('hex'),
+        contentType,
+        metadata,
+      };
     } catch (err) {
       throw classifyS3Error(err, `storing ${key}`);
     }
@@ -340,31 +427,56 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     try {
       const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
       return {
-        key, versionId: head.VersionId, size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256, contentType: head.ContentType,
+        key,
+        versionId: head.VersionId,
+        size: head.ContentLength ?? 0,
+        sha256: head.Metadata?.sha256,
+        contentType: head.ContentType,
         metadata: head.Metadata ?? {},
-        retention: head.ObjectLockMode ? { mode: head.ObjectLockMode, retainUntil: head.ObjectLockRetainUntilDate?.toISOString(), legalHold: head.ObjectLockLegalHoldStatus === 'ON' } : undefined,
+        retention: head.ObjectLockMode
+          ? {
+              mode: head.ObjectLockMode,
+              retainUntil: head.ObjectLockRetainUntilDate?.toISOString(),
+              legalHold: head.ObjectLockLegalHoldStatus === 'ON',
+            }
+          : undefined,
       };
     } catch (err) {
       throw classifyS3Error(err, `reading ${key}`);
     }
   }
 
-  async open(key: string, versionId?: string): Promise<{ body: Readable; size: number; versionId?: string; metadata: Record<string, string> }> {
+  async open(
+    key: string,
+    versionId?: string,
+  ): Promise<{ body: Readable; size: number; versionId?: string; metadata: Record<string, string> }> {
     try {
       const got = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
       if (!got.Body) throw new EvidenceStoreError(`${key}: empty response`, FailureType.NotFound);
-      return { body: got.Body as Readable, size: got.ContentLength ?? 0, versionId: got.VersionId, metadata: got.Metadata ?? {} };
+      return {
+        body: got.Body as Readable,
+        size: got.ContentLength ?? 0,
+        versionId: got.VersionId,
+        metadata: got.Metadata ?? {},
+      };
     } catch (err) {
       throw classifyS3Error(err, `reading ${key}`);
     }
   }
 
   /** Reads a small object whole, refusing anything larger than `maxBytes`. */
-  async readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }> {
+  async readSmall(
+    key: string,
+    versionId: string | undefined,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer; versionId?: string; metadata: Record<string, string> }> {
     const opened = await this.open(key, versionId);
     if (opened.size > maxBytes) {
       opened.body.destroy();
-      throw new EvidenceStoreError(`${key} is ${opened.size} bytes, more than the ${maxBytes} allowed`, FailureType.InvalidInput);
+      throw new EvidenceStoreError(
+        `${key} is ${opened.size} bytes, more than the ${maxBytes} allowed`,
+        FailureType.InvalidInput,
+      );
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -386,7 +498,14 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
     let token: string | undefined;
     try {
       do {
-        const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: Math.min(1000, max) }));
+        const page = await this.s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            MaxKeys: Math.min(1000, max),
+          }),
+        );
         for (const o of page.Contents ?? []) if (o.Key && keys.length < max) keys.push(o.Key);
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token && keys.length < max);
@@ -398,13 +517,22 @@ export class S3EvidenceStore implements EvidenceStore, EvidenceReader {
 
   async presignGet(key: string, versionId: string | undefined, expiresInSeconds: number): Promise<string> {
     const expiresIn = Math.max(1, Math.min(MAX_PRESIGN_SECONDS, Math.floor(expiresInSeconds)));
-    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }), { expiresIn });
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }), {
+      expiresIn,
+    });
   }
 
   /** Places or lifts a legal hold on one object version (independent of retention). */
   async setLegalHold(key: string, versionId: string | undefined, on: boolean): Promise<void> {
     try {
-      await this.s3.send(new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: key, VersionId: versionId, LegalHold: { Status: on ? 'ON' : 'OFF' } }));
+      await this.s3.send(
+        new PutObjectLegalHoldCommand({
+          Bucket: this.bucket,
+          Key: key,
+          VersionId: versionId,
+          LegalHold: { Status: on ? 'ON' : 'OFF' },
+        }),
+      );
     } catch (err) {
       throw classifyS3Error(err, `legal hold on ${key}`);
     }

@@ -12,27 +12,44 @@
 import { Type } from '@sinclair/typebox';
 import { SEVERITIES, type Alert, type Severity } from '../../common/types';
 import { LabelsSchema, RawName, RawText, RawTime, SeveritySchema } from '../schemas';
-import { buildTarget, hashId, isoTime, optionalId, optionalString, requireObject, requireString, ruleText, strictLabels, summaryText } from '../parsing';
+import {
+  buildTarget,
+  hashId,
+  isoTime,
+  optionalId,
+  optionalString,
+  requireObject,
+  requireString,
+  ruleText,
+  strictLabels,
+  summaryText,
+} from '../parsing';
 import { AlertRejected, defineAlertFormat, type ParseContext } from '../format';
 
 const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const bodySchema = Type.Object({
-  id: Type.Optional(Type.String({ maxLength: 128 })),
-  source: Type.String({ maxLength: 64, description: "sender's name for itself, e.g. 'tetragon' or 'cron-scanner'" }),
-  severity: SeveritySchema,
-  title: RawText(1024),
-  description: Type.Optional(RawText(65536)),
-  observedAt: Type.Optional(RawTime),
-  target: Type.Object({
-    cluster: Type.Optional(RawName),
-    namespace: Type.Optional(RawName),
-    pod: Type.Optional(RawName),
-    container: Type.Optional(RawName),
-    node: Type.Optional(RawName),
-  }, { additionalProperties: false }),
-  labels: Type.Optional(LabelsSchema),
-}, { additionalProperties: false, description: 'Holdfast generic alert' });
+const bodySchema = Type.Object(
+  {
+    id: Type.Optional(Type.String({ maxLength: 128 })),
+    source: Type.String({ maxLength: 64, description: "sender's name for itself, e.g. 'tetragon' or 'cron-scanner'" }),
+    severity: SeveritySchema,
+    title: RawText(1024),
+    description: Type.Optional(RawText(65536)),
+    observedAt: Type.Optional(RawTime),
+    target: Type.Object(
+      {
+        cluster: Type.Optional(RawName),
+        namespace: Type.Optional(RawName),
+        pod: Type.Optional(RawName),
+        container: Type.Optional(RawName),
+        node: Type.Optional(RawName),
+      },
+      { additionalProperties: false },
+    ),
+    labels: Type.Optional(LabelsSchema),
+  },
+  { additionalProperties: false, description: 'Holdfast generic alert' },
+);
 
 const example = {
   source: 'tetragon',
@@ -49,21 +66,25 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
   const source = requireString(b.source, '/source', 64);
   if (!SOURCE_RE.test(source)) throw new AlertRejected('/source', 'must be 1-64 of [A-Za-z0-9._-]');
   const severityRaw = requireString(b.severity, '/severity', 16);
-  if (!(SEVERITIES as readonly string[]).includes(severityRaw)) throw new AlertRejected('/severity', `must be one of ${SEVERITIES.join(', ')}`);
+  if (!(SEVERITIES as readonly string[]).includes(severityRaw))
+    throw new AlertRejected('/severity', `must be one of ${SEVERITIES.join(', ')}`);
   const title = requireString(b.title, '/title', 1024);
   const description = optionalString(b.description, '/description');
   const observedRaw = optionalString(b.observedAt, '/observedAt', 64);
   const observedAt = observedRaw === undefined ? undefined : isoTime(observedRaw);
   if (observedRaw !== undefined && !observedAt) throw new AlertRejected('/observedAt', 'must be an RFC 3339 timestamp');
   const t = requireObject(b.target, '/target');
-  const target = buildTarget({
-    defaultCluster: ctx.defaultCluster,
-    cluster: { value: t.cluster, field: '/target/cluster' },
-    namespace: { value: t.namespace, field: '/target/namespace' },
-    pod: { value: t.pod, field: '/target/pod' },
-    container: { value: t.container, field: '/target/container' },
-    node: { value: t.node, field: '/target/node' },
-  }, '/target/pod');
+  const target = buildTarget(
+    {
+      defaultCluster: ctx.defaultCluster,
+      cluster: { value: t.cluster, field: '/target/cluster' },
+      namespace: { value: t.namespace, field: '/target/namespace' },
+      pod: { value: t.pod, field: '/target/pod' },
+      container: { value: t.container, field: '/target/container' },
+      node: { value: t.node, field: '/target/node' },
+    },
+    '/target/pod',
+  );
   if (t.container && !target.pod) throw new AlertRejected('/target/container', 'a container needs its pod');
   const labels = strictLabels(b.labels, '/labels');
   if (Object.keys(labels).length >= 64 && !('generic.source' in labels)) {
@@ -72,21 +93,33 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
   }
   labels['generic.source'] = source;
 
-  const id = optionalId(b.id, '/id')
-    ?? hashId('gen', [source, title, target.cluster, target.namespace, target.pod, target.container, target.node, observedAt]);
-  return [{
-    id,
-    source: 'generic',
-    rule: ruleText(title),
-    severity: severityRaw as Severity,
-    summary: summaryText(description ? `${title}: ${description}` : title),
-    observedAt: observedAt ?? ctx.receivedAt,
-    receivedAt: ctx.receivedAt,
-    target,
-    labels,
-    status: 'firing',
-    rawSha256: ctx.rawSha256,
-  }];
+  const id =
+    optionalId(b.id, '/id') ??
+    hashId('gen', [
+      source,
+      title,
+      target.cluster,
+      target.namespace,
+      target.pod,
+      target.container,
+      target.node,
+      observedAt,
+    ]);
+  return [
+    {
+      id,
+      source: 'generic',
+      rule: ruleText(title),
+      severity: severityRaw as Severity,
+      summary: summaryText(description ? `${title}: ${description}` : title),
+      observedAt: observedAt ?? ctx.receivedAt,
+      receivedAt: ctx.receivedAt,
+      target,
+      labels,
+      status: 'firing',
+      rawSha256: ctx.rawSha256,
+    },
+  ];
 }
 
 export const genericFormat = defineAlertFormat({

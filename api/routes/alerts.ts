@@ -33,7 +33,12 @@ interface IncidentAccepted {
 function asProblem(err: unknown): unknown {
   const e = err as { status?: number; field?: string; message?: string };
   if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return new HttpProblem(e.status, e.status === 422 ? 'Unprocessable Content' : 'Bad Request', e.message, e.field ? { errors: [{ field: e.field, message: e.message }] } : {});
+    return new HttpProblem(
+      e.status,
+      e.status === 422 ? 'Unprocessable Content' : 'Bad Request',
+      e.message,
+      e.field ? { errors: [{ field: e.field, message: e.message }] } : {},
+    );
   }
   return err;
 }
@@ -42,43 +47,63 @@ function asProblem(err: unknown): unknown {
 export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     for (const format of deps.formats) {
-      app.post(format.route, {
-        preHandler: app.requireRole('intake'),
-        schema: { summary: `Accept a ${format.name} alert`, body: format.bodySchema },
-      }, async (request, reply) => {
-        const timer = deps.metrics.intakeSeconds.startTimer({ source: format.name });
-        const rawSha256 = crypto.createHash('sha256').update(request.rawBody ?? Buffer.alloc(0)).digest('hex');
-        let alerts: Alert[];
-        try {
-          alerts = format.parse(request.body, { rawSha256, receivedAt: new Date().toISOString(), defaultCluster: deps.defaultCluster });
-        } catch (err) {
-          deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'rejected' });
-          throw asProblem(err);
-        }
-        const firing = alerts.filter((a) => a.status === 'firing');
-        const resolved = alerts.filter((a) => a.status === 'resolved');
-        let accepted: IncidentAccepted[];
-        try {
-          const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert)));
-          // A resolved alert never opens an incident: it is only recorded on an open one.
-          await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
-          accepted = results.map((r) => ({ incidentId: incidentIdFromRunId(r.runId), workflowId: r.workflowId, deduplicated: r.deduplicated }));
-        } catch (err) {
-          deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'failed' }, alerts.length);
-          request.log.error({ err }, 'could not hand alerts to Temporal');
-          throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
-        } finally {
-          timer();
-        }
-        for (const a of accepted) deps.metrics.alertsReceived.inc({ source: format.name, outcome: a.deduplicated ? 'deduplicated' : 'accepted' });
-        if (resolved.length > 0) deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'resolved' }, resolved.length);
+      app.post(
+        format.route,
+        {
+          preHandler: app.requireRole('intake'),
+          schema: { summary: `Accept a ${format.name} alert`, body: format.bodySchema },
+        },
+        async (request, reply) => {
+          const timer = deps.metrics.intakeSeconds.startTimer({ source: format.name });
+          const rawSha256 = crypto
+            .createHash('sha256')
+            .update(request.rawBody ?? Buffer.alloc(0))
+            .digest('hex');
+          let alerts: Alert[];
+          try {
+            alerts = format.parse(request.body, {
+              rawSha256,
+              receivedAt: new Date().toISOString(),
+              defaultCluster: deps.defaultCluster,
+            });
+          } catch (err) {
+            deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'rejected' });
+            throw asProblem(err);
+          }
+          const firing = alerts.filter((a) => a.status === 'firing');
+          const resolved = alerts.filter((a) => a.status === 'resolved');
+          let accepted: IncidentAccepted[];
+          try {
+            const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert)));
+            // A resolved alert never opens an incident: it is only recorded on an open one.
+            await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
+            accepted = results.map((r) => ({
+              incidentId: incidentIdFromRunId(r.runId),
+              workflowId: r.workflowId,
+              deduplicated: r.deduplicated,
+            }));
+          } catch (err) {
+            deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'failed' }, alerts.length);
+            request.log.error({ err }, 'could not hand alerts to Temporal');
+            throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
+          } finally {
+            timer();
+          }
+          for (const a of accepted)
+            deps.metrics.alertsReceived.inc({
+              source: format.name,
+              outcome: a.deduplicated ? 'deduplicated' : 'accepted',
+            });
+          if (resolved.length > 0)
+            deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'resolved' }, resolved.length);
 
-        // One incident per distinct pod: several alerts about one pod answer once.
-        const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
-        if (format.grouped) return reply.code(202).send({ incidents: unique, resolved: resolved.length });
-        if (unique.length === 0) return reply.code(202).send({ incidents: [], resolved: resolved.length });
-        return reply.code(202).send(unique[0]);
-      });
+          // One incident per distinct pod: several alerts about one pod answer once.
+          const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
+          if (format.grouped) return reply.code(202).send({ incidents: unique, resolved: resolved.length });
+          if (unique.length === 0) return reply.code(202).send({ incidents: [], resolved: resolved.length });
+          return reply.code(202).send(unique[0]);
+        },
+      );
     }
   };
 }

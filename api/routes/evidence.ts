@@ -14,7 +14,13 @@ import { manifestKey, relativeArtifactPath, signatureKey } from '../../evidence/
 import type { EvidenceManifest } from '../../common/types';
 import { HttpProblem } from '../errors';
 import { keysRoutes } from './keys';
-import { EvidenceIncidentParams, EvidenceQuery, EvidenceResponse, LegalHoldBody, LegalHoldResponse } from '../schemas/evidence';
+import {
+  EvidenceIncidentParams,
+  EvidenceQuery,
+  EvidenceResponse,
+  LegalHoldBody,
+  LegalHoldResponse,
+} from '../schemas/evidence';
 
 export interface EvidenceRouteDeps {
   reader: EvidenceReader;
@@ -45,7 +51,12 @@ async function loadSealed(reader: EvidenceReader, incidentId: string): Promise<S
   try {
     sig = await reader.readSmall(signatureKey(incidentId), undefined, 4096);
   } catch (err) {
-    if (isNotFound(err)) throw new HttpProblem(404, 'Not Found', `no sealed evidence for incident ${incidentId} (not sealed yet, or no such incident)`);
+    if (isNotFound(err))
+      throw new HttpProblem(
+        404,
+        'Not Found',
+        `no sealed evidence for incident ${incidentId} (not sealed yet, or no such incident)`,
+      );
     throw err;
   }
   const manifestVersion = sig.metadata['manifest-version-id'];
@@ -54,10 +65,22 @@ async function loadSealed(reader: EvidenceReader, incidentId: string): Promise<S
   try {
     manifest = parseManifest(stored.bytes);
   } catch (err) {
-    throw new HttpProblem(500, 'Internal Server Error', `the stored manifest for ${incidentId} is malformed: ${(err as Error).message.slice(0, 200)}`);
+    throw new HttpProblem(
+      500,
+      'Internal Server Error',
+      `the stored manifest for ${incidentId} is malformed: ${(err as Error).message.slice(0, 200)}`,
+    );
   }
-  if (manifest.incidentId !== incidentId) throw new HttpProblem(500, 'Internal Server Error', `the stored manifest names another incident`);
-  return { manifest, manifestBytes: stored.bytes, manifestVersionId: stored.versionId, signature: sig.bytes, signatureVersionId: sig.versionId, keyId: manifest.signing.keyId };
+  if (manifest.incidentId !== incidentId)
+    throw new HttpProblem(500, 'Internal Server Error', `the stored manifest names another incident`);
+  return {
+    manifest,
+    manifestBytes: stored.bytes,
+    manifestVersionId: stored.versionId,
+    signature: sig.bytes,
+    signatureVersionId: sig.versionId,
+    keyId: manifest.signing.keyId,
+  };
 }
 
 function origin(request: FastifyRequest): CustodyEntry['from'] {
@@ -73,11 +96,21 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
     const investigator = { preHandler: app.requireRole('investigator') };
 
     /** Records the access before anything is handed out; an unrecordable access is refused. */
-    const record = async (request: FastifyRequest, incidentId: string, action: CustodyEntry['action'], objects: CustodyEntry['objects']) => {
+    const record = async (
+      request: FastifyRequest,
+      incidentId: string,
+      action: CustodyEntry['action'],
+      objects: CustodyEntry['objects'],
+    ) => {
       const principal = request.principal!;
       const entry: CustodyEntry = {
-        incidentId, at: now().toISOString(), who: { name: principal.name, role: principal.role, via: principal.via },
-        action, objects, from: origin(request), outcome: 'granted',
+        incidentId,
+        at: now().toISOString(),
+        who: { name: principal.name, role: principal.role, via: principal.via },
+        action,
+        objects,
+        from: origin(request),
+        outcome: 'granted',
       };
       try {
         const stored = await deps.custody.append(entry);
@@ -85,113 +118,154 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
         return stored;
       } catch (err) {
         request.log.error({ err, incidentId, action, who: principal.name }, 'custody log write failed: access refused');
-        throw new HttpProblem(503, 'Service Unavailable', 'the access could not be recorded in the custody log; try again');
+        throw new HttpProblem(
+          503,
+          'Service Unavailable',
+          'the access could not be recorded in the custody log; try again',
+        );
       }
     };
 
-    app.get('/v1/incidents/:incidentId/evidence', {
-      ...investigator,
-      schema: {
-        summary: 'Sealed evidence: the manifest, its signature and a presigned URL per artifact',
-        params: EvidenceIncidentParams, querystring: EvidenceQuery, response: { 200: EvidenceResponse },
+    app.get(
+      '/v1/incidents/:incidentId/evidence',
+      {
+        ...investigator,
+        schema: {
+          summary: 'Sealed evidence: the manifest, its signature and a presigned URL per artifact',
+          params: EvidenceIncidentParams,
+          querystring: EvidenceQuery,
+          response: { 200: EvidenceResponse },
+        },
       },
-    }, async (request) => {
-      const { incidentId } = request.params;
-      const expiresIn = request.query.expiresIn ?? defaultExpiry;
-      const sealed = await loadSealed(deps.reader, incidentId);
-      const artifacts = sealed.manifest.artifacts.flatMap((a) => {
-        const path = relativeArtifactPath(incidentId, a.key);
-        return path ? [{ ...a, path }] : [];
-      });
-      const custody = await record(request, incidentId, 'evidence.read', [
-        { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
-        { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
-        ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
-      ]);
-      const issued = now();
-      return {
-        incidentId,
-        keyId: sealed.keyId,
-        manifest: sealed.manifest,
-        manifestBase64: sealed.manifestBytes.toString('base64'),
-        manifestSha256: sha256Hex(sealed.manifestBytes),
-        manifestVersionId: sealed.manifestVersionId,
-        signatureBase64: sealed.signature.toString('base64'),
-        signatureVersionId: sealed.signatureVersionId,
-        expiresAt: new Date(issued.getTime() + expiresIn * 1000).toISOString(),
-        artifacts: await Promise.all(artifacts.map(async (a) => ({
-          name: a.name, key: a.key, versionId: a.versionId, size: a.size, sha256: a.sha256, contentType: a.contentType, path: a.path,
-          url: await deps.reader.presignGet(a.key, a.versionId, expiresIn),
-        }))),
-        custodyKey: custody.key,
-      };
-    });
+      async (request) => {
+        const { incidentId } = request.params;
+        const expiresIn = request.query.expiresIn ?? defaultExpiry;
+        const sealed = await loadSealed(deps.reader, incidentId);
+        const artifacts = sealed.manifest.artifacts.flatMap((a) => {
+          const path = relativeArtifactPath(incidentId, a.key);
+          return path ? [{ ...a, path }] : [];
+        });
+        const custody = await record(request, incidentId, 'evidence.read', [
+          { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
+          { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+          ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
+        ]);
+        const issued = now();
+        return {
+          incidentId,
+          keyId: sealed.keyId,
+          manifest: sealed.manifest,
+          manifestBase64: sealed.manifestBytes.toString('base64'),
+          manifestSha256: sha256Hex(sealed.manifestBytes),
+          manifestVersionId: sealed.manifestVersionId,
+          signatureBase64: sealed.signature.toString('base64'),
+          signatureVersionId: sealed.signatureVersionId,
+          expiresAt: new Date(issued.getTime() + expiresIn * 1000).toISOString(),
+          artifacts: await Promise.all(
+            artifacts.map(async (a) => ({
+              name: a.name,
+              key: a.key,
+              versionId: a.versionId,
+              size: a.size,
+              sha256: a.sha256,
+              contentType: a.contentType,
+              path: a.path,
+              url: await deps.reader.presignGet(a.key, a.versionId, expiresIn),
+            })),
+          ),
+          custodyKey: custody.key,
+        };
+      },
+    );
 
     const legalHolds = deps.legalHolds;
     if (legalHolds) {
-      app.post('/v1/incidents/:incidentId/evidence/legal-hold', {
-        ...investigator,
-        schema: {
-          summary: 'Place (on: true) or lift (on: false) a legal hold on the manifest, signature and every artifact',
-          params: EvidenceIncidentParams, body: LegalHoldBody, response: { 200: LegalHoldResponse },
+      app.post(
+        '/v1/incidents/:incidentId/evidence/legal-hold',
+        {
+          ...investigator,
+          schema: {
+            summary: 'Place (on: true) or lift (on: false) a legal hold on the manifest, signature and every artifact',
+            params: EvidenceIncidentParams,
+            body: LegalHoldBody,
+            response: { 200: LegalHoldResponse },
+          },
         },
-      }, async (request) => {
-        const { incidentId } = request.params;
-        const sealed = await loadSealed(deps.reader, incidentId);
-        const objects = [
-          { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
-          { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
-          ...sealed.manifest.artifacts.filter((a) => relativeArtifactPath(incidentId, a.key)).map((a) => ({ key: a.key, versionId: a.versionId })),
-        ];
-        await record(request, incidentId, 'evidence.legal-hold', objects);
-        for (const o of objects) await legalHolds.setLegalHold(o.key, o.versionId, request.body.on);
-        request.log.info({ incidentId, legalHold: request.body.on, objects: objects.length, by: request.principal!.name }, 'legal hold changed');
-        return { incidentId, legalHold: request.body.on, objects: objects.length };
-      });
+        async (request) => {
+          const { incidentId } = request.params;
+          const sealed = await loadSealed(deps.reader, incidentId);
+          const objects = [
+            { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
+            { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+            ...sealed.manifest.artifacts
+              .filter((a) => relativeArtifactPath(incidentId, a.key))
+              .map((a) => ({ key: a.key, versionId: a.versionId })),
+          ];
+          await record(request, incidentId, 'evidence.legal-hold', objects);
+          for (const o of objects) await legalHolds.setLegalHold(o.key, o.versionId, request.body.on);
+          request.log.info(
+            { incidentId, legalHold: request.body.on, objects: objects.length, by: request.principal!.name },
+            'legal hold changed',
+          );
+          return { incidentId, legalHold: request.body.on, objects: objects.length };
+        },
+      );
     }
 
-    app.get('/v1/incidents/:incidentId/evidence/bundle', {
-      ...investigator,
-      schema: { summary: 'Everything as one streamed tar: manifest.json, manifest.sig, <step>/<artifact>…', params: EvidenceIncidentParams },
-    }, async (request, reply) => {
-      const { incidentId } = request.params;
-      const sealed = await loadSealed(deps.reader, incidentId);
-      const artifacts = sealed.manifest.artifacts.flatMap((a) => {
-        const path = relativeArtifactPath(incidentId, a.key);
-        return path ? [{ ...a, path }] : [];
-      });
-      await record(request, incidentId, 'evidence.bundle', [
-        { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
-        { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
-        ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
-      ]);
-      const pack = tar.pack();
-      const mtime = new Date(sealed.manifest.sealedAt);
-      const fill = async () => {
-        pack.entry({ name: 'manifest.json', size: sealed.manifestBytes.length, mode: 0o444, mtime }, sealed.manifestBytes);
-        pack.entry({ name: 'manifest.sig', size: sealed.signature.length, mode: 0o444, mtime }, sealed.signature);
-        for (const a of artifacts) {
-          // One artifact at a time, straight from S3 into the tar: never a whole artifact in memory.
-          const opened = await deps.reader.open(a.key, a.versionId);
-          if (opened.size !== a.size) {
-            opened.body.destroy();
-            throw new Error(`${a.key}@${a.versionId}: stored size ${opened.size} differs from the manifest's ${a.size}`);
+    app.get(
+      '/v1/incidents/:incidentId/evidence/bundle',
+      {
+        ...investigator,
+        schema: {
+          summary: 'Everything as one streamed tar: manifest.json, manifest.sig, <step>/<artifact>…',
+          params: EvidenceIncidentParams,
+        },
+      },
+      async (request, reply) => {
+        const { incidentId } = request.params;
+        const sealed = await loadSealed(deps.reader, incidentId);
+        const artifacts = sealed.manifest.artifacts.flatMap((a) => {
+          const path = relativeArtifactPath(incidentId, a.key);
+          return path ? [{ ...a, path }] : [];
+        });
+        await record(request, incidentId, 'evidence.bundle', [
+          { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
+          { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+          ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
+        ]);
+        const pack = tar.pack();
+        const mtime = new Date(sealed.manifest.sealedAt);
+        const fill = async () => {
+          pack.entry(
+            { name: 'manifest.json', size: sealed.manifestBytes.length, mode: 0o444, mtime },
+            sealed.manifestBytes,
+          );
+          pack.entry({ name: 'manifest.sig', size: sealed.signature.length, mode: 0o444, mtime }, sealed.signature);
+          for (const a of artifacts) {
+            // One artifact at a time, straight from S3 into the tar: never a whole artifact in memory.
+            const opened = await deps.reader.open(a.key, a.versionId);
+            if (opened.size !== a.size) {
+              opened.body.destroy();
+              throw new Error(
+                `${a.key}@${a.versionId}: stored size ${opened.size} differs from the manifest's ${a.size}`,
+              );
+            }
+            const entry = pack.entry({ name: a.path, size: a.size, mode: 0o444, mtime: new Date(a.capturedAt) });
+            await pipeline(opened.body, entry);
           }
-          const entry = pack.entry({ name: a.path, size: a.size, mode: 0o444, mtime: new Date(a.capturedAt) });
-          await pipeline(opened.body, entry);
-        }
-        pack.finalize();
-      };
-      fill().catch((err: unknown) => {
-        request.log.error({ err, incidentId }, 'evidence bundle aborted mid-stream');
-        pack.destroy(err as Error);
-      });
-      return reply
-        .type('application/x-tar')
-        .header('content-disposition', `attachment; filename="${incidentId}-evidence.tar"`)
-        .header('x-holdfast-manifest-sha256', sha256Hex(sealed.manifestBytes))
-        .send(pack);
-    });
+          pack.finalize();
+        };
+        fill().catch((err: unknown) => {
+          request.log.error({ err, incidentId }, 'evidence bundle aborted mid-stream');
+          pack.destroy(err as Error);
+        });
+        return reply
+          .type('application/x-tar')
+          .header('content-disposition', `attachment; filename="${incidentId}-evidence.tar"`)
+          .header('x-holdfast-manifest-sha256', sha256Hex(sealed.manifestBytes))
+          .send(pack);
+      },
+    );
   };
 }
 
@@ -206,7 +280,12 @@ export function evidenceRouteGroup(services: {
   settings: { urlExpirySeconds: number };
 }): FastifyPluginAsync[] {
   return [
-    evidenceRoutes({ reader: services.store, custody: services.custody, legalHolds: services.store, urlExpirySeconds: services.settings.urlExpirySeconds }),
+    evidenceRoutes({
+      reader: services.store,
+      custody: services.custody,
+      legalHolds: services.store,
+      urlExpirySeconds: services.settings.urlExpirySeconds,
+    }),
     keysRoutes(services.keys),
   ];
 }

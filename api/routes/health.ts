@@ -10,7 +10,9 @@ async function runCheck(check: ReadinessCheck): Promise<{ ok: boolean; error?: s
   try {
     await Promise.race([
       check(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS); }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
     ]);
     return { ok: true };
   } catch (err) {

@@ -1,46 +1,86 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { IncidentsService } from '../incidents';
 import { HttpProblem } from '../errors';
-import { ActionBody, ActionParams, HistoryQuery, IncidentIdParams, IncidentList, listIncidentsQuery } from '../schemas/incidents';
+import {
+  ActionBody,
+  ActionParams,
+  HistoryQuery,
+  IncidentIdParams,
+  IncidentList,
+  listIncidentsQuery,
+} from '../schemas/incidents';
 
 /**
  * Responder API: list and read incidents from Temporal, and act on them through signals. `alertSources`:
  * what the list's `?source=` accepts (default: every registered alert format's name).
  */
-export function incidentRoutes(incidents: IncidentsService, alertSources?: readonly string[]): FastifyPluginAsyncTypebox {
+export function incidentRoutes(
+  incidents: IncidentsService,
+  alertSources?: readonly string[],
+): FastifyPluginAsyncTypebox {
   return async (app) => {
     const read = { preHandler: app.requireRole('responder', 'investigator') };
 
-    app.get('/v1/incidents', {
-      ...read,
-      schema: { summary: 'List incidents (newest first)', querystring: listIncidentsQuery(alertSources), response: { 200: IncidentList } },
-    }, async (request) => {
-      const { pageSize, pageToken, ...filters } = request.query;
-      return incidents.list(filters, pageSize, pageToken);
-    });
+    app.get(
+      '/v1/incidents',
+      {
+        ...read,
+        schema: {
+          summary: 'List incidents (newest first)',
+          querystring: listIncidentsQuery(alertSources),
+          response: { 200: IncidentList },
+        },
+      },
+      async (request) => {
+        const { pageSize, pageToken, ...filters } = request.query;
+        return incidents.list(filters, pageSize, pageToken);
+      },
+    );
 
-    app.get('/v1/incidents/:incidentId', {
-      ...read,
-      schema: { summary: 'An incident: each step, its alerts, upload progress', params: IncidentIdParams },
-    }, async (request) => incidents.get(request.params.incidentId));
+    app.get(
+      '/v1/incidents/:incidentId',
+      {
+        ...read,
+        schema: { summary: 'An incident: each step, its alerts, upload progress', params: IncidentIdParams },
+      },
+      async (request) => incidents.get(request.params.incidentId),
+    );
 
-    app.get('/v1/incidents/:incidentId/history', {
-      ...read,
-      schema: { summary: "The incident workflow's event history (paginated)", params: IncidentIdParams, querystring: HistoryQuery },
-    }, async (request) => incidents.history(request.params.incidentId, request.query.pageSize, request.query.pageToken));
+    app.get(
+      '/v1/incidents/:incidentId/history',
+      {
+        ...read,
+        schema: {
+          summary: "The incident workflow's event history (paginated)",
+          params: IncidentIdParams,
+          querystring: HistoryQuery,
+        },
+      },
+      async (request) => incidents.history(request.params.incidentId, request.query.pageSize, request.query.pageToken),
+    );
 
-    app.post('/v1/incidents/:incidentId/:action', {
-      preHandler: app.requireRole('responder'),
-      schema: { summary: 'acknowledge | approve | reject | resolve | cancel', params: ActionParams, body: ActionBody },
-    }, async (request, reply) => {
-      const { incidentId, action } = request.params;
-      const body = request.body ?? {};
-      if ((action === 'approve' || action === 'reject') && !body.step) {
-        throw new HttpProblem(400, 'Bad Request', `${action} needs "step": the gated step (e.g. "isolate")`, { errors: [{ field: 'body/step', message: 'required' }] });
-      }
-      await incidents.act(incidentId, action, { ...body, by: request.principal!.name });
-      request.log.info({ incidentId, action, by: request.principal!.name }, 'incident action');
-      return reply.code(202).send({ incidentId, action, accepted: true });
-    });
+    app.post(
+      '/v1/incidents/:incidentId/:action',
+      {
+        preHandler: app.requireRole('responder'),
+        schema: {
+          summary: 'acknowledge | approve | reject | resolve | cancel',
+          params: ActionParams,
+          body: ActionBody,
+        },
+      },
+      async (request, reply) => {
+        const { incidentId, action } = request.params;
+        const body = request.body ?? {};
+        if ((action === 'approve' || action === 'reject') && !body.step) {
+          throw new HttpProblem(400, 'Bad Request', `${action} needs "step": the gated step (e.g. "isolate")`, {
+            errors: [{ field: 'body/step', message: 'required' }],
+          });
+        }
+        await incidents.act(incidentId, action, { ...body, by: request.principal!.name });
+        request.log.info({ incidentId, action, by: request.principal!.name }, 'incident action');
+        return reply.code(202).send({ incidentId, action, accepted: true });
+      },
+    );
   };
 }

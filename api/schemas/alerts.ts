@@ -21,5 +21,7 @@ export const AlertRejectedResponse = Type.Object({
   title: Type.String(),
   status: Type.Literal(422),
   detail: Type.Optional(Type.String()),
-  errors: Type.Array(Type.Object({ field: Type.String({ description: 'JSON pointer into the request body' }), message: Type.String() })),
+  errors: Type.Array(
+    Type.Object({ field: Type.String({ description: 'JSON pointer into the request body' }), message: Type.String() }),
+  ),
 });

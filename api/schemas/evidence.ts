@@ -1,12 +1,25 @@
 import { Type } from '@sinclair/typebox';
 
 export const EvidenceIncidentParams = Type.Object({
-  incidentId: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,127}$', maxLength: 128, description: 'incident id, e.g. inc-<cluster>-<namespace>-<pod>-<ts>' }),
+  incidentId: Type.String({
+    pattern: '^[a-z0-9][a-z0-9-]{0,127}$',
+    maxLength: 128,
+    description: 'incident id, e.g. inc-<cluster>-<namespace>-<pod>-<ts>',
+  }),
 });
 
-export const EvidenceQuery = Type.Object({
-  expiresIn: Type.Optional(Type.Integer({ minimum: 1, maximum: 900, description: 'lifetime of the presigned artifact URLs, seconds (at most 15 minutes)' })),
-}, { additionalProperties: false });
+export const EvidenceQuery = Type.Object(
+  {
+    expiresIn: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 900,
+        description: 'lifetime of the presigned artifact URLs, seconds (at most 15 minutes)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const EvidenceArtifact = Type.Object({
   name: Type.String(),
@@ -44,4 +57,8 @@ export const PublicKey = Type.Object({
 export const KeysResponse = Type.Object({ keys: Type.Array(PublicKey) });
 
 export const LegalHoldBody = Type.Object({ on: Type.Boolean() }, { additionalProperties: false });
-export const LegalHoldResponse = Type.Object({ incidentId: Type.String(), legalHold: Type.Boolean(), objects: Type.Integer() });
+export const LegalHoldResponse = Type.Object({
+  incidentId: Type.String(),
+  legalHold: Type.Boolean(),
+  objects: Type.Integer(),
+});

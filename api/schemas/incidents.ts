@@ -9,24 +9,35 @@ export const IncidentIdParams = Type.Object({
 });
 
 /** `sources`: the values `?source=` accepts, the names of the accepted alert formats (the registry's unless given). */
-export const listIncidentsQuery = (sources: readonly string[] = ALERT_SOURCES) => Type.Object({
-  status: Type.Optional(Type.String({ pattern: '^[a-z-]{1,32}$' })),
-  namespace: Type.Optional(Name),
-  pod: Type.Optional(Name),
-  cluster: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' })),
-  severity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
-  source: Type.Optional(Type.Union(sources.map((s) => Type.Literal(s)))),
-  pageSize: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-  pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
-}, { additionalProperties: false });
+export const listIncidentsQuery = (sources: readonly string[] = ALERT_SOURCES) =>
+  Type.Object(
+    {
+      status: Type.Optional(Type.String({ pattern: '^[a-z-]{1,32}$' })),
+      namespace: Type.Optional(Name),
+      pod: Type.Optional(Name),
+      cluster: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' })),
+      severity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
+      source: Type.Optional(Type.Union(sources.map((s) => Type.Literal(s)))),
+      pageSize: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+      pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
+    },
+    { additionalProperties: false },
+  );
 
-export const HistoryQuery = Type.Object({
-  pageSize: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
-  pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
-}, { additionalProperties: false });
+export const HistoryQuery = Type.Object(
+  {
+    pageSize: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
+    pageToken: Type.Optional(Type.String({ maxLength: 4096, pattern: '^[A-Za-z0-9_-]+$' })),
+  },
+  { additionalProperties: false },
+);
 
 export const IncidentAction = Type.Union([
-  Type.Literal('acknowledge'), Type.Literal('approve'), Type.Literal('reject'), Type.Literal('resolve'), Type.Literal('cancel'),
+  Type.Literal('acknowledge'),
+  Type.Literal('approve'),
+  Type.Literal('reject'),
+  Type.Literal('resolve'),
+  Type.Literal('cancel'),
 ]);
 
 export const ActionParams = Type.Object({
@@ -34,13 +45,16 @@ export const ActionParams = Type.Object({
   action: IncidentAction,
 });
 
-export const ActionBody = Type.Object({
-  /** The gated step, for approve/reject. */
-  step: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' })),
-  note: Type.Optional(Type.String({ maxLength: 2000 })),
-  /** resolve only: undo containment (isolation, cordon); default from the playbook. */
-  undoContainment: Type.Optional(Type.Boolean()),
-}, { additionalProperties: false });
+export const ActionBody = Type.Object(
+  {
+    /** The gated step, for approve/reject. */
+    step: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' })),
+    note: Type.Optional(Type.String({ maxLength: 2000 })),
+    /** resolve only: undo containment (isolation, cordon); default from the playbook. */
+    undoContainment: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 
 export const IncidentSummary = Type.Object({
   incidentId: Type.String(),

@@ -11,7 +11,9 @@ import type { CaptureStream } from '../../common/ports';
 import { IMAGES, kubeClients, tarNames, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
-const SKIP = KUBECONFIG ? false : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
+const SKIP = KUBECONFIG
+  ? false
+  : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
 const NS = `holdfast-collector-${crypto.randomBytes(3).toString('hex')}`;
 
 async function bytesOf(stream: CaptureStream): Promise<Buffer> {
@@ -27,9 +29,16 @@ describe('the collector in a pod that shares its PID namespace', { skip: SKIP, t
 
   before(async () => {
     admin = kubeClients(KUBECONFIG!);
-    cluster = new KubernetesCluster(admin.kc, { image: IMAGES.collector, imagePullPolicy: 'Never', lifetimeSeconds: 600, readyTimeoutMs: 90_000 });
+    cluster = new KubernetesCluster(admin.kc, {
+      image: IMAGES.collector,
+      imagePullPolicy: 'Never',
+      lifetimeSeconds: 600,
+      readyTimeoutMs: 90_000,
+    });
     await admin.core.createNamespace({ body: { metadata: { name: NS } } });
-    await waitFor('default service account', 30_000, () => admin.core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true));
+    await waitFor('default service account', 30_000, () =>
+      admin.core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true),
+    );
     await admin.core.createNamespacedPod({
       namespace: NS,
       body: {
@@ -38,7 +47,12 @@ describe('the collector in a pod that shares its PID namespace', { skip: SKIP, t
           shareProcessNamespace: true,
           terminationGracePeriodSeconds: 1,
           containers: [
-            { name: 'app', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', 'echo x > /tmp/app-file; exec sleep 100000'] },
+            {
+              name: 'app',
+              image: IMAGES.busybox,
+              imagePullPolicy: 'Never',
+              command: ['sh', '-c', 'echo x > /tmp/app-file; exec sleep 100000'],
+            },
             { name: 'side', image: IMAGES.distroless, imagePullPolicy: 'Never' },
           ],
         },
@@ -54,16 +68,25 @@ describe('the collector in a pod that shares its PID namespace', { skip: SKIP, t
     await admin?.core.deleteNamespace({ name: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
   });
 
-  test('memory: only the target container\'s processes; filesystem: its root, not pause\'s or the sidecar\'s', async () => {
+  test("memory: only the target container's processes; filesystem: its root, not pause's or the sidecar's", async () => {
     const memory = await cluster.capture('memory', target, { incidentId: 'inc-shared', params: {} });
-    const list = JSON.parse((await bytesOf(memory.find((s) => s.name === 'processes.json')!)).toString()) as { processes: Array<{ comm: string; exe: string }> };
+    const list = JSON.parse((await bytesOf(memory.find((s) => s.name === 'processes.json')!)).toString()) as {
+      processes: Array<{ comm: string; exe: string }>;
+    };
     for (const s of memory) s.body.destroy();
-    assert.deepEqual(list.processes.map((p) => p.comm), ['sleep'], JSON.stringify(list.processes));
+    assert.deepEqual(
+      list.processes.map((p) => p.comm),
+      ['sleep'],
+      JSON.stringify(list.processes),
+    );
 
     const fs = await cluster.capture('filesystem', target, { incidentId: 'inc-shared', params: {} });
     const names = await tarNames(await bytesOf(fs.find((s) => s.name === 'rootfs.tar')!));
     for (const s of fs) s.body.destroy();
     assert.ok(names.includes('./tmp/app-file'));
-    assert.ok(!names.includes('./app/tinyhttp') && !names.includes('./pause'), 'neither the sidecar\'s nor the pause root');
+    assert.ok(
+      !names.includes('./app/tinyhttp') && !names.includes('./pause'),
+      "neither the sidecar's nor the pause root",
+    );
   });
 });

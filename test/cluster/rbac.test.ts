@@ -23,7 +23,9 @@ import { repoRoot } from '../helpers/env';
 import { IMAGES, kubeClients, MERGE_PATCH, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
-const SKIP = KUBECONFIG ? false : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
+const SKIP = KUBECONFIG
+  ? false
+  : 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up';
 const RUN = crypto.randomBytes(3).toString('hex');
 const NS = `holdfast-rbac-${RUN}`;
 
@@ -35,8 +37,13 @@ const rulesOf = (identity: string) => roles.find((r) => r.metadata.name === `hol
 
 /** The rules with one verb of one resource taken away. */
 function without(rules: Rule[], resource: string, verb: string): Rule[] {
-  const out = rules.map((r) => (r.resources?.includes(resource) ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r));
-  assert.ok(out.some((r, i) => r.verbs.length !== rules[i]!.verbs.length), `${verb} ${resource} is in the role`);
+  const out = rules.map((r) =>
+    r.resources?.includes(resource) ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r,
+  );
+  assert.ok(
+    out.some((r, i) => r.verbs.length !== rules[i]!.verbs.length),
+    `${verb} ${resource} is in the role`,
+  );
   return out.filter((r) => r.verbs.length > 0);
 }
 
@@ -53,10 +60,18 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
     await rbac.patchClusterRole({ name: name(identity), body: { rules } }, MERGE_PATCH);
   }
 
-  async function runStep(step: string, incidentId: string, params: Record<string, unknown> = {}, undo = false): Promise<StepResult> {
+  async function runStep(
+    step: string,
+    incidentId: string,
+    params: Record<string, unknown> = {},
+    undo = false,
+  ): Promise<StepResult> {
     const definition = findStep(step)!;
     const ctx: StepContext = {
-      incidentId, dryRun: false, params, progress: () => {},
+      incidentId,
+      dryRun: false,
+      params,
+      progress: () => {},
       target: { cluster: 'local', namespace: NS, pod, container: 'app' },
       deps: { cluster, evidence },
     };
@@ -65,14 +80,19 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
 
   /** Waits for the RBAC change to reach the authorizer, then checks the failure Temporal would see. */
   async function expectDenied(step: string, params: Record<string, unknown>, pattern: RegExp, freshIncident = false) {
-    const error = await waitFor(`${step} to be refused`, 30_000, async () => {
-      try {
-        await runStep(step, freshIncident ? `inc-rbac-${crypto.randomBytes(4).toString('hex')}` : 'inc-rbac', params);
-        return undefined;
-      } catch (err) {
-        return err as Error;
-      }
-    }, 1000);
+    const error = await waitFor(
+      `${step} to be refused`,
+      30_000,
+      async () => {
+        try {
+          await runStep(step, freshIncident ? `inc-rbac-${crypto.randomBytes(4).toString('hex')}` : 'inc-rbac', params);
+          return undefined;
+        } catch (err) {
+          return err as Error;
+        }
+      },
+      1000,
+    );
     assert.equal(error.name, 'PermissionDenied', error.message);
     assert.match(error.message, pattern);
     const failure = toActivityFailure(error) as ApplicationFailure;
@@ -97,7 +117,11 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
           subjects: [{ kind: 'ServiceAccount', name: identity, namespace: NS }],
         },
       });
-      const token = await admin.core.createNamespacedServiceAccountToken({ name: identity, namespace: NS, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+      const token = await admin.core.createNamespacedServiceAccountToken({
+        name: identity,
+        namespace: NS,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
       const kc = new k8s.KubeConfig();
       const server = admin.kc.getCurrentCluster()!;
       kc.loadFromOptions({
@@ -108,15 +132,32 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
       });
       kubeconfigs[identity] = kc;
     }
-    const collector = { image: IMAGES.collector, imagePullPolicy: 'Never' as const, lifetimeSeconds: 3600, readyTimeoutMs: 90_000 };
-    cluster = new SplitCluster(new KubernetesCluster(kubeconfigs.capture!, collector), new KubernetesCluster(kubeconfigs.containment!, collector));
+    const collector = {
+      image: IMAGES.collector,
+      imagePullPolicy: 'Never' as const,
+      lifetimeSeconds: 3600,
+      readyTimeoutMs: 90_000,
+    };
+    cluster = new SplitCluster(
+      new KubernetesCluster(kubeconfigs.capture!, collector),
+      new KubernetesCluster(kubeconfigs.containment!, collector),
+    );
     const created = await admin.apps.createNamespacedDeployment({
       namespace: NS,
       body: {
         metadata: { name: 'victim' },
         spec: {
-          replicas: 1, selector: { matchLabels: { app: 'victim' } },
-          template: { metadata: { labels: { app: 'victim' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '100000'] }] } },
+          replicas: 1,
+          selector: { matchLabels: { app: 'victim' } },
+          template: {
+            metadata: { labels: { app: 'victim' } },
+            spec: {
+              terminationGracePeriodSeconds: 1,
+              containers: [
+                { name: 'app', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '100000'] },
+              ],
+            },
+          },
         },
       },
     });
@@ -135,7 +176,15 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
       await rbac.deleteClusterRole({ name: name(identity) }).catch(() => undefined);
     }
     const node = (await admin.core.listNode()).items[0]!.metadata!.name!;
-    await admin.core.patchNode({ name: node, body: { spec: { unschedulable: null }, metadata: { annotations: { 'holdfast.io/cordoned-by': null } } } }, MERGE_PATCH).catch(() => undefined);
+    await admin.core
+      .patchNode(
+        {
+          name: node,
+          body: { spec: { unschedulable: null }, metadata: { annotations: { 'holdfast.io/cordoned-by': null } } },
+        },
+        MERGE_PATCH,
+      )
+      .catch(() => undefined);
     await admin.core.deleteNamespace({ name: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
     fs.rmSync(work, { recursive: true, force: true });
   });
@@ -143,7 +192,13 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
   test('with exactly the two roles, every step succeeds (and cordon and isolate are undone)', async () => {
     const done: string[] = [];
     for (const [step, params] of [
-      ['preserve', {}], ['filesystem', {}], ['memory', { tryCheckpoint: true }], ['logs', {}], ['network', {}], ['isolate', {}], ['cordon', {}],
+      ['preserve', {}],
+      ['filesystem', {}],
+      ['memory', { tryCheckpoint: true }],
+      ['logs', {}],
+      ['network', {}],
+      ['isolate', {}],
+      ['cordon', {}],
     ] as const) {
       const result = await runStep(step, 'inc-rbac', params);
       assert.ok(result.artifacts.length > 0, `${step} stored evidence`);
@@ -154,26 +209,63 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
     assert.equal(done.length, 7);
 
     // scale-to-zero finds the Deployment through the annotation preserve left (the pod is detached by now)
-    const replicas = async () => (await admin.apps.readNamespacedDeployment({ name: 'victim', namespace: NS })).spec?.replicas;
+    const replicas = async () =>
+      (await admin.apps.readNamespacedDeployment({ name: 'victim', namespace: NS })).spec?.replicas;
     assert.equal((await runStep('scale-to-zero', 'inc-rbac')).changed, true);
     assert.equal(await replicas(), 0);
-    assert.equal((await admin.core.readNamespacedPod({ name: pod, namespace: NS })).status?.phase, 'Running', 'the detached suspect keeps running');
-    assert.equal((await runStep('scale-to-zero', 'inc-other', {}, true)).changed, false, 'another incident does not undo it');
+    assert.equal(
+      (await admin.core.readNamespacedPod({ name: pod, namespace: NS })).status?.phase,
+      'Running',
+      'the detached suspect keeps running',
+    );
+    assert.equal(
+      (await runStep('scale-to-zero', 'inc-other', {}, true)).changed,
+      false,
+      'another incident does not undo it',
+    );
     assert.equal((await runStep('scale-to-zero', 'inc-rbac', {}, true)).changed, true);
     assert.equal(await replicas(), 1);
   });
 
   // One verb taken away at a time; the step that needs it must fail at once and say what is missing.
   const removals = [
-    { identity: 'capture', resource: 'pods/exec', verb: 'get', step: 'filesystem', expect: /pods\/exec/, fresh: false,
+    {
+      identity: 'capture',
+      resource: 'pods/exec',
+      verb: 'get',
+      step: 'filesystem',
+      expect: /pods\/exec/,
+      fresh: false,
       // the exec websocket is an upgraded GET (clusters with AuthorizePodWebsocketUpgradeCreatePermission also check create)
-      why: 'the filesystem step cannot exec in its collector' },
-    { identity: 'capture', resource: 'pods/ephemeralcontainers', verb: 'update', step: 'memory', expect: /update pods\/ephemeralcontainers/, fresh: true,
-      why: 'a new incident cannot add its collector' },
-    { identity: 'containment', resource: 'networkpolicies', verb: 'create', step: 'isolate', expect: /cannot create resource "networkpolicies"/, fresh: true,
-      why: 'isolate cannot create its NetworkPolicy' },
-    { identity: 'containment', resource: 'nodes', verb: 'patch', step: 'cordon', expect: /cannot patch resource "nodes"/, fresh: true,
-      why: 'cordon cannot mark the node' },
+      why: 'the filesystem step cannot exec in its collector',
+    },
+    {
+      identity: 'capture',
+      resource: 'pods/ephemeralcontainers',
+      verb: 'update',
+      step: 'memory',
+      expect: /update pods\/ephemeralcontainers/,
+      fresh: true,
+      why: 'a new incident cannot add its collector',
+    },
+    {
+      identity: 'containment',
+      resource: 'networkpolicies',
+      verb: 'create',
+      step: 'isolate',
+      expect: /cannot create resource "networkpolicies"/,
+      fresh: true,
+      why: 'isolate cannot create its NetworkPolicy',
+    },
+    {
+      identity: 'containment',
+      resource: 'nodes',
+      verb: 'patch',
+      step: 'cordon',
+      expect: /cannot patch resource "nodes"/,
+      fresh: true,
+      why: 'cordon cannot mark the node',
+    },
   ];
   for (const r of removals) {
     test(`${r.identity} without ${r.verb} on ${r.resource}: ${r.why}; non-retryable, naming it`, async () => {
@@ -188,7 +280,12 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
 
   test('delete-pod removes the suspect (last: the other tests need it)', async () => {
     assert.equal((await runStep('delete-pod', 'inc-rbac')).changed, true);
-    await waitFor('the pod to be gone', 30_000, () => admin.core.readNamespacedPod({ name: pod, namespace: NS }).then(() => false, (e: unknown) => (e as { code?: number }).code === 404));
+    await waitFor('the pod to be gone', 30_000, () =>
+      admin.core.readNamespacedPod({ name: pod, namespace: NS }).then(
+        () => false,
+        (e: unknown) => (e as { code?: number }).code === 404,
+      ),
+    );
     assert.equal((await runStep('delete-pod', 'inc-rbac')).changed, false, 'idempotent');
   });
 });

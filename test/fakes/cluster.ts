@@ -1,7 +1,14 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ActionOutcome, CaptureOptions, CaptureStream, ChangeTarget, Cluster, MutationOptions } from '../../common/ports';
+import type {
+  ActionOutcome,
+  CaptureOptions,
+  CaptureStream,
+  ChangeTarget,
+  Cluster,
+  MutationOptions,
+} from '../../common/ports';
 import type { PodRef } from '../../common/types';
 
 type Call = { op: string; target: string; dryRun?: boolean; params?: Record<string, unknown>; at: number };
@@ -35,7 +42,11 @@ export class FakeCluster implements Cluster {
     return this.calls.filter((c) => c.op === op).length;
   }
 
-  private async act(op: string, target: string, opts: { dryRun?: boolean; params?: Record<string, unknown>; signal?: AbortSignal }): Promise<void> {
+  private async act(
+    op: string,
+    target: string,
+    opts: { dryRun?: boolean; params?: Record<string, unknown>; signal?: AbortSignal },
+  ): Promise<void> {
     const delay = this.options.delays?.[op];
     if (delay) await sleep(delay, undefined, { signal: opts.signal });
     const failure = this.options.failures?.[op];
@@ -87,5 +98,9 @@ export class FakeCluster implements Cluster {
 /** Reads a journal written by FakeCluster (possibly by several worker processes). */
 export function readJournal(file: string): Call[] {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Call);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Call);
 }

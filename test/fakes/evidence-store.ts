@@ -1,6 +1,13 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { CustodyEntry, CustodyLog, EvidenceReader, EvidenceStore, PutArtifactInput, StoredObjectInfo } from '../../common/ports';
+import type {
+  CustodyEntry,
+  CustodyLog,
+  EvidenceReader,
+  EvidenceStore,
+  PutArtifactInput,
+  StoredObjectInfo,
+} from '../../common/ports';
 import type { ArtifactRef } from '../../common/types';
 
 class FakeNotFound extends Error {
@@ -19,7 +26,11 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
   /** Incomplete uploads the fake pretends are pending (for sealing's sweep). */
   pendingUploads = 0;
 
-  private remember(key: string, body: Buffer, info: Omit<StoredObjectInfo, 'key' | 'versionId' | 'size'>): StoredObjectInfo {
+  private remember(
+    key: string,
+    body: Buffer,
+    info: Omit<StoredObjectInfo, 'key' | 'versionId' | 'size'>,
+  ): StoredObjectInfo {
     const versionId = crypto.randomUUID();
     const full: StoredObjectInfo = { key, versionId, size: body.length, ...info };
     this.versions.set(`${key}@${versionId}`, { body, info: full });
@@ -67,7 +78,12 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
     return Readable.from([this.find(key, versionId).body]);
   }
 
-  async putSmallObject(key: string, body: Buffer, contentType: string, metadata: Record<string, string> = {}): Promise<StoredObjectInfo> {
+  async putSmallObject(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    metadata: Record<string, string> = {},
+  ): Promise<StoredObjectInfo> {
     const sha256 = crypto.createHash('sha256').update(body).digest('hex');
     return this.remember(key, Buffer.from(body), { sha256, contentType, metadata: { ...metadata, sha256 } });
   }
@@ -78,7 +94,12 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
 
   async open(key: string, versionId?: string) {
     const found = this.find(key, versionId);
-    return { body: Readable.from([found.body]), size: found.body.length, versionId: found.info.versionId, metadata: found.info.metadata };
+    return {
+      body: Readable.from([found.body]),
+      size: found.body.length,
+      versionId: found.info.versionId,
+      metadata: found.info.metadata,
+    };
   }
 
   async readSmall(key: string, versionId: string | undefined, maxBytes: number) {
@@ -93,7 +114,10 @@ export class MemoryEvidenceStore implements EvidenceStore, EvidenceReader {
   }
 
   async listKeys(prefix: string, max = 1000): Promise<string[]> {
-    return [...this.latest.keys()].filter((k) => k.startsWith(prefix)).sort().slice(0, max);
+    return [...this.latest.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .sort()
+      .slice(0, max);
   }
 
   /** Legal holds set, by `key@versionId`. */
@@ -119,6 +143,9 @@ export class MemoryCustodyLog implements CustodyLog {
   async append(entry: CustodyEntry) {
     if (this.failing) throw new Error('custody store unavailable');
     this.entries.push(entry);
-    return { key: `incidents/${entry.incidentId}/custody/${this.entries.length}.json`, versionId: String(this.entries.length) };
+    return {
+      key: `incidents/${entry.incidentId}/custody/${this.entries.length}.json`,
+      versionId: String(this.entries.length),
+    };
   }
 }

@@ -35,7 +35,9 @@ export class FakeNotifier implements Notifier {
   }
 
   countOf(action: NotificationEvent['action'], dedupKey?: string): number {
-    return this.sends.filter((s) => s.event.action === action && (dedupKey === undefined || s.event.dedupKey === dedupKey)).length;
+    return this.sends.filter(
+      (s) => s.event.action === action && (dedupKey === undefined || s.event.dedupKey === dedupKey),
+    ).length;
   }
 
   reset(): void {

@@ -53,7 +53,13 @@ export function sampleAlert(overrides: Partial<Alert> = {}, target: Partial<Aler
     summary: 'A shell was spawned in a container with an attached terminal',
     observedAt: now,
     receivedAt: now,
-    target: { cluster: 'test', namespace: 'shop', pod: `web-${crypto.randomBytes(3).toString('hex')}`, container: 'web', ...target },
+    target: {
+      cluster: 'test',
+      namespace: 'shop',
+      pod: `web-${crypto.randomBytes(3).toString('hex')}`,
+      container: 'web',
+      ...target,
+    },
     labels: {},
     status: 'firing',
     rawSha256: crypto.createHash('sha256').update(now).digest('hex'),
@@ -69,12 +75,19 @@ export interface Harness {
   notifiers: Map<string, RecordingNotifier>;
   seals: SealInput[];
   open(alert: Alert): Promise<WorkflowHandleWithSignaledRunId>;
-  waitForStatus(handle: WorkflowHandle, predicate: (s: IncidentStatus) => boolean, timeoutMs?: number): Promise<IncidentStatus>;
+  waitForStatus(
+    handle: WorkflowHandle,
+    predicate: (s: IncidentStatus) => boolean,
+    timeoutMs?: number,
+  ): Promise<IncidentStatus>;
   close(): Promise<void>;
 }
 
 /** A real worker on the real Temporal dev server, with fake cluster, evidence and notifiers. */
-export async function startHarness(playbookYaml: string, overrides: Partial<ActivityDeps> & { cluster?: FakeCluster } = {}): Promise<Harness> {
+export async function startHarness(
+  playbookYaml: string,
+  overrides: Partial<ActivityDeps> & { cluster?: FakeCluster } = {},
+): Promise<Harness> {
   quietTemporalRuntime();
   const taskQueue = `incident-test-${crypto.randomUUID()}`;
   const config = testConfig(taskQueue);
@@ -86,7 +99,11 @@ export async function startHarness(playbookYaml: string, overrides: Partial<Acti
   const sealEvidence = async (input: SealInput): Promise<SealResult> => {
     seals.push(input);
     const key = `incidents/${input.incidentId}/manifest.json`;
-    return { manifest: { key, size: 1, sha256: '0'.repeat(64) }, signature: { key: `${key}.sig`, size: 1, sha256: '0'.repeat(64) }, keyId: 'test' };
+    return {
+      manifest: { key, size: 1, sha256: '0'.repeat(64) },
+      signature: { key: `${key}.sig`, size: 1, sha256: '0'.repeat(64) },
+      keyId: 'test',
+    };
   };
   const running = await createWorker(config, { cluster, evidence, notifiers, playbooks, sealEvidence, ...overrides });
   const workerDone = running.worker.run();
@@ -94,9 +111,17 @@ export async function startHarness(playbookYaml: string, overrides: Partial<Acti
   const client = new Client({ connection, namespace: config.temporal.namespace });
 
   return {
-    client, taskQueue, cluster, evidence, notifiers, seals,
+    client,
+    taskQueue,
+    cluster,
+    evidence,
+    notifiers,
+    seals,
     async open(alert) {
-      const fingerprint = crypto.createHash('sha256').update(`${alert.source}|${alert.rule}|${alert.summary}`).digest('hex');
+      const fingerprint = crypto
+        .createHash('sha256')
+        .update(`${alert.source}|${alert.rule}|${alert.summary}`)
+        .digest('hex');
       return client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
         taskQueue,
         workflowId: incidentWorkflowId(alert.target),

@@ -14,34 +14,69 @@ export const IMAGES = LOCAL_IMAGES;
 
 export const MERGE_PATCH = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
-
 export function collect(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { chunks.push(Buffer.from(chunk)); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(Buffer.from(chunk));
+      cb();
+    },
+  });
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Runs a command in a container; resolves with its exit code and output. */
-export async function execIn(exec: k8s.Exec, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000) {
+export async function execIn(
+  exec: k8s.Exec,
+  namespace: string,
+  pod: string,
+  container: string,
+  command: string[],
+  timeoutMs = 30_000,
+) {
   const out = collect();
   const err = collect();
   const status = await new Promise<k8s.V1Status>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`exec ${command.join(' ')} in ${pod}/${container} timed out`)), timeoutMs);
-    exec.exec(namespace, pod, container, command, out.stream, err.stream, null, false, (s) => { clearTimeout(timer); resolve(s); })
-      .catch((e: unknown) => { clearTimeout(timer); reject(e); });
+    const timer = setTimeout(
+      () => reject(new Error(`exec ${command.join(' ')} in ${pod}/${container} timed out`)),
+      timeoutMs,
+    );
+    exec
+      .exec(namespace, pod, container, command, out.stream, err.stream, null, false, (s) => {
+        clearTimeout(timer);
+        resolve(s);
+      })
+      .catch((e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      });
   });
   const exitCause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
   const code = status.status === 'Success' ? 0 : Number(exitCause?.message ?? -1);
   return { code, stdout: out.text(), stderr: err.text(), status };
 }
 
-export async function deploymentReady(apps: k8s.AppsV1Api, namespace: string, name: string, replicas: number): Promise<boolean> {
+export async function deploymentReady(
+  apps: k8s.AppsV1Api,
+  namespace: string,
+  name: string,
+  replicas: number,
+): Promise<boolean> {
   const d = await apps.readNamespacedDeployment({ name, namespace });
-  return d.status?.readyReplicas === replicas && d.status.availableReplicas === replicas && d.status.updatedReplicas === replicas;
+  return (
+    d.status?.readyReplicas === replicas &&
+    d.status.availableReplicas === replicas &&
+    d.status.updatedReplicas === replicas
+  );
 }
 
 /** A Deployment of `replicas` pods labelled app=<name> running one container (local images, never pulled). */
-export function deploymentOf(name: string, container: k8s.V1Container, replicas = 2, labels: Record<string, string> = {}): k8s.V1Deployment {
+export function deploymentOf(
+  name: string,
+  container: k8s.V1Container,
+  replicas = 2,
+  labels: Record<string, string> = {},
+): k8s.V1Deployment {
   return {
     metadata: { name },
     spec: {
@@ -72,8 +107,15 @@ export function kubeClients(file: string) {
 export async function tarNames(archive: string | Buffer): Promise<string[]> {
   const names: string[] = [];
   const extract = tar.extract();
-  const done = new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); });
-  extract.on('entry', (header, stream, next) => { names.push(header.name); stream.on('end', next); stream.resume(); });
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.on('entry', (header, stream, next) => {
+    names.push(header.name);
+    stream.on('end', next);
+    stream.resume();
+  });
   if (typeof archive === 'string') fs.createReadStream(archive).pipe(extract as unknown as NodeJS.WritableStream);
   else extract.end(archive);
   await done;

@@ -36,12 +36,18 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-export async function startRecordingServer(opts: { maxRequests?: number; maxBodyBytes?: number } = {}): Promise<RecordingServer> {
+export async function startRecordingServer(
+  opts: { maxRequests?: number; maxBodyBytes?: number } = {},
+): Promise<RecordingServer> {
   const maxRequests = opts.maxRequests ?? 1000;
   const maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
   const requests: RecordedRequest[] = [];
   const queue: CannedResponse[] = [];
-  let fallback: CannedResponse = { status: 202, body: '{"status":"success","message":"Event processed"}', headers: { 'content-type': 'application/json' } };
+  let fallback: CannedResponse = {
+    status: 202,
+    body: '{"status":"success","message":"Event processed"}',
+    headers: { 'content-type': 'application/json' },
+  };
   const timers = new Set<NodeJS.Timeout>();
 
   const server = http.createServer((req, res) => {
@@ -64,8 +70,9 @@ export async function startRecordingServer(opts: { maxRequests?: number; maxBody
       } catch {
         body = undefined;
       }
-      if (requests.length < maxRequests) requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawBody, body });
-      const answer = tooLarge ? { status: 413, body: 'too large' } : queue.shift() ?? fallback;
+      if (requests.length < maxRequests)
+        requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawBody, body });
+      const answer = tooLarge ? { status: 413, body: 'too large' } : (queue.shift() ?? fallback);
       const reply = () => {
         res.writeHead(answer.status, answer.headers ?? { 'content-type': 'text/plain' });
         res.end(answer.body ?? '');

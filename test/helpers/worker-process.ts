@@ -15,21 +15,39 @@ import { quietTemporalRuntime, testConfig } from './env';
 async function main(): Promise<void> {
   quietTemporalRuntime();
   const journal = process.env.JOURNAL!;
-  const note = (op: string, target: string) => fs.appendFileSync(journal, `${JSON.stringify({ op, target, at: Date.now(), pid: process.pid })}\n`);
-  const playbooks = parsePlaybooks(process.env.PLAYBOOKS!, 'worker-process.yaml', { apiBaseUrl: 'http://holdfast.test' });
-  const notifiers = new Map(playbooks.notifiers.map((n) => [String(n.name), {
-    async send(event: NotifyEvent) {
-      note(`notify.${String(n.name)}.${event.action}`, event.incidentId);
-      return { status: 'sent' as const };
-    },
-  }]));
+  const note = (op: string, target: string) =>
+    fs.appendFileSync(journal, `${JSON.stringify({ op, target, at: Date.now(), pid: process.pid })}\n`);
+  const playbooks = parsePlaybooks(process.env.PLAYBOOKS!, 'worker-process.yaml', {
+    apiBaseUrl: 'http://holdfast.test',
+  });
+  const notifiers = new Map(
+    playbooks.notifiers.map((n) => [
+      String(n.name),
+      {
+        async send(event: NotifyEvent) {
+          note(`notify.${String(n.name)}.${event.action}`, event.incidentId);
+          return { status: 'sent' as const };
+        },
+      },
+    ]),
+  );
   const sealEvidence = async (input: SealInput): Promise<SealResult> => {
     note('seal', input.incidentId);
     const key = `incidents/${input.incidentId}/manifest.json`;
-    return { manifest: { key, size: 1, sha256: '0'.repeat(64) }, signature: { key: `${key}.sig`, size: 1, sha256: '0'.repeat(64) }, keyId: 'test' };
+    return {
+      manifest: { key, size: 1, sha256: '0'.repeat(64) },
+      signature: { key: `${key}.sig`, size: 1, sha256: '0'.repeat(64) },
+      keyId: 'test',
+    };
   };
   const cluster = new FakeCluster({ journalFile: journal, delays: JSON.parse(process.env.DELAYS ?? '{}') });
-  const { worker } = await createWorker(testConfig(process.env.TASK_QUEUE!), { cluster, evidence: new MemoryEvidenceStore(), notifiers, playbooks, sealEvidence });
+  const { worker } = await createWorker(testConfig(process.env.TASK_QUEUE!), {
+    cluster,
+    evidence: new MemoryEvidenceStore(),
+    notifiers,
+    playbooks,
+    sealEvidence,
+  });
   process.send?.('ready');
   await worker.run();
 }

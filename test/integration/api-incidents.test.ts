@@ -23,7 +23,11 @@ playbooks:
     contain: [isolate]
     escalation: { tiers: [{ notifiers: [oncall], ackTimeout: 60s }] }
 `;
-const TOKENS = { intake: 'intake-token-0123456789', responder: 'responder-token-0123456789', investigator: 'investigator-token-012345' };
+const TOKENS = {
+  intake: 'intake-token-0123456789',
+  responder: 'responder-token-0123456789',
+  investigator: 'investigator-token-012345',
+};
 const SECRET = 'webhook-secret-for-tests';
 
 function falcoEvent(pod: string, rule = 'Terminal shell in container', namespace = 'shop') {
@@ -36,7 +40,14 @@ function falcoEvent(pod: string, rule = 'Terminal shell in container', namespace
     source: 'syscall',
     tags: ['container', 'shell', 'mitre_execution'],
     hostname: 'worker-1',
-    output_fields: { 'container.id': 'a1b2c3d4e5f6', 'container.name': 'web', 'k8s.ns.name': namespace, 'k8s.pod.name': pod, 'proc.cmdline': 'bash -i', 'user.name': 'root' },
+    output_fields: {
+      'container.id': 'a1b2c3d4e5f6',
+      'container.name': 'web',
+      'k8s.ns.name': namespace,
+      'k8s.pod.name': pod,
+      'proc.cmdline': 'bash -i',
+      'user.name': 'root',
+    },
   };
 }
 
@@ -49,7 +60,12 @@ describe('alerts through the API into incidents on the real Temporal dev server'
   before(async () => {
     h = await startHarness(PLAYBOOKS);
     const metrics = createApiMetrics();
-    intake = new AlertIntake(temporalSink(h.client, h.taskQueue), { repeatWindowMs: 1000, maxBatch: 20, maxInFlight: 16, maxKeys: 1000 });
+    intake = new AlertIntake(temporalSink(h.client, h.taskQueue), {
+      repeatWindowMs: 1000,
+      maxBatch: 20,
+      maxInFlight: 16,
+      maxKeys: 1000,
+    });
     app = await buildServer({
       logger: pino({ level: 'silent' }),
       readiness: {},
@@ -68,7 +84,13 @@ describe('alerts through the API into incidents on the real Temporal dev server'
   const postFalco = (body: unknown, headers: Record<string, string> = auth('intake')) =>
     app.inject({ method: 'POST', url: '/v1/alerts/falco', payload: body as object, headers });
 
-  async function waitForIncident(incidentId: string, predicate: (body: { status: { phase: string; steps: Array<{ name: string; state: string }> }; alerts: unknown[] }) => boolean) {
+  async function waitForIncident(
+    incidentId: string,
+    predicate: (body: {
+      status: { phase: string; steps: Array<{ name: string; state: string }> };
+      alerts: unknown[];
+    }) => boolean,
+  ) {
     for (let i = 0; i < 150; i++) {
       const res = await app.inject({ url: `/v1/incidents/${incidentId}`, headers: auth('responder') });
       if (res.statusCode === 200 && predicate(res.json())) return res.json();
@@ -91,8 +113,14 @@ describe('alerts through the API into incidents on the real Temporal dev server'
     assert.equal(second.json().incidentId, opened.incidentId);
     assert.equal(second.json().deduplicated, true);
 
-    const escalated = await waitForIncident(opened.incidentId, (b) => b.status.phase === 'escalating' && b.alerts.length === 2);
-    assert.deepEqual(escalated.status.steps.map((s: { name: string }) => s.name), ['plan', 'preserve', 'logs', 'isolate', 'seal', 'escalate']);
+    const escalated = await waitForIncident(
+      opened.incidentId,
+      (b) => b.status.phase === 'escalating' && b.alerts.length === 2,
+    );
+    assert.deepEqual(
+      escalated.status.steps.map((s: { name: string }) => s.name),
+      ['plan', 'preserve', 'logs', 'isolate', 'seal', 'escalate'],
+    );
 
     // Visibility: listed with its search attributes, filterable by pod.
     let listed: Array<{ incidentId: string; status: string; pod: string; source: string }> = [];
@@ -104,38 +132,86 @@ describe('alerts through the API into incidents on the real Temporal dev server'
     assert.equal(listed[0]!.pod, pod);
     assert.equal(listed[0]!.source, 'falco');
 
-    const history = await app.inject({ url: `/v1/incidents/${opened.incidentId}/history?pageSize=5`, headers: auth('responder') });
+    const history = await app.inject({
+      url: `/v1/incidents/${opened.incidentId}/history?pageSize=5`,
+      headers: auth('responder'),
+    });
     assert.equal(history.statusCode, 200);
     assert.equal(history.json().events[0].eventType, 'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED');
     assert.ok(history.json().nextPageToken, 'history is paginated');
 
-    assert.equal((await app.inject({ method: 'POST', url: `/v1/incidents/${opened.incidentId}/acknowledge`, payload: { note: 'on it' }, headers: auth('responder') })).statusCode, 202);
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/v1/incidents/${opened.incidentId}/acknowledge`,
+          payload: { note: 'on it' },
+          headers: auth('responder'),
+        })
+      ).statusCode,
+      202,
+    );
     await waitForIncident(opened.incidentId, (b) => b.status.phase === 'acknowledged');
-    assert.equal((await app.inject({ method: 'POST', url: `/v1/incidents/${opened.incidentId}/resolve`, payload: {}, headers: auth('responder') })).statusCode, 202);
+    assert.equal(
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/v1/incidents/${opened.incidentId}/resolve`,
+          payload: {},
+          headers: auth('responder'),
+        })
+      ).statusCode,
+      202,
+    );
     const resolved = await waitForIncident(opened.incidentId, (b) => b.status.phase === 'resolved');
     assert.equal((resolved.status as unknown as { resolvedBy: string }).resolvedBy, 'responder');
-    const late = await app.inject({ method: 'POST', url: `/v1/incidents/${opened.incidentId}/acknowledge`, payload: {}, headers: auth('responder') });
+    const late = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${opened.incidentId}/acknowledge`,
+      payload: {},
+      headers: auth('responder'),
+    });
     assert.equal(late.statusCode, 409, 'a closed incident takes no more actions');
 
     const reopened = await postFalco(falcoEvent(pod));
     assert.equal(reopened.statusCode, 202);
     assert.notEqual(reopened.json().incidentId, opened.incidentId, 'after it closes, a new alert opens a new incident');
     assert.equal(reopened.json().deduplicated, false);
-    await app.inject({ method: 'POST', url: `/v1/incidents/${reopened.json().incidentId}/cancel`, payload: {}, headers: auth('responder') });
+    await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${reopened.json().incidentId}/cancel`,
+      payload: {},
+      headers: auth('responder'),
+    });
   });
 
   test('webhook HMAC authorizes intake; a wrong signature or no credential is 401 and starts nothing', async () => {
     const pod = `hmac-${crypto.randomBytes(3).toString('hex')}`;
     const body = JSON.stringify(falcoEvent(pod));
-    const signed = await app.inject({ method: 'POST', url: '/v1/alerts/falco', payload: body, headers: { 'content-type': 'application/json', 'x-holdfast-signature': hmacSignature(SECRET, Buffer.from(body)) } });
+    const signed = await app.inject({
+      method: 'POST',
+      url: '/v1/alerts/falco',
+      payload: body,
+      headers: { 'content-type': 'application/json', 'x-holdfast-signature': hmacSignature(SECRET, Buffer.from(body)) },
+    });
     assert.equal(signed.statusCode, 202, signed.body);
-    const forged = await app.inject({ method: 'POST', url: '/v1/alerts/falco', payload: body.replace(pod, `${pod}x`), headers: { 'content-type': 'application/json', 'x-holdfast-signature': hmacSignature(SECRET, Buffer.from(body)) } });
+    const forged = await app.inject({
+      method: 'POST',
+      url: '/v1/alerts/falco',
+      payload: body.replace(pod, `${pod}x`),
+      headers: { 'content-type': 'application/json', 'x-holdfast-signature': hmacSignature(SECRET, Buffer.from(body)) },
+    });
     assert.equal(forged.statusCode, 401);
     const anonymous = await postFalco(falcoEvent(`${pod}y`), {});
     assert.equal(anonymous.statusCode, 401);
     const list = (await app.inject({ url: `/v1/incidents?pod=${pod}x`, headers: auth('responder') })).json();
     assert.deepEqual(list.incidents, []);
-    await app.inject({ method: 'POST', url: `/v1/incidents/${signed.json().incidentId}/cancel`, payload: {}, headers: auth('responder') });
+    await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${signed.json().incidentId}/cancel`,
+      payload: {},
+      headers: auth('responder'),
+    });
   });
 
   test('attacker-shaped names are refused with 422 naming the field, before anything reaches Temporal', async () => {
@@ -152,23 +228,53 @@ describe('alerts through the API into incidents on the real Temporal dev server'
     const podB = `am-b-${crypto.randomBytes(3).toString('hex')}`;
     const podC = `am-c-${crypto.randomBytes(3).toString('hex')}`;
     const alert = (pod: string, status: 'firing' | 'resolved', alertname: string) => ({
-      status, labels: { alertname, namespace: 'shop', pod, container: 'web', severity: 'critical' },
-      annotations: { summary: `${alertname} on ${pod}` }, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prometheus/graph', fingerprint: crypto.randomBytes(8).toString('hex'),
+      status,
+      labels: { alertname, namespace: 'shop', pod, container: 'web', severity: 'critical' },
+      annotations: { summary: `${alertname} on ${pod}` },
+      startsAt: new Date().toISOString(),
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus/graph',
+      fingerprint: crypto.randomBytes(8).toString('hex'),
     });
     const body = {
-      version: '4', groupKey: '{}:{alertname="x"}', truncatedAlerts: 0, status: 'firing', receiver: 'holdfast',
-      groupLabels: {}, commonLabels: { namespace: 'shop' }, commonAnnotations: {}, externalURL: 'http://alertmanager',
-      alerts: [alert(podA, 'firing', 'CryptoMinerCPU'), alert(podA, 'firing', 'OutboundToTor'), alert(podB, 'firing', 'CryptoMinerCPU'), alert(podC, 'resolved', 'CryptoMinerCPU')],
+      version: '4',
+      groupKey: '{}:{alertname="x"}',
+      truncatedAlerts: 0,
+      status: 'firing',
+      receiver: 'holdfast',
+      groupLabels: {},
+      commonLabels: { namespace: 'shop' },
+      commonAnnotations: {},
+      externalURL: 'http://alertmanager',
+      alerts: [
+        alert(podA, 'firing', 'CryptoMinerCPU'),
+        alert(podA, 'firing', 'OutboundToTor'),
+        alert(podB, 'firing', 'CryptoMinerCPU'),
+        alert(podC, 'resolved', 'CryptoMinerCPU'),
+      ],
     };
-    const res = await app.inject({ method: 'POST', url: '/v1/alerts/alertmanager', payload: body, headers: auth('intake') });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/alerts/alertmanager',
+      payload: body,
+      headers: auth('intake'),
+    });
     assert.equal(res.statusCode, 202, res.body);
     const incidents = res.json().incidents as Array<{ incidentId: string; workflowId: string }>;
     assert.equal(incidents.length, 2);
-    assert.deepEqual(incidents.map((i) => i.workflowId).sort(), [`incident/test/shop/${podA}`, `incident/test/shop/${podB}`]);
+    assert.deepEqual(incidents.map((i) => i.workflowId).sort(), [
+      `incident/test/shop/${podA}`,
+      `incident/test/shop/${podB}`,
+    ]);
     await sleep(500);
     const none = (await app.inject({ url: `/v1/incidents?pod=${podC}`, headers: auth('responder') })).json();
     assert.deepEqual(none.incidents, [], 'resolved alert opened nothing');
-    for (const i of incidents) await app.inject({ method: 'POST', url: `/v1/incidents/${i.incidentId}/cancel`, payload: {}, headers: auth('responder') });
+    for (const i of incidents)
+      await app.inject({
+        method: 'POST',
+        url: `/v1/incidents/${i.incidentId}/cancel`,
+        payload: {},
+        headers: auth('responder'),
+      });
   });
 });

@@ -69,7 +69,9 @@ class Capture extends PassThrough {
   isTTY = false;
   constructor() {
     super();
-    this.on('data', (d: Buffer) => { this.text += d.toString(); });
+    this.on('data', (d: Buffer) => {
+      this.text += d.toString();
+    });
   }
 }
 
@@ -93,17 +95,42 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
 
   before(async () => {
     s3 = createS3Client(config.s3);
-    services = createEvidenceServices({ ...config, dataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence }, s3);
+    services = createEvidenceServices(
+      { ...config, dataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence },
+      s3,
+    );
     // The API as on another host: its own (empty) data dir, no private key; keys come from the bucket.
-    const reading = createEvidenceReadServices({ ...config, dataDir: apiDataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence }, s3);
+    const reading = createEvidenceReadServices(
+      { ...config, dataDir: apiDataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence },
+      s3,
+    );
     app = Fastify();
     app.setErrorHandler(problemErrorHandler);
     await app.register(authPlugin, { tokens: new Map([[INVESTIGATOR, 'investigator' as const]]) });
-    await app.register(evidenceRoutes({ reader: reading.store, custody: reading.custody, legalHolds: reading.store, urlExpirySeconds: reading.settings.urlExpirySeconds }));
+    await app.register(
+      evidenceRoutes({
+        reader: reading.store,
+        custody: reading.custody,
+        legalHolds: reading.store,
+        urlExpirySeconds: reading.settings.urlExpirySeconds,
+      }),
+    );
     await app.register(keysRoutes(reading.keys));
     // Stand-in for the incidents endpoint (another issue), in its documented shape, for the CLI.
     app.get('/v1/incidents', async () => ({
-      incidents: [{ incidentId, workflowId: `incident-${incidentId}`, status: 'sealed', severity: 'critical', cluster: 'test', namespace: 'shop', pod: 'web', source: 'falco', startedAt: '2026-11-28T15:00:00.000Z' }],
+      incidents: [
+        {
+          incidentId,
+          workflowId: `incident-${incidentId}`,
+          status: 'sealed',
+          severity: 'critical',
+          cluster: 'test',
+          namespace: 'shop',
+          pod: 'web',
+          source: 'falco',
+          startedAt: '2026-11-28T15:00:00.000Z',
+        },
+      ],
       nextPageToken: 'abc',
     }));
     api = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -123,9 +150,14 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     const progress: number[] = [];
     const rssBefore = process.memoryUsage().rss;
     const ref = await services.store.putArtifact({
-      incidentId, step: 'filesystem', name: 'rootfs.tar', contentType: 'application/x-tar',
+      incidentId,
+      step: 'filesystem',
+      name: 'rootfs.tar',
+      contentType: 'application/x-tar',
       collector: { name: 'holdfast-collector', version: '1.2.3', imageDigest: `sha256:${'d'.repeat(64)}` },
-      method: 'tar of /proc/<pid>/root', notes: ['/proc/kcore skipped'], body: generated(20 * MiB, 'big'),
+      method: 'tar of /proc/<pid>/root',
+      notes: ['/proc/kcore skipped'],
+      body: generated(20 * MiB, 'big'),
       onProgress: (bytes) => progress.push(bytes),
     });
     assert.ok(process.memoryUsage().rss - rssBefore < 200 * MiB, 'memory stays bounded');
@@ -147,22 +179,37 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.equal(head.metadata['collector-version'], '1.2.3');
     assert.equal(head.metadata['collector-image-digest'], encodeURIComponent(`sha256:${'d'.repeat(64)}`));
     assert.equal(head.retention?.mode, config.retention.mode);
-    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: config.s3.bucket, Key: ref.key, VersionId: ref.versionId }));
+    const tags = await s3.send(
+      new GetObjectTaggingCommand({ Bucket: config.s3.bucket, Key: ref.key, VersionId: ref.versionId }),
+    );
     assert.equal(tags.TagSet?.find((t) => t.Key === 'sha256')?.Value, expected.sha256);
 
-    const retention = await s3.send(new GetObjectRetentionCommand({ Bucket: config.s3.bucket, Key: ref.key, VersionId: ref.versionId }));
+    const retention = await s3.send(
+      new GetObjectRetentionCommand({ Bucket: config.s3.bucket, Key: ref.key, VersionId: ref.versionId }),
+    );
     assert.equal(retention.Retention?.Mode, config.retention.mode);
     const until = retention.Retention!.RetainUntilDate!.getTime();
-    assert.ok(Math.abs(until - (Date.now() + config.retention.days * 86_400_000)) < 10 * 60_000, 'retention days from configuration');
-    await assert.rejects(s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: ref.key, VersionId: ref.versionId })), lockedRefusal);
+    assert.ok(
+      Math.abs(until - (Date.now() + config.retention.days * 86_400_000)) < 10 * 60_000,
+      'retention days from configuration',
+    );
+    await assert.rejects(
+      s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: ref.key, VersionId: ref.versionId })),
+      lockedRefusal,
+    );
   });
 
   test('chunks that straddle part boundaries (cut into views for lib-storage) are stored byte for byte', async () => {
     const size = 13 * MiB + 12_345;
     const expected = await sha256Of(generated(size, 'odd', 700_001));
     const ref = await services.store.putArtifact({
-      incidentId, step: 'filesystem', name: 'odd-chunks.bin', contentType: 'application/octet-stream',
-      collector: { name: 'c', version: '1' }, method: 'm', body: generated(size, 'odd', 700_001),
+      incidentId,
+      step: 'filesystem',
+      name: 'odd-chunks.bin',
+      contentType: 'application/octet-stream',
+      collector: { name: 'c', version: '1' },
+      method: 'm',
+      body: generated(size, 'odd', 700_001),
     });
     assert.equal(ref.size, size);
     assert.equal(ref.sha256, expected.sha256);
@@ -177,8 +224,13 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     };
     const body = Buffer.from(JSON.stringify(podRecord));
     const ref = await services.store.putArtifact({
-      incidentId, step: 'preserve', name: 'pod.json', contentType: 'application/json', collector: { name: 'holdfast-kubernetes-api', version: '0.1.0' },
-      method: 'kubernetes-api:get-pod', body: Readable.from([body]),
+      incidentId,
+      step: 'preserve',
+      name: 'pod.json',
+      contentType: 'application/json',
+      collector: { name: 'holdfast-kubernetes-api', version: '0.1.0' },
+      method: 'kubernetes-api:get-pod',
+      body: Readable.from([body]),
     });
     refs.push(ref);
     const head = await services.store.head(ref.key, ref.versionId);
@@ -196,11 +248,26 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
         else this.push(Buffer.alloc(MiB, 7));
       },
     });
-    await assert.rejects(services.store.putArtifact({
-      incidentId, step: 'memory', name: 'core.1', contentType: 'application/octet-stream', collector: { name: 'c', version: '1' }, method: 'm', body: failing,
-    }), /collector died/);
-    assert.equal(await services.store.abortIncompleteUploads(`incidents/${incidentId}/`), 0, 'the store aborted its own upload');
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/memory/` }));
+    await assert.rejects(
+      services.store.putArtifact({
+        incidentId,
+        step: 'memory',
+        name: 'core.1',
+        contentType: 'application/octet-stream',
+        collector: { name: 'c', version: '1' },
+        method: 'm',
+        body: failing,
+      }),
+      /collector died/,
+    );
+    assert.equal(
+      await services.store.abortIncompleteUploads(`incidents/${incidentId}/`),
+      0,
+      'the store aborted its own upload',
+    );
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/memory/` }),
+    );
     assert.equal(listed.KeyCount ?? 0, 0);
   });
 
@@ -208,29 +275,55 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
 
   test('sealing writes a signed, locked manifest with the target completed from the pod record', async () => {
     const alert: Alert = {
-      id: 'falco-1', source: 'falco', rule: 'Terminal shell in container', severity: 'critical', summary: 'shell in web',
-      observedAt: '2026-11-28T15:00:00.000Z', receivedAt: '2026-11-28T15:00:01.000Z', target: { cluster: 'test', namespace: 'shop', pod: 'web' },
-      labels: {}, status: 'firing', rawSha256: 'f'.repeat(64),
+      id: 'falco-1',
+      source: 'falco',
+      rule: 'Terminal shell in container',
+      severity: 'critical',
+      summary: 'shell in web',
+      observedAt: '2026-11-28T15:00:00.000Z',
+      receivedAt: '2026-11-28T15:00:01.000Z',
+      target: { cluster: 'test', namespace: 'shop', pod: 'web' },
+      labels: {},
+      status: 'firing',
+      rawSha256: 'f'.repeat(64),
     };
     const result = await services.sealEvidence({
-      incidentId, workflowId: `incident-${incidentId}`, runId: crypto.randomUUID(), alerts: [alert],
-      target: { cluster: 'test', namespace: 'shop', pod: 'web', container: 'web' }, artifacts: refs,
+      incidentId,
+      workflowId: `incident-${incidentId}`,
+      runId: crypto.randomUUID(),
+      alerts: [alert],
+      target: { cluster: 'test', namespace: 'shop', pod: 'web', container: 'web' },
+      artifacts: refs,
       failures: [{ step: 'memory', error: 'collector died' }],
     });
     manifestVersion = result.manifest.versionId;
     assert.equal(result.keyId, services.signer.keyId);
-    assert.equal(fs.statSync(path.join(dataDir, 'signing-key.pem')).mode & 0o777, 0o600, 'key generated on first start, private');
+    assert.equal(
+      fs.statSync(path.join(dataDir, 'signing-key.pem')).mode & 0o777,
+      0o600,
+      'key generated on first start, private',
+    );
     const stored = await services.store.readSmall(result.manifest.key, result.manifest.versionId, 1e7);
     const manifest = parseManifest(stored.bytes);
     assert.equal(manifest.target.podUid, 'b1c2d3e4-0000-4000-8000-000000000001');
     assert.equal(manifest.target.node, 'worker-1');
-    assert.deepEqual(manifest.target.containers, [{ name: 'web', image: 'shop/web:1.0', imageDigest: `sha256:${'e'.repeat(64)}` }]);
-    assert.deepEqual(manifest.artifacts.map((a) => a.name), ['rootfs.tar', 'pod.json']);
+    assert.deepEqual(manifest.target.containers, [
+      { name: 'web', image: 'shop/web:1.0', imageDigest: `sha256:${'e'.repeat(64)}` },
+    ]);
+    assert.deepEqual(
+      manifest.artifacts.map((a) => a.name),
+      ['rootfs.tar', 'pod.json'],
+    );
     assert.deepEqual(manifest.failures, [{ step: 'memory', error: 'collector died' }]);
     for (const obj of [result.manifest, result.signature]) {
-      const retention = await s3.send(new GetObjectRetentionCommand({ Bucket: config.s3.bucket, Key: obj.key, VersionId: obj.versionId }));
+      const retention = await s3.send(
+        new GetObjectRetentionCommand({ Bucket: config.s3.bucket, Key: obj.key, VersionId: obj.versionId }),
+      );
       assert.equal(retention.Retention?.Mode, config.retention.mode);
-      await assert.rejects(s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: obj.key, VersionId: obj.versionId })), lockedRefusal);
+      await assert.rejects(
+        s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: obj.key, VersionId: obj.versionId })),
+        lockedRefusal,
+      );
     }
   });
 
@@ -245,7 +338,10 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.match(listed.out, new RegExp(`${incidentId}\\s+sealed\\s+critical\\s+test/shop/web`));
     assert.match(listed.out, /--page-token abc/);
 
-    assert.equal((await cli(['evidence', 'get', incidentId, '-o', dir, '--api', api, '--token', 'wrong-token-wrong-token'])).code, 2);
+    assert.equal(
+      (await cli(['evidence', 'get', incidentId, '-o', dir, '--api', api, '--token', 'wrong-token-wrong-token'])).code,
+      2,
+    );
     const got = await cli(['evidence', 'get', incidentId, '-o', dir, ...common]);
     assert.equal(got.code, 0, got.out + got.err);
     assert.equal(got.err, '', 'no progress bar when stderr is not a TTY');
@@ -265,8 +361,16 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.equal(fetched.code, 0, fetched.out);
     const fetchedReport = JSON.parse(fetched.out);
     assert.equal(fetchedReport.keySource, 'server');
-    assert.equal(fetchedReport.suppliedKeyId, services.signer.keyId, 'the API (without the private key) serves the key the worker published');
-    assert.equal(fs.existsSync(path.join(apiDataDir, 'signing-key.pem')), false, 'the API never generates a signing key');
+    assert.equal(
+      fetchedReport.suppliedKeyId,
+      services.signer.keyId,
+      'the API (without the private key) serves the key the worker published',
+    );
+    assert.equal(
+      fs.existsSync(path.join(apiDataDir, 'signing-key.pem')),
+      false,
+      'the API never generates a signing key',
+    );
     assert.match(fetchedReport.keyNote, /NOT independently supplied/);
 
     const wrongKey = path.join(dataDir, 'other.pub.pem');
@@ -288,7 +392,10 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.equal(tampered.code, 1);
     const report = JSON.parse(tampered.out);
     assert.equal(report.signature.ok, true);
-    assert.deepEqual(report.artifacts.filter((a: { ok: boolean }) => !a.ok).map((a: { path: string }) => a.path), ['filesystem/rootfs.tar']);
+    assert.deepEqual(
+      report.artifacts.filter((a: { ok: boolean }) => !a.ok).map((a: { path: string }) => a.path),
+      ['filesystem/rootfs.tar'],
+    );
     const human = await cli(['evidence', 'verify', dir, '--key', keyFile]);
     assert.match(human.out, /FAILED filesystem\/rootfs\.tar .*sha256/);
 
@@ -317,42 +424,86 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   });
 
   test('every access left a locked custody record (who, when, what, from where)', async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/custody/` }));
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/custody/` }),
+    );
     const keys = (listed.Contents ?? []).map((c) => c.Key!);
     assert.equal(keys.length, 2, 'one evidence read + one bundle (the refused wrong-token request is not an access)');
-    const records = await Promise.all(keys.map(async (key) => JSON.parse((await services.store.readSmall(key, undefined, 1e6)).bytes.toString())));
+    const records = await Promise.all(
+      keys.map(async (key) => JSON.parse((await services.store.readSmall(key, undefined, 1e6)).bytes.toString())),
+    );
     assert.deepEqual(records.map((r) => r.action).sort(), ['evidence.bundle', 'evidence.read']);
     for (const r of records) {
       assert.equal(r.who.role, 'investigator');
       assert.equal(r.from.ip, '127.0.0.1');
       assert.equal(r.from.userAgent, 'holdfast-cli');
-      assert.ok(r.objects.some((o: { key: string; versionId?: string }) => o.key.endsWith('manifest.json') && o.versionId === manifestVersion));
+      assert.ok(
+        r.objects.some(
+          (o: { key: string; versionId?: string }) =>
+            o.key.endsWith('manifest.json') && o.versionId === manifestVersion,
+        ),
+      );
     }
     const head = await services.store.head(keys[0]!);
     assert.equal(head.retention?.mode, config.retention.mode);
-    await assert.rejects(s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: keys[0]!, VersionId: head.versionId })), lockedRefusal);
+    await assert.rejects(
+      s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: keys[0]!, VersionId: head.versionId })),
+      lockedRefusal,
+    );
   });
 
   test('legal hold: placed on every object of the incident (recorded in custody), deletion refused even with a governance bypass, then lifted', async () => {
     const headers = { authorization: `Bearer ${INVESTIGATOR}`, 'content-type': 'application/json' };
-    const on = await app.inject({ method: 'POST', url: `/v1/incidents/${incidentId}/evidence/legal-hold`, headers, payload: { on: true } });
+    const on = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
+      headers,
+      payload: { on: true },
+    });
     assert.equal(on.statusCode, 200, on.body);
     assert.deepEqual(on.json(), { incidentId, legalHold: true, objects: 4 });
     const [artifact] = refs;
-    const hold = await s3.send(new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }));
+    const hold = await s3.send(
+      new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }),
+    );
     assert.equal(hold.LegalHold?.Status, 'ON');
     await assert.rejects(
-      s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId, BypassGovernanceRetention: true })),
+      s3.send(
+        new DeleteObjectCommand({
+          Bucket: config.s3.bucket,
+          Key: artifact!.key,
+          VersionId: artifact!.versionId,
+          BypassGovernanceRetention: true,
+        }),
+      ),
       lockedRefusal,
     );
-    const off = await app.inject({ method: 'POST', url: `/v1/incidents/${incidentId}/evidence/legal-hold`, headers, payload: { on: false } });
+    const off = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
+      headers,
+      payload: { on: false },
+    });
     assert.equal(off.statusCode, 200, off.body);
-    const lifted = await s3.send(new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }));
+    const lifted = await s3.send(
+      new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }),
+    );
     assert.equal(lifted.LegalHold?.Status, 'OFF');
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/custody/` }));
-    const actions = await Promise.all((listed.Contents ?? []).map(async (c) => JSON.parse((await services.store.readSmall(c.Key!, undefined, 1e6)).bytes.toString()).action));
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: `incidents/${incidentId}/custody/` }),
+    );
+    const actions = await Promise.all(
+      (listed.Contents ?? []).map(
+        async (c) => JSON.parse((await services.store.readSmall(c.Key!, undefined, 1e6)).bytes.toString()).action,
+      ),
+    );
     assert.equal(actions.filter((a) => a === 'evidence.legal-hold').length, 2);
-    const bad = await app.inject({ method: 'POST', url: `/v1/incidents/${incidentId}/evidence/legal-hold`, headers, payload: { on: 'yes' } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
+      headers,
+      payload: { on: 'yes' },
+    });
     assert.equal(bad.statusCode, 400);
   });
 });

@@ -48,7 +48,9 @@ describe('smoke: workflow → activity → S3 with Object Lock, on the real serv
     // Check the lock from outside the workflow too: the retention is on the object and deletion is still refused.
     const s3 = createS3Client(config.s3);
     try {
-      const retention = await s3.send(new GetObjectRetentionCommand({ Bucket: config.s3.bucket, Key: result.key, VersionId: result.versionId }));
+      const retention = await s3.send(
+        new GetObjectRetentionCommand({ Bucket: config.s3.bucket, Key: result.key, VersionId: result.versionId }),
+      );
       assert.equal(retention.Retention?.Mode, config.retention.mode);
       assert.ok(retention.Retention?.RetainUntilDate && retention.Retention.RetainUntilDate.getTime() > Date.now());
       await assert.rejects(

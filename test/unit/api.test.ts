@@ -6,13 +6,21 @@ import type { IncidentAction, IncidentsService } from '../../api/incidents';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
 
-const TOKENS = { intake: 'intake-token-0123456789', responder: 'responder-token-0123456789', investigator: 'investigator-token-012345' };
+const TOKENS = {
+  intake: 'intake-token-0123456789',
+  responder: 'responder-token-0123456789',
+  investigator: 'investigator-token-012345',
+};
 
 /** Records what the routes ask of Temporal. */
 class FakeIncidents implements IncidentsService {
   actions: Array<{ incidentId: string; action: IncidentAction; body: unknown }> = [];
   async list() {
-    return { incidents: [{ incidentId: 'inc-00000000-0000-4000-8000-000000000001', workflowId: 'incident/c/ns/p', status: 'escalating' }] };
+    return {
+      incidents: [
+        { incidentId: 'inc-00000000-0000-4000-8000-000000000001', workflowId: 'incident/c/ns/p', status: 'escalating' },
+      ],
+    };
   }
   async get(): Promise<never> {
     throw Object.assign(new Error('not used'), { statusCode: 404 });
@@ -31,7 +39,12 @@ describe('API basics (inject, no servers)', () => {
   before(async () => {
     app = await buildServer({
       logger: pino({ level: 'silent' }),
-      readiness: { temporal: async () => {}, s3: async () => { throw new Error('connect ECONNREFUSED'); } },
+      readiness: {
+        temporal: async () => {},
+        s3: async () => {
+          throw new Error('connect ECONNREFUSED');
+        },
+      },
       tokens: new Map(Object.entries(TOKENS).map(([role, token]) => [token, role as 'intake'])),
       incidents,
       metrics: createApiMetrics(),
@@ -56,31 +69,70 @@ describe('API basics (inject, no servers)', () => {
     assert.equal(none.json().status, 401);
     const wrong = await app.inject({ method: 'POST', url, payload: {}, headers: auth('intake') });
     assert.equal(wrong.statusCode, 403);
-    const forged = await app.inject({ method: 'POST', url, payload: {}, headers: { authorization: `Bearer ${TOKENS.responder}x` } });
+    const forged = await app.inject({
+      method: 'POST',
+      url,
+      payload: {},
+      headers: { authorization: `Bearer ${TOKENS.responder}x` },
+    });
     assert.equal(forged.statusCode, 401);
     assert.equal(incidents.actions.length, 0);
   });
 
   test('responder actions become signals with who did it; approve needs the step', async () => {
     const id = 'inc-00000000-0000-4000-8000-000000000001';
-    const ok = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/approve`, payload: { step: 'isolate', note: 'go' }, headers: auth('responder') });
+    const ok = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${id}/approve`,
+      payload: { step: 'isolate', note: 'go' },
+      headers: auth('responder'),
+    });
     assert.equal(ok.statusCode, 202);
-    assert.deepEqual(incidents.actions.at(-1), { incidentId: id, action: 'approve', body: { step: 'isolate', note: 'go', by: 'responder' } });
-    const missing = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/reject`, payload: {}, headers: auth('responder') });
+    assert.deepEqual(incidents.actions.at(-1), {
+      incidentId: id,
+      action: 'approve',
+      body: { step: 'isolate', note: 'go', by: 'responder' },
+    });
+    const missing = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${id}/reject`,
+      payload: {},
+      headers: auth('responder'),
+    });
     assert.equal(missing.statusCode, 400);
     assert.equal(missing.json().errors[0].field, 'body/step');
-    const badAction = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/delete`, payload: {}, headers: auth('responder') });
+    const badAction = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${id}/delete`,
+      payload: {},
+      headers: auth('responder'),
+    });
     assert.equal(badAction.statusCode, 400);
-    const badId = await app.inject({ method: 'POST', url: '/v1/incidents/..%2F..%2Fetc/acknowledge', payload: {}, headers: auth('responder') });
+    const badId = await app.inject({
+      method: 'POST',
+      url: '/v1/incidents/..%2F..%2Fetc/acknowledge',
+      payload: {},
+      headers: auth('responder'),
+    });
     assert.equal(badId.statusCode, 400);
   });
 
   test('bad JSON → 400, body over 1 MiB → 413, unknown route → 404, all problem+json', async () => {
     const id = 'inc-00000000-0000-4000-8000-000000000001';
-    const bad = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/acknowledge`, payload: '{"note":', headers: { ...auth('responder'), 'content-type': 'application/json' } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${id}/acknowledge`,
+      payload: '{"note":',
+      headers: { ...auth('responder'), 'content-type': 'application/json' },
+    });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().detail, /not valid JSON/);
-    const big = await app.inject({ method: 'POST', url: `/v1/incidents/${id}/acknowledge`, payload: JSON.stringify({ note: 'x'.repeat(1024 * 1024 + 10) }), headers: { ...auth('responder'), 'content-type': 'application/json' } });
+    const big = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${id}/acknowledge`,
+      payload: JSON.stringify({ note: 'x'.repeat(1024 * 1024 + 10) }),
+      headers: { ...auth('responder'), 'content-type': 'application/json' },
+    });
     assert.equal(big.statusCode, 413);
     assert.match(big.headers['content-type'] as string, /problem\+json/);
     const missing = await app.inject({ url: '/v2/nothing' });
@@ -95,7 +147,10 @@ describe('API basics (inject, no servers)', () => {
     assert.equal(list.json().incidents[0].status, 'escalating');
     const injected = await app.inject({ url: '/v1/incidents?namespace=a%22%20OR%20true', headers: auth('responder') });
     assert.equal(injected.statusCode, 400, 'filter values are names, never query text');
-    const history = await app.inject({ url: '/v1/incidents/inc-00000000-0000-4000-8000-000000000001/history?pageSize=5', headers: auth('responder') });
+    const history = await app.inject({
+      url: '/v1/incidents/inc-00000000-0000-4000-8000-000000000001/history?pageSize=5',
+      headers: auth('responder'),
+    });
     assert.equal(history.json().nextPageToken, 'abc');
   });
 

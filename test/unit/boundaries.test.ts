@@ -24,16 +24,32 @@ async function restrictedImportErrors(file: string, code: string): Promise<numbe
 }
 
 const REFUSED: Array<[string, string, string]> = [
-  ['a workflow importing an activity implementation', 'workflows/x.ts', "import { createSealActivities } from '../activities/seal';"],
-  ['a workflow importing the activity contract as a value', 'workflows/x.ts', "import { X } from '../activities/contract';"],
+  [
+    'a workflow importing an activity implementation',
+    'workflows/x.ts',
+    "import { createSealActivities } from '../activities/seal';",
+  ],
+  [
+    'a workflow importing the activity contract as a value',
+    'workflows/x.ts',
+    "import { X } from '../activities/contract';",
+  ],
   ['a workflow importing a Node builtin', 'workflows/x.ts', "import crypto from 'node:crypto';"],
   ['a workflow importing an adapter', 'workflows/x.ts', "import type { X } from '../adapters/kubernetes/cluster';"],
   ['a workflow importing the configuration', 'workflows/x.ts', "import { loadConfig } from '../common/config';"],
   ['a workflow importing the activity SDK', 'workflows/x.ts', "import { Context } from '@temporalio/activity';"],
   ['an activity importing a workflow', 'activities/x.ts', "import { statusQuery } from '../workflows/definitions';"],
   ['an activity importing the API', 'activities/steps/x.ts', "import { buildServer } from '../../api/server';"],
-  ['an adapter importing a workflow', 'adapters/kubernetes/x.ts', "import type { X } from '../../workflows/definitions';"],
-  ['an adapter importing an activity', 'adapters/s3/x.ts', "import type { StepResult } from '../../activities/contract';"],
+  [
+    'an adapter importing a workflow',
+    'adapters/kubernetes/x.ts',
+    "import type { X } from '../../workflows/definitions';",
+  ],
+  [
+    'an adapter importing an activity',
+    'adapters/s3/x.ts',
+    "import type { StepResult } from '../../activities/contract';",
+  ],
   ['the API importing an adapter', 'api/x.ts', "import { S3EvidenceStore } from '../adapters/s3/evidence-store';"],
   ['the API importing an activity', 'api/routes/x.ts', "import { createActivities } from '../../activities';"],
   ['the CLI importing an adapter', 'cli/x.ts', "import { KubernetesCluster } from '../adapters/kubernetes/cluster';"],
@@ -43,7 +59,11 @@ const REFUSED: Array<[string, string, string]> = [
 
 const ALLOWED: Array<[string, string, string]> = [
   ['a workflow importing the workflow SDK', 'workflows/x.ts', "import { condition } from '@temporalio/workflow';"],
-  ['a workflow importing the activity contract type-only', 'workflows/x.ts', "import type { StepResult } from '../activities/contract';"],
+  [
+    'a workflow importing the activity contract type-only',
+    'workflows/x.ts',
+    "import type { StepResult } from '../activities/contract';",
+  ],
   ['a workflow importing common/', 'workflows/x.ts', "import { FailureType } from '../common/failures';"],
   ['a workflow importing a sibling', 'workflows/x.ts', "import { statusQuery } from './definitions';"],
   ['an activity importing a port', 'activities/x.ts', "import type { Cluster } from '../common/ports';"],

@@ -8,17 +8,33 @@ import { repoRoot } from '../helpers/env';
 
 // No Docker engine here: validate what can be validated without one.
 const compose = YAML.parse(fs.readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, { image?: string; build?: string; command?: string[]; depends_on?: unknown; environment?: Record<string, string> }>;
+  services: Record<
+    string,
+    { image?: string; build?: string; command?: string[]; depends_on?: unknown; environment?: Record<string, string> }
+  >;
 };
 const dockerfile = fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
 
 test('docker-compose has Temporal on PostgreSQL with its UI, S3 with Object Lock, and the Holdfast worker and API', () => {
   const services = compose.services;
-  for (const name of ['postgresql', 'temporal', 'temporal-ui', 'temporal-setup', 's3', 's3-setup', 'holdfast-worker', 'holdfast-api']) {
+  for (const name of [
+    'postgresql',
+    'temporal',
+    'temporal-ui',
+    'temporal-setup',
+    's3',
+    's3-setup',
+    'holdfast-worker',
+    'holdfast-api',
+  ]) {
     assert.ok(services[name], `service ${name}`);
   }
   assert.equal(services.temporal!.environment!.DB, 'postgres12');
-  assert.deepEqual(services.s3!.command!.slice(0, 3), ['posix', '--versioning-dir', '/data/versions'], 'versioning (needed for Object Lock)');
+  assert.deepEqual(
+    services.s3!.command!.slice(0, 3),
+    ['posix', '--versioning-dir', '/data/versions'],
+    'versioning (needed for Object Lock)',
+  );
   assert.deepEqual(services['holdfast-worker']!.command, ['node', 'dist/worker/main.js']);
   assert.deepEqual(services['holdfast-api']!.command, ['node', 'dist/api/main.js']);
   assert.deepEqual(services['s3-setup']!.command, ['node', 'dist/scripts/provision.js']);

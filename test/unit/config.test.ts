@@ -67,7 +67,10 @@ describe('README configuration tables', () => {
     assert.equal(tables.length, 2, 'one table for the product, one for the scripts');
     assert.deepEqual(sorted(tables[1]!), sorted(read));
     const product = tables[0]!;
-    assert.deepEqual([...read].filter((name) => product.has(name)), []);
+    assert.deepEqual(
+      [...read].filter((name) => product.has(name)),
+      [],
+    );
   });
 });
 
@@ -75,11 +78,25 @@ describe('loadConfig', () => {
   test('defaults', () => {
     const config = loadConfig({}, '/srv/holdfast');
     assert.equal(config.dataDir, '/srv/holdfast/.holdfast');
-    assert.deepEqual(config.api, { host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', tokens: undefined, webhookSecret: undefined, defaultCluster: 'default' });
-    assert.deepEqual(config.evidence, { legalHold: false, urlExpirySeconds: 300, partSize: 5 * 1024 * 1024, queueSize: 2 });
+    assert.deepEqual(config.api, {
+      host: '127.0.0.1',
+      port: 8080,
+      publicUrl: 'http://127.0.0.1:8080',
+      tokens: undefined,
+      webhookSecret: undefined,
+      defaultCluster: 'default',
+    });
+    assert.deepEqual(config.evidence, {
+      legalHold: false,
+      urlExpirySeconds: 300,
+      partSize: 5 * 1024 * 1024,
+      queueSize: 2,
+    });
     assert.deepEqual(config.kubernetes, {
-      inCluster: false, kubeconfig: undefined,
-      capture: { kubeconfig: undefined, tokenFile: undefined }, containment: { kubeconfig: undefined, tokenFile: undefined },
+      inCluster: false,
+      kubeconfig: undefined,
+      capture: { kubeconfig: undefined, tokenFile: undefined },
+      containment: { kubeconfig: undefined, tokenFile: undefined },
       collector: {},
     });
     assert.equal(config.notifiers.file, undefined);
@@ -90,53 +107,106 @@ describe('loadConfig', () => {
   });
 
   test('API slice: public URL without trailing slashes, from host and port when unset; empty secrets are unset', () => {
-    assert.equal(loadConfig({ HOLDFAST_PUBLIC_URL: 'https://holdfast.example.com//' }).api.publicUrl, 'https://holdfast.example.com');
-    assert.equal(loadConfig({ HOLDFAST_API_HOST: '0.0.0.0', HOLDFAST_API_PORT: '9000' }).api.publicUrl, 'http://0.0.0.0:9000');
-    const api = loadConfig({ HOLDFAST_TOKENS: 'intake=x', HOLDFAST_WEBHOOK_SECRET: '', HOLDFAST_CLUSTER_NAME: 'prod' }).api;
+    assert.equal(
+      loadConfig({ HOLDFAST_PUBLIC_URL: 'https://holdfast.example.com//' }).api.publicUrl,
+      'https://holdfast.example.com',
+    );
+    assert.equal(
+      loadConfig({ HOLDFAST_API_HOST: '0.0.0.0', HOLDFAST_API_PORT: '9000' }).api.publicUrl,
+      'http://0.0.0.0:9000',
+    );
+    const api = loadConfig({
+      HOLDFAST_TOKENS: 'intake=x',
+      HOLDFAST_WEBHOOK_SECRET: '',
+      HOLDFAST_CLUSTER_NAME: 'prod',
+    }).api;
     assert.equal(api.tokens, 'intake=x');
     assert.equal(api.webhookSecret, undefined);
     assert.equal(api.defaultCluster, 'prod');
   });
 
   test('evidence slice: legal hold words, sizes, and the same messages as before for out-of-range values', () => {
-    const evidence = loadConfig({ HOLDFAST_LEGAL_HOLD: 'Yes', HOLDFAST_EVIDENCE_URL_SECONDS: '600', HOLDFAST_EVIDENCE_PART_MIB: '16', HOLDFAST_EVIDENCE_QUEUE: ' ' }).evidence;
+    const evidence = loadConfig({
+      HOLDFAST_LEGAL_HOLD: 'Yes',
+      HOLDFAST_EVIDENCE_URL_SECONDS: '600',
+      HOLDFAST_EVIDENCE_PART_MIB: '16',
+      HOLDFAST_EVIDENCE_QUEUE: ' ',
+    }).evidence;
     assert.deepEqual(evidence, { legalHold: true, urlExpirySeconds: 600, partSize: 16 * 1024 * 1024, queueSize: 2 });
     assert.equal(loadConfig({ HOLDFAST_LEGAL_HOLD: 'enabled' }).evidence.legalHold, false);
-    assert.throws(() => loadConfig({ HOLDFAST_EVIDENCE_QUEUE: '9' }), (err: Error) =>
-      err instanceof ConfigError && err.message === 'HOLDFAST_EVIDENCE_QUEUE must be an integer between 1 and 8, got "9"');
-    assert.throws(() => loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '901' }), /HOLDFAST_EVIDENCE_URL_SECONDS must be an integer between 1 and 900/);
-    assert.throws(() => loadConfig({ HOLDFAST_EVIDENCE_PART_MIB: '4' }), /HOLDFAST_EVIDENCE_PART_MIB must be an integer between 5 and 64, got "4"/);
-    assert.throws(() => loadConfig({ HOLDFAST_EVIDENCE_PART_MIB: 'x'.repeat(100) }), (err: Error) => err.message.endsWith(`got "${'x'.repeat(40)}"`));
+    assert.throws(
+      () => loadConfig({ HOLDFAST_EVIDENCE_QUEUE: '9' }),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        err.message === 'HOLDFAST_EVIDENCE_QUEUE must be an integer between 1 and 8, got "9"',
+    );
+    assert.throws(
+      () => loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '901' }),
+      /HOLDFAST_EVIDENCE_URL_SECONDS must be an integer between 1 and 900/,
+    );
+    assert.throws(
+      () => loadConfig({ HOLDFAST_EVIDENCE_PART_MIB: '4' }),
+      /HOLDFAST_EVIDENCE_PART_MIB must be an integer between 5 and 64, got "4"/,
+    );
+    assert.throws(
+      () => loadConfig({ HOLDFAST_EVIDENCE_PART_MIB: 'x'.repeat(100) }),
+      (err: Error) => err.message.endsWith(`got "${'x'.repeat(40)}"`),
+    );
   });
 
   test('the signing key file resolves against the working directory', () => {
-    assert.equal(loadConfig({ HOLDFAST_SIGNING_KEY_FILE: ' keys/signing.pem ' }, '/srv').evidence.signingKeyFile, '/srv/keys/signing.pem');
+    assert.equal(
+      loadConfig({ HOLDFAST_SIGNING_KEY_FILE: ' keys/signing.pem ' }, '/srv').evidence.signingKeyFile,
+      '/srv/keys/signing.pem',
+    );
     assert.equal(loadConfig({ HOLDFAST_SIGNING_KEY_FILE: '  ' }, '/srv').evidence.signingKeyFile, undefined);
   });
 
   test('the older settings keep their messages', () => {
-    assert.throws(() => loadConfig({ HOLDFAST_API_PORT: '70000' }), /^ConfigError: HOLDFAST_API_PORT must be an integer between 0 and 65535, got "70000"$/);
-    assert.throws(() => loadConfig({ HOLDFAST_RETENTION_MODE: 'legal' }), /HOLDFAST_RETENTION_MODE must be GOVERNANCE or COMPLIANCE, got "LEGAL"/);
+    assert.throws(
+      () => loadConfig({ HOLDFAST_API_PORT: '70000' }),
+      /^ConfigError: HOLDFAST_API_PORT must be an integer between 0 and 65535, got "70000"$/,
+    );
+    assert.throws(
+      () => loadConfig({ HOLDFAST_RETENTION_MODE: 'legal' }),
+      /HOLDFAST_RETENTION_MODE must be GOVERNANCE or COMPLIANCE, got "LEGAL"/,
+    );
     assert.throws(() => loadConfig({ S3_BUCKET: 'Bad_Bucket' }), /S3_BUCKET "Bad_Bucket" is not a valid bucket name/);
   });
 
   test('kubernetes slice: identities, in-cluster detection, collector overrides (an unknown pull policy keeps the default)', () => {
     const kubernetes = loadConfig({
-      KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBECONFIG: '/etc/kube/config',
-      HOLDFAST_CAPTURE_KUBECONFIG: '/etc/holdfast/capture.kubeconfig', HOLDFAST_CONTAINMENT_TOKEN_FILE: '/var/run/secrets/containment/token',
-      HOLDFAST_COLLECTOR_IMAGE: 'registry.example.com/holdfast/collector@sha256:abc', HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      KUBECONFIG: '/etc/kube/config',
+      HOLDFAST_CAPTURE_KUBECONFIG: '/etc/holdfast/capture.kubeconfig',
+      HOLDFAST_CONTAINMENT_TOKEN_FILE: '/var/run/secrets/containment/token',
+      HOLDFAST_COLLECTOR_IMAGE: 'registry.example.com/holdfast/collector@sha256:abc',
+      HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
     }).kubernetes;
     assert.equal(kubernetes.inCluster, true);
     assert.equal(kubernetes.kubeconfig, '/etc/kube/config');
     assert.deepEqual(kubernetes.capture, { kubeconfig: '/etc/holdfast/capture.kubeconfig', tokenFile: undefined });
-    assert.deepEqual(kubernetes.containment, { kubeconfig: undefined, tokenFile: '/var/run/secrets/containment/token' });
-    assert.deepEqual(kubernetes.collector, { image: 'registry.example.com/holdfast/collector@sha256:abc', imagePullPolicy: 'Never' });
-    assert.deepEqual(loadConfig({ HOLDFAST_COLLECTOR_PULL_POLICY: 'Sometimes', HOLDFAST_COLLECTOR_IMAGE: '' }).kubernetes.collector, {});
+    assert.deepEqual(kubernetes.containment, {
+      kubeconfig: undefined,
+      tokenFile: '/var/run/secrets/containment/token',
+    });
+    assert.deepEqual(kubernetes.collector, {
+      image: 'registry.example.com/holdfast/collector@sha256:abc',
+      imagePullPolicy: 'Never',
+    });
+    assert.deepEqual(
+      loadConfig({ HOLDFAST_COLLECTOR_PULL_POLICY: 'Sometimes', HOLDFAST_COLLECTOR_IMAGE: '' }).kubernetes.collector,
+      {},
+    );
   });
 
   test('the worker hands the collector the adapter defaults with the configured overrides', () => {
     assert.deepEqual(collectorConfig({}), DEFAULT_COLLECTOR);
-    assert.deepEqual(collectorConfig({ image: 'img:1', imagePullPolicy: 'Always' }), { ...DEFAULT_COLLECTOR, image: 'img:1', imagePullPolicy: 'Always' });
+    assert.deepEqual(collectorConfig({ image: 'img:1', imagePullPolicy: 'Always' }), {
+      ...DEFAULT_COLLECTOR,
+      image: 'img:1',
+      imagePullPolicy: 'Always',
+    });
   });
 
   test('notifiers slice: file or inline text, and secrets looked up by name when a notifier is built', () => {
@@ -147,11 +217,19 @@ describe('loadConfig', () => {
     assert.equal(notifiers.secret('PD_KEY'), undefined);
     env.PD_KEY = 'routing-key';
     assert.equal(notifiers.secret('PD_KEY'), 'routing-key');
-    assert.ok(!JSON.stringify(loadConfig({ ...env, HOLDFAST_NOTIFIERS_FILE: '' })).includes('routing-key'), 'the environment is not copied into the configuration');
+    assert.ok(
+      !JSON.stringify(loadConfig({ ...env, HOLDFAST_NOTIFIERS_FILE: '' })).includes('routing-key'),
+      'the environment is not copied into the configuration',
+    );
   });
 
   test('playbooks, worker metrics port and logging', () => {
-    const config = loadConfig({ HOLDFAST_PLAYBOOKS: '/etc/holdfast/playbooks.yaml', HOLDFAST_WORKER_METRICS_PORT: '0', HOLDFAST_LOG_LEVEL: 'debug', HOLDFAST_LOG_FORMAT: 'json' });
+    const config = loadConfig({
+      HOLDFAST_PLAYBOOKS: '/etc/holdfast/playbooks.yaml',
+      HOLDFAST_WORKER_METRICS_PORT: '0',
+      HOLDFAST_LOG_LEVEL: 'debug',
+      HOLDFAST_LOG_FORMAT: 'json',
+    });
     assert.equal(config.playbooks.file, '/etc/holdfast/playbooks.yaml');
     assert.equal(config.worker.metricsPort, 0);
     assert.deepEqual(config.logging, { level: 'debug', format: 'json' });
@@ -163,7 +241,10 @@ describe('loadConfig', () => {
 describe('loadCliConfig and the other loaders', () => {
   test('the CLI: API URL and token', () => {
     assert.deepEqual(loadCliConfig({}), { apiUrl: 'http://127.0.0.1:8080', token: undefined });
-    assert.deepEqual(loadCliConfig({ HOLDFAST_API_URL: 'https://holdfast.example.com', HOLDFAST_TOKEN: 't' }), { apiUrl: 'https://holdfast.example.com', token: 't' });
+    assert.deepEqual(loadCliConfig({ HOLDFAST_API_URL: 'https://holdfast.example.com', HOLDFAST_TOKEN: 't' }), {
+      apiUrl: 'https://holdfast.example.com',
+      token: 't',
+    });
   });
 
   test('the AWS SDK notice is silenced unless the variable is set explicitly', () => {
@@ -179,7 +260,11 @@ describe('loadCliConfig and the other loaders', () => {
     assert.equal(scriptSettings({}).cacheDir, path.join(os.homedir(), '.cache', 'holdfast'));
     assert.equal(scriptSettings({ XDG_CACHE_HOME: '/xdg' }).cacheDir, '/xdg/holdfast');
     assert.equal(scriptSettings({ XDG_CACHE_HOME: '/xdg', HOLDFAST_CACHE_DIR: '/cache' }).cacheDir, '/cache');
-    const settings = scriptSettings({ HOLDFAST_TEMPORAL_BIN: '/bin/temporal', HOLDFAST_S3_PORT: '7171', HOLDFAST_SKIP_CLUSTER: '1' });
+    const settings = scriptSettings({
+      HOLDFAST_TEMPORAL_BIN: '/bin/temporal',
+      HOLDFAST_S3_PORT: '7171',
+      HOLDFAST_SKIP_CLUSTER: '1',
+    });
     assert.deepEqual(settings.serverBins, { temporal: '/bin/temporal', versitygw: undefined });
     assert.deepEqual(settings.ports, { s3: 7171, temporal: 7233, temporalUi: 8233 });
     assert.equal(settings.skipCluster, true);

@@ -38,14 +38,30 @@ function tmpdir(): string {
 
 function alert(): Alert {
   return {
-    id: 'a1', source: 'falco', rule: 'Terminal shell in container', severity: 'critical', summary: 'shell spawned; $(rm -rf /)',
-    observedAt: '2026-11-28T14:50:00.000Z', receivedAt: '2026-11-28T14:50:01.000Z',
-    target: { cluster: 'prod', namespace: 'payments', pod: 'api-7d9f' }, labels: {}, status: 'firing', rawSha256: 'ab'.repeat(32),
+    id: 'a1',
+    source: 'falco',
+    rule: 'Terminal shell in container',
+    severity: 'critical',
+    summary: 'shell spawned; $(rm -rf /)',
+    observedAt: '2026-11-28T14:50:00.000Z',
+    receivedAt: '2026-11-28T14:50:01.000Z',
+    target: { cluster: 'prod', namespace: 'payments', pod: 'api-7d9f' },
+    labels: {},
+    status: 'firing',
+    rawSha256: 'ab'.repeat(32),
   };
 }
 
 async function put(store: MemoryEvidenceStore, step: string, name: string, body: Buffer | string) {
-  return store.putArtifact({ incidentId: INCIDENT, step, name, contentType: 'application/octet-stream', collector, method: 'test', body: Readable.from([Buffer.from(body)]) });
+  return store.putArtifact({
+    incidentId: INCIDENT,
+    step,
+    name,
+    contentType: 'application/octet-stream',
+    collector,
+    method: 'test',
+    body: Readable.from([Buffer.from(body)]),
+  });
 }
 
 async function sealed(store = new MemoryEvidenceStore()) {
@@ -61,9 +77,13 @@ async function sealed(store = new MemoryEvidenceStore()) {
   const pod = await put(store, 'preserve', 'pod.json', JSON.stringify(podRecord));
   const fsArtifact = await put(store, 'filesystem', 'filesystem.tar', crypto.randomBytes(4096));
   const input: SealInput = {
-    incidentId: INCIDENT, workflowId: `incident-${INCIDENT}`, runId: 'run-1', alerts: [alert()],
+    incidentId: INCIDENT,
+    workflowId: `incident-${INCIDENT}`,
+    runId: 'run-1',
+    alerts: [alert()],
     target: { cluster: 'prod', namespace: 'payments', pod: 'api-7d9f' },
-    artifacts: [pod, fsArtifact], failures: [{ step: 'memory', error: 'CRIU unavailable on this node' }],
+    artifacts: [pod, fsArtifact],
+    failures: [{ step: 'memory', error: 'CRIU unavailable on this node' }],
   };
   const result = await sealEvidenceWith({ store, signer, retention }, input);
   return { store, signer, input, result, privateKey };
@@ -116,7 +136,10 @@ describe('evidence: sealing', () => {
     assert.equal(manifest.workflowId, `incident-${INCIDENT}`);
     assert.equal(manifest.signing.keyId, signer.keyId);
     assert.equal(manifest.alerts[0]!.rawSha256, 'ab'.repeat(32));
-    assert.deepEqual(manifest.artifacts.map((a) => a.name), ['pod.json', 'filesystem.tar']);
+    assert.deepEqual(
+      manifest.artifacts.map((a) => a.name),
+      ['pod.json', 'filesystem.tar'],
+    );
     assert.equal(manifest.target.podUid, '0f0e5a0c-1111-4222-8333-944445555666');
     assert.equal(manifest.target.node, 'node-a');
     assert.deepEqual(manifest.target.containers, [
@@ -136,13 +159,24 @@ describe('evidence: sealing', () => {
     const ghost = { ...good, name: 'ghost.bin', key: `incidents/${INCIDENT}/logs/ghost.bin` };
     const foreign = { ...good, name: 'other', key: 'incidents/another-incident/logs/logs.txt' };
     store.pendingUploads = 2;
-    const result = await sealEvidenceWith({ store, signer: keySigner(privateKey), retention }, {
-      incidentId: INCIDENT, workflowId: 'w', runId: 'r', alerts: [], target: { cluster: 'prod', node: 'node-a' },
-      artifacts: [good, partial, ghost, foreign, good], failures: [],
-    });
+    const result = await sealEvidenceWith(
+      { store, signer: keySigner(privateKey), retention },
+      {
+        incidentId: INCIDENT,
+        workflowId: 'w',
+        runId: 'r',
+        alerts: [],
+        target: { cluster: 'prod', node: 'node-a' },
+        artifacts: [good, partial, ghost, foreign, good],
+        failures: [],
+      },
+    );
     assert.equal(store.pendingUploads, 0, 'incomplete uploads are swept before sealing');
     const manifest = parseManifest((await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes);
-    assert.deepEqual(manifest.artifacts.map((a) => a.name), ['logs.txt']);
+    assert.deepEqual(
+      manifest.artifacts.map((a) => a.name),
+      ['logs.txt'],
+    );
     const reasons = manifest.failures.map((f) => f.error).join('\n');
     assert.match(reasons, /core\.1.*stored size 6 differs from the recorded 600/);
     assert.match(reasons, /ghost\.bin.*not in the store/);
@@ -153,23 +187,50 @@ describe('evidence: sealing', () => {
 
   test('bad input is a non-retryable InvalidInput; store outages are retryable', async () => {
     const { privateKey } = crypto.generateKeyPairSync('ed25519');
-    const { sealEvidence } = createSealActivities({ store: new MemoryEvidenceStore(), signer: keySigner(privateKey), retention });
-    const base: SealInput = { incidentId: INCIDENT, workflowId: 'w', runId: 'r', alerts: [], target: { cluster: 'c' }, artifacts: [], failures: [] };
-    await assert.rejects(sealEvidence({ ...base, incidentId: '../../etc/passwd' }), (err: unknown) =>
-      err instanceof ApplicationFailure && err.nonRetryable && err.type === 'InvalidInput');
+    const { sealEvidence } = createSealActivities({
+      store: new MemoryEvidenceStore(),
+      signer: keySigner(privateKey),
+      retention,
+    });
+    const base: SealInput = {
+      incidentId: INCIDENT,
+      workflowId: 'w',
+      runId: 'r',
+      alerts: [],
+      target: { cluster: 'c' },
+      artifacts: [],
+      failures: [],
+    };
+    await assert.rejects(
+      sealEvidence({ ...base, incidentId: '../../etc/passwd' }),
+      (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && err.type === 'InvalidInput',
+    );
     const down = new MemoryEvidenceStore();
-    down.putSmallObject = async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }); };
+    down.putSmallObject = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+    };
     const { sealEvidence: sealDown } = createSealActivities({ store: down, signer: keySigner(privateKey), retention });
-    await assert.rejects(sealDown(base), (err: unknown) => err instanceof ApplicationFailure && !err.nonRetryable && /ECONNREFUSED/.test(err.message));
+    await assert.rejects(
+      sealDown(base),
+      (err: unknown) => err instanceof ApplicationFailure && !err.nonRetryable && /ECONNREFUSED/.test(err.message),
+    );
   });
 });
 
 /** Writes an evidence directory as `holdfast evidence get -o` does. */
-async function writeDir(store: MemoryEvidenceStore, manifestKey: string, manifestVersion: string | undefined, sigVersion: string | undefined): Promise<string> {
+async function writeDir(
+  store: MemoryEvidenceStore,
+  manifestKey: string,
+  manifestVersion: string | undefined,
+  sigVersion: string | undefined,
+): Promise<string> {
   const dir = tmpdir();
   const bytes = (await store.readSmall(manifestKey, manifestVersion, 1e6)).bytes;
   fs.writeFileSync(path.join(dir, 'manifest.json'), bytes);
-  fs.writeFileSync(path.join(dir, 'manifest.sig'), (await store.readSmall(`incidents/${INCIDENT}/manifest.sig`, sigVersion, 1e3)).bytes);
+  fs.writeFileSync(
+    path.join(dir, 'manifest.sig'),
+    (await store.readSmall(`incidents/${INCIDENT}/manifest.sig`, sigVersion, 1e3)).bytes,
+  );
   for (const a of parseManifest(bytes).artifacts) {
     const rel = relativeArtifactPath(INCIDENT, a.key)!;
     fs.mkdirSync(path.join(dir, path.dirname(rel)), { recursive: true });
@@ -206,7 +267,10 @@ describe('evidence: offline verification', () => {
     const tampered = await verifyDirectory(dir, { publicKeyPem: keyPem });
     assert.equal(tampered.ok, false);
     assert.equal(tampered.signature.ok, true);
-    assert.deepEqual(tampered.artifacts.filter((a) => !a.ok).map((a) => a.name), ['filesystem.tar']);
+    assert.deepEqual(
+      tampered.artifacts.filter((a) => !a.ok).map((a) => a.name),
+      ['filesystem.tar'],
+    );
     assert.match(tampered.problems.join('\n'), /filesystem\.tar.*sha256/);
 
     const manifestFile = path.join(dir, 'manifest.json');
@@ -217,41 +281,69 @@ describe('evidence: offline verification', () => {
     assert.equal(forged.ok, false);
   });
 
-  test('openssl alone verifies the signature and recomputes the key id (as README.md says)', { skip: spawnSync('openssl', ['version']).status !== 0 ? 'openssl not installed' : undefined }, async () => {
-    const { store, signer, result } = await sealed();
-    const dir = await writeDir(store, result.manifest.key, result.manifest.versionId, result.signature.versionId);
-    const pub = path.join(dir, 'holdfast.pub.pem');
-    fs.writeFileSync(pub, signer.publicKeys()[0]!.publicKeyPem);
-    const verify = () => spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', path.join(dir, 'manifest.json'), '-sigfile', path.join(dir, 'manifest.sig')], { encoding: 'utf8' });
-    const ok = verify();
-    assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /Signature Verified Successfully/);
-    const der = spawnSync('openssl', ['pkey', '-pubin', '-in', pub, '-outform', 'DER']);
-    const digest = spawnSync('openssl', ['dgst', '-sha256', '-r'], { input: der.stdout, encoding: 'utf8' });
-    assert.equal(digest.stdout.split(' ')[0], signer.keyId);
-    assert.equal(keyIdOf(signer.publicKeys()[0]!.publicKeyPem), signer.keyId);
-    const artifact = parseManifest(fs.readFileSync(path.join(dir, 'manifest.json'))).artifacts[1]!;
-    const sum = spawnSync('openssl', ['dgst', '-sha256', '-r', path.join(dir, 'filesystem', 'filesystem.tar')], { encoding: 'utf8' });
-    assert.equal(sum.stdout.split(' ')[0], artifact.sha256);
-    if (spawnSync('jq', ['--version']).status === 0 && spawnSync('sha256sum', ['--version']).status === 0) {
-      // The README's one-liner for every artifact at once.
-      const script = `jq -r '("incidents/" + .incidentId + "/") as $p | .artifacts[] | "\\(.sha256)  \\(.key | ltrimstr($p))"' manifest.json | sha256sum -c`;
-      const all = spawnSync('sh', ['-c', script], { cwd: dir, encoding: 'utf8' });
-      assert.equal(all.status, 0, all.stdout + all.stderr);
-      assert.match(all.stdout, /filesystem\/filesystem\.tar: OK/);
-    }
-    fs.appendFileSync(path.join(dir, 'manifest.json'), ' ');
-    const bad = verify();
-    assert.notEqual(bad.status, 0);
-    assert.match(bad.stdout + bad.stderr, /Signature Verification Failure/);
-  });
+  test(
+    'openssl alone verifies the signature and recomputes the key id (as README.md says)',
+    { skip: spawnSync('openssl', ['version']).status !== 0 ? 'openssl not installed' : undefined },
+    async () => {
+      const { store, signer, result } = await sealed();
+      const dir = await writeDir(store, result.manifest.key, result.manifest.versionId, result.signature.versionId);
+      const pub = path.join(dir, 'holdfast.pub.pem');
+      fs.writeFileSync(pub, signer.publicKeys()[0]!.publicKeyPem);
+      const verify = () =>
+        spawnSync(
+          'openssl',
+          [
+            'pkeyutl',
+            '-verify',
+            '-pubin',
+            '-inkey',
+            pub,
+            '-rawin',
+            '-in',
+            path.join(dir, 'manifest.json'),
+            '-sigfile',
+            path.join(dir, 'manifest.sig'),
+          ],
+          { encoding: 'utf8' },
+        );
+      const ok = verify();
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.match(ok.stdout, /Signature Verified Successfully/);
+      const der = spawnSync('openssl', ['pkey', '-pubin', '-in', pub, '-outform', 'DER']);
+      const digest = spawnSync('openssl', ['dgst', '-sha256', '-r'], { input: der.stdout, encoding: 'utf8' });
+      assert.equal(digest.stdout.split(' ')[0], signer.keyId);
+      assert.equal(keyIdOf(signer.publicKeys()[0]!.publicKeyPem), signer.keyId);
+      const artifact = parseManifest(fs.readFileSync(path.join(dir, 'manifest.json'))).artifacts[1]!;
+      const sum = spawnSync('openssl', ['dgst', '-sha256', '-r', path.join(dir, 'filesystem', 'filesystem.tar')], {
+        encoding: 'utf8',
+      });
+      assert.equal(sum.stdout.split(' ')[0], artifact.sha256);
+      if (spawnSync('jq', ['--version']).status === 0 && spawnSync('sha256sum', ['--version']).status === 0) {
+        // The README's one-liner for every artifact at once.
+        const script = `jq -r '("incidents/" + .incidentId + "/") as $p | .artifacts[] | "\\(.sha256)  \\(.key | ltrimstr($p))"' manifest.json | sha256sum -c`;
+        const all = spawnSync('sh', ['-c', script], { cwd: dir, encoding: 'utf8' });
+        assert.equal(all.status, 0, all.stdout + all.stderr);
+        assert.match(all.stdout, /filesystem\/filesystem\.tar: OK/);
+      }
+      fs.appendFileSync(path.join(dir, 'manifest.json'), ' ');
+      const bad = verify();
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stdout + bad.stderr, /Signature Verification Failure/);
+    },
+  );
 });
 
 describe('CLI progress bar', () => {
   test('drawn on a TTY only, with percent and bytes; silent otherwise', async () => {
-
     let out = '';
-    const tty = { isTTY: true, columns: 120, write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WriteStream;
+    const tty = {
+      isTTY: true,
+      columns: 120,
+      write: (s: string) => {
+        out += s;
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
     const bar = progressBar('core.1', tty);
     bar.update(512 * 1024, 1024 * 1024);
     bar.update(1024 * 1024, 1024 * 1024);
@@ -260,7 +352,13 @@ describe('CLI progress bar', () => {
     assert.match(out, /100% 1\.0 MiB\/1\.0 MiB/);
     assert.ok(out.endsWith('\n'));
     let piped = '';
-    const pipe = { isTTY: false, write: (s: string) => { piped += s; return true; } } as unknown as NodeJS.WriteStream;
+    const pipe = {
+      isTTY: false,
+      write: (s: string) => {
+        piped += s;
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
     const silent = progressBar('x', pipe);
     silent.update(1, 2);
     silent.done();
@@ -268,11 +366,17 @@ describe('CLI progress bar', () => {
   });
 });
 
-
 describe('evidence API (in-memory store)', () => {
-  const tokens = new Map([['investigator-token-0123456789', 'investigator' as const], ['responder-token-0123456789ab', 'responder' as const]]);
+  const tokens = new Map([
+    ['investigator-token-0123456789', 'investigator' as const],
+    ['responder-token-0123456789ab', 'responder' as const],
+  ]);
 
-  async function app(store: MemoryEvidenceStore, custody: MemoryCustodyLog, keys: { publicKeys(): ReturnType<ReturnType<typeof keySigner>['publicKeys']> }) {
+  async function app(
+    store: MemoryEvidenceStore,
+    custody: MemoryCustodyLog,
+    keys: { publicKeys(): ReturnType<ReturnType<typeof keySigner>['publicKeys']> },
+  ) {
     const server = Fastify();
     server.setErrorHandler(problemErrorHandler);
     await server.register(authPlugin, { tokens });
@@ -288,12 +392,24 @@ describe('evidence API (in-memory store)', () => {
     const inv = { authorization: 'Bearer investigator-token-0123456789', 'user-agent': 'unit-test' };
     try {
       assert.equal((await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence` })).statusCode, 401);
-      const forbidden = await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: { authorization: 'Bearer responder-token-0123456789ab' } });
+      const forbidden = await server.inject({
+        url: `/v1/incidents/${INCIDENT}/evidence`,
+        headers: { authorization: 'Bearer responder-token-0123456789ab' },
+      });
       assert.equal(forbidden.statusCode, 403);
       assert.match(forbidden.headers['content-type'] as string, /problem\+json/);
-      assert.equal((await server.inject({ url: '/v1/incidents/..%2F..%2Fetc/evidence', headers: inv })).statusCode, 400);
-      assert.equal((await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence?expiresIn=901`, headers: inv })).statusCode, 400);
-      assert.equal((await server.inject({ url: '/v1/incidents/inc-never-sealed/evidence', headers: inv })).statusCode, 404);
+      assert.equal(
+        (await server.inject({ url: '/v1/incidents/..%2F..%2Fetc/evidence', headers: inv })).statusCode,
+        400,
+      );
+      assert.equal(
+        (await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence?expiresIn=901`, headers: inv })).statusCode,
+        400,
+      );
+      assert.equal(
+        (await server.inject({ url: '/v1/incidents/inc-never-sealed/evidence', headers: inv })).statusCode,
+        404,
+      );
       assert.equal(custody.entries.length, 0, 'refused requests are not evidence accesses');
 
       const res = await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: inv });
@@ -301,8 +417,17 @@ describe('evidence API (in-memory store)', () => {
       const body = res.json();
       assert.equal(body.keyId, signer.keyId);
       assert.equal(body.manifestVersionId, result.manifest.versionId);
-      assert.ok(verifySignature(Buffer.from(body.manifestBase64, 'base64'), Buffer.from(body.signatureBase64, 'base64'), signer.publicKeys()[0]!.publicKeyPem));
-      assert.deepEqual(body.artifacts.map((a: { path: string }) => a.path), ['preserve/pod.json', 'filesystem/filesystem.tar']);
+      assert.ok(
+        verifySignature(
+          Buffer.from(body.manifestBase64, 'base64'),
+          Buffer.from(body.signatureBase64, 'base64'),
+          signer.publicKeys()[0]!.publicKeyPem,
+        ),
+      );
+      assert.deepEqual(
+        body.artifacts.map((a: { path: string }) => a.path),
+        ['preserve/pod.json', 'filesystem/filesystem.tar'],
+      );
       assert.match(body.artifacts[0].url, /expires=120/);
       assert.equal(custody.entries.length, 1);
       assert.equal(custody.entries[0]!.who.role, 'investigator');
@@ -318,7 +443,12 @@ describe('evidence API (in-memory store)', () => {
       assert.equal(bundle.headers['content-type'], 'application/x-tar');
       const names: string[] = [];
       const extract = tar.extract();
-      const done = (async () => { for await (const entry of extract) { names.push(entry.header.name); entry.resume(); } })();
+      const done = (async () => {
+        for await (const entry of extract) {
+          names.push(entry.header.name);
+          entry.resume();
+        }
+      })();
       extract.end(bundle.rawPayload);
       await done;
       assert.deepEqual(names, ['manifest.json', 'manifest.sig', 'preserve/pod.json', 'filesystem/filesystem.tar']);
@@ -343,7 +473,10 @@ describe('evidence routes wired into buildServer', () => {
     const custody = new MemoryCustodyLog();
     const incidents = {} as IncidentsService;
     const app = await buildServer({
-      logger: pino({ level: 'silent' }), readiness: {}, incidents, metrics: createApiMetrics(),
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      incidents,
+      metrics: createApiMetrics(),
       tokens: new Map([['investigator-token-0123456789', 'investigator' as const]]),
       routes: evidenceRouteGroup({ store, custody, keys: signer, settings: { urlExpirySeconds: 60 } }),
     });
@@ -352,14 +485,27 @@ describe('evidence routes wired into buildServer', () => {
       const read = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers });
       assert.equal(read.statusCode, 200, read.body);
       assert.match(read.json().artifacts[0].url, /expires=60/);
-      const hold = await app.inject({ method: 'POST', url: `/v1/incidents/${INCIDENT}/evidence/legal-hold`, headers: { ...headers, 'content-type': 'application/json' }, payload: '{"on":true}' });
+      const hold = await app.inject({
+        method: 'POST',
+        url: `/v1/incidents/${INCIDENT}/evidence/legal-hold`,
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload: '{"on":true}',
+      });
       assert.equal(hold.statusCode, 200, hold.body);
       assert.equal(hold.json().objects, 4);
       assert.equal(store.legalHolds.get(`${result.manifest.key}@${result.manifest.versionId}`), true);
-      assert.deepEqual(custody.entries.map((e) => e.action), ['evidence.read', 'evidence.legal-hold']);
+      assert.deepEqual(
+        custody.entries.map((e) => e.action),
+        ['evidence.read', 'evidence.legal-hold'],
+      );
       assert.equal((await app.inject({ url: '/v1/keys' })).json().keys[0].keyId, signer.keyId);
       const openapi = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
-      for (const p of ['/v1/incidents/{incidentId}/evidence', '/v1/incidents/{incidentId}/evidence/bundle', '/v1/incidents/{incidentId}/evidence/legal-hold', '/v1/keys']) {
+      for (const p of [
+        '/v1/incidents/{incidentId}/evidence',
+        '/v1/incidents/{incidentId}/evidence/bundle',
+        '/v1/incidents/{incidentId}/evidence/legal-hold',
+        '/v1/keys',
+      ]) {
         assert.ok(openapi.paths[p], `OpenAPI lists ${p}`);
       }
     } finally {
@@ -370,16 +516,22 @@ describe('evidence routes wired into buildServer', () => {
 
 describe('evidence: public key directory', () => {
   test('published keys are served; a key file whose id does not match its content is ignored', async () => {
-
     const store = new MemoryEvidenceStore();
     const worker = keySigner(crypto.generateKeyPairSync('ed25519').privateKey);
     await publishPublicKeys(store, worker);
     await publishPublicKeys(store, worker);
-    assert.equal([...store.versions.keys()].filter((k) => k.startsWith(`keys/${worker.keyId}.pem@`)).length, 1, 'published once');
+    assert.equal(
+      [...store.versions.keys()].filter((k) => k.startsWith(`keys/${worker.keyId}.pem@`)).length,
+      1,
+      'published once',
+    );
     const impostor = crypto.generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
     await store.putSmallObject(`keys/${'0'.repeat(64)}.pem`, Buffer.from(impostor), 'application/x-pem-file');
     const keys = await keyDirectory(store).publicKeys();
-    assert.deepEqual(keys.map((k) => k.keyId), [worker.keyId]);
+    assert.deepEqual(
+      keys.map((k) => k.keyId),
+      [worker.keyId],
+    );
   });
 });
 

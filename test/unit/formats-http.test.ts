@@ -74,15 +74,27 @@ describe('alert formats over HTTP', () => {
   after(() => app.close());
   beforeEach(() => sink.reset());
 
-  const post = (route: string, payload: string) => app.inject({
-    method: 'POST', url: route, payload, headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
-  });
+  const post = (route: string, payload: string) =>
+    app.inject({
+      method: 'POST',
+      url: route,
+      payload,
+      headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
+    });
 
   test('valid fixtures are accepted (202) and reach the intake with the mapped target and raw hash', async () => {
     const cases: Array<[string, string, string]> = [
       ['/v1/alerts/falco', 'falco-terminal-shell.json', 'incident/prod-eu-1/shop/web-7d9c6b5f4-x2x9q'],
-      ['/v1/alerts/falco', 'falco-host-rule.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
-      ['/v1/alerts/guardduty', 'guardduty-exec-kube-system.json', 'incident/prod-eu-1/kube-system/coredns-5d78c9869d-8xk2p'],
+      [
+        '/v1/alerts/falco',
+        'falco-host-rule.json',
+        'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal',
+      ],
+      [
+        '/v1/alerts/guardduty',
+        'guardduty-exec-kube-system.json',
+        'incident/prod-eu-1/kube-system/coredns-5d78c9869d-8xk2p',
+      ],
       ['/v1/alerts', 'generic-pod.json', 'incident/prod-eu-1/shop/worker-6f7b9c8d5-k4m2n'],
       ['/v1/alerts', 'generic-node.json', 'incident/default-cluster/node/ip-10-0-7-19.eu-west-1.compute.internal'],
     ];
@@ -94,7 +106,11 @@ describe('alert formats over HTTP', () => {
       assert.equal(res.json().workflowId, workflowId, file);
       assert.match(res.json().incidentId, /^inc-[0-9a-f-]{36}$/);
       assert.equal(sink.delivered.length, 1);
-      assert.equal(sink.delivered[0]?.rawSha256, crypto.createHash('sha256').update(raw).digest('hex'), 'hash of the exact bytes');
+      assert.equal(
+        sink.delivered[0]?.rawSha256,
+        crypto.createHash('sha256').update(raw).digest('hex'),
+        'hash of the exact bytes',
+      );
     }
   });
 
@@ -102,10 +118,16 @@ describe('alert formats over HTTP', () => {
     const res = await post('/v1/alerts/alertmanager', fixture('alertmanager-group.json'));
     assert.equal(res.statusCode, 202, res.body);
     const body = res.json() as { incidents: Array<{ workflowId: string }>; resolved: number };
-    assert.deepEqual(body.incidents.map((i) => i.workflowId), ['incident/prod-eu-1/shop/web-7d9c6b5f4-x2x9q']);
+    assert.deepEqual(
+      body.incidents.map((i) => i.workflowId),
+      ['incident/prod-eu-1/shop/web-7d9c6b5f4-x2x9q'],
+    );
     assert.equal(body.resolved, 1);
     assert.equal(sink.delivered.length, 2);
-    assert.deepEqual(sink.resolved.map((a) => a.target.pod), ['cart-5b8f7d6c9-q7w8e']);
+    assert.deepEqual(
+      sink.resolved.map((a) => a.target.pod),
+      ['cart-5b8f7d6c9-q7w8e'],
+    );
   });
 
   test('malicious payloads: 422 problem+json naming the field; nothing reaches Temporal', async () => {
@@ -147,12 +169,21 @@ describe('alert formats over HTTP', () => {
     delete falcoNoRule.rule;
     assert.equal((await post('/v1/alerts/falco', JSON.stringify(falcoNoRule))).statusCode, 400);
     const gd = JSON.parse(fixture('guardduty-exec-kube-system.json')) as Record<string, unknown>;
-    assert.equal((await post('/v1/alerts/guardduty', JSON.stringify({ ...gd, 'detail-type': 'AWS API Call via CloudTrail' }))).statusCode, 400);
+    assert.equal(
+      (await post('/v1/alerts/guardduty', JSON.stringify({ ...gd, 'detail-type': 'AWS API Call via CloudTrail' })))
+        .statusCode,
+      400,
+    );
     assert.equal(sink.delivered.length, 0);
   });
 
   test('/openapi.json documents every format route with its body schema', async () => {
-    const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, { post?: { requestBody?: { content: Record<string, { schema: { properties?: object } }> } } }> };
+    const doc = (await app.inject({ url: '/openapi.json' })).json() as {
+      paths: Record<
+        string,
+        { post?: { requestBody?: { content: Record<string, { schema: { properties?: object } }> } } }
+      >;
+    };
     for (const f of ALERT_FORMATS) {
       const schema = doc.paths[f.route]?.post?.requestBody?.content['application/json']?.schema;
       assert.ok(schema?.properties, `${f.route} has a documented body`);

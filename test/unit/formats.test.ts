@@ -16,7 +16,11 @@ function fixture(name: string): { body: unknown; ctx: ParseContext } {
   const raw = fs.readFileSync(path.join(fixturesDir, 'alerts', name));
   return {
     body: JSON.parse(raw.toString('utf8')),
-    ctx: { rawSha256: crypto.createHash('sha256').update(raw).digest('hex'), receivedAt: '2026-11-28T15:00:00.000Z', defaultCluster: 'default-cluster' },
+    ctx: {
+      rawSha256: crypto.createHash('sha256').update(raw).digest('hex'),
+      receivedAt: '2026-11-28T15:00:00.000Z',
+      defaultCluster: 'default-cluster',
+    },
   };
 }
 
@@ -62,14 +66,25 @@ function assertSafeAlert(alert: Alert): void {
 
 describe('format registry', () => {
   test('four formats, each with a unique name and route: /v1/alerts/<name>, generic at /v1/alerts', () => {
-    assert.deepEqual(ALERT_FORMATS.map((f) => f.name), ['falco', 'alertmanager', 'guardduty', 'generic']);
+    assert.deepEqual(
+      ALERT_FORMATS.map((f) => f.name),
+      ['falco', 'alertmanager', 'guardduty', 'generic'],
+    );
     for (const f of ALERT_FORMATS) assert.equal(f.route, f.name === 'generic' ? '/v1/alerts' : `/v1/alerts/${f.name}`);
   });
 
   test("each format's example matches its own body schema and parses", () => {
-    const ctx: ParseContext = { rawSha256: 'a'.repeat(64), receivedAt: '2026-11-28T15:00:00.000Z', defaultCluster: 'dc' };
+    const ctx: ParseContext = {
+      rawSha256: 'a'.repeat(64),
+      receivedAt: '2026-11-28T15:00:00.000Z',
+      defaultCluster: 'dc',
+    };
     for (const f of ALERT_FORMATS) {
-      assert.equal(Value.Check(f.bodySchema, f.example), true, `${f.name} example matches its schema: ${JSON.stringify([...Value.Errors(f.bodySchema, f.example)][0])}`);
+      assert.equal(
+        Value.Check(f.bodySchema, f.example),
+        true,
+        `${f.name} example matches its schema: ${JSON.stringify([...Value.Errors(f.bodySchema, f.example)][0])}`,
+      );
       const alerts = f.parse(f.example, ctx);
       assert.ok(alerts.length >= 1);
       for (const a of alerts) assertSafeAlert(a);
@@ -78,10 +93,15 @@ describe('format registry', () => {
 
   test('fixtures match their format schemas', () => {
     const pairs: Array<[string, string]> = [
-      ['falco', 'falco-terminal-shell.json'], ['falco', 'falco-host-rule.json'], ['alertmanager', 'alertmanager-group.json'],
-      ['guardduty', 'guardduty-exec-kube-system.json'], ['generic', 'generic-pod.json'], ['generic', 'generic-node.json'],
+      ['falco', 'falco-terminal-shell.json'],
+      ['falco', 'falco-host-rule.json'],
+      ['alertmanager', 'alertmanager-group.json'],
+      ['guardduty', 'guardduty-exec-kube-system.json'],
+      ['generic', 'generic-pod.json'],
+      ['generic', 'generic-node.json'],
     ];
-    for (const [name, file] of pairs) assert.equal(Value.Check(format(name).bodySchema, fixture(file).body), true, file);
+    for (const [name, file] of pairs)
+      assert.equal(Value.Check(format(name).bodySchema, fixture(file).body), true, file);
   });
 });
 
@@ -97,7 +117,11 @@ describe('falco', () => {
     assert.equal(alert.severity, 'low'); // Notice
     assert.equal(alert.status, 'firing');
     assert.deepEqual(alert.target, {
-      cluster: 'prod-eu-1', namespace: 'shop', pod: 'web-7d9c6b5f4-x2x9q', container: 'web', node: 'ip-10-0-12-34.eu-west-1.compute.internal',
+      cluster: 'prod-eu-1',
+      namespace: 'shop',
+      pod: 'web-7d9c6b5f4-x2x9q',
+      container: 'web',
+      node: 'ip-10-0-12-34.eu-west-1.compute.internal',
     });
     assert.equal(alert.observedAt, '2026-11-28T14:12:07.481Z');
     assert.equal(alert.receivedAt, ctx.receivedAt);
@@ -120,10 +144,19 @@ describe('falco', () => {
 
   test('priorities map to severities', () => {
     const expected: Record<string, string> = {
-      Emergency: 'critical', Alert: 'critical', Critical: 'critical', Error: 'high', Warning: 'medium',
-      Notice: 'low', Informational: 'low', Debug: 'info', critical: 'critical', WARNING: 'medium',
+      Emergency: 'critical',
+      Alert: 'critical',
+      Critical: 'critical',
+      Error: 'high',
+      Warning: 'medium',
+      Notice: 'low',
+      Informational: 'low',
+      Debug: 'info',
+      critical: 'critical',
+      WARNING: 'medium',
     };
-    for (const [priority, severity] of Object.entries(expected)) assert.equal(falcoSeverity(priority), severity, priority);
+    for (const [priority, severity] of Object.entries(expected))
+      assert.equal(falcoSeverity(priority), severity, priority);
     assert.equal(falcoSeverity('Bogus'), undefined);
     const { body, ctx } = fixture('falco-terminal-shell.json');
     assertRejected(() => format('falco').parse({ ...(body as object), priority: 'Bogus' }, ctx), '/priority');
@@ -134,7 +167,11 @@ describe('falco', () => {
     const noUuid = { ...(body as Record<string, unknown>) };
     delete noUuid.uuid;
     const a = format('falco').parse(noUuid, ctx)[0];
-    const b = format('falco').parse(noUuid, { ...ctx, rawSha256: 'f'.repeat(64), receivedAt: '2026-11-28T16:00:00.000Z' })[0];
+    const b = format('falco').parse(noUuid, {
+      ...ctx,
+      rawSha256: 'f'.repeat(64),
+      receivedAt: '2026-11-28T16:00:00.000Z',
+    })[0];
     assert.ok(a && b);
     assert.match(a.id, /^falco-[0-9a-f]{32}$/);
     assert.equal(a.id, b.id);
@@ -148,9 +185,15 @@ describe('falco', () => {
     const b = body as { output_fields: Record<string, unknown> };
     const fields = { ...b.output_fields };
     delete fields['k8s.cluster.name'];
-    assert.equal(format('falco').parse({ ...b, output_fields: { ...fields, cluster: 'staging' } }, ctx)[0]?.target.cluster, 'staging');
+    assert.equal(
+      format('falco').parse({ ...b, output_fields: { ...fields, cluster: 'staging' } }, ctx)[0]?.target.cluster,
+      'staging',
+    );
     assert.equal(format('falco').parse({ ...b, output_fields: fields }, ctx)[0]?.target.cluster, 'default-cluster');
-    assertRejected(() => format('falco').parse({ ...b, output_fields: { ...fields, cluster: 'a/../b' } }, ctx), '/output_fields/cluster');
+    assertRejected(
+      () => format('falco').parse({ ...b, output_fields: { ...fields, cluster: 'a/../b' } }, ctx),
+      '/output_fields/cluster',
+    );
   });
 
   test('a pod alert with an odd hostname keeps the pod and drops the node; a host alert with one is refused', () => {
@@ -159,22 +202,43 @@ describe('falco', () => {
     assert.equal(alert?.target.pod, 'web-7d9c6b5f4-x2x9q');
     assert.equal(alert?.target.node, undefined);
     const host = fixture('falco-host-rule.json');
-    assertRejected(() => format('falco').parse({ ...(host.body as object), hostname: 'node;reboot' }, host.ctx), '/hostname', /node name is not valid/);
-    assertRejected(() => format('falco').parse({ ...(host.body as object), hostname: undefined }, host.ctx), '/hostname', /neither a pod/);
+    assertRejected(
+      () => format('falco').parse({ ...(host.body as object), hostname: 'node;reboot' }, host.ctx),
+      '/hostname',
+      /node name is not valid/,
+    );
+    assertRejected(
+      () => format('falco').parse({ ...(host.body as object), hostname: undefined }, host.ctx),
+      '/hostname',
+      /neither a pod/,
+    );
   });
 
   test('malicious pod names are refused with 422 naming the field', () => {
-    assertRejected(() => parseFixture('falco', 'malicious-falco-pod-traversal.json'), '/output_fields/k8s.pod.name', /pod name is not valid/);
-    const err = assertRejected(() => parseFixture('falco', 'malicious-falco-pod-subshell.json'), '/output_fields/k8s.pod.name');
+    assertRejected(
+      () => parseFixture('falco', 'malicious-falco-pod-traversal.json'),
+      '/output_fields/k8s.pod.name',
+      /pod name is not valid/,
+    );
+    const err = assertRejected(
+      () => parseFixture('falco', 'malicious-falco-pod-subshell.json'),
+      '/output_fields/k8s.pod.name',
+    );
     assert.ok(!err.message.includes('rm -rf'), 'the message does not echo the value');
-    assertRejected(() => parseFixture('falco', 'malicious-falco-namespace-newline.json'), '/output_fields/k8s.ns.name', /namespace name is not valid/);
+    assertRejected(
+      () => parseFixture('falco', 'malicious-falco-namespace-newline.json'),
+      '/output_fields/k8s.ns.name',
+      /namespace name is not valid/,
+    );
   });
 
   test('newline/escape injection in output and rule is neutralized and bounded, not refused', () => {
     const [alert] = parseFixture('falco', 'malicious-falco-output-injection.json');
     assert.ok(alert);
     assertSafeAlert(alert);
-    assert.ok(alert.summary.startsWith('shell spawned 2026-11-28T14:00:00Z INFO incident resolved by admin [2J evil AAAA'));
+    assert.ok(
+      alert.summary.startsWith('shell spawned 2026-11-28T14:00:00Z INFO incident resolved by admin [2J evil AAAA'),
+    );
     assert.ok(alert.summary.endsWith('…'));
     assert.ok(Buffer.byteLength(alert.summary) <= 4096);
     assert.equal(alert.rule, 'Terminal shell in container [FAKE] all clear');
@@ -194,12 +258,36 @@ describe('alertmanager', () => {
     const alerts = parseFixture('alertmanager', 'alertmanager-group.json');
     assert.equal(alerts.length, 3);
     const [a, b, c] = alerts as [Alert, Alert, Alert];
-    assert.deepEqual(a.target, { cluster: 'prod-eu-1', namespace: 'shop', pod: 'web-7d9c6b5f4-x2x9q', container: 'web' });
-    assert.deepEqual(b.target, { cluster: 'prod-eu-1', namespace: 'shop', pod: 'web-7d9c6b5f4-x2x9q', container: 'istio-proxy' });
-    assert.deepEqual(c.target, { cluster: 'prod-eu-1', namespace: 'shop', pod: 'cart-5b8f7d6c9-q7w8e', container: 'cart' });
-    assert.deepEqual(alerts.map((x) => x.status), ['firing', 'firing', 'resolved']);
-    assert.deepEqual(alerts.map((x) => x.severity), ['critical', 'medium', 'medium']);
-    assert.deepEqual(alerts.map((x) => x.rule), ['ContainerSuspiciousProcess', 'ContainerSuspiciousProcess', 'ContainerSuspiciousProcess']);
+    assert.deepEqual(a.target, {
+      cluster: 'prod-eu-1',
+      namespace: 'shop',
+      pod: 'web-7d9c6b5f4-x2x9q',
+      container: 'web',
+    });
+    assert.deepEqual(b.target, {
+      cluster: 'prod-eu-1',
+      namespace: 'shop',
+      pod: 'web-7d9c6b5f4-x2x9q',
+      container: 'istio-proxy',
+    });
+    assert.deepEqual(c.target, {
+      cluster: 'prod-eu-1',
+      namespace: 'shop',
+      pod: 'cart-5b8f7d6c9-q7w8e',
+      container: 'cart',
+    });
+    assert.deepEqual(
+      alerts.map((x) => x.status),
+      ['firing', 'firing', 'resolved'],
+    );
+    assert.deepEqual(
+      alerts.map((x) => x.severity),
+      ['critical', 'medium', 'medium'],
+    );
+    assert.deepEqual(
+      alerts.map((x) => x.rule),
+      ['ContainerSuspiciousProcess', 'ContainerSuspiciousProcess', 'ContainerSuspiciousProcess'],
+    );
     assert.equal(a.summary, 'Netcat started in shop/web-7d9c6b5f4-x2x9q');
     assert.equal(a.observedAt, '2026-11-28T14:12:10.512Z');
     assert.equal(a.labels.process, 'nc');
@@ -215,15 +303,24 @@ describe('alertmanager', () => {
     const { body, ctx } = fixture('alertmanager-group.json');
     const group = body as { alerts: Array<Record<string, unknown>> };
     const first = group.alerts[0] as Record<string, unknown>;
-    const resolved = format('alertmanager').parse({ ...group, alerts: [{ ...first, status: 'resolved', endsAt: '2026-11-28T14:40:00Z' }] }, ctx)[0];
+    const resolved = format('alertmanager').parse(
+      { ...group, alerts: [{ ...first, status: 'resolved', endsAt: '2026-11-28T14:40:00Z' }] },
+      ctx,
+    )[0];
     assert.equal(resolved?.id, a?.id);
     assert.equal(resolved?.status, 'resolved');
-    const refired = format('alertmanager').parse({ ...group, alerts: [{ ...first, startsAt: '2026-11-28T15:00:00Z' }] }, ctx)[0];
+    const refired = format('alertmanager').parse(
+      { ...group, alerts: [{ ...first, startsAt: '2026-11-28T15:00:00Z' }] },
+      ctx,
+    )[0];
     assert.notEqual(refired?.id, a?.id);
     const noFp = { ...first };
     delete noFp.fingerprint;
     const h1 = format('alertmanager').parse({ ...group, alerts: [noFp] }, ctx)[0];
-    const h2 = format('alertmanager').parse({ ...group, alerts: [noFp] }, { ...ctx, receivedAt: '2026-11-29T00:00:00.000Z' })[0];
+    const h2 = format('alertmanager').parse(
+      { ...group, alerts: [noFp] },
+      { ...ctx, receivedAt: '2026-11-29T00:00:00.000Z' },
+    )[0];
     assert.match(h1?.id ?? '', /^am-[0-9a-f]{32}$/);
     assert.equal(h1?.id, h2?.id);
   });
@@ -234,7 +331,8 @@ describe('alertmanager', () => {
     const first = group.alerts[0] as { labels: Record<string, string> };
     const sev = (s?: string) => {
       const labels = { ...first.labels };
-      if (s === undefined) delete labels.severity; else labels.severity = s;
+      if (s === undefined) delete labels.severity;
+      else labels.severity = s;
       return format('alertmanager').parse({ ...group, alerts: [{ ...first, labels }] }, ctx)[0]?.severity;
     };
     assert.equal(sev('critical'), 'critical');
@@ -249,15 +347,32 @@ describe('alertmanager', () => {
   test('a node alert (label node, no pod) is keyed by node; an alert with neither is refused naming it', () => {
     const { body, ctx } = fixture('alertmanager-group.json');
     const group = body as { alerts: Array<Record<string, unknown>> };
-    const nodeAlert = { status: 'firing', labels: { alertname: 'NodeFilesystemTampered', node: 'ip-10-0-7-19.eu-west-1.compute.internal', severity: 'high' }, startsAt: '2026-11-28T14:00:00Z', fingerprint: 'abcdef0123456789' };
+    const nodeAlert = {
+      status: 'firing',
+      labels: {
+        alertname: 'NodeFilesystemTampered',
+        node: 'ip-10-0-7-19.eu-west-1.compute.internal',
+        severity: 'high',
+      },
+      startsAt: '2026-11-28T14:00:00Z',
+      fingerprint: 'abcdef0123456789',
+    };
     const [n] = format('alertmanager').parse({ ...group, alerts: [nodeAlert] }, ctx);
     assert.deepEqual(n?.target, { cluster: 'default-cluster', node: 'ip-10-0-7-19.eu-west-1.compute.internal' });
     const orphan = { ...nodeAlert, labels: { alertname: 'Orphan' } };
-    assertRejected(() => format('alertmanager').parse({ ...group, alerts: [group.alerts[0], orphan] }, ctx), '/alerts/1/labels/pod', /neither a pod/);
+    assertRejected(
+      () => format('alertmanager').parse({ ...group, alerts: [group.alerts[0], orphan] }, ctx),
+      '/alerts/1/labels/pod',
+      /neither a pod/,
+    );
   });
 
   test('a malicious container label fails the whole notification with 422 naming the entry', () => {
-    assertRejected(() => parseFixture('alertmanager', 'malicious-alertmanager-container.json'), '/alerts/1/labels/container', /container name is not valid/);
+    assertRejected(
+      () => parseFixture('alertmanager', 'malicious-alertmanager-container.json'),
+      '/alerts/1/labels/container',
+      /container name is not valid/,
+    );
   });
 
   test('bounded: more than 1000 alerts, wrong version, bad timestamps are refused', () => {
@@ -265,11 +380,32 @@ describe('alertmanager', () => {
     const group = body as { alerts: unknown[] };
     const many = Array.from({ length: MAX_ALERTS_PER_GROUP + 1 }, () => group.alerts[0]);
     assertRejected(() => format('alertmanager').parse({ ...group, alerts: many }, ctx), '/alerts', /at most 1000/);
-    assert.equal(format('alertmanager').parse({ ...group, alerts: many.slice(0, MAX_ALERTS_PER_GROUP) }, ctx).length, MAX_ALERTS_PER_GROUP);
+    assert.equal(
+      format('alertmanager').parse({ ...group, alerts: many.slice(0, MAX_ALERTS_PER_GROUP) }, ctx).length,
+      MAX_ALERTS_PER_GROUP,
+    );
     assertRejected(() => format('alertmanager').parse({ ...group, version: '3' }, ctx), '/version');
-    assertRejected(() => format('alertmanager').parse({ ...group, alerts: [{ ...(group.alerts[0] as object), startsAt: 'yesterday' }] }, ctx), '/alerts/0/startsAt');
-    assertRejected(() => format('alertmanager').parse({ ...group, alerts: [{ ...(group.alerts[0] as object), fingerprint: 'zz/..' }] }, ctx), '/alerts/0/fingerprint');
-    assert.equal(Value.Check(format('alertmanager').bodySchema, { ...group, alerts: many }), false, 'the schema bounds alerts[] too');
+    assertRejected(
+      () =>
+        format('alertmanager').parse(
+          { ...group, alerts: [{ ...(group.alerts[0] as object), startsAt: 'yesterday' }] },
+          ctx,
+        ),
+      '/alerts/0/startsAt',
+    );
+    assertRejected(
+      () =>
+        format('alertmanager').parse(
+          { ...group, alerts: [{ ...(group.alerts[0] as object), fingerprint: 'zz/..' }] },
+          ctx,
+        ),
+      '/alerts/0/fingerprint',
+    );
+    assert.equal(
+      Value.Check(format('alertmanager').bodySchema, { ...group, alerts: many }),
+      false,
+      'the schema bounds alerts[] too',
+    );
   });
 
   test('derived labels are bounded to 64 entries and 1 KiB values', () => {
@@ -294,9 +430,17 @@ describe('guardduty', () => {
     assert.equal(alert.source, 'guardduty');
     assert.equal(alert.rule, 'Execution:Kubernetes/ExecInKubeSystemPod');
     assert.equal(alert.severity, 'medium');
-    assert.deepEqual(alert.target, { cluster: 'prod-eu-1', namespace: 'kube-system', pod: 'coredns-5d78c9869d-8xk2p', container: 'coredns' });
+    assert.deepEqual(alert.target, {
+      cluster: 'prod-eu-1',
+      namespace: 'kube-system',
+      pod: 'coredns-5d78c9869d-8xk2p',
+      container: 'coredns',
+    });
     assert.equal(alert.observedAt, '2026-11-28T14:18:02.000Z');
-    assert.equal(alert.summary, 'Kubernetes exec in kube-system pod. — A command was executed inside a pod in the kube-system namespace on EKS Cluster prod-eu-1.');
+    assert.equal(
+      alert.summary,
+      'Kubernetes exec in kube-system pod. — A command was executed inside a pod in the kube-system namespace on EKS Cluster prod-eu-1.',
+    );
     assert.equal(alert.labels['guardduty.kubernetesUser'], 'arn:aws:sts::123456789012:assumed-role/dev-admin/alice');
     assert.equal(alert.labels['guardduty.account'], '123456789012');
     assertSafeAlert(alert);
@@ -305,7 +449,15 @@ describe('guardduty', () => {
   test('a republished finding (newer updatedAt, higher count) is the same alert id', () => {
     const { body, ctx } = fixture('guardduty-exec-kube-system.json');
     const b = body as { detail: Record<string, unknown> & { service: Record<string, unknown> } };
-    const again = { ...b, id: 'another-eventbridge-id', detail: { ...b.detail, updatedAt: '2026-11-28T15:20:00.000Z', service: { ...b.detail.service, count: 7, eventLastSeen: '2026-11-28T15:19:00Z' } } };
+    const again = {
+      ...b,
+      id: 'another-eventbridge-id',
+      detail: {
+        ...b.detail,
+        updatedAt: '2026-11-28T15:20:00.000Z',
+        service: { ...b.detail.service, count: 7, eventLastSeen: '2026-11-28T15:19:00Z' },
+      },
+    };
     const first = format('guardduty').parse(b, ctx)[0];
     const second = format('guardduty').parse(again, { ...ctx, rawSha256: 'b'.repeat(64) })[0];
     assert.equal(second?.id, first?.id);
@@ -313,32 +465,72 @@ describe('guardduty', () => {
   });
 
   test('numeric severity bands', () => {
-    const cases: Array<[number, string]> = [[0, 'info'], [0.5, 'info'], [1, 'low'], [3.9, 'low'], [4, 'medium'], [6.9, 'medium'], [7, 'high'], [8.9, 'high'], [9, 'critical'], [10, 'critical']];
+    const cases: Array<[number, string]> = [
+      [0, 'info'],
+      [0.5, 'info'],
+      [1, 'low'],
+      [3.9, 'low'],
+      [4, 'medium'],
+      [6.9, 'medium'],
+      [7, 'high'],
+      [8.9, 'high'],
+      [9, 'critical'],
+      [10, 'critical'],
+    ];
     for (const [n, s] of cases) assert.equal(guardDutySeverity(n), s, String(n));
     const { body, ctx } = fixture('guardduty-exec-kube-system.json');
     const b = body as { detail: Record<string, unknown> };
     assert.equal(format('guardduty').parse({ ...b, detail: { ...b.detail, severity: 8 } }, ctx)[0]?.severity, 'high');
-    assertRejected(() => format('guardduty').parse({ ...b, detail: { ...b.detail, severity: '8' } }, ctx), '/detail/severity');
+    assertRejected(
+      () => format('guardduty').parse({ ...b, detail: { ...b.detail, severity: '8' } }, ctx),
+      '/detail/severity',
+    );
   });
 
   test('a non-pod workload is keyed by the node from instanceDetails, else refused', () => {
     const { body, ctx } = fixture('guardduty-exec-kube-system.json');
-    const b = body as { detail: { resource: Record<string, unknown> & { kubernetesDetails: Record<string, unknown> } } };
+    const b = body as {
+      detail: { resource: Record<string, unknown> & { kubernetesDetails: Record<string, unknown> } };
+    };
     const deployment = { name: 'web', type: 'deployments', namespace: 'shop' };
-    const resource = { ...b.detail.resource, kubernetesDetails: { ...b.detail.resource.kubernetesDetails, kubernetesWorkloadDetails: deployment } };
-    assertRejected(() => format('guardduty').parse({ ...b, detail: { ...b.detail, resource } }, ctx), '/detail/resource/kubernetesDetails/kubernetesWorkloadDetails', /neither a pod/);
-    const withNode = { ...resource, instanceDetails: { networkInterfaces: [{ privateDnsName: 'ip-10-0-3-4.eu-west-1.compute.internal' }] } };
+    const resource = {
+      ...b.detail.resource,
+      kubernetesDetails: { ...b.detail.resource.kubernetesDetails, kubernetesWorkloadDetails: deployment },
+    };
+    assertRejected(
+      () => format('guardduty').parse({ ...b, detail: { ...b.detail, resource } }, ctx),
+      '/detail/resource/kubernetesDetails/kubernetesWorkloadDetails',
+      /neither a pod/,
+    );
+    const withNode = {
+      ...resource,
+      instanceDetails: { networkInterfaces: [{ privateDnsName: 'ip-10-0-3-4.eu-west-1.compute.internal' }] },
+    };
     const [alert] = format('guardduty').parse({ ...b, detail: { ...b.detail, resource: withNode } }, ctx);
-    assert.deepEqual(alert?.target, { cluster: 'prod-eu-1', namespace: 'shop', node: 'ip-10-0-3-4.eu-west-1.compute.internal' });
+    assert.deepEqual(alert?.target, {
+      cluster: 'prod-eu-1',
+      namespace: 'shop',
+      node: 'ip-10-0-3-4.eu-west-1.compute.internal',
+    });
     assert.equal(alert?.labels['guardduty.workloadName'], 'web');
   });
 
   test('refusals: wrong detail-type, unsafe cluster, unsafe finding id', () => {
     const { body, ctx } = fixture('guardduty-exec-kube-system.json');
     const b = body as Record<string, unknown> & { detail: Record<string, unknown> };
-    assertRejected(() => format('guardduty').parse({ ...b, 'detail-type': 'GuardDuty Runtime Protection Healthy' }, ctx), '/detail-type');
-    assertRejected(() => parseFixture('guardduty', 'malicious-guardduty-cluster.json'), '/detail/resource/eksClusterDetails/name', /cluster name is not valid/);
-    assertRejected(() => format('guardduty').parse({ ...b, detail: { ...b.detail, id: '../../x' } }, ctx), '/detail/id');
+    assertRejected(
+      () => format('guardduty').parse({ ...b, 'detail-type': 'GuardDuty Runtime Protection Healthy' }, ctx),
+      '/detail-type',
+    );
+    assertRejected(
+      () => parseFixture('guardduty', 'malicious-guardduty-cluster.json'),
+      '/detail/resource/eksClusterDetails/name',
+      /cluster name is not valid/,
+    );
+    assertRejected(
+      () => format('guardduty').parse({ ...b, detail: { ...b.detail, id: '../../x' } }, ctx),
+      '/detail/id',
+    );
   });
 });
 
@@ -349,9 +541,21 @@ describe('generic', () => {
     assert.equal(alert.source, 'generic');
     assert.equal(alert.rule, 'Outbound connection to known mining pool');
     assert.equal(alert.severity, 'high');
-    assert.equal(alert.summary, 'Outbound connection to known mining pool: process /tmp/.x/xmrig connected to 198.51.100.23:3333');
-    assert.deepEqual(alert.target, { cluster: 'prod-eu-1', namespace: 'shop', pod: 'worker-6f7b9c8d5-k4m2n', container: 'worker' });
-    assert.deepEqual(alert.labels, { team: 'payments', detector: 'tetragon-policy/crypto-mining', 'generic.source': 'tetragon' });
+    assert.equal(
+      alert.summary,
+      'Outbound connection to known mining pool: process /tmp/.x/xmrig connected to 198.51.100.23:3333',
+    );
+    assert.deepEqual(alert.target, {
+      cluster: 'prod-eu-1',
+      namespace: 'shop',
+      pod: 'worker-6f7b9c8d5-k4m2n',
+      container: 'worker',
+    });
+    assert.deepEqual(alert.labels, {
+      team: 'payments',
+      detector: 'tetragon-policy/crypto-mining',
+      'generic.source': 'tetragon',
+    });
     assert.equal(alert.observedAt, '2026-11-28T14:25:00.000Z');
     assert.match(alert.id, /^gen-[0-9a-f]{32}$/);
     assert.equal(parseFixture('generic', 'generic-pod.json')[0]?.id, alert.id, 'stable across posts');
@@ -369,10 +573,25 @@ describe('generic', () => {
     assertRejected(() => parseFixture('generic', 'malicious-generic-overlong-pod.json'), '/target/pod', /at most 253/);
     const { body, ctx } = fixture('generic-pod.json');
     const b = body as Record<string, unknown> & { target: Record<string, unknown> };
-    assertRejected(() => format('generic').parse({ ...b, target: { pod: 'web-1' } }, ctx), '/target/namespace', /needs its namespace/);
-    assertRejected(() => format('generic').parse({ ...b, target: { namespace: 'shop' } }, ctx), '/target/pod', /neither a pod/);
-    assertRejected(() => format('generic').parse({ ...b, target: { node: 'n1', container: 'web' } }, ctx), '/target/container', /needs its pod/);
-    assertRejected(() => format('generic').parse({ ...b, target: { ...b.target, container: 'Web' } }, ctx), '/target/container');
+    assertRejected(
+      () => format('generic').parse({ ...b, target: { pod: 'web-1' } }, ctx),
+      '/target/namespace',
+      /needs its namespace/,
+    );
+    assertRejected(
+      () => format('generic').parse({ ...b, target: { namespace: 'shop' } }, ctx),
+      '/target/pod',
+      /neither a pod/,
+    );
+    assertRejected(
+      () => format('generic').parse({ ...b, target: { node: 'n1', container: 'web' } }, ctx),
+      '/target/container',
+      /needs its pod/,
+    );
+    assertRejected(
+      () => format('generic').parse({ ...b, target: { ...b.target, container: 'Web' } }, ctx),
+      '/target/container',
+    );
     assertRejected(() => format('generic').parse({ ...b, severity: 'urgent' }, ctx), '/severity');
     assertRejected(() => format('generic').parse({ ...b, source: 'a b' }, ctx), '/source');
     assertRejected(() => format('generic').parse({ ...b, id: 'x'.repeat(129) }, ctx), '/id');

@@ -27,8 +27,15 @@ function incoming(fingerprint: string, overrides: Partial<Alert> = {}): Incoming
 
 function artifact(name: string): ArtifactRef {
   return {
-    name, key: `incidents/inc-1/${name}`, size: 3, sha256: 'a'.repeat(64), contentType: 'application/octet-stream',
-    capturedAt: '2026-01-01T00:00:00.000Z', collector: COLLECTOR, method: 'kubectl logs', notes: ['full artifact detail'],
+    name,
+    key: `incidents/inc-1/${name}`,
+    size: 3,
+    sha256: 'a'.repeat(64),
+    contentType: 'application/octet-stream',
+    capturedAt: '2026-01-01T00:00:00.000Z',
+    collector: COLLECTOR,
+    method: 'kubectl logs',
+    notes: ['full artifact detail'],
   };
 }
 
@@ -41,20 +48,34 @@ function harness(t: AlertTarget = target) {
     acknowledged: [] as Actor[],
     cancelled: [] as Actor[],
   };
-  const state = new IncidentState('inc-1', { key: 'incident/test/shop/web-1', target: t }, {
-    now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, tick++)).toISOString(),
-    onSeverityRaised: (s) => calls.severity.push(s),
-    onPhase: (p) => calls.phase.push(p),
-    onAcknowledged: (a) => calls.acknowledged.push(a),
-    onCancelled: (a) => calls.cancelled.push(a),
-  });
+  const state = new IncidentState(
+    'inc-1',
+    { key: 'incident/test/shop/web-1', target: t },
+    {
+      now: () => new Date(Date.UTC(2026, 0, 1, 0, 0, tick++)).toISOString(),
+      onSeverityRaised: (s) => calls.severity.push(s),
+      onPhase: (p) => calls.phase.push(p),
+      onAcknowledged: (a) => calls.acknowledged.push(a),
+      onCancelled: (a) => calls.cancelled.push(a),
+    },
+  );
   return { state, calls };
 }
 
 describe('incident state', () => {
   test('starts planning at info severity with the clock’s time and the status keys in their order', () => {
     const { state } = harness();
-    assert.deepEqual(Object.keys(state.status), ['incidentId', 'key', 'phase', 'severity', 'target', 'dryRun', 'startedAt', 'steps', 'alertCount']);
+    assert.deepEqual(Object.keys(state.status), [
+      'incidentId',
+      'key',
+      'phase',
+      'severity',
+      'target',
+      'dryRun',
+      'startedAt',
+      'steps',
+      'alertCount',
+    ]);
     assert.equal(state.status.phase, 'planning');
     assert.equal(state.status.severity, 'info');
     assert.equal(state.status.startedAt, '2026-01-01T00:00:00.000Z');
@@ -67,22 +88,31 @@ describe('incident state', () => {
     const { state } = harness();
     state.attach([incoming('a'), incoming('a', { receivedAt: '2026-01-01T00:05:00.000Z' }), incoming('b')]);
     assert.equal(state.status.alertCount, 3);
-    assert.deepEqual(state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]), [
-      ['a', 2, '2026-01-01T00:05:00.000Z'],
-      ['b', 1, '2026-01-01T00:00:01.000Z'],
-    ]);
+    assert.deepEqual(
+      state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]),
+      [
+        ['a', 2, '2026-01-01T00:05:00.000Z'],
+        ['b', 1, '2026-01-01T00:00:01.000Z'],
+      ],
+    );
     assert.equal(state.firstAlert.fingerprint, 'a');
   });
 
   test('repeats the API coalesced raise counts; a repeat of an unknown alert still counts', () => {
     const { state } = harness();
     state.attach([incoming('a')]);
-    state.attach([], [
-      { fingerprint: 'a', count: 4, lastSeenAt: '2026-01-01T01:00:00.000Z' },
-      { fingerprint: 'zz', count: 2, lastSeenAt: '2026-01-01T01:00:00.000Z' },
-    ]);
+    state.attach(
+      [],
+      [
+        { fingerprint: 'a', count: 4, lastSeenAt: '2026-01-01T01:00:00.000Z' },
+        { fingerprint: 'zz', count: 2, lastSeenAt: '2026-01-01T01:00:00.000Z' },
+      ],
+    );
     assert.equal(state.status.alertCount, 7);
-    assert.deepEqual(state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]), [['a', 5, '2026-01-01T01:00:00.000Z']]);
+    assert.deepEqual(
+      state.alerts.map((r) => [r.fingerprint, r.count, r.lastSeenAt]),
+      [['a', 5, '2026-01-01T01:00:00.000Z']],
+    );
   });
 
   test(`keeps at most ${MAX_DISTINCT_ALERTS} distinct alerts; the rest only count`, () => {
@@ -101,7 +131,11 @@ describe('incident state', () => {
 
   test('severity only rises, and the hook is called once per raise', () => {
     const { state, calls } = harness();
-    state.attach([incoming('a', { severity: 'medium' }), incoming('b', { severity: 'medium' }), incoming('c', { severity: 'info' })]);
+    state.attach([
+      incoming('a', { severity: 'medium' }),
+      incoming('b', { severity: 'medium' }),
+      incoming('c', { severity: 'info' }),
+    ]);
     state.attach([incoming('d', { severity: 'critical' }), incoming('e', { severity: 'high' })]);
     state.attach([], [{ fingerprint: 'a', count: 3, lastSeenAt: '2026-01-01T01:00:00.000Z' }]);
     assert.equal(state.status.severity, 'critical');
@@ -120,7 +154,9 @@ describe('incident state', () => {
   test('step lifecycle: tracked pending, started, succeeded with its notes and artifacts, ended', () => {
     const { state } = harness();
     const record = state.track('logs', 'capture');
-    assert.deepEqual(state.status.steps, [{ name: 'logs', kind: 'capture', state: 'pending', artifacts: [], notes: [] }]);
+    assert.deepEqual(state.status.steps, [
+      { name: 'logs', kind: 'capture', state: 'pending', artifacts: [], notes: [] },
+    ]);
     state.start(record);
     assert.equal(record.state, 'running');
     assert.equal(record.startedAt, '2026-01-01T00:00:01.000Z');
@@ -128,8 +164,13 @@ describe('incident state', () => {
     state.succeed(record, { notes: ['3 containers'], artifacts: [logs] });
     state.end(record);
     assert.deepEqual(record, {
-      name: 'logs', kind: 'capture', state: 'succeeded', artifacts: [{ name: logs.name, key: logs.key, size: logs.size, sha256: logs.sha256 }],
-      notes: ['3 containers'], startedAt: '2026-01-01T00:00:01.000Z', endedAt: '2026-01-01T00:00:02.000Z',
+      name: 'logs',
+      kind: 'capture',
+      state: 'succeeded',
+      artifacts: [{ name: logs.name, key: logs.key, size: logs.size, sha256: logs.sha256 }],
+      notes: ['3 containers'],
+      startedAt: '2026-01-01T00:00:01.000Z',
+      endedAt: '2026-01-01T00:00:02.000Z',
     });
     // The sealed record gets the full artifact; the status only its summary.
     assert.deepEqual(state.artifacts, [logs]);
@@ -148,8 +189,20 @@ describe('incident state', () => {
     state.fail(seal, 'S3 down');
     assert.equal(memory.state, 'failed');
     assert.equal(memory.error, 'Unsupported: ptrace denied');
-    assert.deepEqual(Object.keys(memory), ['name', 'kind', 'state', 'artifacts', 'notes', 'startedAt', 'error', 'endedAt']);
-    assert.deepEqual(state.failures, [{ step: 'memory', error: 'Unsupported: ptrace denied' }, { step: 'undo.isolate', error: 'boom' }]);
+    assert.deepEqual(Object.keys(memory), [
+      'name',
+      'kind',
+      'state',
+      'artifacts',
+      'notes',
+      'startedAt',
+      'error',
+      'endedAt',
+    ]);
+    assert.deepEqual(state.failures, [
+      { step: 'memory', error: 'Unsupported: ptrace denied' },
+      { step: 'undo.isolate', error: 'boom' },
+    ]);
   });
 
   test('skips: not applicable keeps the reason as error without a failure; a skip adds a note', () => {
@@ -178,7 +231,9 @@ describe('incident state', () => {
     state.sealed(record, { key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64), versionId: 'v1' });
     assert.equal(record.state, 'succeeded');
     assert.equal(state.status.manifestKey, 'incidents/inc-1/manifest.json');
-    assert.deepEqual(record.artifacts, [{ name: 'manifest.json', key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64) }]);
+    assert.deepEqual(record.artifacts, [
+      { name: 'manifest.json', key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64) },
+    ]);
     assert.deepEqual(state.artifacts, [], 'the manifest is not evidence it seals itself');
   });
 
@@ -188,7 +243,16 @@ describe('incident state', () => {
     state.escalated(ok, { pages: [{ tier: 1, notifier: 'tier1', ok: true }], acknowledgedBy: 'alice' }, true);
     assert.deepEqual([ok.state, ok.notes], ['succeeded', ['tier 1 tier1: paged', 'acknowledged by alice']]);
     const bad = state.track('escalate', 'escalate');
-    state.escalated(bad, { pages: [{ tier: 1, notifier: 'a', ok: true }, { tier: 2, notifier: 'b', ok: false, error: 'HTTP 500' }] }, true);
+    state.escalated(
+      bad,
+      {
+        pages: [
+          { tier: 1, notifier: 'a', ok: true },
+          { tier: 2, notifier: 'b', ok: false, error: 'HTTP 500' },
+        ],
+      },
+      true,
+    );
     assert.deepEqual([bad.state, bad.notes], ['failed', ['tier 1 a: paged', 'tier 2 b: failed (HTTP 500)']]);
     const none = state.track('escalate', 'escalate');
     state.escalated(none, { pages: [] }, false);
@@ -201,7 +265,12 @@ describe('incident state', () => {
     state.decide(false, { step: 'isolate', by: 'carol', note: 'false positive' });
     state.decide(true, { step: 'isolate', by: 'bob' });
     state.decide(true, { step: 'cordon', by: 'bob' });
-    assert.deepEqual(state.decisionFor('isolate'), { approved: false, by: 'carol', at: '2026-01-01T00:00:01.000Z', note: 'false positive' });
+    assert.deepEqual(state.decisionFor('isolate'), {
+      approved: false,
+      by: 'carol',
+      at: '2026-01-01T00:00:01.000Z',
+      note: 'false positive',
+    });
     assert.equal(state.decisionFor('cordon')!.approved, true);
     assert.equal(state.decisionFor('delete'), undefined);
   });
@@ -217,7 +286,12 @@ describe('incident state', () => {
 
     const cordon = state.track('cordon', 'contain');
     const approve = state.timeoutDecision({ timeoutSeconds: 2, onTimeout: 'approve' });
-    assert.deepEqual(approve, { approved: true, by: 'timeout', at: '2026-01-01T00:00:02.000Z', note: 'no decision within 2s' });
+    assert.deepEqual(approve, {
+      approved: true,
+      by: 'timeout',
+      at: '2026-01-01T00:00:02.000Z',
+      note: 'no decision within 2s',
+    });
     assert.equal(state.applyDecision(cordon, approve), true);
     assert.deepEqual([cordon.state, cordon.notes, cordon.decision], ['pending', [], approve]);
     const reject = state.timeoutDecision({ timeoutSeconds: 30, onTimeout: 'reject' });

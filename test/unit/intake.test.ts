@@ -47,7 +47,9 @@ describe('alert intake coalescing', () => {
     const sink = new CountingSink();
     const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 5000 });
     const targets = Array.from({ length: 50 }, (_, i) => ({ cluster: 'c', namespace: 'ns', pod: `pod-${i}` }));
-    const accepted = await Promise.all(Array.from({ length: 5000 }, (_, i) => intake.accept(sampleAlert({ summary: 'same' }, targets[i % 50]))));
+    const accepted = await Promise.all(
+      Array.from({ length: 5000 }, (_, i) => intake.accept(sampleAlert({ summary: 'same' }, targets[i % 50]))),
+    );
     await intake.flush();
     assert.equal(new Set(accepted.map((a) => a.workflowId)).size, 50);
     assert.ok(sink.delivers <= 60, `${sink.delivers} deliveries for 5000 alerts`);
@@ -88,8 +90,13 @@ describe('alert intake coalescing', () => {
     const repeat = { ...first, id: 'after-close' };
     const answered = await intake.accept(repeat);
     assert.equal(answered.deduplicated, true, 'answered at once as a repeat');
-    for (let i = 0; i < 100 && !sink.received.get(answered.workflowId)!.alerts.includes('after-close'); i++) await sleep(10);
-    assert.deepEqual(sink.received.get(answered.workflowId)!.alerts, [first.id, 'after-close'], 'the flush found the incident closed and delivered the alert again');
+    for (let i = 0; i < 100 && !sink.received.get(answered.workflowId)!.alerts.includes('after-close'); i++)
+      await sleep(10);
+    assert.deepEqual(
+      sink.received.get(answered.workflowId)!.alerts,
+      [first.id, 'after-close'],
+      'the flush found the incident closed and delivered the alert again',
+    );
     assert.equal(sink.delivers, 2);
   });
 

@@ -1,13 +1,34 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  boundedText, isClusterName, isDns1123Label, isDns1123Subdomain, nameProblem, stripControlChars, truncateUtf8, utf8ByteLength,
+  boundedText,
+  isClusterName,
+  isDns1123Label,
+  isDns1123Subdomain,
+  nameProblem,
+  stripControlChars,
+  truncateUtf8,
+  utf8ByteLength,
 } from '../../common/k8s-names';
 
 describe('Kubernetes names', () => {
   test('RFC 1123 labels: lowercase alphanumerics and dashes, alphanumeric ends, at most 63', () => {
-    for (const ok of ['a', 'shop', 'kube-system', 'a1-b2', '0', 'x'.repeat(63)]) assert.equal(isDns1123Label(ok), true, ok);
-    for (const bad of ['', 'Shop', '-a', 'a-', 'a.b', 'a_b', 'x'.repeat(64), '../x', 'a b', 'a\nb', '$(rm -rf /)', 'ü']) {
+    for (const ok of ['a', 'shop', 'kube-system', 'a1-b2', '0', 'x'.repeat(63)])
+      assert.equal(isDns1123Label(ok), true, ok);
+    for (const bad of [
+      '',
+      'Shop',
+      '-a',
+      'a-',
+      'a.b',
+      'a_b',
+      'x'.repeat(64),
+      '../x',
+      'a b',
+      'a\nb',
+      '$(rm -rf /)',
+      'ü',
+    ]) {
       assert.equal(isDns1123Label(bad), false, JSON.stringify(bad));
     }
     assert.equal(isDns1123Label(42), false);
@@ -17,7 +38,19 @@ describe('Kubernetes names', () => {
     for (const ok of ['web-7d9c6b5f4-x2x9q', 'ip-10-0-12-34.eu-west-1.compute.internal', 'a.b.c', 'x'.repeat(253)]) {
       assert.equal(isDns1123Subdomain(ok), true, ok);
     }
-    for (const bad of ['', '.a', 'a.', 'a..b', '../etc/passwd', 'a/b', 'x'.repeat(254), 'A.b', 'a.-b', 'web\n', '`id`']) {
+    for (const bad of [
+      '',
+      '.a',
+      'a.',
+      'a..b',
+      '../etc/passwd',
+      'a/b',
+      'x'.repeat(254),
+      'A.b',
+      'a.-b',
+      'web\n',
+      '`id`',
+    ]) {
       assert.equal(isDns1123Subdomain(bad), false, JSON.stringify(bad));
     }
   });

@@ -5,7 +5,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import { toActivityFailure } from '../../common/failures';
 import type { NotifierLike } from '../../activities/notify';
 import {
-  NotifierConfigError, NotifierRejected, NotifierUnavailable, createNotifier, createNotifiers, notifierConfigsFrom, parseNotifierConfigs, type NotifierConfig,
+  NotifierConfigError,
+  NotifierRejected,
+  NotifierUnavailable,
+  createNotifier,
+  createNotifiers,
+  notifierConfigsFrom,
+  parseNotifierConfigs,
+  type NotifierConfig,
 } from '../../adapters/notifiers/registry';
 import { verifyWebhookSignature, WEBHOOK_SCHEMA } from '../../adapters/notifiers/webhook';
 import type { NotificationEvent, Notifier } from '../../common/ports';
@@ -27,7 +34,10 @@ function event(overrides: Partial<NotificationEvent> = {}): NotificationEvent {
     summary: 'A shell was spawned in a container with an attached terminal (user=root command=bash -il)',
     tier: 1,
     target: { cluster: 'prod-eu-1', namespace: 'shop', pod: 'web-7d9c6b5f4-x2x9q', container: 'web' },
-    links: { incident: 'https://holdfast.example.com/v1/incidents/inc-0f8e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b', history: 'https://holdfast.example.com/v1/incidents/inc-0f8e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b/history' },
+    links: {
+      incident: 'https://holdfast.example.com/v1/incidents/inc-0f8e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b',
+      history: 'https://holdfast.example.com/v1/incidents/inc-0f8e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b/history',
+    },
     ...overrides,
   };
 }
@@ -58,11 +68,19 @@ after(async () => {
 });
 beforeEach(() => {
   server.reset();
-  server.setDefault({ status: 202, body: '{"status":"success","message":"Event processed","dedup_key":"x"}', headers: { 'content-type': 'application/json' } });
+  server.setDefault({
+    status: 202,
+    body: '{"status":"success","message":"Event processed","dedup_key":"x"}',
+    headers: { 'content-type': 'application/json' },
+  });
 });
 
 describe('PagerDuty Events API v2', () => {
-  const make = (env: Record<string, string> = { PD_KEY }) => createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' }, { secret: envSecrets(env) });
+  const make = (env: Record<string, string> = { PD_KEY }) =>
+    createNotifier(
+      { type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' },
+      { secret: envSecrets(env) },
+    );
 
   test('trigger: documented fields, dedup_key = incident id, severity mapped, links', async () => {
     const result = await make().send(event(), { dryRun: false });
@@ -93,7 +111,13 @@ describe('PagerDuty Events API v2', () => {
 
   test('severities map to critical/error/warning/info and the summary is bounded to 1024', async () => {
     const n = make();
-    for (const [sev, pd] of [['critical', 'critical'], ['high', 'error'], ['medium', 'warning'], ['low', 'info'], ['info', 'info']] as const) {
+    for (const [sev, pd] of [
+      ['critical', 'critical'],
+      ['high', 'error'],
+      ['medium', 'warning'],
+      ['low', 'info'],
+      ['info', 'info'],
+    ] as const) {
       await n.send(event({ severity: sev, title: 'x'.repeat(5000) }), { dryRun: false });
       const body = server.requests.at(-1)?.body as { payload: { severity: string; summary: string } };
       assert.equal(body.payload.severity, pd);
@@ -103,16 +127,28 @@ describe('PagerDuty Events API v2', () => {
 
   test('resolve sends only routing_key, event_action and dedup_key', async () => {
     await make().send(event({ action: 'resolve' }), { dryRun: false });
-    assert.deepEqual(server.requests[0]?.body, { routing_key: PD_KEY, dedup_key: event().dedupKey, event_action: 'resolve' });
+    assert.deepEqual(server.requests[0]?.body, {
+      routing_key: PD_KEY,
+      dedup_key: event().dedupKey,
+      event_action: 'resolve',
+    });
   });
 
   test('a missing routing key env var fails at construction, naming the variable only', () => {
-    assert.throws(() => make({}), (err: Error) => err instanceof NotifierConfigError && /environment variable PD_KEY \(routingKey\) is not set/.test(err.message));
+    assert.throws(
+      () => make({}),
+      (err: Error) =>
+        err instanceof NotifierConfigError && /environment variable PD_KEY \(routingKey\) is not set/.test(err.message),
+    );
   });
 });
 
 describe('Opsgenie Alert API', () => {
-  const make = () => createNotifier({ type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY', tags: ['k8s'] }, { secret: envSecrets({ OG_KEY }) });
+  const make = () =>
+    createNotifier(
+      { type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY', tags: ['k8s'] },
+      { secret: envSecrets({ OG_KEY }) },
+    );
 
   test('trigger: POST /v2/alerts with GenieKey, message ≤ 130, alias = incident id, priority, details, tags', async () => {
     await make().send(event({ severity: 'high', tier: 2, title: 'T'.repeat(300) }), { dryRun: false });
@@ -139,7 +175,13 @@ describe('Opsgenie Alert API', () => {
 
   test('priorities P1–P5', async () => {
     const n = make();
-    for (const [sev, p] of [['critical', 'P1'], ['high', 'P2'], ['medium', 'P3'], ['low', 'P4'], ['info', 'P5']] as const) {
+    for (const [sev, p] of [
+      ['critical', 'P1'],
+      ['high', 'P2'],
+      ['medium', 'P3'],
+      ['low', 'P4'],
+      ['info', 'P5'],
+    ] as const) {
       await n.send(event({ severity: sev }), { dryRun: false });
       assert.equal((server.requests.at(-1)?.body as { priority: string }).priority, p);
     }
@@ -155,7 +197,11 @@ describe('Opsgenie Alert API', () => {
 });
 
 describe('Slack incoming webhook', () => {
-  const make = () => createNotifier({ type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' }, { secret: envSecrets({ SLACK_URL: `${server.url}/services/T000/B000/XXXXSECRET` }) });
+  const make = () =>
+    createNotifier(
+      { type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' },
+      { secret: envSecrets({ SLACK_URL: `${server.url}/services/T000/B000/XXXXSECRET` }) },
+    );
 
   test('trigger: text + Block Kit blocks with links to the incident', async () => {
     server.setDefault({ status: 200, body: 'ok' });
@@ -165,25 +211,40 @@ describe('Slack incoming webhook', () => {
     assert.equal(req?.path, '/services/T000/B000/XXXXSECRET');
     const body = req?.body as { text: string; blocks: Array<Record<string, unknown>> };
     assert.match(body.text, /\[critical\] Terminal shell in container/);
-    assert.deepEqual(body.blocks.map((b) => b.type), ['header', 'section', 'section', 'actions']);
+    assert.deepEqual(
+      body.blocks.map((b) => b.type),
+      ['header', 'section', 'section', 'actions'],
+    );
     const header = body.blocks[0] as { text: { type: string; text: string } };
     assert.equal(header.text.type, 'plain_text');
     assert.ok(header.text.text.length <= 150);
     const summary = body.blocks[2] as { text: { type: string; text: string } };
     assert.deepEqual(summary.text.type, 'plain_text');
     const actions = body.blocks[3] as { elements: Array<{ type: string; url: string; text: { text: string } }> };
-    assert.deepEqual(actions.elements.map((e) => [e.type, e.text.text, e.url]), [
-      ['button', 'Open incident', event().links.incident],
-      ['button', 'History', event().links.history],
-    ]);
+    assert.deepEqual(
+      actions.elements.map((e) => [e.type, e.text.text, e.url]),
+      [
+        ['button', 'Open incident', event().links.incident],
+        ['button', 'History', event().links.history],
+      ],
+    );
   });
 
   test('attacker text cannot inject mentions or links', async () => {
-    await make().send(event({ title: 'pwned <!channel> <https://evil.example|click> & more', summary: '<!here> run <https://evil.example|this>' }), { dryRun: false });
+    await make().send(
+      event({
+        title: 'pwned <!channel> <https://evil.example|click> & more',
+        summary: '<!here> run <https://evil.example|this>',
+      }),
+      { dryRun: false },
+    );
     const raw = server.requests[0]?.rawBody ?? '';
     assert.ok(!raw.includes('<!'), 'no raw mention');
     assert.ok(!raw.includes('<https://evil.example'), 'no raw link');
-    const body = server.requests[0]?.body as { text: string; blocks: Array<{ type: string; text?: { type: string; text: string } }> };
+    const body = server.requests[0]?.body as {
+      text: string;
+      blocks: Array<{ type: string; text?: { type: string; text: string } }>;
+    };
     assert.match(body.text, /&lt;!channel&gt;/);
     assert.match(body.text, /&amp; more/);
     const summary = body.blocks.find((b) => b.type === 'section' && b.text?.type === 'plain_text');
@@ -208,7 +269,11 @@ describe('Slack incoming webhook', () => {
 });
 
 describe('signed webhook', () => {
-  const make = () => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/hooks/holdfast`, secretEnv: 'HOOK_SECRET' }, { secret: envSecrets({ HOOK_SECRET }) });
+  const make = () =>
+    createNotifier(
+      { type: 'webhook', name: 'soar', url: `${server.url}/hooks/holdfast`, secretEnv: 'HOOK_SECRET' },
+      { secret: envSecrets({ HOOK_SECRET }) },
+    );
 
   test('JSON body with an HMAC-SHA256 signature that verifies and a timestamp the signature covers', async () => {
     await make().send(event(), { dryRun: false });
@@ -219,7 +284,11 @@ describe('signed webhook', () => {
     assert.match(sig, /^sha256=[0-9a-f]{64}$/);
     assert.equal(verifyWebhookSignature(HOOK_SECRET, req.rawBody, sig), true);
     assert.equal(verifyWebhookSignature('wrong-secret', req.rawBody, sig), false);
-    assert.equal(verifyWebhookSignature(HOOK_SECRET, req.rawBody.replace('critical', 'low'), sig), false, 'a tampered body fails');
+    assert.equal(
+      verifyWebhookSignature(HOOK_SECRET, req.rawBody.replace('critical', 'low'), sig),
+      false,
+      'a tampered body fails',
+    );
     const body = req.body as { schema: string; sentAt: string; event: NotificationEvent };
     assert.equal(body.schema, WEBHOOK_SCHEMA);
     assert.equal(String(Date.parse(body.sentAt) / 1000), req.headers['x-holdfast-timestamp']);
@@ -234,11 +303,17 @@ describe('signed webhook', () => {
     const req = server.requests[0];
     assert.equal((req?.body as { event: NotificationEvent }).event.action, 'resolve');
     assert.equal(req?.headers['x-holdfast-event'], 'resolve');
-    assert.equal(verifyWebhookSignature(HOOK_SECRET, req?.rawBody ?? '', req?.headers['x-holdfast-signature'] as string), true);
+    assert.equal(
+      verifyWebhookSignature(HOOK_SECRET, req?.rawBody ?? '', req?.headers['x-holdfast-signature'] as string),
+      true,
+    );
   });
 
   test('a webhook without a secret is refused at construction', () => {
-    assert.throws(() => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/x` }, { secret: envSecrets({}) }), /secret \(or secretEnv\) is required/);
+    assert.throws(
+      () => createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/x` }, { secret: envSecrets({}) }),
+      /secret \(or secretEnv\) is required/,
+    );
   });
 });
 
@@ -247,10 +322,19 @@ describe('dry run', () => {
     const logger = new RecordingLogger();
     const env = { PD_KEY, OG_KEY, HOOK_SECRET, SLACK_URL: `${server.url}/services/T000/B000/XXXXSECRET` };
     const notifiers: Notifier[] = [
-      createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' }, { secret: envSecrets(env), logger }),
-      createNotifier({ type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY' }, { secret: envSecrets(env), logger }),
+      createNotifier(
+        { type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKeyEnv: 'PD_KEY' },
+        { secret: envSecrets(env), logger },
+      ),
+      createNotifier(
+        { type: 'opsgenie', name: 'og', url: server.url, apiKeyEnv: 'OG_KEY' },
+        { secret: envSecrets(env), logger },
+      ),
       createNotifier({ type: 'slack', name: 'sec', urlEnv: 'SLACK_URL' }, { secret: envSecrets(env), logger }),
-      createNotifier({ type: 'webhook', name: 'soar', url: `${server.url}/hooks`, secretEnv: 'HOOK_SECRET' }, { secret: envSecrets(env), logger }),
+      createNotifier(
+        { type: 'webhook', name: 'soar', url: `${server.url}/hooks`, secretEnv: 'HOOK_SECRET' },
+        { secret: envSecrets(env), logger },
+      ),
     ];
     for (const n of notifiers) {
       for (const action of ['trigger', 'resolve'] as const) {
@@ -264,8 +348,12 @@ describe('dry run', () => {
     assert.equal(server.requests.length, 0, 'no HTTP request in dry run');
     assert.equal(logger.lines.length, 8);
     const logged = JSON.stringify(logger.lines);
-    for (const secret of [PD_KEY, OG_KEY, HOOK_SECRET, 'XXXXSECRET']) assert.ok(!logged.includes(secret), 'no secret in the log');
-    const pd = logger.lines[0]?.obj as { notifier: string; request: { body: { routing_key: string; dedup_key: string } } };
+    for (const secret of [PD_KEY, OG_KEY, HOOK_SECRET, 'XXXXSECRET'])
+      assert.ok(!logged.includes(secret), 'no secret in the log');
+    const pd = logger.lines[0]?.obj as {
+      notifier: string;
+      request: { body: { routing_key: string; dedup_key: string } };
+    };
     assert.equal(pd.notifier, 'pd');
     assert.equal(pd.request.body.routing_key, '[redacted]');
     assert.equal(pd.request.body.dedup_key, event().dedupKey);
@@ -276,11 +364,18 @@ describe('dry run', () => {
 });
 
 describe('error classification', () => {
-  const make = (timeoutMs?: number) => createNotifier({ type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKey: PD_KEY, timeoutMs }, {});
+  const make = (timeoutMs?: number) =>
+    createNotifier(
+      { type: 'pagerduty', name: 'pd', url: `${server.url}/v2/enqueue`, routingKey: PD_KEY, timeoutMs },
+      {},
+    );
 
   test('4xx (400, 401, 403, 404, 413) → NotifierRejected, non-retryable for Temporal', async () => {
     for (const status of [400, 401, 403, 404, 413]) {
-      server.respondWith({ status, body: '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect"]}' });
+      server.respondWith({
+        status,
+        body: '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect"]}',
+      });
       const err = await rejects(make().send(event(), { dryRun: false }), NotifierRejected);
       assert.equal(err.httpStatus, status);
       assert.equal(err.nonRetryable, true);
@@ -312,7 +407,10 @@ describe('error classification', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const refused = createNotifier({ type: 'pagerduty', name: 'pd', url: `http://127.0.0.1:${port}/v2/enqueue`, routingKey: PD_KEY }, {});
+    const refused = createNotifier(
+      { type: 'pagerduty', name: 'pd', url: `http://127.0.0.1:${port}/v2/enqueue`, routingKey: PD_KEY },
+      {},
+    );
     const err = await rejects(refused.send(event(), { dryRun: false }), NotifierUnavailable);
     assert.match(err.message, /request failed: ECONNREFUSED/);
     server.respondWith({ status: 202, delayMs: 2000 });
@@ -351,16 +449,22 @@ describe('configuration and registry', () => {
 - { type: slack, name: sec-channel, urlEnv: SLACK_URL }
 - { type: webhook, name: soar, url: "https://soar.example.com/hooks/holdfast", secretEnv: HOOK_SECRET }
 `);
-    const map = createNotifiers(configs, { secret: envSecrets({ PD_KEY, OG_KEY, HOOK_SECRET, SLACK_URL: 'https://hooks.slack.com/services/T0/B0/abc' }) });
+    const map = createNotifiers(configs, {
+      secret: envSecrets({ PD_KEY, OG_KEY, HOOK_SECRET, SLACK_URL: 'https://hooks.slack.com/services/T0/B0/abc' }),
+    });
     assert.deepEqual([...map.keys()], ['pd-primary', 'og', 'sec-channel', 'soar']);
-    assert.deepEqual([...map.values()].map((n) => n.kind), ['pagerduty', 'opsgenie', 'slack', 'webhook']);
+    assert.deepEqual(
+      [...map.values()].map((n) => n.kind),
+      ['pagerduty', 'opsgenie', 'slack', 'webhook'],
+    );
     // What activities/notify.ts consumes.
     const asActivityInput: ReadonlyMap<string, NotifierLike> = map;
     assert.equal(asActivityInput.size, 4);
   });
 
   test('from the environment: HOLDFAST_NOTIFIERS inline or HOLDFAST_NOTIFIERS_FILE', () => {
-    const notifierConfigsFromEnv = (env: Env, readFile?: (file: string) => string) => notifierConfigsFrom(loadConfig(env).notifiers, readFile);
+    const notifierConfigsFromEnv = (env: Env, readFile?: (file: string) => string) =>
+      notifierConfigsFrom(loadConfig(env).notifiers, readFile);
     assert.deepEqual(notifierConfigsFromEnv({}), []);
     const inline = notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS: '[{"type":"slack","name":"s","urlEnv":"SLACK_URL"}]' });
     assert.deepEqual(inline, [{ type: 'slack', name: 's', urlEnv: 'SLACK_URL' }]);
@@ -371,22 +475,49 @@ describe('configuration and registry', () => {
     });
     assert.deepEqual(read, ['/etc/holdfast/notifiers.yaml']);
     assert.equal(fromFile[0]?.type, 'webhook');
-    assert.throws(() => notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS: '[]', HOLDFAST_NOTIFIERS_FILE: '/x' }), /not both/);
-    assert.throws(() => notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS_FILE: '/nonexistent/holdfast-notifiers.yaml' }), /cannot be read: ENOENT/);
+    assert.throws(
+      () => notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS: '[]', HOLDFAST_NOTIFIERS_FILE: '/x' }),
+      /not both/,
+    );
+    assert.throws(
+      () => notifierConfigsFromEnv({ HOLDFAST_NOTIFIERS_FILE: '/nonexistent/holdfast-notifiers.yaml' }),
+      /cannot be read: ENOENT/,
+    );
   });
 
   test('invalid configuration is reported without values', () => {
-    assert.throws(() => parseNotifierConfigs('- { type: teams, name: x }'), /invalid at \/0\/type: must be one of pagerduty, opsgenie, slack, webhook/);
+    assert.throws(
+      () => parseNotifierConfigs('- { type: teams, name: x }'),
+      /invalid at \/0\/type: must be one of pagerduty, opsgenie, slack, webhook/,
+    );
     assert.throws(() => parseNotifierConfigs('{ type: pagerduty }'), /must be a list/);
     assert.throws(() => parseNotifierConfigs('- { type: pagerduty, name: "Bad Name" }'), /invalid at \/0\/name/);
-    assert.throws(() => parseNotifierConfigs('- { type: pagerduty, name: pd, routingKey: k, extra: 1 }'), NotifierConfigError);
+    assert.throws(
+      () => parseNotifierConfigs('- { type: pagerduty, name: pd, routingKey: k, extra: 1 }'),
+      NotifierConfigError,
+    );
     assert.deepEqual(parseNotifierConfigs(''), []);
-    const dup: NotifierConfig[] = [{ type: 'pagerduty', name: 'a', routingKey: PD_KEY }, { type: 'pagerduty', name: 'a', routingKey: PD_KEY }];
+    const dup: NotifierConfig[] = [
+      { type: 'pagerduty', name: 'a', routingKey: PD_KEY },
+      { type: 'pagerduty', name: 'a', routingKey: PD_KEY },
+    ];
     assert.throws(() => createNotifiers(dup), /configured twice/);
-    assert.throws(() => createNotifier({ type: 'pagerduty', name: 'a', routingKey: PD_KEY, routingKeyEnv: 'X' }), /not both/);
-    assert.throws(() => createNotifier({ type: 'pagerduty', name: 'a', routingKey: PD_KEY, url: 'file:///etc/passwd' }), /must be http\(s\)/);
-    assert.throws(() => createNotifier({ type: 'webhook', name: 'a', url: 'https://user:pw@x.example/', secret: 's3cret' }), /must not carry credentials/);
-    assert.throws(() => createNotifier({ type: 'nope', name: 'a' } as unknown as NotifierConfig), /unknown type "nope"/);
+    assert.throws(
+      () => createNotifier({ type: 'pagerduty', name: 'a', routingKey: PD_KEY, routingKeyEnv: 'X' }),
+      /not both/,
+    );
+    assert.throws(
+      () => createNotifier({ type: 'pagerduty', name: 'a', routingKey: PD_KEY, url: 'file:///etc/passwd' }),
+      /must be http\(s\)/,
+    );
+    assert.throws(
+      () => createNotifier({ type: 'webhook', name: 'a', url: 'https://user:pw@x.example/', secret: 's3cret' }),
+      /must not carry credentials/,
+    );
+    assert.throws(
+      () => createNotifier({ type: 'nope', name: 'a' } as unknown as NotifierConfig),
+      /unknown type "nope"/,
+    );
   });
 
   test('an invalid dedup key is refused before any request', async () => {

@@ -10,10 +10,18 @@ import { sampleAlert } from '../helpers/incident-harness';
 const opts = { apiBaseUrl: 'http://holdfast.test' };
 
 describe('playbooks', () => {
-  const example = parsePlaybooks(fs.readFileSync(path.join(repoRoot, 'deploy/playbooks.example.yaml'), 'utf8'), 'example', opts);
+  const example = parsePlaybooks(
+    fs.readFileSync(path.join(repoRoot, 'deploy/playbooks.example.yaml'), 'utf8'),
+    'example',
+    opts,
+  );
 
   test('the shipped example validates and matches by source, rule, severity and namespace', () => {
-    const prodShell = example.select(sampleAlert({ severity: 'critical' }, { namespace: 'prod-payments' }), { cluster: 'c', namespace: 'prod-payments', pod: 'p' });
+    const prodShell = example.select(sampleAlert({ severity: 'critical' }, { namespace: 'prod-payments' }), {
+      cluster: 'c',
+      namespace: 'prod-payments',
+      pod: 'p',
+    });
     assert.equal(prodShell.playbook, 'prod-shell');
     assert.equal(prodShell.containment[0]!.approval.required, true);
     assert.equal(prodShell.containment[0]!.approval.timeoutSeconds, 600);
@@ -22,51 +30,110 @@ describe('playbooks', () => {
     // Defaults filled in from the step's own parameter schema.
     assert.equal(prodShell.captures.find((c) => c.name === 'filesystem')!.params.maxBytes, 4 * 1024 ** 3);
 
-    const lowSeverity = example.select(sampleAlert({ severity: 'low' }, { namespace: 'prod-payments' }), { cluster: 'c', namespace: 'prod-payments', pod: 'p' });
+    const lowSeverity = example.select(sampleAlert({ severity: 'low' }, { namespace: 'prod-payments' }), {
+      cluster: 'c',
+      namespace: 'prod-payments',
+      pod: 'p',
+    });
     assert.equal(lowSeverity.playbook, 'default', 'below minSeverity falls through to the default');
-    const staging = example.select(sampleAlert({}, { namespace: 'staging-web' }), { cluster: 'c', namespace: 'staging-web', pod: 'p' });
+    const staging = example.select(sampleAlert({}, { namespace: 'staging-web' }), {
+      cluster: 'c',
+      namespace: 'staging-web',
+      pod: 'p',
+    });
     assert.equal(staging.playbook, 'staging-dry-run');
     assert.equal(staging.dryRun, true);
   });
 
   test('delete-pod and scale-to-zero load only behind an approval that defaults to reject', () => {
-    const load = (contain: string) => parsePlaybooks(`playbooks:\n  - name: p\n    contain:\n${contain}`, 'gates.yaml', opts);
+    const load = (contain: string) =>
+      parsePlaybooks(`playbooks:\n  - name: p\n    contain:\n${contain}`, 'gates.yaml', opts);
     for (const step of ['delete-pod', 'scale-to-zero']) {
-      assert.throws(() => load(`      - ${step}\n`), (err: Error) => err instanceof PlaybookError && err.message.includes(`${step} cannot be undone or takes a service down`));
-      assert.throws(() => load(`      - { name: ${step}, approval: { required: true, onTimeout: approve } }\n`), PlaybookError);
+      assert.throws(
+        () => load(`      - ${step}\n`),
+        (err: Error) =>
+          err instanceof PlaybookError && err.message.includes(`${step} cannot be undone or takes a service down`),
+      );
+      assert.throws(
+        () => load(`      - { name: ${step}, approval: { required: true, onTimeout: approve } }\n`),
+        PlaybookError,
+      );
       const ok = load(`      - { name: ${step}, approval: { required: true, timeout: 30m } }\n`);
       const plan = ok.select(sampleAlert(), { cluster: 'c', namespace: 'n', pod: 'p' });
-      assert.deepEqual(plan.containment.map((c) => [c.name, c.approval.required, c.approval.onTimeout]), [[step, true, 'reject']]);
+      assert.deepEqual(
+        plan.containment.map((c) => [c.name, c.approval.required, c.approval.onTimeout]),
+        [[step, true, 'reject']],
+      );
     }
   });
 
   test("the example's notifiers are valid notifier configurations", () => {
     const configs = parseNotifierConfigs(JSON.stringify(example.notifiers));
-    assert.deepEqual(configs.map((c) => `${c.type}:${c.name}`), ['pagerduty:pagerduty-primary', 'slack:slack-security', 'opsgenie:opsgenie-secondary']);
+    assert.deepEqual(
+      configs.map((c) => `${c.type}:${c.name}`),
+      ['pagerduty:pagerduty-primary', 'slack:slack-security', 'opsgenie:opsgenie-secondary'],
+    );
   });
 
   test('the default playbook preserves, captures all four, isolates and pages every notifier', () => {
-    const plan = example.select(sampleAlert({ source: 'alertmanager' }, { namespace: 'other' }), { cluster: 'c', namespace: 'other', pod: 'p' });
+    const plan = example.select(sampleAlert({ source: 'alertmanager' }, { namespace: 'other' }), {
+      cluster: 'c',
+      namespace: 'other',
+      pod: 'p',
+    });
     assert.equal(plan.playbook, 'default');
     assert.ok(plan.preserve);
-    assert.deepEqual(plan.captures.map((c) => c.name), ['filesystem', 'memory', 'logs', 'network']);
-    assert.deepEqual(plan.containment.map((c) => c.name), ['isolate']);
-    assert.deepEqual(plan.escalation.tiers[0]!.notifiers, ['pagerduty-primary', 'slack-security', 'opsgenie-secondary']);
+    assert.deepEqual(
+      plan.captures.map((c) => c.name),
+      ['filesystem', 'memory', 'logs', 'network'],
+    );
+    assert.deepEqual(
+      plan.containment.map((c) => c.name),
+      ['isolate'],
+    );
+    assert.deepEqual(plan.escalation.tiers[0]!.notifiers, [
+      'pagerduty-primary',
+      'slack-security',
+      'opsgenie-secondary',
+    ]);
   });
 
   const bad: Array<[string, string, RegExp]> = [
-    ['unknown step', 'playbooks: [{ name: a, capture: [dump-everything] }]', /\/playbooks\/0\.capture\[0\]: unknown step "dump-everything"/],
-    ['contain step used as capture', 'playbooks: [{ name: a, capture: [isolate] }]', /"isolate" is a contain step, not a capture step/],
-    ['bad parameter', 'playbooks: [{ name: a, capture: [{ name: memory, params: { maxProcesses: 100000 } }] }]', /capture\[0\]\.params\/maxProcesses/],
-    ['unknown notifier', 'playbooks: [{ name: a, escalation: { tiers: [{ notifiers: [nobody] }] } }]', /unknown notifier "nobody"/],
-    ['schema error names the path', 'playbooks: [{ name: a, contain: [{ name: isolate, approval: { required: maybe } }] }]', /\/playbooks\/0\/contain\/0/],
+    [
+      'unknown step',
+      'playbooks: [{ name: a, capture: [dump-everything] }]',
+      /\/playbooks\/0\.capture\[0\]: unknown step "dump-everything"/,
+    ],
+    [
+      'contain step used as capture',
+      'playbooks: [{ name: a, capture: [isolate] }]',
+      /"isolate" is a contain step, not a capture step/,
+    ],
+    [
+      'bad parameter',
+      'playbooks: [{ name: a, capture: [{ name: memory, params: { maxProcesses: 100000 } }] }]',
+      /capture\[0\]\.params\/maxProcesses/,
+    ],
+    [
+      'unknown notifier',
+      'playbooks: [{ name: a, escalation: { tiers: [{ notifiers: [nobody] }] } }]',
+      /unknown notifier "nobody"/,
+    ],
+    [
+      'schema error names the path',
+      'playbooks: [{ name: a, contain: [{ name: isolate, approval: { required: maybe } }] }]',
+      /\/playbooks\/0\/contain\/0/,
+    ],
     ['unknown key', 'playbooks: [{ name: a, drain: true }]', /\/playbooks\/0/],
     ['duplicate name', 'playbooks: [{ name: a }, { name: a }]', /duplicate playbook "a"/],
     ['not YAML', 'playbooks: [', /not valid YAML/],
   ];
   for (const [what, yaml, message] of bad) {
     test(`refused with a clear error: ${what}`, () => {
-      assert.throws(() => parsePlaybooks(yaml, 'p.yaml', opts), (err: Error) => err instanceof PlaybookError && message.test(err.message));
+      assert.throws(
+        () => parsePlaybooks(yaml, 'p.yaml', opts),
+        (err: Error) => err instanceof PlaybookError && message.test(err.message),
+      );
     });
   }
 });

@@ -11,12 +11,17 @@ type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
 
 function triples(rules: Rule[]): string[] {
   const out = new Set<string>();
-  for (const r of rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.add(`${g || 'core'}/${res}:${v}`);
+  for (const r of rules)
+    for (const g of r.apiGroups)
+      for (const res of r.resources) for (const v of r.verbs) out.add(`${g || 'core'}/${res}:${v}`);
   return [...out].sort();
 }
 
-const documents = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] });
-const roleRules = (name: string) => documents.find((d) => d.kind === 'ClusterRole' && d.metadata.name === name)?.rules ?? [];
+const documents = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map(
+  (d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] },
+);
+const roleRules = (name: string) =>
+  documents.find((d) => d.kind === 'ClusterRole' && d.metadata.name === name)?.rules ?? [];
 
 for (const identity of ['capture', 'containment'] as KubernetesIdentity[]) {
   test(`deploy/rbac.yaml grants holdfast-${identity} exactly what the steps declare for that identity`, () => {
@@ -29,21 +34,44 @@ for (const identity of ['capture', 'containment'] as KubernetesIdentity[]) {
 test('the identities are split: capture cannot change pods, nodes or policies; containment cannot exec or add containers', () => {
   const capture = triples(roleRules('holdfast-capture'));
   const containment = triples(roleRules('holdfast-containment'));
-  for (const forbidden of ['core/pods:patch', 'core/nodes:patch', 'networking.k8s.io/networkpolicies:create', 'core/pods:delete']) assert.ok(!capture.includes(forbidden), forbidden);
-  for (const forbidden of ['core/pods/exec:create', 'core/pods/exec:get', 'core/pods/ephemeralcontainers:update', 'core/nodes/proxy:create', 'core/secrets:get']) assert.ok(!containment.includes(forbidden), forbidden);
+  for (const forbidden of [
+    'core/pods:patch',
+    'core/nodes:patch',
+    'networking.k8s.io/networkpolicies:create',
+    'core/pods:delete',
+  ])
+    assert.ok(!capture.includes(forbidden), forbidden);
+  for (const forbidden of [
+    'core/pods/exec:create',
+    'core/pods/exec:get',
+    'core/pods/ephemeralcontainers:update',
+    'core/nodes/proxy:create',
+    'core/secrets:get',
+  ])
+    assert.ok(!containment.includes(forbidden), forbidden);
   // deleting pods and scaling workloads exist only for the approval-gated steps
-  const gated = STEPS.filter((s) => s.requiresApproval).flatMap((s) => s.rbac.filter((r) => identityOf(s, r) === 'containment'));
-  for (const t of triples(gated).filter((x) => x.endsWith(':delete') || x.includes('deployments:patch'))) assert.ok(containment.includes(t), t);
+  const gated = STEPS.filter((s) => s.requiresApproval).flatMap((s) =>
+    s.rbac.filter((r) => identityOf(s, r) === 'containment'),
+  );
+  for (const t of triples(gated).filter((x) => x.endsWith(':delete') || x.includes('deployments:patch')))
+    assert.ok(containment.includes(t), t);
   const ungated = triples(STEPS.filter((s) => !s.requiresApproval).flatMap((s) => s.rbac));
   assert.ok(!ungated.includes('core/pods:delete'), 'no step without an approval gate deletes pods');
-  const wildcard = documents.flatMap((d) => d.rules ?? []).some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*'));
+  const wildcard = documents
+    .flatMap((d) => d.rules ?? [])
+    .some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*'));
   assert.equal(wildcard, false, 'no wildcard in any rule');
 });
 
 test('each ClusterRole is bound to its own service account', () => {
   for (const identity of ['capture', 'containment']) {
-    const binding = documents.find((d) => d.kind === 'ClusterRoleBinding' && d.metadata.name === `holdfast-${identity}`) as unknown as { roleRef: { name: string }; subjects: Array<{ name: string }> };
+    const binding = documents.find(
+      (d) => d.kind === 'ClusterRoleBinding' && d.metadata.name === `holdfast-${identity}`,
+    ) as unknown as { roleRef: { name: string }; subjects: Array<{ name: string }> };
     assert.equal(binding.roleRef.name, `holdfast-${identity}`);
-    assert.deepEqual(binding.subjects.map((s) => s.name), [`holdfast-${identity}`]);
+    assert.deepEqual(
+      binding.subjects.map((s) => s.name),
+      [`holdfast-${identity}`],
+    );
   }
 });

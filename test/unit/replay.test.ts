@@ -8,7 +8,12 @@ import { fixturesDir, quietTemporalRuntime } from '../helpers/env';
 // Histories recorded from real runs (HOLDFAST_RECORD_HISTORIES=1 npm test -- dist/test/integration/incident-workflow.test.js).
 // A change to workflow code that would break running incidents fails here, before it ships.
 const dir = path.join(fixturesDir, 'histories');
-const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+const files = fs.existsSync(dir)
+  ? fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 test('committed incident histories exist', () => {
   assert.ok(files.length >= 3, `found ${files.length} histories in ${dir}`);

@@ -19,9 +19,17 @@ test('without Go and without a cached binary, the error says what to install or 
   process.env.HOLDFAST_GO = '/nonexistent/go';
   delete process.env.HOLDFAST_TEMPORAL_BIN;
   try {
-    await assert.rejects(ensureServer('temporal', () => {}), (err: Error) =>
-      /Go is not installed/.test(err.message) && /TEMPORAL_ADDRESS/.test(err.message) && /HOLDFAST_TEMPORAL_BIN/.test(err.message));
-    await assert.rejects(ensureServer('versitygw', () => {}), (err: Error) => /S3_ENDPOINT/.test(err.message));
+    await assert.rejects(
+      ensureServer('temporal', () => {}),
+      (err: Error) =>
+        /Go is not installed/.test(err.message) &&
+        /TEMPORAL_ADDRESS/.test(err.message) &&
+        /HOLDFAST_TEMPORAL_BIN/.test(err.message),
+    );
+    await assert.rejects(
+      ensureServer('versitygw', () => {}),
+      (err: Error) => /S3_ENDPOINT/.test(err.message),
+    );
   } finally {
     process.env = saved;
   }

@@ -40,10 +40,16 @@ function throwawayUnits(seen: Seen) {
       const depth: number = params.depth;
       const label: string = params.label;
       seen.push({ unit: 'probe', target: pod, params, dryRun: run.dryRun });
-      return [{
-        name: `${label}.txt`, body: Readable.from([Buffer.from(`${depth}\n`)]), contentType: 'text/plain',
-        method: 'test', collector: { name: 'test', version: '1' }, notes: [],
-      }];
+      return [
+        {
+          name: `${label}.txt`,
+          body: Readable.from([Buffer.from(`${depth}\n`)]),
+          contentType: 'text/plain',
+          method: 'test',
+          collector: { name: 'test', version: '1' },
+          notes: [],
+        },
+      ];
     },
   });
   const action = defineAction({
@@ -51,7 +57,9 @@ function throwawayUnits(seen: Seen) {
     kind: 'contain',
     target: 'node',
     description: 'Taints the node (test only).',
-    params: Type.Object({ effect: Type.Union([Type.Literal('NoSchedule'), Type.Literal('NoExecute')], { default: 'NoSchedule' }) }),
+    params: Type.Object({
+      effect: Type.Union([Type.Literal('NoSchedule'), Type.Literal('NoExecute')], { default: 'NoSchedule' }),
+    }),
     example: { effect: 'NoExecute' },
     rbac: [{ apiGroups: [''], resources: ['nodes'], verbs: ['patch'] }],
     timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
@@ -87,13 +95,19 @@ describe('a new unit is one file plus one registry line', () => {
   test('it becomes a step described exactly as the unit describes itself; the existing steps are unchanged', () => {
     const { capture, action, units } = throwawayUnits([]);
     const steps = stepsFrom(units);
-    assert.deepEqual(steps.slice(0, STEPS.length).map((s) => [s.name, s.kind]), STEPS.map((s) => [s.name, s.kind]));
+    assert.deepEqual(
+      steps.slice(0, STEPS.length).map((s) => [s.name, s.kind]),
+      STEPS.map((s) => [s.name, s.kind]),
+    );
     const probe = steps.find((s) => s.name === 'probe')!;
     assert.equal(probe.kind, 'capture');
     assert.equal(probe.needsPod, true);
     assert.equal(probe.undo, undefined);
     assert.equal(probe.params, capture.params);
-    assert.deepEqual([probe.description, probe.example, probe.rbac, probe.timeouts], [capture.description, capture.example, capture.rbac, capture.timeouts]);
+    assert.deepEqual(
+      [probe.description, probe.example, probe.rbac, probe.timeouts],
+      [capture.description, capture.example, capture.rbac, capture.timeouts],
+    );
     const taint = steps.find((s) => s.name === 'taint')!;
     assert.equal(taint.kind, 'contain');
     assert.equal(taint.needsPod, false, 'a node action also runs for host alerts');
@@ -109,19 +123,33 @@ describe('a new unit is one file plus one registry line', () => {
     assert.ok(activities['step.probe'] && activities['step.taint'] && activities['undo.taint']);
     assert.equal(activities['undo.probe'], undefined, 'a capture has nothing to undo');
     const env = new MockActivityEnvironment();
-    const run = (name: StepActivityName, input: StepActivityInput): Promise<StepResult> => env.run(activities[name]!, input);
-    const input = (params: Record<string, unknown>): StepActivityInput => ({ incidentId: 'inc-units', target: pod, dryRun: false, params });
+    const run = (name: StepActivityName, input: StepActivityInput): Promise<StepResult> =>
+      env.run(activities[name]!, input);
+    const input = (params: Record<string, unknown>): StepActivityInput => ({
+      incidentId: 'inc-units',
+      target: pod,
+      dryRun: false,
+      params,
+    });
 
     const captured = await run('step.probe', input({ depth: 4, label: 'probe' }));
-    assert.deepEqual(captured.artifacts.map((a) => a.key), ['incidents/inc-units/probe/probe.bin']);
+    assert.deepEqual(
+      captured.artifacts.map((a) => a.key),
+      ['incidents/inc-units/probe/probe.bin'],
+    );
     assert.equal(cluster.count('capture.probe'), 1);
     assert.deepEqual(cluster.calls[0]!.params, { depth: 4, label: 'probe' });
 
     // the node comes from the pod when the alert names none, as for cordon
     const tainted = await run('step.taint', input({ effect: 'NoSchedule' }));
     assert.equal(tainted.changed, true);
-    assert.deepEqual(tainted.artifacts.map((a) => a.key), ['incidents/inc-units/contain/taint.json']);
-    const record = JSON.parse(evidence.objects.get('incidents/inc-units/contain/taint.json')!.body.toString('utf8')) as { node: string };
+    assert.deepEqual(
+      tainted.artifacts.map((a) => a.key),
+      ['incidents/inc-units/contain/taint.json'],
+    );
+    const record = JSON.parse(
+      evidence.objects.get('incidents/inc-units/contain/taint.json')!.body.toString('utf8'),
+    ) as { node: string };
     assert.equal(record.node, 'node-3');
     assert.ok(cluster.calls.some((c) => c.op === 'taint' && c.target === 'node-3'));
 
@@ -136,24 +164,51 @@ describe('a new unit is one file plus one registry line', () => {
     const cluster = new KubernetesCluster(offlineKubeConfig(), DEFAULT_COLLECTOR, units);
 
     const streams = await cluster.capture('probe', pod, { incidentId: 'inc-units', params: { depth: 7 } });
-    assert.deepEqual(streams.map((s) => s.name), ['probe.txt']);
+    assert.deepEqual(
+      streams.map((s) => s.name),
+      ['probe.txt'],
+    );
     assert.deepEqual(seen.shift(), { unit: 'probe', target: pod, params: { depth: 7, label: 'probe' }, dryRun: false });
 
     const node = { kind: 'node' as const, node: 'node-3' };
     await cluster.change('taint', node, { incidentId: 'inc-units', dryRun: true, params: {} });
     assert.deepEqual(seen.shift(), { unit: 'taint', target: 'node-3', params: { effect: 'NoSchedule' }, dryRun: true });
     await cluster.revert('taint', node, { incidentId: 'inc-units', dryRun: false, params: { effect: 'NoExecute' } });
-    assert.deepEqual(seen.shift(), { unit: 'untaint', target: 'node-3', params: { effect: 'NoExecute' }, dryRun: false });
+    assert.deepEqual(seen.shift(), {
+      unit: 'untaint',
+      target: 'node-3',
+      params: { effect: 'NoExecute' },
+      dryRun: false,
+    });
 
     const refused = async (run: () => Promise<unknown>, type: FailureType, pattern: RegExp) => {
-      const err = await run().then(() => undefined, (e: unknown) => e as Error);
+      const err = await run().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
       assert.ok(err && isFailure(err, type), `${String(err)} is ${type}`);
       assert.match(err.message, pattern);
     };
-    await refused(() => cluster.capture('probe', pod, { incidentId: 'inc-units', params: { depth: 99 } }), FailureType.InvalidInput, /probe: params\/depth/);
-    await refused(() => cluster.change('taint', { kind: 'pod', pod }, { incidentId: 'inc-units', dryRun: false, params: {} }), FailureType.InvalidInput, /acts on a node/);
-    await refused(() => cluster.revert('delete-pod', { kind: 'pod', pod }, { incidentId: 'inc-units', dryRun: false, params: {} }), FailureType.Unsupported, /cannot be undone/);
-    await refused(() => cluster.capture('nothing', pod, { incidentId: 'inc-units', params: {} }), FailureType.Unsupported, /no capture named nothing/);
+    await refused(
+      () => cluster.capture('probe', pod, { incidentId: 'inc-units', params: { depth: 99 } }),
+      FailureType.InvalidInput,
+      /probe: params\/depth/,
+    );
+    await refused(
+      () => cluster.change('taint', { kind: 'pod', pod }, { incidentId: 'inc-units', dryRun: false, params: {} }),
+      FailureType.InvalidInput,
+      /acts on a node/,
+    );
+    await refused(
+      () => cluster.revert('delete-pod', { kind: 'pod', pod }, { incidentId: 'inc-units', dryRun: false, params: {} }),
+      FailureType.Unsupported,
+      /cannot be undone/,
+    );
+    await refused(
+      () => cluster.capture('nothing', pod, { incidentId: 'inc-units', params: {} }),
+      FailureType.Unsupported,
+      /no capture named nothing/,
+    );
     assert.equal(seen.length, 0, 'nothing refused reached a unit');
   });
 
@@ -165,7 +220,13 @@ describe('a new unit is one file plus one registry line', () => {
     await cluster.capture('probe', pod, opts);
     await cluster.change('taint', { kind: 'node', node: 'node-3' }, opts);
     await cluster.revert('taint', { kind: 'node', node: 'node-3' }, opts);
-    assert.deepEqual(capturing.calls.map((c) => c.op), ['capture.probe']);
-    assert.deepEqual(containing.calls.map((c) => c.op), ['taint', 'untaint']);
+    assert.deepEqual(
+      capturing.calls.map((c) => c.op),
+      ['capture.probe'],
+    );
+    assert.deepEqual(
+      containing.calls.map((c) => c.op),
+      ['taint', 'untaint'],
+    );
   });
 });

@@ -23,22 +23,41 @@ export const cordonAction = defineAction({
     if (current.spec?.unschedulable) {
       return { changed: false, dryRun: run.dryRun, notes: [`node ${node} was already cordoned`] };
     }
-    await call(`cordon node ${node}`, () => kube.core.patchNode({
-      name: node, dryRun: dryRunOf(run),
-      body: { spec: { unschedulable: true }, metadata: { annotations: { [CORDONED_BY_ANNOTATION]: run.incidentId } } },
-    }, MERGE_PATCH));
+    await call(`cordon node ${node}`, () =>
+      kube.core.patchNode(
+        {
+          name: node,
+          dryRun: dryRunOf(run),
+          body: {
+            spec: { unschedulable: true },
+            metadata: { annotations: { [CORDONED_BY_ANNOTATION]: run.incidentId } },
+          },
+        },
+        MERGE_PATCH,
+      ),
+    );
     return { changed: true, dryRun: run.dryRun, notes: [`node ${node} cordoned (not drained)`] };
   },
   async undo(kube, node, _params, run) {
     const current = await call(`get node ${node}`, () => kube.core.readNode({ name: node }));
     // Only undo our own cordon: a node someone else cordoned stays cordoned.
     if (current.metadata?.annotations?.[CORDONED_BY_ANNOTATION] !== run.incidentId) {
-      return { changed: false, dryRun: run.dryRun, notes: [`node ${node} was not cordoned by this incident; left as is`] };
+      return {
+        changed: false,
+        dryRun: run.dryRun,
+        notes: [`node ${node} was not cordoned by this incident; left as is`],
+      };
     }
-    await call(`uncordon node ${node}`, () => kube.core.patchNode({
-      name: node, dryRun: dryRunOf(run),
-      body: { spec: { unschedulable: false }, metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } } },
-    }, MERGE_PATCH));
+    await call(`uncordon node ${node}`, () =>
+      kube.core.patchNode(
+        {
+          name: node,
+          dryRun: dryRunOf(run),
+          body: { spec: { unschedulable: false }, metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } } },
+        },
+        MERGE_PATCH,
+      ),
+    );
     return { changed: true, dryRun: run.dryRun, notes: [`node ${node} uncordoned`] };
   },
 });

@@ -18,10 +18,20 @@ export const deletePodAction = defineAction({
   requiresApproval: true,
   async apply(kube, target, _params, run) {
     try {
-      await kube.core.deleteNamespacedPod({ name: target.pod, namespace: target.namespace, dryRun: dryRunOf(run), gracePeriodSeconds: 0 });
+      await kube.core.deleteNamespacedPod({
+        name: target.pod,
+        namespace: target.namespace,
+        dryRun: dryRunOf(run),
+        gracePeriodSeconds: 0,
+      });
       return { changed: true, dryRun: run.dryRun, notes: [`pod ${target.namespace}/${target.pod} deleted`] };
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return { changed: false, dryRun: run.dryRun, notes: [`pod ${target.namespace}/${target.pod} was already gone`] };
+      if ((err as { code?: number }).code === 404)
+        return {
+          changed: false,
+          dryRun: run.dryRun,
+          notes: [`pod ${target.namespace}/${target.pod} was already gone`],
+        };
       throw mapKubernetesError(err, `delete pod ${target.namespace}/${target.pod}`);
     }
   },

@@ -1,7 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import { call } from '../errors';
 import { dryRunOf, MERGE_PATCH } from '../kube';
-import { INCIDENT_ANNOTATION, ORIGINAL_LABELS_ANNOTATION, ORIGINAL_OWNER_ANNOTATION, QUARANTINE_LABEL, quarantineValue } from '../labels';
+import {
+  INCIDENT_ANNOTATION,
+  ORIGINAL_LABELS_ANNOTATION,
+  ORIGINAL_OWNER_ANNOTATION,
+  QUARANTINE_LABEL,
+  quarantineValue,
+} from '../labels';
 import { ownerChain, readPod } from '../pods';
 import { defineAction } from '../units';
 
@@ -48,10 +54,15 @@ export const preserveAction = defineAction({
     const detached: Record<string, string | null> = {};
     const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
     if (owner?.kind === 'ReplicaSet') {
-      const rs = await call(`get replicaset ${owner.name}`, () => kube.apps.readNamespacedReplicaSet({ name: owner.name, namespace: target.namespace }));
+      const rs = await call(`get replicaset ${owner.name}`, () =>
+        kube.apps.readNamespacedReplicaSet({ name: owner.name, namespace: target.namespace }),
+      );
       for (const key of Object.keys(rs.spec?.selector?.matchLabels ?? {})) if (key in labels) detached[key] = null;
-      if (rs.spec?.selector?.matchExpressions?.length) notes.push('the ReplicaSet selector has matchExpressions: only matchLabels keys were removed');
-      notes.push(`detached from ReplicaSet ${owner.name} by removing labels ${Object.keys(detached).join(', ') || '(none)'}`);
+      if (rs.spec?.selector?.matchExpressions?.length)
+        notes.push('the ReplicaSet selector has matchExpressions: only matchLabels keys were removed');
+      notes.push(
+        `detached from ReplicaSet ${owner.name} by removing labels ${Object.keys(detached).join(', ') || '(none)'}`,
+      );
     } else if (owner) {
       notes.push(`controlled by ${owner.kind} ${owner.name}: not detached (only ReplicaSet-owned pods are relabelled)`);
     }
@@ -59,22 +70,41 @@ export const preserveAction = defineAction({
     const alreadyPreserved = labels[QUARANTINE_LABEL] === quarantine;
     const originalLabels = pod.metadata?.annotations?.[ORIGINAL_LABELS_ANNOTATION] ?? JSON.stringify(labels);
     // The live owner reference wins over an annotation (which anyone able to patch the pod could have set).
-    const originalOwner = owner ? `${owner.kind}/${owner.name}` : pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
+    const originalOwner = owner
+      ? `${owner.kind}/${owner.name}`
+      : pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
     const patch = {
       metadata: {
         labels: { ...detached, [QUARANTINE_LABEL]: quarantine },
         annotations: {
-          ...POD_KEEP_ANNOTATIONS, [INCIDENT_ANNOTATION]: run.incidentId, [ORIGINAL_LABELS_ANNOTATION]: originalLabels,
+          ...POD_KEEP_ANNOTATIONS,
+          [INCIDENT_ANNOTATION]: run.incidentId,
+          [ORIGINAL_LABELS_ANNOTATION]: originalLabels,
           ...(originalOwner ? { [ORIGINAL_OWNER_ANNOTATION]: originalOwner } : {}),
         },
       },
     };
-    await call(`patch pod ${target.namespace}/${target.pod}`, () => kube.core.patchNamespacedPod({ name: target.pod, namespace: target.namespace, body: patch, dryRun: dryRunOf(run) }, MERGE_PATCH));
+    await call(`patch pod ${target.namespace}/${target.pod}`, () =>
+      kube.core.patchNamespacedPod(
+        { name: target.pod, namespace: target.namespace, body: patch, dryRun: dryRunOf(run) },
+        MERGE_PATCH,
+      ),
+    );
     const node = pod.spec?.nodeName;
     if (node) {
-      await call(`patch node ${node}`, () => kube.core.patchNode({ name: node, body: { metadata: { annotations: NODE_KEEP_ANNOTATIONS } }, dryRun: dryRunOf(run) }, MERGE_PATCH));
+      await call(`patch node ${node}`, () =>
+        kube.core.patchNode(
+          { name: node, body: { metadata: { annotations: NODE_KEEP_ANNOTATIONS } }, dryRun: dryRunOf(run) },
+          MERGE_PATCH,
+        ),
+      );
       notes.push(`node ${node} annotated against scale-down and disruption`);
     }
-    return { changed: !alreadyPreserved, dryRun: run.dryRun, notes, record: { pod: target, patch, node, owners: chain } };
+    return {
+      changed: !alreadyPreserved,
+      dryRun: run.dryRun,
+      notes,
+      record: { pod: target, patch, node, owners: chain },
+    };
   },
 });

@@ -49,7 +49,10 @@ export class ChangedFilesScanner {
   private tail = Buffer.alloc(0);
   private readonly finished: Promise<void>;
 
-  constructor(private readonly containerStartedAt: string | undefined, private readonly maxListed: number) {
+  constructor(
+    private readonly containerStartedAt: string | undefined,
+    private readonly maxListed: number,
+  ) {
     // The API gives the start to the second: everything in that second counts as "after".
     this.since = containerStartedAt ? Math.floor(Date.parse(containerStartedAt) / 1000) : undefined;
     this.extract.on('entry', (header, stream, next) => {
@@ -60,7 +63,10 @@ export class ChangedFilesScanner {
     this.finished = new Promise((resolve) => {
       this.extract.on('finish', () => resolve());
       this.extract.on('close', () => resolve());
-      this.extract.on('error', (err: Error) => { this.fail(err.message); resolve(); });
+      this.extract.on('error', (err: Error) => {
+        this.fail(err.message);
+        resolve();
+      });
     });
   }
 
@@ -100,7 +106,11 @@ export class ChangedFilesScanner {
         this.tail = Buffer.concat([this.tail, chunk.subarray(-1024)]).subarray(-1024);
         if (this.problem || this.done) return callback(null, chunk);
         if (this.extract.write(chunk)) return callback(null, chunk);
-        const resume = () => { this.extract.off('drain', resume); this.extract.off('error', resume); callback(null, chunk); };
+        const resume = () => {
+          this.extract.off('drain', resume);
+          this.extract.off('error', resume);
+          callback(null, chunk);
+        };
         this.extract.on('drain', resume);
         this.extract.on('error', resume);
       },
@@ -119,15 +129,17 @@ export class ChangedFilesScanner {
     if (!this.problem) await this.finished;
     const entries = this.entries.sort((a, b) => b.sortKey - a.sortKey).map(({ sortKey: _sortKey, ...entry }) => entry);
     return {
-      basis: this.since === undefined
-        ? 'unknown container start time: no entry could be classified'
-        : 'inode change time (ctime) at or after the container started; newest first',
+      basis:
+        this.since === undefined
+          ? 'unknown container start time: no entry could be classified'
+          : 'inode change time (ctime) at or after the container started; newest first',
       containerStartedAt: this.containerStartedAt,
       scannedEntries: this.scanned,
       changedEntries: this.changed,
       listed: entries.length,
       complete: !this.problem && this.changed === entries.length,
-      problem: this.problem ?? (this.changed > entries.length ? `list bounded to ${this.maxListed} entries` : undefined),
+      problem:
+        this.problem ?? (this.changed > entries.length ? `list bounded to ${this.maxListed} entries` : undefined),
       entries,
     };
   }
@@ -140,7 +152,10 @@ export class ChangedFilesScanner {
         if (started) return;
         started = true;
         this.report().then(
-          (report) => { out.push(Buffer.from(`${JSON.stringify(report, null, 2)}\n`)); out.push(null); },
+          (report) => {
+            out.push(Buffer.from(`${JSON.stringify(report, null, 2)}\n`));
+            out.push(null);
+          },
           (err: Error) => out.destroy(err),
         );
       },

@@ -12,7 +12,8 @@ const ALWAYS_EXCLUDED = ['/proc', '/sys', '/dev'];
 
 /** Exclusion paths come from the playbook: absolute, no "..", no glob characters. */
 function tarExclude(path: string): string {
-  if (!/^\/[A-Za-z0-9._/-]*$/.test(path) || path.split('/').includes('..')) throw new Error(`invalid exclude path ${JSON.stringify(path)}`);
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(path) || path.split('/').includes('..'))
+    throw new Error(`invalid exclude path ${JSON.stringify(path)}`);
   return `--exclude=.${path.replace(/\/+$/, '')}`;
 }
 
@@ -27,9 +28,20 @@ export const filesystemCapture = defineCapture({
     "The target container's root filesystem as a tar stream (without /proc, /sys, /dev) read by the trusted collector, " +
     'plus the list of files changed or added since the image.',
   params: Type.Object({
-    maxBytes: Type.Integer({ minimum: 1, default: 4 * 1024 ** 3, description: 'Stop (and say so in the manifest) past this many bytes.' }),
-    excludes: Type.Array(Type.String({ pattern: '^/[A-Za-z0-9._/-]*$', maxLength: 256 }), { maxItems: 32, default: [] }),
-    includeMounts: Type.Boolean({ default: false, description: 'Also cross into volumes, secrets and bind mounts (the default stays on the container root filesystem).' }),
+    maxBytes: Type.Integer({
+      minimum: 1,
+      default: 4 * 1024 ** 3,
+      description: 'Stop (and say so in the manifest) past this many bytes.',
+    }),
+    excludes: Type.Array(Type.String({ pattern: '^/[A-Za-z0-9._/-]*$', maxLength: 256 }), {
+      maxItems: 32,
+      default: [],
+    }),
+    includeMounts: Type.Boolean({
+      default: false,
+      description:
+        'Also cross into volumes, secrets and bind mounts (the default stays on the container root filesystem).',
+    }),
     timeoutSeconds: Type.Integer({ minimum: 10, maximum: 7200, default: 1500 }),
     maxChangedEntries: Type.Integer({ minimum: 1, maximum: 1000000, default: 100000 }),
   }),
@@ -48,19 +60,34 @@ export const filesystemCapture = defineCapture({
     const mounts = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${init.pid}/mountinfo`], mountsBounds);
 
     const argv = [
-      '/usr/bin/tar', '-C', root, '--format=posix', '--numeric-owner', '--sparse', '--ignore-failed-read',
-      '--warning=no-file-changed', '--warning=no-file-removed', '--anchored',
+      '/usr/bin/tar',
+      '-C',
+      root,
+      '--format=posix',
+      '--numeric-owner',
+      '--sparse',
+      '--ignore-failed-read',
+      '--warning=no-file-changed',
+      '--warning=no-file-removed',
+      '--anchored',
       ...(params.includeMounts ? [] : ['--one-file-system']),
       ...excludes.map(tarExclude),
-      '-cf', '-', '.',
+      '-cf',
+      '-',
+      '.',
     ];
     const bounds = { maxBytes: params.maxBytes, timeoutMs: params.timeoutSeconds * 1000, signal: run.signal };
-    const tarNotes = [...handle.notes, ...psNotes, `read through ${root} (pid ${init.pid}, ${init.comm}) of container ${handle.targetContainer}`,
-      `excluded: ${excludes.join(', ')}${params.includeMounts ? '' : '; other filesystems (volumes, secrets, bind mounts) are not crossed: see mountinfo.txt'}`];
+    const tarNotes = [
+      ...handle.notes,
+      ...psNotes,
+      `read through ${root} (pid ${init.pid}, ${init.comm}) of container ${handle.targetContainer}`,
+      `excluded: ${excludes.join(', ')}${params.includeMounts ? '' : '; other filesystems (volumes, secrets, bind mounts) are not crossed: see mountinfo.txt'}`,
+    ];
     const tarStream = new ExecReadable(kube.exec, handle, argv, bounds, (outcome) => {
       // GNU tar: 1 = some files changed or vanished while read (noted, archive valid); 2 = fatal.
       tarNotes.push(...describeOutcome('tar', outcome, bounds));
-      if (outcome.exitCode === 2 && outcome.bytes === 0) return new Error(`tar failed in the collector: ${outcome.stderr.slice(-500)}`);
+      if (outcome.exitCode === 2 && outcome.bytes === 0)
+        return new Error(`tar failed in the collector: ${outcome.stderr.slice(-500)}`);
       return cutShort('tar', outcome);
     });
     const scanner = new ChangedFilesScanner(handle.targetStartedAt, params.maxChangedEntries);
@@ -69,12 +96,19 @@ export const filesystemCapture = defineCapture({
     const method = `collector exec: GNU tar --format=posix of ${root}`;
     return [
       {
-        name: 'mountinfo.txt', body: Readable.from([mounts.stdout]), contentType: 'text/plain', collector: handle.info,
-        method: `collector exec: cat /proc/${init.pid}/mountinfo`, notes: describeOutcome('mountinfo', mounts.outcome, mountsBounds),
+        name: 'mountinfo.txt',
+        body: Readable.from([mounts.stdout]),
+        contentType: 'text/plain',
+        collector: handle.info,
+        method: `collector exec: cat /proc/${init.pid}/mountinfo`,
+        notes: describeOutcome('mountinfo', mounts.outcome, mountsBounds),
       },
       { name: 'rootfs.tar', body, contentType: 'application/x-tar', collector: handle.info, method, notes: tarNotes },
       {
-        name: 'changed-files.json', body: scanner.reportStream(), contentType: 'application/json', collector: handle.info,
+        name: 'changed-files.json',
+        body: scanner.reportStream(),
+        contentType: 'application/json',
+        collector: handle.info,
         method: 'parsed from rootfs.tar while it streamed: entries whose ctime is at or after the container start',
         notes: ['deletions of image files are not visible in a tar of the merged filesystem'],
       },

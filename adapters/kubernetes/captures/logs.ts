@@ -12,9 +12,13 @@ import { defineCapture } from '../units';
 function boundNoted(limitBytes: number, notes: string[], what: string): Transform {
   let bytes = 0;
   return new Transform({
-    transform(chunk: Buffer, _enc, callback) { bytes += chunk.length; callback(null, chunk); },
+    transform(chunk: Buffer, _enc, callback) {
+      bytes += chunk.length;
+      callback(null, chunk);
+    },
     flush(callback) {
-      if (bytes >= limitBytes) notes.push(`${what}: the bound of ${limitBytes} bytes was reached: later lines are missing`);
+      if (bytes >= limitBytes)
+        notes.push(`${what}: the bound of ${limitBytes} bytes was reached: later lines are missing`);
       callback();
     },
   });
@@ -40,7 +44,9 @@ export const logsCapture = defineCapture({
     const pod = await readPod(kube, target);
     const limitBytes = params.maxBytesPerContainer;
     const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name);
-    const statuses = new Map([...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].map((s) => [s.name, s]));
+    const statuses = new Map(
+      [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].map((s) => [s.name, s]),
+    );
     const streams: CaptureStream[] = [];
     for (const container of containers) {
       const variants = [false, ...((statuses.get(container)?.restartCount ?? 0) > 0 ? [true] : [])];
@@ -49,16 +55,28 @@ export const logsCapture = defineCapture({
         const notes = [`bounded to ${limitBytes} bytes`];
         const body = boundNoted(limitBytes, notes, `logs of ${container}${previous ? ' (previous)' : ''}`);
         try {
-          await kube.logs.log(target.namespace, target.pod, container, body, { timestamps: true, previous, limitBytes, sinceSeconds: params.sinceSeconds });
+          await kube.logs.log(target.namespace, target.pod, container, body, {
+            timestamps: true,
+            previous,
+            limitBytes,
+            sinceSeconds: params.sinceSeconds,
+          });
         } catch (err) {
           body.destroy();
           const mapped = mapKubernetesError(err, `logs of ${container}`);
           if (isFailure(mapped, FailureType.PermissionDenied)) throw mapped;
-          streams.push(jsonStream(`${name}.error.json`, 'kubernetes-api:pod-log', { error: mapped.message }, [`logs of ${container}${previous ? ' (previous)' : ''} unavailable: ${mapped.message}`]));
+          streams.push(
+            jsonStream(`${name}.error.json`, 'kubernetes-api:pod-log', { error: mapped.message }, [
+              `logs of ${container}${previous ? ' (previous)' : ''} unavailable: ${mapped.message}`,
+            ]),
+          );
           continue;
         }
         streams.push({
-          name, body, collector: API_COLLECTOR, contentType: 'text/plain',
+          name,
+          body,
+          collector: API_COLLECTOR,
+          contentType: 'text/plain',
           method: `kubernetes-api:pod-log timestamps=true previous=${previous} limitBytes=${limitBytes}`,
           notes,
         });

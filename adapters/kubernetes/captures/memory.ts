@@ -27,7 +27,6 @@ export function readableBytes(maps: string): bigint {
   return total;
 }
 
-
 /**
  * Each process of the target container: its memory map and a core file (gcore, in the collector)
  * that gdb opens with the process's executable. Optionally tries the kubelet checkpoint API first and
@@ -36,7 +35,7 @@ export function readableBytes(maps: string): bigint {
 export const memoryCapture = defineCapture({
   name: 'memory',
   description:
-    "Each process of the target container: its memory maps and readable regions as a core file gdb can open, streamed and hashed. " +
+    'Each process of the target container: its memory maps and readable regions as a core file gdb can open, streamed and hashed. ' +
     'Optionally tries the kubelet checkpoint API first and records its exact refusal.',
   params: Type.Object({
     maxBytesPerProcess: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
@@ -55,8 +54,11 @@ export const memoryCapture = defineCapture({
 
     const { processes, notes } = await listTargetProcesses(kube.exec, handle, params.maxProcesses, run.signal);
     streams.push({
-      name: 'processes.json', body: jsonBody({ targetContainer: handle.targetContainer, processes }), contentType: 'application/json',
-      collector: handle.info, method: 'collector exec: /proc of the shared PID namespace, processes outside the collector mount namespace',
+      name: 'processes.json',
+      body: jsonBody({ targetContainer: handle.targetContainer, processes }),
+      contentType: 'application/json',
+      collector: handle.info,
+      method: 'collector exec: /proc of the shared PID namespace, processes outside the collector mount namespace',
       notes: [...handle.notes, ...notes],
     });
 
@@ -65,27 +67,46 @@ export const memoryCapture = defineCapture({
       const maps = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${proc.pid}/maps`], mapsBounds);
       const mapsNotes = describeOutcome(`maps of ${proc.pid}`, maps.outcome, mapsBounds);
       streams.push({
-        name: `pid-${proc.pid}.maps`, body: Readable.from([maps.stdout]), contentType: 'text/plain', collector: handle.info,
-        method: `collector exec: cat /proc/${proc.pid}/maps`, notes: mapsNotes,
+        name: `pid-${proc.pid}.maps`,
+        body: Readable.from([maps.stdout]),
+        contentType: 'text/plain',
+        collector: handle.info,
+        method: `collector exec: cat /proc/${proc.pid}/maps`,
+        notes: mapsNotes,
       });
       if (maps.outcome.exitCode !== 0) continue; // the process ended: nothing left to dump
       const readable = readableBytes(maps.stdout.toString('utf8'));
       if (readable > BigInt(params.maxBytesPerProcess)) {
-        streams[streams.length - 1]!.notes.push(`pid ${proc.pid} (${proc.comm}): ${readable} readable bytes exceed maxBytesPerProcess ${params.maxBytesPerProcess}: no core written (raise the bound to capture it)`);
+        streams[streams.length - 1]!.notes.push(
+          `pid ${proc.pid} (${proc.comm}): ${readable} readable bytes exceed maxBytesPerProcess ${params.maxBytesPerProcess}: no core written (raise the bound to capture it)`,
+        );
         continue;
       }
       // The core also holds ELF headers and notes: allow some room above the mapped bytes.
-      const bounds = { maxBytes: Number(readable) + 64 * 1024 * 1024, timeoutMs: params.timeoutSecondsPerProcess * 1000, signal: run.signal };
-      const coreNotes = [`pid ${proc.pid} (${proc.comm}) ${proc.exe}: open with gdb <executable> pid-${proc.pid}.core; ${readable} readable bytes mapped`];
+      const bounds = {
+        maxBytes: Number(readable) + 64 * 1024 * 1024,
+        timeoutMs: params.timeoutSecondsPerProcess * 1000,
+        signal: run.signal,
+      };
+      const coreNotes = [
+        `pid ${proc.pid} (${proc.comm}) ${proc.exe}: open with gdb <executable> pid-${proc.pid}.core; ${readable} readable bytes mapped`,
+      ];
       streams.push({
         name: `pid-${proc.pid}.core`,
-        body: new ExecReadable(kube.exec, handle, ['sh', '-c', CORE_DUMP, 'holdfast-gcore', String(proc.pid)], bounds, (outcome) => {
-          coreNotes.push(...describeOutcome(`gcore of ${proc.pid}`, outcome, bounds));
-          return cutShort(`core of ${proc.pid}`, outcome);
-        }),
+        body: new ExecReadable(
+          kube.exec,
+          handle,
+          ['sh', '-c', CORE_DUMP, 'holdfast-gcore', String(proc.pid)],
+          bounds,
+          (outcome) => {
+            coreNotes.push(...describeOutcome(`gcore of ${proc.pid}`, outcome, bounds));
+            return cutShort(`core of ${proc.pid}`, outcome);
+          },
+        ),
         contentType: 'application/x-coredump',
         collector: handle.info,
-        method: 'collector exec: gdb gcore (ptrace attach, all mappings, detach); staged in the collector /tmp, streamed, deleted',
+        method:
+          'collector exec: gdb gcore (ptrace attach, all mappings, detach); staged in the collector /tmp, streamed, deleted',
         notes: coreNotes,
       });
     }
@@ -98,34 +119,72 @@ async function tryCheckpoint(kube: Kube, handle: CollectorHandle, signal?: Abort
   const pod = await kube.core.readNamespacedPod({ name: handle.pod, namespace: handle.namespace });
   const node = pod.spec?.nodeName ?? '';
   const path = `/api/v1/nodes/${encodeURIComponent(node)}/proxy/checkpoint/${handle.namespace}/${handle.pod}/${handle.targetContainer}?timeout=60`;
-  const answer = await postViaApiServer(kube, path, 90_000, signal).catch((err: Error) => ({ status: 0, body: err.message }));
+  const answer = await postViaApiServer(kube, path, 90_000, signal).catch((err: Error) => ({
+    status: 0,
+    body: err.message,
+  }));
   if (answer.status === 401 || answer.status === 403) {
-    throw new PermissionDenied(`checkpoint: permission denied (needs create on nodes/proxy): ${answer.body.slice(0, 300)}`);
+    throw new PermissionDenied(
+      `checkpoint: permission denied (needs create on nodes/proxy): ${answer.body.slice(0, 300)}`,
+    );
   }
   const notes: string[] = [];
   let archive: unknown;
   if (answer.status === 200) {
-    try { archive = (JSON.parse(answer.body) as { items?: unknown[] }).items?.[0]; } catch { archive = undefined; }
-    notes.push(`checkpoint written on node ${node} at ${String(archive)}; fetching archives from the node is not implemented: the gcore capture below is the memory evidence`);
+    try {
+      archive = (JSON.parse(answer.body) as { items?: unknown[] }).items?.[0];
+    } catch {
+      archive = undefined;
+    }
+    notes.push(
+      `checkpoint written on node ${node} at ${String(archive)}; fetching archives from the node is not implemented: the gcore capture below is the memory evidence`,
+    );
   } else {
-    notes.push(`checkpoint refused by runtime: HTTP ${answer.status}: ${answer.body.trim().slice(0, 400)}; fell back to gcore`);
+    notes.push(
+      `checkpoint refused by runtime: HTTP ${answer.status}: ${answer.body.trim().slice(0, 400)}; fell back to gcore`,
+    );
   }
   return {
     name: 'checkpoint-attempt.json',
-    body: jsonBody({ request: `POST ${path}`, status: answer.status, answer: answer.body.slice(0, 64 * 1024), archiveOnNode: archive ?? null }),
-    contentType: 'application/json', collector: handle.info, method: 'kubelet checkpoint API via the API server node proxy', notes,
+    body: jsonBody({
+      request: `POST ${path}`,
+      status: answer.status,
+      answer: answer.body.slice(0, 64 * 1024),
+      archiveOnNode: archive ?? null,
+    }),
+    contentType: 'application/json',
+    collector: handle.info,
+    method: 'kubelet checkpoint API via the API server node proxy',
+    notes,
   };
 }
 
-async function postViaApiServer(kube: Kube, path: string, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; body: string }> {
+async function postViaApiServer(
+  kube: Kube,
+  path: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ status: number; body: string }> {
   const server = new URL(kube.kc.getCurrentCluster()!.server);
-  const options: https.RequestOptions = { method: 'POST', hostname: server.hostname, port: server.port || 443, path, timeout: timeoutMs, signal };
+  const options: https.RequestOptions = {
+    method: 'POST',
+    hostname: server.hostname,
+    port: server.port || 443,
+    path,
+    timeout: timeoutMs,
+    signal,
+  };
   await kube.kc.applyToHTTPSOptions(options);
   return new Promise((resolve, reject) => {
     const req = https.request(options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      res.on('data', (chunk: Buffer) => { if (size < 64 * 1024) { chunks.push(chunk); size += chunk.length; } });
+      res.on('data', (chunk: Buffer) => {
+        if (size < 64 * 1024) {
+          chunks.push(chunk);
+          size += chunk.length;
+        }
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });

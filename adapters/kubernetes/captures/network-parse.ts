@@ -5,8 +5,18 @@
  */
 
 const TCP_STATES: Record<string, string> = {
-  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT',
-  '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING', '0C': 'NEW_SYN_RECV',
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+  '0C': 'NEW_SYN_RECV',
 };
 
 const MAX_ITEMS = 100_000;
@@ -36,7 +46,9 @@ export function decodeProcAddress(hex: string): { address: string; port: number 
   const [addr, port] = hex.split(':');
   if (!addr || !port || !/^[0-9A-Fa-f]+$/.test(addr) || !/^[0-9A-Fa-f]{4}$/.test(port)) return undefined;
   const words = addr.match(/.{8}/g) ?? [];
-  const bytes = words.flatMap((w) => [w.slice(6, 8), w.slice(4, 6), w.slice(2, 4), w.slice(0, 2)].map((b) => parseInt(b, 16)));
+  const bytes = words.flatMap((w) =>
+    [w.slice(6, 8), w.slice(4, 6), w.slice(2, 4), w.slice(0, 2)].map((b) => parseInt(b, 16)),
+  );
   let address: string;
   if (bytes.length === 4) {
     address = bytes.join('.');
@@ -44,7 +56,8 @@ export function decodeProcAddress(hex: string): { address: string; port: number 
     const groups: string[] = [];
     for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
     address = compressIpv6(groups);
-    if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255) address = `::ffff:${bytes.slice(12).join('.')}`;
+    if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255)
+      address = `::ffff:${bytes.slice(12).join('.')}`;
   } else {
     return undefined;
   }
@@ -55,7 +68,10 @@ export function decodeProcAddress(hex: string): { address: string; port: number 
 function compressIpv6(groups: string[]): string {
   let best = { start: -1, length: 0 };
   for (let i = 0; i < groups.length;) {
-    if (groups[i] !== '0') { i++; continue; }
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < groups.length && groups[j] === '0') j++;
     if (j - i > best.length) best = { start: i, length: j - i };
@@ -81,8 +97,22 @@ export function parseInetTable(protocol: string, text: string): SocketEntry[] {
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10 || !/^\d+:$/.test(f[0]!)) continue;
-    const state = protocol.startsWith('tcp') ? TCP_STATES[f[3]!.toUpperCase()] ?? f[3] : (f[3] === '07' ? 'UNCONN' : f[3] === '01' ? 'ESTABLISHED' : f[3]);
-    entries.push({ protocol, state, local: decodeProcAddress(f[1]!), remote: decodeProcAddress(f[2]!), uid: Number(f[7]), inode: Number(f[9]), processes: [] });
+    const state = protocol.startsWith('tcp')
+      ? (TCP_STATES[f[3]!.toUpperCase()] ?? f[3])
+      : f[3] === '07'
+        ? 'UNCONN'
+        : f[3] === '01'
+          ? 'ESTABLISHED'
+          : f[3];
+    entries.push({
+      protocol,
+      state,
+      local: decodeProcAddress(f[1]!),
+      remote: decodeProcAddress(f[2]!),
+      uid: Number(f[7]),
+      inode: Number(f[9]),
+      processes: [],
+    });
     if (entries.length >= MAX_ITEMS) break;
   }
   return entries;
@@ -94,8 +124,17 @@ export function parseUnixTable(text: string): SocketEntry[] {
     const f = line.trim().split(/\s+/);
     if (f.length < 7 || !/^[0-9a-f]+:$/i.test(f[0]!)) continue;
     const type = ({ '0001': 'stream', '0002': 'dgram', '0005': 'seqpacket' } as Record<string, string>)[f[4]!] ?? f[4];
-    const state = ({ '01': 'UNCONNECTED', '02': 'CONNECTING', '03': 'CONNECTED', '04': 'DISCONNECTING' } as Record<string, string>)[f[5]!] ?? f[5];
-    entries.push({ protocol: `unix-${type}`, state, inode: Number(f[6]), path: f.slice(7).join(' ').slice(0, 512) || undefined, processes: [] });
+    const state =
+      ({ '01': 'UNCONNECTED', '02': 'CONNECTING', '03': 'CONNECTED', '04': 'DISCONNECTING' } as Record<string, string>)[
+        f[5]!
+      ] ?? f[5];
+    entries.push({
+      protocol: `unix-${type}`,
+      state,
+      inode: Number(f[6]),
+      path: f.slice(7).join(' ').slice(0, 512) || undefined,
+      processes: [],
+    });
     if (entries.length >= MAX_ITEMS) break;
   }
   return entries;
@@ -119,7 +158,13 @@ export function parseInterfaces(text: string): Array<{ index: number; name: stri
   const out: Array<{ index: number; name: string; family: string; address: string }> = [];
   for (const line of text.split('\n')) {
     const match = line.match(/^(\d+):\s+(\S+)\s+(inet6?)\s+(\S+)/);
-    if (match) out.push({ index: Number(match[1]), name: match[2]!.slice(0, 64), family: match[3]!, address: match[4]!.slice(0, 64) });
+    if (match)
+      out.push({
+        index: Number(match[1]),
+        name: match[2]!.slice(0, 64),
+        family: match[3]!,
+        address: match[4]!.slice(0, 64),
+      });
   }
   return out;
 }
@@ -163,7 +208,11 @@ export function parseConntrack(text: string): Array<Record<string, unknown>> {
     for (const token of tokens.slice(5)) {
       const kv = token.match(/^([a-z_]+)=(.{0,64})$/);
       if (kv) {
-        const side = ['src', 'dst', 'sport', 'dport', 'type', 'code', 'id'].includes(kv[1]!) ? (kv[1]! in original ? reply : original) : undefined;
+        const side = ['src', 'dst', 'sport', 'dport', 'type', 'code', 'id'].includes(kv[1]!)
+          ? kv[1]! in original
+            ? reply
+            : original
+          : undefined;
         if (side) side[kv[1]!] = kv[2]!;
         else entry[kv[1]!] = kv[2];
       } else if (/^\[[A-Z_]+\]$/.test(token)) {

@@ -18,10 +18,16 @@ import { ORIGINAL_LABELS_ANNOTATION } from '../labels';
 import { API_COLLECTOR } from '../streams';
 import { defineCapture } from '../units';
 import {
-  parseConntrack, parseInetTable, parseInterfaces, parseResolvConf, parseRoutes, parseSocketInodes, parseUnixTable, splitSections,
+  parseConntrack,
+  parseInetTable,
+  parseInterfaces,
+  parseResolvConf,
+  parseRoutes,
+  parseSocketInodes,
+  parseUnixTable,
+  splitSections,
   type SocketEntry,
 } from './network-parse';
-
 
 /** Kubernetes label selector semantics (matchLabels AND every matchExpression); an empty selector selects all. */
 export function selects(selector: k8s.V1LabelSelector | undefined, labels: Record<string, string>): boolean {
@@ -31,11 +37,20 @@ export function selects(selector: k8s.V1LabelSelector | undefined, labels: Recor
     const has = expr.key in labels;
     const values = expr.values ?? [];
     switch (expr.operator) {
-      case 'In': if (!has || !values.includes(labels[expr.key]!)) return false; break;
-      case 'NotIn': if (has && values.includes(labels[expr.key]!)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
+      case 'In':
+        if (!has || !values.includes(labels[expr.key]!)) return false;
+        break;
+      case 'NotIn':
+        if (has && values.includes(labels[expr.key]!)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        return false;
     }
   }
   return true;
@@ -50,7 +65,7 @@ function serviceSelects(selector: Record<string, string> | undefined, labels: Re
 function originalLabels(pod: k8s.V1Pod): Record<string, string> {
   try {
     const parsed = JSON.parse(pod.metadata?.annotations?.[ORIGINAL_LABELS_ANNOTATION] ?? 'null') as unknown;
-    return parsed && typeof parsed === 'object' ? parsed as Record<string, string> : pod.metadata?.labels ?? {};
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, string>) : (pod.metadata?.labels ?? {});
   } catch {
     return pod.metadata?.labels ?? {};
   }
@@ -69,7 +84,12 @@ export const networkCapture = defineCapture({
     'plus the NetworkPolicies, Services and EndpointSlices that concern the pod.',
   params: Type.Object({
     maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
-    packetCaptureSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 0, description: 'A pcap of the pod network for this long (0: none). Containment waits for it.' }),
+    packetCaptureSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 300,
+      default: 0,
+      description: 'A pcap of the pod network for this long (0: none). Containment waits for it.',
+    }),
     packetCaptureMaxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
   }),
   example: { packetCaptureSeconds: 30, packetCaptureMaxBytes: 33554432 },
@@ -86,7 +106,12 @@ export const networkCapture = defineCapture({
     const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal);
     const nonce = crypto.randomBytes(8).toString('hex');
     const bounds = { maxBytes: params.maxBytes, timeoutMs: 120_000, signal: run.signal };
-    const raw = await execSmall(kube.exec, handle, ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(processes[0]!.pid), nonce], bounds);
+    const raw = await execSmall(
+      kube.exec,
+      handle,
+      ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(processes[0]!.pid), nonce],
+      bounds,
+    );
     const text = raw.stdout.toString('utf8');
     const sections = splitSections(text, nonce);
     const notes = [...handle.notes, ...psNotes, ...describeOutcome('network state', raw.outcome, bounds)];
@@ -102,9 +127,11 @@ export const networkCapture = defineCapture({
       ...parseUnixTable(sections.get('proc-net-unix') ?? ''),
     ].map((s) => ({ ...s, processes: (owners.get(s.inode) ?? []).map((pid) => ({ pid, comm: comm.get(pid) })) }));
     const conntrackText = sections.get('conntrack') ?? '';
-    const conntrack = /Operation not permitted|not supported|can't open|error/i.test(conntrackText) && !/flow entries have been shown/.test(conntrackText)
-      ? { reachable: false, reason: conntrackText.trim().slice(0, 300) }
-      : { reachable: true, entries: parseConntrack(conntrackText) };
+    const conntrack =
+      /Operation not permitted|not supported|can't open|error/i.test(conntrackText) &&
+      !/flow entries have been shown/.test(conntrackText)
+        ? { reachable: false, reason: conntrackText.trim().slice(0, 300) }
+        : { reachable: true, entries: parseConntrack(conntrackText) };
     if (!conntrack.reachable) notes.push(`conntrack not reachable: ${conntrack.reason}`);
 
     const parsed = {
@@ -121,11 +148,33 @@ export const networkCapture = defineCapture({
       return { error: mapped.message };
     });
     const streams: CaptureStream[] = [
-      { name: 'network-state.txt', body: Readable.from([raw.stdout]), contentType: 'text/plain', collector: handle.info, method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack', notes },
-      { name: 'network-state.json', body: jsonBody(parsed), contentType: 'application/json', collector: handle.info, method: 'parsed from network-state.txt', notes: [] },
-      { name: 'kubernetes-network-view.json', body: jsonBody(view), contentType: 'application/json', collector: API_COLLECTOR, method: 'kubernetes-api: list NetworkPolicies, Services, EndpointSlices in the namespace', notes: [] },
+      {
+        name: 'network-state.txt',
+        body: Readable.from([raw.stdout]),
+        contentType: 'text/plain',
+        collector: handle.info,
+        method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack',
+        notes,
+      },
+      {
+        name: 'network-state.json',
+        body: jsonBody(parsed),
+        contentType: 'application/json',
+        collector: handle.info,
+        method: 'parsed from network-state.txt',
+        notes: [],
+      },
+      {
+        name: 'kubernetes-network-view.json',
+        body: jsonBody(view),
+        contentType: 'application/json',
+        collector: API_COLLECTOR,
+        method: 'kubernetes-api: list NetworkPolicies, Services, EndpointSlices in the namespace',
+        notes: [],
+      },
     ];
-    if (params.packetCaptureSeconds > 0) streams.push(packetCapture(kube, handle, params.packetCaptureSeconds, params.packetCaptureMaxBytes, run.signal));
+    if (params.packetCaptureSeconds > 0)
+      streams.push(packetCapture(kube, handle, params.packetCaptureSeconds, params.packetCaptureMaxBytes, run.signal));
     return streams;
   },
 });
@@ -134,16 +183,42 @@ export const networkCapture = defineCapture({
  * A bounded pcap of every interface of the pod network namespace: `timeout` bounds the time, the exec
  * stream the bytes. It delays containment by its duration, so playbooks keep it short (default off).
  */
-function packetCapture(kube: Kube, handle: CollectorHandle, seconds: number, maxBytes: number, signal?: AbortSignal): CaptureStream {
+function packetCapture(
+  kube: Kube,
+  handle: CollectorHandle,
+  seconds: number,
+  maxBytes: number,
+  signal?: AbortSignal,
+): CaptureStream {
   const bounds = { maxBytes, timeoutMs: (seconds + 30) * 1000, signal };
   const notes = [`${seconds} s on all interfaces, at most ${maxBytes} bytes, full packets (snaplen 262144)`];
   // -Z root: the collector image has no tcpdump user to drop to; -U: write each packet as it comes.
-  const argv = ['timeout', String(seconds), '/usr/bin/tcpdump', '-i', 'any', '-n', '-U', '-s', '262144', '-Z', 'root', '-w', '-'];
+  const argv = [
+    'timeout',
+    String(seconds),
+    '/usr/bin/tcpdump',
+    '-i',
+    'any',
+    '-n',
+    '-U',
+    '-s',
+    '262144',
+    '-Z',
+    'root',
+    '-w',
+    '-',
+  ];
   return {
     name: 'packets.pcap',
     body: new ExecReadable(kube.exec, handle, argv, bounds, (outcome) => {
       // timeout ends tcpdump with SIGTERM (exit 143 or 124): that is the normal end of the capture
-      notes.push(...describeOutcome('tcpdump', { ...outcome, exitCode: [124, 143].includes(outcome.exitCode ?? -1) ? 0 : outcome.exitCode }, bounds));
+      notes.push(
+        ...describeOutcome(
+          'tcpdump',
+          { ...outcome, exitCode: [124, 143].includes(outcome.exitCode ?? -1) ? 0 : outcome.exitCode },
+          bounds,
+        ),
+      );
       return undefined;
     }),
     contentType: 'application/vnd.tcpdump.pcap',
@@ -163,21 +238,46 @@ async function kubernetesView(kube: Kube, target: PodRef) {
     kube.core.listNamespacedService({ namespace, limit: 500 }),
     kube.discovery.listNamespacedEndpointSlice({ namespace, limit: 500 }),
   ]);
-  const podIPs = new Set((pod.status?.podIPs ?? []).map((ip) => ip.ip).concat(pod.status?.podIP ? [pod.status.podIP] : []));
+  const podIPs = new Set(
+    (pod.status?.podIPs ?? []).map((ip) => ip.ip).concat(pod.status?.podIP ? [pod.status.podIP] : []),
+  );
   return {
-    pod: { namespace, name: target.pod, uid: pod.metadata?.uid, podIPs: [...podIPs], labels: now, labelsBeforeHoldfast: before },
+    pod: {
+      namespace,
+      name: target.pod,
+      uid: pod.metadata?.uid,
+      podIPs: [...podIPs],
+      labels: now,
+      labelsBeforeHoldfast: before,
+    },
     networkPolicies: policies.items
-      .map((p) => ({ name: p.metadata?.name, selectsNow: selects(p.spec?.podSelector, now), selectedBefore: selects(p.spec?.podSelector, before), spec: p.spec }))
+      .map((p) => ({
+        name: p.metadata?.name,
+        selectsNow: selects(p.spec?.podSelector, now),
+        selectedBefore: selects(p.spec?.podSelector, before),
+        spec: p.spec,
+      }))
       .filter((p) => p.selectsNow || p.selectedBefore),
     services: services.items
-      .map((s) => ({ name: s.metadata?.name, selectsNow: serviceSelects(s.spec?.selector, now), selectedBefore: serviceSelects(s.spec?.selector, before), type: s.spec?.type, clusterIPs: s.spec?.clusterIPs, ports: s.spec?.ports }))
+      .map((s) => ({
+        name: s.metadata?.name,
+        selectsNow: serviceSelects(s.spec?.selector, now),
+        selectedBefore: serviceSelects(s.spec?.selector, before),
+        type: s.spec?.type,
+        clusterIPs: s.spec?.clusterIPs,
+        ports: s.spec?.ports,
+      }))
       .filter((s) => s.selectsNow || s.selectedBefore),
     endpointSlices: slices.items
-      .filter((slice) => slice.endpoints.some((e) => e.targetRef?.uid === pod.metadata?.uid || e.addresses.some((a) => podIPs.has(a))))
+      .filter((slice) =>
+        slice.endpoints.some((e) => e.targetRef?.uid === pod.metadata?.uid || e.addresses.some((a) => podIPs.has(a))),
+      )
       .map((slice) => ({
         name: slice.metadata?.name,
         service: slice.metadata?.labels?.['kubernetes.io/service-name'],
-        endpoints: slice.endpoints.filter((e) => e.targetRef?.uid === pod.metadata?.uid || e.addresses.some((a) => podIPs.has(a))),
+        endpoints: slice.endpoints.filter(
+          (e) => e.targetRef?.uid === pod.metadata?.uid || e.addresses.some((a) => podIPs.has(a)),
+        ),
         ports: slice.ports,
       })),
     truncated: [policies, services, slices].some((list) => Boolean(list.metadata?._continue)),

@@ -73,24 +73,40 @@ export class ExecReadable extends Readable {
   private start(): void {
     if (this.bounds.signal?.aborted) return void this.destroy(new Error('capture cancelled'));
     this.bounds.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.timer = setTimeout(() => { this.timedOut = true; this.stop(); }, this.bounds.timeoutMs);
-    const stdout = new Writable({ write: (chunk: Buffer, _enc, cb) => { this.onData(chunk); cb(); } });
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.stop();
+    }, this.bounds.timeoutMs);
+    const stdout = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        this.onData(chunk);
+        cb();
+      },
+    });
     const stderr = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
-        if (this.stderrText.length < MAX_STDERR) this.stderrText += chunk.toString('utf8').slice(0, MAX_STDERR - this.stderrText.length);
+        if (this.stderrText.length < MAX_STDERR)
+          this.stderrText += chunk.toString('utf8').slice(0, MAX_STDERR - this.stderrText.length);
         cb();
       },
     });
     const { namespace, pod, container } = this.handle;
-    this.exec.exec(namespace, pod, container, this.argv, stdout, stderr, null, false, (status) => { this.status = status; })
+    this.exec
+      .exec(namespace, pod, container, this.argv, stdout, stderr, null, false, (status) => {
+        this.status = status;
+      })
       .then((ws) => {
         this.ws = ws;
         if (this.finished || this.destroyed) return void ws.close();
         if (this.wantPause) ws.pause();
         ws.on('close', () => this.finish());
-        ws.on('error', (err: Error) => this.destroy(mapExecError(err, `get+create pods/exec (collector ${container})`)));
+        ws.on('error', (err: Error) =>
+          this.destroy(mapExecError(err, `get+create pods/exec (collector ${container})`)),
+        );
       })
-      .catch((err: unknown) => this.destroy(mapExecError(err, `get+create pods/exec (collector ${namespace}/${pod}/${container})`)));
+      .catch((err: unknown) =>
+        this.destroy(mapExecError(err, `get+create pods/exec (collector ${namespace}/${pod}/${container})`)),
+      );
   }
 
   private onData(chunk: Buffer): void {
@@ -149,9 +165,16 @@ export class ExecReadable extends Readable {
 }
 
 /** Runs a short command in the collector and returns its (bounded) stdout. */
-export async function execSmall(exec: k8s.Exec, handle: CollectorHandle, argv: string[], bounds: ExecBounds): Promise<{ stdout: Buffer; outcome: ExecOutcome }> {
+export async function execSmall(
+  exec: k8s.Exec,
+  handle: CollectorHandle,
+  argv: string[],
+  bounds: ExecBounds,
+): Promise<{ stdout: Buffer; outcome: ExecOutcome }> {
   let outcome: ExecOutcome | undefined;
-  const stream = new ExecReadable(exec, handle, argv, bounds, (o) => { outcome = o; });
+  const stream = new ExecReadable(exec, handle, argv, bounds, (o) => {
+    outcome = o;
+  });
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return { stdout: Buffer.concat(chunks), outcome: outcome! };
@@ -163,17 +186,25 @@ export async function execSmall(exec: k8s.Exec, handle: CollectorHandle, argv: s
  */
 export function cutShort(what: string, outcome: ExecOutcome): Error | undefined {
   if (outcome.exitCode !== null || outcome.truncated || outcome.timedOut) return undefined;
-  return new Error(`${what}: the connection to the collector closed before the command ended (${outcome.bytes} bytes); retrying`);
+  return new Error(
+    `${what}: the connection to the collector closed before the command ended (${outcome.bytes} bytes); retrying`,
+  );
 }
 
 /** A note describing how a collector command ended, or undefined when it ended cleanly. */
 export function describeOutcome(what: string, outcome: ExecOutcome, bounds: ExecBounds): string[] {
   const notes: string[] = [];
-  if (outcome.truncated) notes.push(`${what}: stopped at the bound of ${bounds.maxBytes} bytes (the artifact is truncated there)`);
-  if (outcome.timedOut) notes.push(`${what}: stopped at the time bound of ${Math.round(bounds.timeoutMs / 1000)} s (the artifact is truncated there)`);
+  if (outcome.truncated)
+    notes.push(`${what}: stopped at the bound of ${bounds.maxBytes} bytes (the artifact is truncated there)`);
+  if (outcome.timedOut)
+    notes.push(
+      `${what}: stopped at the time bound of ${Math.round(bounds.timeoutMs / 1000)} s (the artifact is truncated there)`,
+    );
   if (!outcome.truncated && !outcome.timedOut && outcome.exitCode !== 0) {
     const stderr = outcome.stderr.trim().split('\n').slice(-5).join(' | ').slice(0, 800);
-    notes.push(`${what}: exit ${outcome.exitCode ?? 'unknown'}${outcome.message ? ` (${outcome.message.slice(0, 200)})` : ''}${stderr ? `: ${stderr}` : ''}`);
+    notes.push(
+      `${what}: exit ${outcome.exitCode ?? 'unknown'}${outcome.message ? ` (${outcome.message.slice(0, 200)})` : ''}${stderr ? `: ${stderr}` : ''}`,
+    );
   }
   return notes;
 }

@@ -42,7 +42,10 @@ export function collectorPrefix(incidentId: string): string {
  * and needs no privileged pod on the node. One collector per incident and pod, reused by every step.
  */
 export class CollectorLauncher {
-  constructor(private readonly core: k8s.CoreV1Api, private readonly config: CollectorConfig) {}
+  constructor(
+    private readonly core: k8s.CoreV1Api,
+    private readonly config: CollectorConfig,
+  ) {}
 
   /** The running collector for this incident in the pod: reused if there is one, added if not. */
   async ensure(target: PodRef, incidentId: string, signal?: AbortSignal): Promise<CollectorHandle> {
@@ -61,21 +64,37 @@ export class CollectorLauncher {
       if (waiting) {
         // Added (by us or a parallel step) and still starting: an image that cannot be pulled never will be.
         const reason = statuses.get(waiting.name)?.state?.waiting?.reason;
-        if (reason && /ErrImage|ImagePull|InvalidImageName|CreateContainerError|CreateContainerConfigError/.test(reason)) {
-          throw new Unsupported(`collector ${waiting.name} cannot start: ${reason}: ${statuses.get(waiting.name)?.state?.waiting?.message ?? ''}`.slice(0, 500));
+        if (
+          reason &&
+          /ErrImage|ImagePull|InvalidImageName|CreateContainerError|CreateContainerConfigError/.test(reason)
+        ) {
+          throw new Unsupported(
+            `collector ${waiting.name} cannot start: ${reason}: ${statuses.get(waiting.name)?.state?.waiting?.message ?? ''}`.slice(
+              0,
+              500,
+            ),
+          );
         }
-        if (Date.now() > deadline) throw new Error(`collector ${waiting.name} not running after ${this.config.readyTimeoutMs} ms (${reason ?? 'no status yet'})`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `collector ${waiting.name} not running after ${this.config.readyTimeoutMs} ms (${reason ?? 'no status yet'})`,
+          );
         await sleep(Math.min(250 * 2 ** Math.min(attempt, 3), 2000));
         continue;
       }
       if (mine.length >= MAX_COLLECTORS_PER_INCIDENT) {
-        throw new Unsupported(`${mine.length} collectors of this incident already ended in ${target.namespace}/${target.pod}; not adding more`);
+        throw new Unsupported(
+          `${mine.length} collectors of this incident already ended in ${target.namespace}/${target.pod}; not adding more`,
+        );
       }
       const name = `${prefix}-${mine.length + 1}`;
       const added = await this.add(pod, name, targetContainer, incidentId);
       if (added) continue;
       // someone else changed the pod (likely a parallel step adding the collector): look again
-      if (Date.now() > deadline) throw new Error(`pod ${target.namespace}/${target.pod} kept changing: the collector could not be added in ${this.config.readyTimeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `pod ${target.namespace}/${target.pod} kept changing: the collector could not be added in ${this.config.readyTimeoutMs} ms`,
+        );
       await sleep(100);
     }
   }
@@ -84,14 +103,27 @@ export class CollectorLauncher {
    * Dry run: the API server validates adding the collector (RBAC, Pod Security admission, image
    * policy) with dryRun=All and stores nothing. Returns what would have been added.
    */
-  async validate(target: PodRef, incidentId: string): Promise<{ wouldAdd: k8s.V1EphemeralContainer; targetContainer: string }> {
+  async validate(
+    target: PodRef,
+    incidentId: string,
+  ): Promise<{ wouldAdd: k8s.V1EphemeralContainer; targetContainer: string }> {
     const pod = await this.read(target);
     const targetContainer = chooseTarget(pod, target);
     const name = `${collectorPrefix(incidentId)}-dry-run`;
     const wouldAdd = this.spec(name, targetContainer, incidentId);
-    await this.core.replaceNamespacedPodEphemeralcontainers({ name: target.pod, namespace: target.namespace, body: withEphemeral(pod, wouldAdd), dryRun: 'All' }).catch((err: unknown) => {
-      throw mapKubernetesError(err, `update pods/ephemeralcontainers (dry run: adding the collector to ${target.namespace}/${target.pod})`);
-    });
+    await this.core
+      .replaceNamespacedPodEphemeralcontainers({
+        name: target.pod,
+        namespace: target.namespace,
+        body: withEphemeral(pod, wouldAdd),
+        dryRun: 'All',
+      })
+      .catch((err: unknown) => {
+        throw mapKubernetesError(
+          err,
+          `update pods/ephemeralcontainers (dry run: adding the collector to ${target.namespace}/${target.pod})`,
+        );
+      });
     return { wouldAdd, targetContainer };
   }
 
@@ -105,11 +137,18 @@ export class CollectorLauncher {
   private async add(pod: k8s.V1Pod, name: string, targetContainer: string, incidentId: string): Promise<boolean> {
     const body = withEphemeral(pod, this.spec(name, targetContainer, incidentId));
     try {
-      await this.core.replaceNamespacedPodEphemeralcontainers({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body });
+      await this.core.replaceNamespacedPodEphemeralcontainers({
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        body,
+      });
       return true;
     } catch (err) {
       if ((err as { code?: number }).code === 409) return false;
-      throw mapKubernetesError(err, `update pods/ephemeralcontainers (adding collector ${name} to ${pod.metadata!.namespace}/${pod.metadata!.name})`);
+      throw mapKubernetesError(
+        err,
+        `update pods/ephemeralcontainers (adding collector ${name} to ${pod.metadata!.namespace}/${pod.metadata!.name})`,
+      );
     }
   }
 
@@ -132,7 +171,12 @@ export class CollectorLauncher {
     };
   }
 
-  private handle(pod: k8s.V1Pod, container: string, targetContainer: string, status?: k8s.V1ContainerStatus): CollectorHandle {
+  private handle(
+    pod: k8s.V1Pod,
+    container: string,
+    targetContainer: string,
+    status?: k8s.V1ContainerStatus,
+  ): CollectorHandle {
     const target = pod.status?.containerStatuses?.find((s) => s.name === targetContainer);
     const notes: string[] = [];
     return {
@@ -141,8 +185,14 @@ export class CollectorLauncher {
       container,
       targetContainer,
       targetContainerId: target?.containerID?.match(/^[a-z0-9-]+:\/\/([0-9a-f]{64})$/)?.[1],
-      targetStartedAt: target?.state?.running?.startedAt ? new Date(target.state.running.startedAt).toISOString() : undefined,
-      info: { name: 'holdfast-collector', version: HOLDFAST_VERSION, imageDigest: digestOf(status?.imageID) ?? this.config.image },
+      targetStartedAt: target?.state?.running?.startedAt
+        ? new Date(target.state.running.startedAt).toISOString()
+        : undefined,
+      info: {
+        name: 'holdfast-collector',
+        version: HOLDFAST_VERSION,
+        imageDigest: digestOf(status?.imageID) ?? this.config.image,
+      },
       notes,
     };
   }
@@ -166,7 +216,9 @@ function chooseTarget(pod: k8s.V1Pod, target: PodRef): string {
   }
   const status = pod.status?.containerStatuses?.find((s) => s.name === name);
   if (!status?.state?.running) {
-    throw new Unsupported(`container ${name} of ${target.namespace}/${target.pod} is not running: a live capture is impossible (its logs may still be)`);
+    throw new Unsupported(
+      `container ${name} of ${target.namespace}/${target.pod} is not running: a live capture is impossible (its logs may still be)`,
+    );
   }
   return name;
 }

@@ -42,17 +42,35 @@ export function parseProcessList(text: string): TargetProcess[] {
  * cgroup names the target's container ID; when cgroup paths do not show IDs, every process outside the
  * collector (with a note: in a pod sharing one PID namespace that includes other containers).
  */
-export async function listTargetProcesses(exec: k8s.Exec, handle: CollectorHandle, maxProcesses: number, signal?: AbortSignal): Promise<{ processes: TargetProcess[]; notes: string[] }> {
+export async function listTargetProcesses(
+  exec: k8s.Exec,
+  handle: CollectorHandle,
+  maxProcesses: number,
+  signal?: AbortSignal,
+): Promise<{ processes: TargetProcess[]; notes: string[] }> {
   const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: 60_000, signal };
-  const { stdout, outcome } = await execSmall(exec, handle, ['sh', '-c', LIST_PROCESSES, 'holdfast-ps', String(maxProcesses)], bounds);
+  const { stdout, outcome } = await execSmall(
+    exec,
+    handle,
+    ['sh', '-c', LIST_PROCESSES, 'holdfast-ps', String(maxProcesses)],
+    bounds,
+  );
   const visible = parseProcessList(stdout.toString('utf8'));
-  const notes = outcome.exitCode === 3 ? [`more than ${maxProcesses} processes visible: only the first ${maxProcesses} (by pid) were considered`] : describeOutcome('process list', outcome, bounds);
+  const notes =
+    outcome.exitCode === 3
+      ? [`more than ${maxProcesses} processes visible: only the first ${maxProcesses} (by pid) were considered`]
+      : describeOutcome('process list', outcome, bounds);
   const byContainer = handle.targetContainerId ? visible.filter((p) => p.containerId === handle.targetContainerId) : [];
   let processes = byContainer;
   if (byContainer.length === 0) {
     processes = visible;
-    notes.push(`processes not attributable to container ${handle.targetContainer} by cgroup: every process outside the collector is taken as the target's`);
+    notes.push(
+      `processes not attributable to container ${handle.targetContainer} by cgroup: every process outside the collector is taken as the target's`,
+    );
   }
-  if (processes.length === 0) throw new NotFound(`no process of container ${handle.targetContainer} is visible to the collector${notes.length ? ` (${notes.join('; ')})` : ''}`);
+  if (processes.length === 0)
+    throw new NotFound(
+      `no process of container ${handle.targetContainer} is visible to the collector${notes.length ? ` (${notes.join('; ')})` : ''}`,
+    );
   return { processes, notes };
 }
