@@ -86,7 +86,7 @@ export interface Cluster {
   nodeOf(target: PodRef): Promise<string | undefined>;
 }
 
-// ---- Evidence sealing and investigator access (issue 4: activities/evidence/, activities/seal.ts) ----
+// ---- Evidence sealing and investigator access (adapters/s3/, evidence/, activities/seal.ts) ----
 
 /** An object as the evidence store holds it. */
 export interface StoredObjectInfo {
@@ -151,7 +151,7 @@ export interface CustodyLog {
   append(entry: CustodyEntry): Promise<{ key: string; versionId?: string }>;
 }
 
-// ---- Notifiers (issue 3: activities/notifiers/). Structurally what activities/notify.ts calls (NotifierLike). ----
+// ---- Notifiers (adapters/notifiers/). Structurally what activities/notify.ts calls (NotifierLike). ----
 
 /** What a notifier is told. The dedup key (the incident id) lets the vendor fold repeats and resolve. */
 export interface NotificationEvent {
