@@ -18,17 +18,11 @@ import {
 import { FailureType, InvalidInput, isFailure, toActivityFailure } from '../common/failures';
 import { MAX_MANIFEST_BYTES, SIGNED_BYTES_DESCRIPTION, serializeManifest, sha256Hex } from '../evidence/manifest';
 import { assertIncidentId, incidentPrefix, manifestKey, relativeArtifactPath, signatureKey } from '../evidence/names';
-import type { Signer, StoredObjectInfo } from '../common/ports';
+import type { Signer, SmallObjectWriter, StoredObjectInfo } from '../common/ports';
 import type { SealInput, SealResult } from './contract';
 
 /** What sealing needs from the store (S3EvidenceStore implements it). */
-export interface SealStore {
-  putSmallObject(
-    key: string,
-    body: Buffer,
-    contentType: string,
-    metadata?: Record<string, string>,
-  ): Promise<StoredObjectInfo>;
+export interface SealStore extends SmallObjectWriter {
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;
   readSmall(
     key: string,

@@ -100,6 +100,16 @@ export interface StoredObjectInfo {
   retention?: { mode: string; retainUntil?: string; legalHold: boolean };
 }
 
+/** Writes a small object (manifest, signature, public key, custody entry) under retention, in one request. */
+export interface SmallObjectWriter {
+  putSmallObject(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    metadata?: Record<string, string>,
+  ): Promise<StoredObjectInfo>;
+}
+
 /** Read side of the evidence store, for sealing and investigator access. */
 export interface EvidenceReader {
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;

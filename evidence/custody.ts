@@ -1,15 +1,8 @@
 import crypto from 'node:crypto';
-import type { CustodyEntry, CustodyLog, StoredObjectInfo } from '../common/ports';
+import type { CustodyEntry, CustodyLog, SmallObjectWriter } from '../common/ports';
 import { incidentPrefix } from './names';
 
-export interface CustodyWriter {
-  putSmallObject(
-    key: string,
-    body: Buffer,
-    contentType: string,
-    metadata?: Record<string, string>,
-  ): Promise<StoredObjectInfo>;
-}
+export type CustodyWriter = SmallObjectWriter;
 
 /** `20261128T145201123Z`: sortable, no characters that need escaping in a key. */
 function compactTimestamp(iso: string): string {

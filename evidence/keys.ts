@@ -6,19 +6,13 @@
  */
 import crypto from 'node:crypto';
 import { FailureType, isFailure } from '../common/failures';
-import type { PublicKeyInfo, Signer, StoredObjectInfo } from '../common/ports';
+import type { PublicKeyInfo, Signer, SmallObjectWriter, StoredObjectInfo } from '../common/ports';
 import { keyIdOf } from './signer';
 
 export const KEYS_PREFIX = 'keys/';
 const KEY_ID = /^[0-9a-f]{64}$/;
 
-export interface KeyStore {
-  putSmallObject(
-    key: string,
-    body: Buffer,
-    contentType: string,
-    metadata?: Record<string, string>,
-  ): Promise<StoredObjectInfo>;
+export interface KeyStore extends SmallObjectWriter {
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;
   readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer }>;
   listKeys(prefix: string, max?: number): Promise<string[]>;
