@@ -102,6 +102,8 @@ const playbookSchema = (sources: readonly string[]) =>
         ),
       ),
       undoContainmentOnResolve: Type.Optional(Type.Boolean()),
+      /** Page tier 1 once planned and preserved; default: when the incident is high or critical by then. */
+      pageOnOpen: Type.Optional(Type.Boolean()),
       autoCloseAfter: Type.Optional(Duration),
     },
     { additionalProperties: false },
@@ -256,6 +258,7 @@ export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `pla
       repeatLastTier: playbook.escalation?.repeatLastTier ?? 0,
     },
     undoContainmentOnResolve: playbook.undoContainmentOnResolve ?? false,
+    ...(playbook.pageOnOpen === undefined ? {} : { pageOnOpen: playbook.pageOnOpen }),
     autoCloseAfterHours: parseDuration(playbook.autoCloseAfter, 7 * 86400) / 3600,
     apiBaseUrl,
   };

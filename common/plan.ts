@@ -45,6 +45,11 @@ export interface IncidentPlan {
   containment: PlannedContainment[];
   escalation: { tiers: EscalationTier[]; repeatLastTier: number };
   undoContainmentOnResolve: boolean;
+  /**
+   * Page tier 1 as soon as the incident is planned and the pod preserved. Unset: page when the incident's
+   * severity is high or above at that moment.
+   */
+  pageOnOpen?: boolean;
   /** Close the incident by itself after this long without resolution (0 = never). */
   autoCloseAfterHours: number;
   /** Link base for notifications (the API's public URL). */

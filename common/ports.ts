@@ -164,8 +164,30 @@ export interface CustodyLog {
 // ---- Notifiers (adapters/notifiers/). Structurally what activities/notify.ts calls (NotifierLike). ----
 
 /** What a notifier is told. The dedup key (the incident id) lets the vendor fold repeats and resolve. */
+/**
+ * What a notification is: `trigger` an escalation page, `resolve` the end, `open` the first page as the
+ * incident opens, `approval` a containment gate waiting for a person. Every kind but `resolve` raises or
+ * updates the vendor's alert under the same dedup key.
+ */
+export type NotificationAction = 'trigger' | 'resolve' | 'open' | 'approval';
+
+/** How to decide a gate: Holdfast-built text (the API base URL, the incident id, a validated step name). */
+export interface ApprovalRequest {
+  step: string;
+  timeoutSeconds: number;
+  onTimeout: 'approve' | 'reject';
+  /** e.g. `POST https://holdfast.example/v1/incidents/inc-…/approve` */
+  approveCall: string;
+  rejectCall: string;
+  /** The JSON body both calls take, e.g. `{"step":"isolate"}`. */
+  body: string;
+  /** e.g. `holdfast incidents approve inc-… --step isolate` */
+  approveCommand: string;
+  rejectCommand: string;
+}
+
 export interface NotificationEvent {
-  action: 'trigger' | 'resolve';
+  action: NotificationAction;
   incidentId: string;
   title: string;
   severity: Severity;
@@ -176,6 +198,10 @@ export interface NotificationEvent {
   target: AlertTarget;
   links: { incident: string; history?: string };
   dedupKey: string;
+  /** `open`: what Holdfast is doing, one line each (Holdfast's own text, bounded by each notifier). */
+  details?: string[];
+  /** `approval`: the gate and how to decide it. */
+  approval?: ApprovalRequest;
 }
 
 export interface NotificationResult {

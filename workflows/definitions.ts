@@ -103,6 +103,18 @@ export interface IncidentStatus {
   acknowledgedBy?: string;
   resolvedBy?: string;
   manifestKey?: string;
+  /** Pages sent outside the escalation: the opening page and approval requests, each to one tier-1 notifier. */
+  notifications?: NotificationRecord[];
+}
+
+export interface NotificationRecord {
+  action: 'open' | 'approval';
+  notifier: string;
+  /** The gated step, for an approval request. */
+  step?: string;
+  at: string;
+  state: 'sending' | 'sent' | 'failed';
+  error?: string;
 }
 
 export const statusQuery = defineQuery<IncidentStatus>('status');

@@ -15,6 +15,7 @@ import type {
   IncidentPhase,
   IncidentStatus,
   IncomingAlert,
+  NotificationRecord,
   ResolveRequest,
   StepStatus,
 } from './definitions';
@@ -212,6 +213,31 @@ export class IncidentState {
     );
     if (!tiersConfigured) record.notes.push('no escalation tiers configured');
     if (result.acknowledgedBy) record.notes.push(`acknowledged by ${result.acknowledgedBy}`);
+  }
+
+  // ---- pages outside the escalation ----
+
+  /** A page to one notifier is on its way; the record is updated when it is sent or has failed. */
+  notifying(action: NotificationRecord['action'], notifier: string, step?: string): NotificationRecord {
+    const record: NotificationRecord = {
+      action,
+      notifier,
+      ...(step ? { step } : {}),
+      at: this.hooks.now(),
+      state: 'sending',
+    };
+    (this.status.notifications ??= []).push(record);
+    return record;
+  }
+
+  notified(record: NotificationRecord, error?: string): void {
+    record.state = error === undefined ? 'sent' : 'failed';
+    if (error !== undefined) record.error = error;
+  }
+
+  /** Every notifier told about this incident outside the escalation: each is told when it ends. */
+  get notifiedOutsideEscalation(): string[] {
+    return [...new Set((this.status.notifications ?? []).map((n) => n.notifier))];
   }
 
   // ---- decisions ----

@@ -6,6 +6,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -14,10 +15,11 @@ import {
   type ChildWorkflowHandle,
   type WorkflowInfo,
 } from '@temporalio/workflow';
-import type { NamedActivities } from '../activities/contract';
+import type { NamedActivities, NotifyEvent } from '../activities/contract';
 import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
 import type { IncidentPlan, PlannedContainment } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
+import { severityAtLeast } from '../common/types';
 import {
   acknowledgeSignal,
   alertsQuery,
@@ -73,6 +75,8 @@ interface Incident {
   readonly pipeline: CancellationScope;
   /** Set once the escalation child has started; an acknowledgement stops it. */
   escalation?: ChildWorkflowHandle<EscalationWorkflow>;
+  /** Pages sent outside the escalation child (opening page, approval requests): closing waits for them. */
+  readonly pages: Array<Promise<void>>;
 }
 
 /**
@@ -103,6 +107,7 @@ function open(input: IncidentInput): Incident {
   const incident: Incident = {
     info,
     pipeline,
+    pages: [],
     state: new IncidentState(incidentIdFromRunId(info.firstExecutionRunId), input, {
       now: () => new Date().toISOString(),
       onSeverityRaised: (severity) => upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.severity, value: severity }]),
@@ -166,6 +171,7 @@ async function respond(incident: Incident, plan: IncidentPlan): Promise<void> {
   try {
     await incident.pipeline.run(async () => {
       await preserve(incident, plan);
+      pageOnOpen(incident, plan);
       await capture(incident, plan);
       await contain(incident, plan);
     });
@@ -181,6 +187,92 @@ async function preserve({ state }: Incident, plan: IncidentPlan): Promise<void> 
   await runStep(state, state.track(plan.preserve.name, 'preserve'), 'step', plan.preserve, plan);
 }
 
+/**
+ * Tier 1 hears of the incident now, not after captures, gates and the seal: for playbooks that say so,
+ * or by default once the incident is high or critical. The escalation's first page later updates the same
+ * vendor alert (same dedup key). Not awaited: captures start at once.
+ */
+function pageOnOpen(incident: Incident, plan: IncidentPlan): void {
+  // Incidents started before this existed replay without the page.
+  if (!patched('page-on-open')) return;
+  const { state } = incident;
+  const wanted = plan.pageOnOpen ?? severityAtLeast(state.status.severity, 'high');
+  if (!wanted || state.acknowledged || state.cancellation) return;
+  sendToTierOne(incident, plan, {
+    ...pageEvent(incident, plan),
+    action: 'open',
+    tier: 1,
+    details: openingDetails(state, plan),
+  });
+}
+
+/** "What Holdfast is doing", in Holdfast's own words: only playbook names, durations and step outcomes. */
+function openingDetails(state: IncidentState, plan: IncidentPlan): string[] {
+  const lines = [`playbook ${plan.playbook}${plan.dryRun ? ' (dry run: nothing in the cluster is changed)' : ''}`];
+  const preserved = state.status.steps.find((s) => s.kind === 'preserve');
+  if (preserved?.state === 'succeeded') lines.push(`preserved pod ${state.target.namespace}/${state.target.pod}`);
+  else if (preserved?.state === 'failed')
+    lines.push(`preserving the pod failed: ${preserved.error ?? 'unknown error'}`);
+  const captures = plan.captures.filter((c) => state.applies(c)).map((c) => c.name);
+  if (captures.length > 0) lines.push(`capturing ${captures.join(', ')}`);
+  const contain = plan.containment
+    .filter((c) => state.applies(c))
+    .map((c) =>
+      c.approval.required
+        ? `${c.name} (asks tier 1 for approval; without an answer in ${c.approval.timeoutSeconds}s: ${c.approval.onTimeout})`
+        : c.name,
+    );
+  if (contain.length > 0) lines.push(`then containing: ${contain.join(', ')}`);
+  lines.push('then sealing the evidence and paging tier by tier until someone acknowledges');
+  return lines;
+}
+
+/** How to approve or reject a gate, as the API call and the CLI command, to tier 1 as soon as the gate opens. */
+function requestApproval(incident: Incident, plan: IncidentPlan, action: PlannedContainment): void {
+  // Incidents started before this existed replay without the request.
+  if (!patched('approval-requests')) return;
+  const { incidentId } = incident.state;
+  const base = `${plan.apiBaseUrl}/v1/incidents/${incidentId}`;
+  sendToTierOne(
+    incident,
+    plan,
+    {
+      ...pageEvent(incident, plan),
+      action: 'approval',
+      tier: 1,
+      approval: {
+        step: action.name,
+        timeoutSeconds: action.approval.timeoutSeconds,
+        onTimeout: action.approval.onTimeout,
+        approveCall: `POST ${base}/approve`,
+        rejectCall: `POST ${base}/reject`,
+        body: JSON.stringify({ step: action.name }),
+        approveCommand: `holdfast incidents approve ${incidentId} --step ${action.name}`,
+        rejectCommand: `holdfast incidents reject ${incidentId} --step ${action.name}`,
+      },
+    },
+    action.name,
+  );
+}
+
+/**
+ * Sends one event to each tier-1 notifier without waiting: a page in flight never holds the response. It
+ * survives cancelling the incident, which is told to the same notifiers when it closes.
+ */
+function sendToTierOne(incident: Incident, plan: IncidentPlan, event: NotifyEvent, step?: string): void {
+  const { state } = incident;
+  for (const notifier of plan.escalation.tiers[0]?.notifiers ?? []) {
+    const record = state.notifying(event.action as 'open' | 'approval', notifier, step);
+    const sent = CancellationScope.nonCancellable(() => notify({ notifier, dryRun: plan.dryRun, event }));
+    incident.pages.push(
+      sent.then(
+        () => state.notified(record),
+        (err: unknown) => state.notified(record, describeFailure(err)),
+      ),
+    );
+  }
+}
+
 /** Captures only read: run them side by side; one failing never stops the others. */
 async function capture({ state }: Incident, plan: IncidentPlan): Promise<void> {
   state.setPhase('capturing');
@@ -189,7 +281,8 @@ async function capture({ state }: Incident, plan: IncidentPlan): Promise<void> {
 }
 
 /** Containment actions one after another, each behind its approval gate if it has one. */
-async function contain({ state }: Incident, plan: IncidentPlan): Promise<void> {
+async function contain(incident: Incident, plan: IncidentPlan): Promise<void> {
+  const { state } = incident;
   state.setPhase('containing');
   for (const action of plan.containment) {
     const record = state.track(action.name, 'contain');
@@ -198,15 +291,23 @@ async function contain({ state }: Incident, plan: IncidentPlan): Promise<void> {
       continue;
     }
     // A step that cannot apply (no pod) is skipped by runStep without asking anyone.
-    if (action.approval.required && state.applies(action) && !(await approved(state, record, action))) continue;
+    if (action.approval.required && state.applies(action) && !(await approved(incident, plan, record, action)))
+      continue;
     const result = await runStep(state, record, 'step', action, plan);
     if (result) state.contained.push(action);
   }
 }
 
 /** Waits for a decision on a gated action, or applies the gate's default when none comes in time. */
-async function approved(state: IncidentState, record: StepStatus, action: PlannedContainment): Promise<boolean> {
+async function approved(
+  incident: Incident,
+  plan: IncidentPlan,
+  record: StepStatus,
+  action: PlannedContainment,
+): Promise<boolean> {
+  const { state } = incident;
   state.awaitApproval(record);
+  if (!state.hasDecision(action.name)) requestApproval(incident, plan, action);
   const decided = await condition(() => state.hasDecision(action.name), action.approval.timeoutSeconds * 1000);
   return state.applyDecision(
     record,
@@ -320,15 +421,19 @@ async function waitForResolution(state: IncidentState, plan: IncidentPlan): Prom
 }
 
 /** Closing, even if the workflow is cancelled: undo containment when asked, tell every paged notifier it is over. */
-async function close({ state }: Incident, plan: IncidentPlan, event: PageEvent, paged: string[]): Promise<void> {
+async function close(incident: Incident, plan: IncidentPlan, event: PageEvent, paged: string[]): Promise<void> {
+  const { state } = incident;
   await CancellationScope.nonCancellable(async () => {
     if (state.shouldUndoContainment(plan.undoContainmentOnResolve)) {
       for (const action of state.contained.slice().reverse()) {
         await runStep(state, state.track(action.name, 'undo'), 'undo', action, plan);
       }
     }
+    // A page still on its way must not arrive after the resolve; its notifiers are resolved too.
+    await Promise.allSettled(incident.pages);
+    const told = [...new Set([...paged, ...state.notifiedOutsideEscalation])];
     await Promise.allSettled(
-      paged.map((notifier) =>
+      told.map((notifier) =>
         notify({ notifier, dryRun: plan.dryRun, event: { ...event, action: 'resolve', tier: 0 } }),
       ),
     );

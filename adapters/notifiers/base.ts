@@ -6,7 +6,7 @@
 import { Type, type Static, type TLiteral, type TProperties, type TSchema } from '@sinclair/typebox';
 import { stripControlChars } from '../../common/k8s-names';
 import type { AlertTarget } from '../../common/types';
-import type { NotificationEvent, NotificationResult, Notifier } from '../../common/ports';
+import type { ApprovalRequest, NotificationEvent, NotificationResult, Notifier } from '../../common/ports';
 import type { SecretLookup } from '../../common/config';
 import { DEFAULT_TIMEOUT_MS, maskSecrets, send, type HttpRequest } from './http';
 
@@ -106,6 +106,12 @@ export function clip(text: string, max: number): string {
   return chars.length <= max ? clean : chars.slice(0, max - 1).join('') + '…';
 }
 
+/** At most `max` code points, "…" marking a cut; for text built from clipped parts whose line breaks must stay. */
+export function limit(text: string, max: number): string {
+  const chars = Array.from(text);
+  return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
+}
+
 /** Only http(s) links are ever put in a message. */
 export function safeLink(url: string | undefined): string | undefined {
   if (!url || url.length > 2000) return undefined;
@@ -123,9 +129,12 @@ export function targetText(target: AlertTarget): string {
   return `${target.cluster}/node/${target.node ?? 'unknown'}`;
 }
 
+const ACTIONS: ReadonlySet<string> = new Set(['trigger', 'resolve', 'open', 'approval']);
+
 export function checkEvent(event: NotificationEvent): void {
-  if (event.action !== 'trigger' && event.action !== 'resolve')
-    throw new NotifierConfigError(`unknown action ${String(event.action)}`);
+  if (!ACTIONS.has(event.action)) throw new NotifierConfigError(`unknown action ${String(event.action)}`);
+  if (event.action === 'approval' && !event.approval)
+    throw new NotifierConfigError('an approval request needs its approval details');
   if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$/.test(event.dedupKey) || event.dedupKey.includes('..')) {
     throw new NotifierConfigError('dedupKey must be 1-255 of [A-Za-z0-9._:@-], starting alphanumeric, without ".."');
   }
@@ -194,4 +203,34 @@ export abstract class HttpNotifier implements Notifier {
     }
     return { method: request.method, url: this.displayUrl(request.url), headers, body };
   }
+}
+
+/** What a raised alert leads with, by kind: an escalation page has no prefix. */
+export function actionPrefix(event: NotificationEvent): string {
+  if (event.action === 'open') return 'Incident opened: ';
+  if (event.action === 'approval' && event.approval) return `Approval needed (${event.approval.step}): `;
+  return '';
+}
+
+/** Seconds as a person reads a gate's timeout: 90 → "90s", 600 → "10m", 7200 → "2h". */
+export function humanDuration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** The lines that tell a person how to approve or reject, each bounded. */
+export function approvalLines(a: ApprovalRequest): string[] {
+  return [
+    `Approve: ${a.approveCall} with body ${a.body}`,
+    `or: ${a.approveCommand}`,
+    `Reject: ${a.rejectCall} with body ${a.body}`,
+    `or: ${a.rejectCommand}`,
+    `Without a decision within ${humanDuration(a.timeoutSeconds)} the gate will ${a.onTimeout} ${a.step}.`,
+  ].map((line) => clip(line, 1000));
+}
+
+/** Holdfast's own lines (what it is doing), at most 20 of 300 characters. */
+export function detailLines(event: NotificationEvent): string[] {
+  return (event.details ?? []).slice(0, 20).map((line) => clip(line, 300));
 }

@@ -2,6 +2,8 @@
  * Opsgenie Alert API v2 (base URL default https://api.opsgenie.com; EU accounts use https://api.eu.opsgenie.com).
  * trigger: POST /v2/alerts `{message ≤ 130, alias (dedup, the incident id), description ≤ 15000,
  * priority P1–P5, details{string: string}, tags (≤ 20 of ≤ 50 chars), entity, source, responders?}`;
+ * `open` (the first page) and `approval` (a gate waiting) are the same create under the same alias: Opsgenie
+ * folds them into the one open alert; the message says which, the description how to decide.
  * resolve: POST /v2/alerts/<alias>/close?identifierType=alias `{source, user, note}`.
  * Header `Authorization: GenieKey <key>`. Opsgenie answers 202 and processes asynchronously.
  */
@@ -15,8 +17,12 @@ import {
   Url,
   checkUrl,
   clip,
+  limit,
   notifierEntry,
   notifierKind,
+  actionPrefix,
+  approvalLines,
+  detailLines,
   resolveSecret,
   safeLink,
   targetText,
@@ -114,11 +120,19 @@ export class OpsgenieNotifier extends HttpNotifier {
     const tags = [
       ...new Set(['holdfast', `severity:${event.severity}`, `tier:${event.tier}`, ...this.extraTags]),
     ].slice(0, 20);
-    const description = [clip(event.summary, 14000), incident ? `Incident: ${incident}` : '']
-      .filter(Boolean)
-      .join('\n\n');
+    if (event.approval) details.approvalStep = event.approval.step;
+    if (event.action !== 'trigger') details.notification = event.action;
+    const holdfast = [
+      ...(event.approval ? approvalLines(event.approval) : []),
+      ...(event.details?.length ? ['Holdfast is:', ...detailLines(event).map((l) => `- ${l}`)] : []),
+    ].join('\n');
+    // Each part is clipped (which also strips newlines); the joined text keeps its line breaks within 15000.
+    const description = limit(
+      [holdfast, clip(event.summary, 14000), incident ? `Incident: ${incident}` : ''].filter(Boolean).join('\n\n'),
+      15000,
+    );
     const body = {
-      message: clip(event.title || event.summary, 130),
+      message: clip(`${actionPrefix(event)}${event.title || event.summary}`, 130),
       alias: event.dedupKey,
       description,
       priority: opsgeniePriority(event.severity),

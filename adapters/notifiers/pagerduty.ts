@@ -1,7 +1,9 @@
 /**
  * PagerDuty Events API v2: POST <url> (default https://events.pagerduty.com/v2/enqueue).
  * trigger: `{routing_key, event_action: 'trigger', dedup_key, payload{summary ≤ 1024, source, severity,
- * component, group, class, custom_details}, client, client_url, links[]}`; resolve: `{routing_key,
+ * component, group, class, custom_details}, client, client_url, links[]}`; `open` (the first page) and
+ * `approval` (a gate waiting) are triggers too, under the same dedup key, so they raise or update the one
+ * alert, their summary saying which and custom_details carrying what Holdfast does or how to decide; resolve: `{routing_key,
  * event_action: 'resolve', dedup_key}`. The dedup key is the incident's, so repeats fold into one PagerDuty
  * alert and the resolve closes it. PagerDuty answers 202; 400 is a bad event (not retried), 429 throttling.
  */
@@ -16,6 +18,9 @@ import {
   clip,
   notifierEntry,
   notifierKind,
+  actionPrefix,
+  approvalLines,
+  detailLines,
   resolveSecret,
   safeLink,
   targetText,
@@ -78,7 +83,7 @@ export class PagerDutyNotifier extends HttpNotifier {
         ...common,
         event_action: 'trigger',
         payload: {
-          summary: clip(event.title || event.summary, 1024),
+          summary: clip(`${actionPrefix(event)}${event.title || event.summary}`, 1024),
           source: targetText(t),
           severity: pagerDutySeverity(event.severity),
           component: t.container ?? t.pod ?? t.node ?? t.cluster,
@@ -90,6 +95,11 @@ export class PagerDutyNotifier extends HttpNotifier {
             severity: event.severity,
             target: t,
             alert_summary: clip(event.summary, 4096),
+            ...(event.action === 'trigger' ? {} : { notification: event.action }),
+            ...(event.details?.length ? { holdfast_is: detailLines(event) } : {}),
+            ...(event.approval
+              ? { approval_step: event.approval.step, how_to_decide: approvalLines(event.approval) }
+              : {}),
           },
         },
         client: 'Holdfast',

@@ -14,8 +14,12 @@ import {
   Url,
   checkUrl,
   clip,
+  limit,
   notifierEntry,
   notifierKind,
+  actionPrefix,
+  approvalLines,
+  detailLines,
   resolveSecret,
   safeLink,
   targetText,
@@ -105,12 +109,49 @@ export class SlackNotifier extends HttpNotifier {
         },
         history && { type: 'button', text: { type: 'plain_text', text: 'History' }, url: history },
       ].filter(Boolean);
+      const prefix = actionPrefix(event);
+      // Holdfast's own text, escaped all the same: the approval commands as code, what it does as a list.
+      const extra = [
+        ...(event.approval
+          ? [
+              {
+                type: 'section',
+                text: {
+                  type: 'mrkdwn',
+                  text: limit(
+                    `*How to decide*\n\`\`\`${slackEscape(approvalLines(event.approval).join('\n'))}\`\`\``,
+                    3000,
+                  ),
+                },
+              },
+            ]
+          : []),
+        ...(event.details?.length
+          ? [
+              {
+                type: 'section',
+                text: {
+                  type: 'mrkdwn',
+                  text: limit(
+                    `*Holdfast is*\n${detailLines(event)
+                      .map((l) => `• ${slackEscape(l)}`)
+                      .join('\n')}`,
+                    3000,
+                  ),
+                },
+              },
+            ]
+          : []),
+      ];
       body = {
-        text: `${EMOJI[event.severity]} [${event.severity}] ${slackEscape(title)} (${target})`,
+        text: `${EMOJI[event.severity]} ${slackEscape(prefix)}[${event.severity}] ${slackEscape(title)} (${target})`,
         blocks: [
           {
             type: 'header',
-            text: { type: 'plain_text', text: clip(slackEscape(`${event.severity.toUpperCase()}: ${title}`), 150) },
+            text: {
+              type: 'plain_text',
+              text: clip(slackEscape(`${prefix}${event.severity.toUpperCase()}: ${title}`), 150),
+            },
           },
           {
             type: 'section',
@@ -136,6 +177,7 @@ export class SlackNotifier extends HttpNotifier {
                 },
               ]
             : []),
+          ...extra,
           ...(buttons.length > 0 ? [{ type: 'actions', elements: buttons }] : []),
         ],
       };

@@ -1,17 +1,18 @@
 /**
  * Generic signed webhook: POST a JSON document
- * `{schema: 'holdfast.notification/v1', sentAt, event: {action, incidentId, dedupKey, title, severity, summary, tier, target, links}}`
- * with headers
+ * `{schema: 'holdfast.notification/v1', sentAt, event: {action, incidentId, dedupKey, title, severity, summary, tier, target, links,
+ * details?, approval?}}` (`details`: what Holdfast is doing, on `open`; `approval`: the gate and the API call and
+ * CLI command that decide it, on `approval`) with headers
  *   X-Holdfast-Timestamp: <unix seconds>            (equal to sentAt, which the signature covers)
  *   X-Holdfast-Signature: sha256=<hex HMAC-SHA256 over the exact body bytes, keyed by the secret>
- *   X-Holdfast-Event: trigger | resolve
- *   Idempotency-Key: <dedupKey>:<action>
+ *   X-Holdfast-Event: trigger | resolve | open | approval
+ *   Idempotency-Key: <dedupKey>:<action>[:<step> for approval]
  * A receiver verifies the HMAC (constant-time), then rejects stale timestamps to stop replays. Same
  * signature header as Holdfast's own intake accepts.
  */
 import crypto from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import type { NotificationEvent } from '../../common/ports';
+import type { ApprovalRequest, NotificationEvent } from '../../common/ports';
 import {
   EnvName,
   HttpNotifier,
@@ -20,6 +21,8 @@ import {
   clip,
   notifierEntry,
   notifierKind,
+  approvalLines,
+  detailLines,
   resolveSecret,
   safeLink,
   type NotifierDeps,
@@ -45,6 +48,21 @@ export function verifyWebhookSignature(secret: string, body: string | Buffer, he
   const expected = Buffer.from(webhookSignature(secret, body));
   const given = Buffer.from(header);
   return given.length === expected.length && crypto.timingSafeEqual(given, expected);
+}
+
+/** The approval request as JSON, every string bounded; `text` is the same as the other notifiers show. */
+function boundedApproval(a: ApprovalRequest) {
+  return {
+    step: clip(a.step, 63),
+    timeoutSeconds: a.timeoutSeconds,
+    onTimeout: a.onTimeout,
+    approveCall: clip(a.approveCall, 2100),
+    rejectCall: clip(a.rejectCall, 2100),
+    body: clip(a.body, 200),
+    approveCommand: clip(a.approveCommand, 300),
+    rejectCommand: clip(a.rejectCommand, 300),
+    text: approvalLines(a),
+  };
 }
 
 export class WebhookNotifier extends HttpNotifier {
@@ -80,6 +98,8 @@ export class WebhookNotifier extends HttpNotifier {
           ...(safeLink(event.links.incident) ? { incident: safeLink(event.links.incident) } : {}),
           ...(safeLink(event.links.history) ? { history: safeLink(event.links.history) } : {}),
         },
+        ...(event.details?.length ? { details: detailLines(event) } : {}),
+        ...(event.approval ? { approval: boundedApproval(event.approval) } : {}),
       },
     });
     return {
@@ -90,7 +110,8 @@ export class WebhookNotifier extends HttpNotifier {
         'x-holdfast-timestamp': String(seconds),
         'x-holdfast-signature': webhookSignature(this.secret, body),
         'x-holdfast-event': event.action,
-        'idempotency-key': `${event.dedupKey}:${event.action}`,
+        // One approval request per gate: the step keeps two gates' requests apart.
+        'idempotency-key': `${event.dedupKey}:${event.action}${event.approval ? `:${event.approval.step}` : ''}`,
       },
       body,
     };
