@@ -11,6 +11,8 @@ export class ApiError extends Error {
 export interface ApiClient {
   baseUrl: string;
   getJson<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
+  /** POST a JSON body, read a JSON answer. */
+  postJson<T>(path: string, body: unknown): Promise<T>;
   /** A streamed GET: 60 s to get the response headers, then as long as the body keeps coming. */
   getStream(path: string): Promise<Response>;
 }
@@ -28,13 +30,24 @@ export function apiClient(baseUrl: string, token: string | undefined, fetchImpl:
     path: string,
     query: Record<string, string | number | undefined> | undefined,
     signal: AbortSignal,
+    body?: unknown,
   ): Promise<Response> => {
     const url = new URL(base + path);
     for (const [k, v] of Object.entries(query ?? {}))
       if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     let response: Response;
     try {
-      response = await fetchImpl(url, { headers: headers(), signal });
+      response = await fetchImpl(
+        url,
+        body === undefined
+          ? { headers: headers(), signal }
+          : {
+              method: 'POST',
+              headers: { ...headers(), 'content-type': 'application/json' },
+              body: JSON.stringify(body),
+              signal,
+            },
+      );
     } catch (err) {
       const cause =
         (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
@@ -53,20 +66,31 @@ export function apiClient(baseUrl: string, token: string | undefined, fetchImpl:
     return response;
   };
 
+  const json = async <T>(
+    path: string,
+    query: Record<string, string | number | undefined> | undefined,
+    body?: unknown,
+  ): Promise<T> => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+    try {
+      const response = await request(path, query, controller.signal, body);
+      return (await response.json()) as T;
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(0, `bad response from ${base}${path}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   return {
     baseUrl: base,
-    async getJson<T>(path: string, query?: Record<string, string | number | undefined>) {
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(new Error(`timed out after ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
-      try {
-        const response = await request(path, query, controller.signal);
-        return (await response.json()) as T;
-      } catch (err) {
-        if (err instanceof ApiError) throw err;
-        throw new ApiError(0, `bad response from ${base}${path}: ${(err as Error).message}`);
-      } finally {
-        clearTimeout(timer);
-      }
+    getJson<T>(path: string, query?: Record<string, string | number | undefined>) {
+      return json<T>(path, query);
+    },
+    postJson<T>(path: string, body: unknown) {
+      return json<T>(path, undefined, body);
     },
     async getStream(path: string) {
       const controller = new AbortController();

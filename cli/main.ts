@@ -1,7 +1,11 @@
 /**
- * `holdfast`: list incidents, fetch sealed evidence, and verify it offline.
+ * `holdfast`: list and act on incidents, fetch sealed evidence, and verify it offline.
  *
  *   holdfast incidents list [--status S] [--namespace N] [--pod P] [--page-size N] [--page-token T]
+ *   holdfast incidents show <incidentId>
+ *   holdfast incidents approve|reject <incidentId> --step S [--note N]
+ *   holdfast incidents ack|cancel <incidentId> [--note N]
+ *   holdfast incidents resolve <incidentId> [--undo] [--note N]
  *   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
  *   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
  *   holdfast keys
@@ -18,6 +22,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { parseArgs } from 'node:util';
 import { INCIDENT_ID_PATTERN, relativeArtifactPath } from '../evidence/names';
+import { stripControlChars } from '../common/k8s-names';
+import type { IncidentStatus } from '../workflows/definitions';
 import type { IncidentSummary } from '../api/incidents';
 import { sha256Hex } from '../evidence/manifest';
 import { verifyBundle, verifyDirectory, type VerifyReport } from '../evidence/verify';
@@ -38,6 +44,12 @@ class UsageError extends Error {}
 
 const USAGE = `usage:
   holdfast incidents list [--status S] [--namespace N] [--pod P] [--severity S] [--page-size N] [--page-token T]
+  holdfast incidents show <incidentId>
+  holdfast incidents approve <incidentId> --step STEP [--note TEXT]
+  holdfast incidents reject <incidentId> --step STEP [--note TEXT]
+  holdfast incidents ack <incidentId> [--note TEXT]
+  holdfast incidents resolve <incidentId> [--undo] [--note TEXT]
+  holdfast incidents cancel <incidentId> [--note TEXT]
   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
   holdfast keys
@@ -64,6 +76,9 @@ const OPTIONS = {
   source: { type: 'string' },
   'page-size': { type: 'string' },
   'page-token': { type: 'string' },
+  step: { type: 'string' },
+  note: { type: 'string' },
+  undo: { type: 'boolean', default: false },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -133,6 +148,111 @@ async function incidentsList(io: CliIo, api: ApiClient, values: Values): Promise
   for (const row of rows) print(io, line(row));
   if (rows.length === 0) print(io, '(no incidents)');
   if (result.nextPageToken) print(io, `more: --page-token ${result.nextPageToken}`);
+  return 0;
+}
+
+/** What GET /v1/incidents/{id} answers (the workflow's status, its alerts, the activities running). */
+interface IncidentDetail {
+  status: IncidentStatus;
+  alerts: Array<{ alert: { rule: string; source: string; severity: string }; count: number; lastSeenAt: string }>;
+  running: boolean;
+  progress: Array<{ activity: string; details: unknown }>;
+}
+
+/** The server's text on a terminal: control characters out, bounded. */
+function safe(text: string | undefined, max = 300): string {
+  return stripControlChars(text ?? '').slice(0, max);
+}
+
+async function incidentsShow(io: CliIo, api: ApiClient, values: Values, positionals: string[]): Promise<number> {
+  const incidentId = incidentIdArg(positionals[0]);
+  const detail = await api.getJson<IncidentDetail>(`/v1/incidents/${incidentId}`);
+  if (values.json) {
+    print(io, JSON.stringify(detail, null, 2));
+    return 0;
+  }
+  const s = detail.status;
+  const t = s.target;
+  const where = t.pod
+    ? `${t.cluster}/${t.namespace}/${t.pod}${t.container ? `/${t.container}` : ''}`
+    : `${t.cluster}/node/${t.node}`;
+  print(io, `incident ${safe(s.incidentId)}  ${safe(s.phase)}${detail.running ? '' : ' (closed)'}`);
+  print(io, `  severity   ${safe(s.severity)}`);
+  print(io, `  target     ${safe(where)}`);
+  print(io, `  playbook   ${safe(s.playbook ?? '(not planned yet)')}${s.dryRun ? ' (dry run)' : ''}`);
+  print(io, `  started    ${safe(s.startedAt)}${s.endedAt ? `   ended ${safe(s.endedAt)}` : ''}`);
+  print(io, `  alerts     ${s.alertCount} (${detail.alerts.length} distinct)`);
+  if (s.acknowledgedBy) print(io, `  acked by   ${safe(s.acknowledgedBy)}`);
+  if (s.resolvedBy) print(io, `  ended by   ${safe(s.resolvedBy)}`);
+  if (s.manifestKey) print(io, `  evidence   ${safe(s.manifestKey)}   (holdfast evidence get ${incidentId} -o DIR)`);
+  print(io, '  steps');
+  for (const step of s.steps) {
+    const extra = [
+      step.decision &&
+        `${step.decision.approved ? 'approved' : 'rejected'} by ${safe(step.decision.by, 100)}${step.decision.note ? `: ${safe(step.decision.note, 100)}` : ''}`,
+      step.error && safe(step.error, 200),
+    ].filter(Boolean);
+    print(
+      io,
+      `    ${safe(step.kind, 10).padEnd(9)} ${safe(step.name, 63).padEnd(16)} ${safe(step.state, 20).padEnd(18)} ${extra.join('; ')}`.trimEnd(),
+    );
+  }
+  for (const n of s.notifications ?? [])
+    print(
+      io,
+      `  paged ${safe(n.notifier, 63)} (${n.action}${n.step ? ` ${safe(n.step, 63)}` : ''}): ${n.state}${n.error ? ` - ${safe(n.error, 200)}` : ''}`,
+    );
+  const waiting = s.steps.filter((step) => step.state === 'awaiting-approval');
+  for (const step of waiting) {
+    print(io, `waiting for approval: ${step.name}`);
+    print(io, `  holdfast incidents approve ${incidentId} --step ${step.name}`);
+    print(io, `  holdfast incidents reject ${incidentId} --step ${step.name}`);
+  }
+  if (detail.running && !s.acknowledgedBy && waiting.length === 0)
+    print(io, `acknowledge: holdfast incidents ack ${incidentId}`);
+  return 0;
+}
+
+const ACTIONS = {
+  approve: 'approve',
+  reject: 'reject',
+  ack: 'acknowledge',
+  resolve: 'resolve',
+  cancel: 'cancel',
+} as const;
+
+/** approve | reject | ack | resolve | cancel: one signal through the API, which answers 202 once it is delivered. */
+async function incidentsAct(
+  io: CliIo,
+  api: ApiClient,
+  verb: keyof typeof ACTIONS,
+  values: Values,
+  positionals: string[],
+): Promise<number> {
+  const incidentId = incidentIdArg(positionals[0]);
+  const action = ACTIONS[verb];
+  const gated = verb === 'approve' || verb === 'reject';
+  if (gated && !values.step) throw new UsageError(`${verb} needs --step: the gated step (e.g. --step isolate)`);
+  if (!gated && values.step) throw new UsageError(`--step is only for approve and reject`);
+  if (values.step && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(values.step))
+    throw new UsageError(`--step "${values.step.slice(0, 80)}" is not a step name`);
+  if (values.undo && verb !== 'resolve') throw new UsageError('--undo is only for resolve');
+  if (values.note !== undefined && values.note.length > 2000) throw new UsageError('--note is at most 2000 characters');
+  const body = {
+    ...(values.step ? { step: values.step } : {}),
+    ...(values.note !== undefined ? { note: values.note } : {}),
+    ...(values.undo ? { undoContainment: true } : {}),
+  };
+  const result = await api.postJson<{ incidentId: string; action: string; accepted: boolean }>(
+    `/v1/incidents/${incidentId}/${action}`,
+    body,
+  );
+  if (values.json) print(io, JSON.stringify(result, null, 2));
+  else {
+    const what = values.step ? `${verb} ${values.step}` : verb;
+    print(io, `${incidentId}: ${what}${values.undo ? ' (undo containment)' : ''} accepted`);
+    print(io, `follow it with: holdfast incidents show ${incidentId}`);
+  }
   return 0;
 }
 
@@ -349,6 +469,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const api = () => (client ??= apiClient(values.api ?? io.config.apiUrl, values.token ?? io.config.token, io.fetch));
   try {
     if (group === 'incidents' && command === 'list') return await incidentsList(io, api(), values);
+    if (group === 'incidents' && command === 'show') return await incidentsShow(io, api(), values, rest);
+    if (group === 'incidents' && command && Object.hasOwn(ACTIONS, command))
+      return await incidentsAct(io, api(), command as keyof typeof ACTIONS, values, rest);
     if (group === 'evidence' && command === 'get') return await evidenceGet(io, api(), values, rest);
     if (group === 'evidence' && command === 'verify') return await evidenceVerify(io, values, rest, api);
     if (group === 'keys') {

@@ -360,3 +360,31 @@ describe('incident state', () => {
     assert.equal(cancelled.shouldUndoContainment(false), false);
   });
 });
+
+test('pages outside the escalation are recorded per notifier, and each notifier is listed once for closing', () => {
+  const { state } = harness();
+  assert.ok(!('notifications' in state.status), 'no field until a page is sent');
+  const open = state.notifying('open', 'pd');
+  const gate = state.notifying('approval', 'pd', 'isolate');
+  const slack = state.notifying('approval', 'slack', 'isolate');
+  assert.deepEqual(
+    state.status.notifications?.map((n) => n.state),
+    ['sending', 'sending', 'sending'],
+  );
+  state.notified(open);
+  state.notified(gate);
+  state.notified(slack, 'NotifierRejected: HTTP 404');
+  assert.deepEqual(state.status.notifications, [
+    { action: 'open', notifier: 'pd', at: '2026-01-01T00:00:01.000Z', state: 'sent' },
+    { action: 'approval', notifier: 'pd', step: 'isolate', at: '2026-01-01T00:00:02.000Z', state: 'sent' },
+    {
+      action: 'approval',
+      notifier: 'slack',
+      step: 'isolate',
+      at: '2026-01-01T00:00:03.000Z',
+      state: 'failed',
+      error: 'NotifierRejected: HTTP 404',
+    },
+  ]);
+  assert.deepEqual(state.notifiedOutsideEscalation, ['pd', 'slack']);
+});

@@ -137,3 +137,17 @@ describe('playbooks', () => {
     });
   }
 });
+
+test('pageOnOpen: carried into the plan when set, absent (severity decides) when not', () => {
+  const yaml = (field: string) => `
+playbooks:
+  - name: p
+    preserve: false
+    ${field}
+`;
+  const alert = sampleAlert();
+  assert.equal(parsePlaybooks(yaml('pageOnOpen: false'), 't', opts).select(alert, alert.target).pageOnOpen, false);
+  assert.equal(parsePlaybooks(yaml('pageOnOpen: true'), 't', opts).select(alert, alert.target).pageOnOpen, true);
+  assert.equal('pageOnOpen' in parsePlaybooks(yaml(''), 't', opts).select(alert, alert.target), false);
+  assert.throws(() => parsePlaybooks(yaml('pageOnOpen: sometimes'), 't', opts), /pageOnOpen/);
+});
