@@ -362,11 +362,25 @@ function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
 async function escalateAndWait(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<string[]> {
   const { state } = incident;
   if (state.cancellation) return [];
+  // Acknowledged before the escalation: starting the child would page tier 1 again before it could be
+  // stopped (its first task runs before the stop signal reaches it). Older incidents keep starting it.
+  if (state.acknowledged && patched('no-escalation-after-ack')) {
+    acknowledgedBeforeEscalation(state);
+    await waitForResolution(state, plan);
+    return [];
+  }
   const { child, paged } = await escalate(incident, plan, event);
   await waitForResolution(state, plan);
   if (!state.acknowledged)
     void child.signal(stopEscalationSignal, { by: state.closedBy ?? 'auto-close' }).catch(() => undefined);
   return await paged;
+}
+
+function acknowledgedBeforeEscalation(state: IncidentState): void {
+  state.setPhase('acknowledged');
+  const record = state.track('escalate', 'escalate');
+  state.skip(record, `acknowledged by ${state.acknowledged!.by} before the escalation: nobody is paged again`);
+  state.end(record);
 }
 
 /**

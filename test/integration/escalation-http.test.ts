@@ -22,6 +22,8 @@ playbooks:
   - name: http-escalation
     preserve: false
     capture: [logs]
+    # This test is about the escalation's own pages; the opening page is covered by page-and-approve.test.ts.
+    pageOnOpen: false
     escalation:
       tiers:
         - { notifiers: [pd], ackTimeout: 2s }
