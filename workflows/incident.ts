@@ -81,8 +81,9 @@ interface Incident {
 
 /**
  * One incident: plan → preserve → capture (in parallel) → contain (with approval gates) → seal →
- * escalate → wait for resolution. Every step records its outcome; no failure stops the incident
- * from sealing what exists and escalating.
+ * escalate → wait for resolution. Tier 1 is paged once preserved (page on open) and asked as each gate
+ * opens, without either waiting for the page. Every step records its outcome; no failure stops the
+ * incident from sealing what exists and escalating.
  *
  * The order of everything that reaches Temporal (activities, timers, the child, signals, search
  * attributes) is what running incidents replay against: the committed histories guard it.
