@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { mapKubernetesError } from '../errors';
 import { dryRunOf } from '../kube';
+import { pinOf, readPinnedPod } from '../pods';
 import { defineAction } from '../units';
 
 /** Destroys the suspect: only behind a human's approval (the playbook loader refuses it otherwise). */
@@ -13,18 +14,26 @@ export const deletePodAction = defineAction({
     'a playbook may use it only with approval: { required: true } and onTimeout: reject.',
   params: Type.Object({}),
   example: { approval: { required: true, timeout: '30m', onTimeout: 'reject' } },
-  rbac: [{ apiGroups: [''], resources: ['pods'], verbs: ['delete'] }],
+  rbac: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'delete'] }],
   timeouts: { startToCloseSeconds: 60, heartbeatSeconds: 0, maximumAttempts: 5 },
   requiresApproval: true,
   async apply(kube, target, _params, run) {
     try {
+      const pin = pinOf(await readPinnedPod(kube, target, run.pod));
+      // The UID precondition: a pod recreated under the name since the read is not deleted (409, PodReplaced).
       await kube.core.deleteNamespacedPod({
         name: target.pod,
         namespace: target.namespace,
         dryRun: dryRunOf(run),
         gracePeriodSeconds: 0,
+        body: { preconditions: { uid: pin.uid } },
       });
-      return { changed: true, dryRun: run.dryRun, notes: [`pod ${target.namespace}/${target.pod} deleted`] };
+      return {
+        changed: true,
+        dryRun: run.dryRun,
+        pod: pin,
+        notes: [`pod ${target.namespace}/${target.pod} (uid ${pin.uid}) deleted`],
+      };
     } catch (err) {
       if ((err as { code?: number }).code === 404)
         return {
