@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { FailureType, isFailure } from '../../../common/failures';
 import { mapKubernetesError } from '../errors';
 import { dryRunOf } from '../kube';
 import { pinOf, readPinnedPod } from '../pods';
@@ -18,8 +19,18 @@ export const deletePodAction = defineAction({
   timeouts: { startToCloseSeconds: 60, heartbeatSeconds: 0, maximumAttempts: 5 },
   requiresApproval: true,
   async apply(kube, target, _params, run) {
+    const gone = {
+      changed: false,
+      dryRun: run.dryRun,
+      notes: [`pod ${target.namespace}/${target.pod} was already gone`],
+    };
+    const pod = await readPinnedPod(kube, target, run.pod).catch((err: unknown) => {
+      if (isFailure(err, FailureType.NotFound)) return undefined;
+      throw err;
+    });
+    if (!pod) return gone;
+    const pin = pinOf(pod);
     try {
-      const pin = pinOf(await readPinnedPod(kube, target, run.pod));
       // The UID precondition: a pod recreated under the name since the read is not deleted (409, PodReplaced).
       await kube.core.deleteNamespacedPod({
         name: target.pod,
@@ -35,12 +46,7 @@ export const deletePodAction = defineAction({
         notes: [`pod ${target.namespace}/${target.pod} (uid ${pin.uid}) deleted`],
       };
     } catch (err) {
-      if ((err as { code?: number }).code === 404)
-        return {
-          changed: false,
-          dryRun: run.dryRun,
-          notes: [`pod ${target.namespace}/${target.pod} was already gone`],
-        };
+      if ((err as { code?: number }).code === 404) return gone;
       throw mapKubernetesError(err, `delete pod ${target.namespace}/${target.pod}`);
     }
   },
