@@ -24,7 +24,7 @@ export function mapKubernetesError(err: unknown, doing: string): Error {
       return new InvalidInput(`${doing}: rejected: ${reason}`);
     case 409:
       // A delete with the pinned UID as precondition reached a pod recreated under that name.
-      if (/precondition failed: uid/i.test(reason)) return replaced(doing, reason);
+      if (/precondition failed: uid|the uid in the precondition/i.test(reason)) return replaced(doing, reason);
       break;
     default:
       break;

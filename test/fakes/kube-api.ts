@@ -136,7 +136,8 @@ export class FakeKubeApi {
         if (uid && uid !== pod.metadata?.uid)
           throw new ApiError(
             409,
-            `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata?.uid}`,
+            `Operation cannot be fulfilled on Pod "${name}": the UID in the precondition (${uid}) does not match ` +
+              `the UID in record (${pod.metadata?.uid}). The object might have been deleted and then recreated`,
           );
         if (!dryRun) pods.delete(`${namespace}/${name}`);
         return clone(pod);

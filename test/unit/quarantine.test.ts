@@ -283,7 +283,11 @@ describe('pinned to the pod', () => {
     const del = mapKubernetesError(
       {
         code: 409,
-        body: JSON.stringify({ message: 'Precondition failed: UID in precondition: a, UID in object meta: b' }),
+        // as kube-apiserver v1.34 words it (checked on the local cluster)
+        body: JSON.stringify({
+          message:
+            'Operation cannot be fulfilled on Pod "p": the UID in the precondition (a) does not match the UID in record (b)',
+        }),
       },
       'delete pod',
     );
