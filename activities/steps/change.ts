@@ -7,8 +7,8 @@ import { jsonCapture, storeCaptures } from './store';
 import { podOf, type StepContext, type StepDefinition } from './types';
 
 /**
- * What a change acts on, read now and checked against the incident's pin: the pod, or for a node action the
- * node the pod really runs on (its spec.nodeName, not the node an alert named). Only a host alert with no
+ * What a change acts on: the pod, or for a node action the node the pod really runs on (its spec.nodeName,
+ * read now and checked against the incident's pin, not the node an alert named). Only a host alert with no
  * pod uses the alert's node. `pin` is the pod as checked, for the incident to pin if nothing did yet.
  */
 async function targetOf(unit: ActionUnit, ctx: StepContext): Promise<{ target: ChangeTarget; pin?: PodPin }> {
@@ -17,8 +17,9 @@ async function targetOf(unit: ActionUnit, ctx: StepContext): Promise<{ target: C
     return { target: { kind: 'node', node: ctx.target.node } };
   }
   const pod = podOf(ctx.target);
+  // A pod action checks the pin itself, in the same requests as its change (and may find the pod gone).
+  if (unit.target === 'pod') return { target: { kind: 'pod', pod } };
   const pin = await ctx.deps.cluster.pinPod(pod, ctx.pod);
-  if (unit.target === 'pod') return { target: { kind: 'pod', pod }, pin };
   if (!pin.node) throw new StepNotApplicable('the pod is not scheduled on a node');
   return { target: { kind: 'node', node: pin.node }, pin };
 }
@@ -79,7 +80,7 @@ async function preserve(unit: ActionUnit, ctx: StepContext): Promise<StepResult>
 /** contain: the change, and what it did stored as evidence under contain/<name>.json (with the node for node actions). */
 async function contain(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
   const { target, pin } = await targetOf(unit, ctx);
-  const outcome = await ctx.deps.cluster.change(unit.name, target, mutation(ctx, pin));
+  const outcome = await ctx.deps.cluster.change(unit.name, target, mutation(ctx, pin ?? ctx.pod));
   const pod = outcome.pod ?? pin;
   const notes = [...outcome.notes];
   if (target.kind === 'node' && ctx.target.node && ctx.target.node !== target.node)
