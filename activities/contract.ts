@@ -4,7 +4,7 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
-import type { Alert, AlertTarget, ArtifactRef } from '../common/types';
+import type { Alert, AlertTarget, ArtifactRef, PodPin } from '../common/types';
 
 // ---- planIncident ----
 
@@ -17,6 +17,8 @@ export interface StepActivityInput {
   target: AlertTarget;
   dryRun: boolean;
   params: Record<string, unknown>;
+  /** The pod the incident is pinned to, once a step pinned it (preserve, else the first pod change). */
+  pod?: PodPin;
 }
 
 export interface StepResult {
@@ -24,6 +26,8 @@ export interface StepResult {
   notes: string[];
   /** For mutating steps: whether the cluster was (or, in dry-run, would have been) changed. */
   changed?: boolean;
+  /** The pod this step pinned or checked; the workflow pins the incident to the first one reported. */
+  pod?: PodPin;
 }
 
 export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;

@@ -15,6 +15,11 @@ export const FailureType = {
   ClusterUnavailable: 'ClusterUnavailable',
   /** The step does not apply to this incident (no pod, pod not scheduled): recorded as skipped. */
   StepNotApplicable: 'StepNotApplicable',
+  /**
+   * The pod's name now belongs to another pod (a StatefulSet recreated it, say) than the one this incident
+   * preserved: nothing is done to the new pod.
+   */
+  PodReplaced: 'PodReplaced',
   /** The bucket has no versioning or Object Lock: evidence cannot be kept as promised. */
   ObjectLockUnavailable: 'ObjectLockUnavailable',
   UnknownStep: 'UnknownStep',
@@ -38,6 +43,7 @@ export const NON_RETRYABLE: readonly FailureType[] = [
   T.Unsupported,
   T.ClusterUnavailable,
   T.StepNotApplicable,
+  T.PodReplaced,
   T.ObjectLockUnavailable,
   T.UnknownStep,
   T.UnknownNotifier,
@@ -104,6 +110,12 @@ export class ClusterUnavailable extends HoldfastFailure {
 export class StepNotApplicable extends HoldfastFailure {
   constructor(message: string, options?: { cause?: unknown }) {
     super(T.StepNotApplicable, message, options);
+  }
+}
+
+export class PodReplaced extends HoldfastFailure {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.PodReplaced, message, options);
   }
 }
 

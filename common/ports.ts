@@ -3,7 +3,7 @@
  * injected through createActivities(deps); tests substitute in-memory fakes from test/fakes/.
  */
 import type { Readable } from 'node:stream';
-import type { AlertTarget, ArtifactRef, CollectorInfo, PodRef, Severity } from './types';
+import type { AlertTarget, ArtifactRef, CollectorInfo, PodPin, PodRef, Severity } from './types';
 
 export interface PutArtifactInput {
   incidentId: string;
@@ -35,6 +35,11 @@ export interface MutationOptions {
   incidentId: string;
   /** The step's parameters; the adapter types them by the unit's schema, defaults applied. */
   params: Record<string, unknown>;
+  /**
+   * The pod this incident is pinned to: a pod change refuses (PodReplaced) a pod of that name with another
+   * UID, and an undo finds what this incident created from it even once the pod is gone.
+   */
+  pod?: PodPin;
   signal?: AbortSignal;
 }
 
@@ -54,6 +59,8 @@ export interface CaptureOptions {
   params: Record<string, unknown>;
   /** Dry run: read-only captures run; anything that would change the cluster (the collector) is only validated. */
   dryRun?: boolean;
+  /** The pod this incident is pinned to: a capture refuses (PodReplaced) a pod of that name with another UID. */
+  pod?: PodPin;
   signal?: AbortSignal;
 }
 
@@ -67,6 +74,8 @@ export interface ActionOutcome {
   notes: string[];
   /** A JSON-able record of the change (objects created, labels set), stored as evidence. */
   record?: unknown;
+  /** The pod the change acted on (pod actions): the incident pins it if nothing pinned it before. */
+  pod?: PodPin;
 }
 
 /**
@@ -82,8 +91,11 @@ export interface Cluster {
   change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome>;
   /** Undoes what `change(name)` did for this incident (only actions that can be undone). */
   revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome>;
-  /** The node a pod runs on (for node actions when the alert did not say). */
-  nodeOf(target: PodRef): Promise<string | undefined>;
+  /**
+   * The pod's UID and node, read now. Given the incident's pin, a pod of that name with another UID is
+   * refused with PodReplaced.
+   */
+  pinPod(target: PodRef, pin?: PodPin): Promise<PodPin>;
 }
 
 // ---- Evidence sealing and investigator access (adapters/s3/, evidence/, activities/seal.ts) ----

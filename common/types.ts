@@ -55,6 +55,15 @@ export interface PodRef {
   container?: string;
 }
 
+/**
+ * The one pod an incident is about: its UID (a pod recreated under the same name has another) and the node
+ * it ran on, as the first step that touched it saw them. Later steps check it; undo uses it after the pod is gone.
+ */
+export interface PodPin {
+  uid: string;
+  node?: string;
+}
+
 export interface CollectorInfo {
   name: string;
   version: string;

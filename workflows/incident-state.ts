@@ -6,7 +6,7 @@
  */
 import type { StepResult, StoredObject } from '../activities/contract';
 import type { ApprovalGate, PlannedStep } from '../common/plan';
-import { maxSeverity, type AlertTarget, type ArtifactRef, type Severity } from '../common/types';
+import { maxSeverity, type AlertTarget, type ArtifactRef, type PodPin, type Severity } from '../common/types';
 import type {
   Actor,
   AlertBatch,
@@ -58,6 +58,8 @@ export class IncidentState {
   /** Whether the alert names a pod; pod steps are skipped for host-level alerts. */
   readonly hasPod: boolean;
   private readonly decisions = new Map<string, Decision>();
+  /** The pod the incident is about, as the first step that reported it saw it; later steps check it. */
+  private pinned?: PodPin;
   private acknowledgedBy?: Actor;
   private resolvedWith?: ResolveRequest;
   private cancelledBy?: Actor;
@@ -88,6 +90,15 @@ export class IncidentState {
 
   get target(): AlertTarget {
     return this.status.target;
+  }
+
+  get pod(): PodPin | undefined {
+    return this.pinned;
+  }
+
+  /** Pins the incident to the pod a step reported, unless already pinned: the first pod seen is the suspect. */
+  pin(pod: PodPin | undefined): void {
+    if (!this.pinned && pod?.uid) this.pinned = { uid: pod.uid, ...(pod.node ? { node: pod.node } : {}) };
   }
 
   // ---- alerts ----

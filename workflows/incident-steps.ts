@@ -61,9 +61,12 @@ export async function runStep(
     target: state.target,
     dryRun: plan.dryRun,
     params: step.params,
+    // Activity inputs are not part of replay's command check: incidents recorded before pinning replay alike.
+    ...(state.pod ? { pod: state.pod } : {}),
   };
   try {
     const result = await stepActivity(kind, step)(stepInput);
+    state.pin(result.pod);
     state.succeed(record, result);
     return result;
   } catch (err) {

@@ -19,6 +19,7 @@ export function captureStep(unit: CaptureUnit): StepDefinition {
         incidentId: ctx.incidentId,
         params: ctx.params,
         dryRun: ctx.dryRun,
+        ...(ctx.pod ? { pod: ctx.pod } : {}),
         signal: ctx.signal,
       });
       const artifacts = await storeCaptures(ctx, unit.name, streams);

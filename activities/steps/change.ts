@@ -1,64 +1,105 @@
 import type { ActionUnit } from '../../adapters/kubernetes/units';
-import { StepNotApplicable } from '../../common/failures';
+import { isFailure, FailureType, StepNotApplicable } from '../../common/failures';
 import type { ChangeTarget, MutationOptions } from '../../common/ports';
+import type { PodPin } from '../../common/types';
 import type { StepResult } from '../contract';
 import { jsonCapture, storeCaptures } from './store';
 import { podOf, type StepContext, type StepDefinition } from './types';
 
-/** The node a node action changes: the alert's, else the one the pod is scheduled on. */
-async function nodeFor(ctx: StepContext): Promise<string> {
-  if (ctx.target.node) return ctx.target.node;
-  const node = await ctx.deps.cluster.nodeOf(podOf(ctx.target));
-  if (!node) throw new StepNotApplicable('the pod is not scheduled on a node');
-  return node;
+/**
+ * What a change acts on: the pod, or for a node action the node the pod really runs on (its spec.nodeName,
+ * read now and checked against the incident's pin, not the node an alert named). Only a host alert with no
+ * pod uses the alert's node. `pin` is the pod as checked, for the incident to pin if nothing did yet.
+ */
+async function targetOf(unit: ActionUnit, ctx: StepContext): Promise<{ target: ChangeTarget; pin?: PodPin }> {
+  if (unit.target === 'node' && !ctx.target.pod) {
+    if (!ctx.target.node) throw new StepNotApplicable('the incident names neither a pod nor a node');
+    return { target: { kind: 'node', node: ctx.target.node } };
+  }
+  const pod = podOf(ctx.target);
+  // A pod action checks the pin itself, in the same requests as its change (and may find the pod gone).
+  if (unit.target === 'pod') return { target: { kind: 'pod', pod } };
+  const pin = await ctx.deps.cluster.pinPod(pod, ctx.pod);
+  if (!pin.node) throw new StepNotApplicable('the pod is not scheduled on a node');
+  return { target: { kind: 'node', node: pin.node }, pin };
 }
 
-async function targetOf(unit: ActionUnit, ctx: StepContext): Promise<ChangeTarget> {
-  return unit.target === 'node' ? { kind: 'node', node: await nodeFor(ctx) } : { kind: 'pod', pod: podOf(ctx.target) };
+/**
+ * What an undo acts on. It checks no pin (the pod may be gone, or replaced: undo touches only what this
+ * incident created): a node action uses the node recorded when the incident pinned the pod, so uncordon
+ * works after delete-pod; incidents pinned before nodes were recorded fall back to the live pod, then the alert.
+ */
+async function undoTargetOf(unit: ActionUnit, ctx: StepContext): Promise<ChangeTarget> {
+  if (unit.target === 'pod') return { kind: 'pod', pod: podOf(ctx.target) };
+  const recorded = ctx.pod?.node;
+  if (recorded) return { kind: 'node', node: recorded };
+  if (ctx.target.pod) {
+    const live = await ctx.deps.cluster.pinPod(podOf(ctx.target)).catch((err: unknown) => {
+      if (isFailure(err, FailureType.NotFound)) return undefined;
+      throw err;
+    });
+    if (live?.node) return { kind: 'node', node: live.node };
+  }
+  if (ctx.target.node) return { kind: 'node', node: ctx.target.node };
+  throw new StepNotApplicable('no node recorded for this incident and the pod is gone');
 }
 
-const mutation = (ctx: StepContext): MutationOptions => ({
+const mutation = (ctx: StepContext, pod?: PodPin): MutationOptions => ({
   dryRun: ctx.dryRun,
   incidentId: ctx.incidentId,
   params: ctx.params,
+  ...(pod ? { pod } : {}),
   signal: ctx.signal,
 });
 
 /** preserve: the record of the pod (read as the capture identity) first, then the change; both under preserve/. */
 async function preserve(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
   const pod = podOf(ctx.target);
+  // Pinned first: the record, the change and every later step are about this one pod (its UID).
+  const pin = await ctx.deps.cluster.pinPod(pod, ctx.pod);
   const inspection = await ctx.deps.cluster.inspect(pod, {
     incidentId: ctx.incidentId,
     params: ctx.params,
+    pod: pin,
     signal: ctx.signal,
   });
-  const outcome = await ctx.deps.cluster.change(unit.name, { kind: 'pod', pod }, mutation(ctx));
+  const outcome = await ctx.deps.cluster.change(unit.name, { kind: 'pod', pod }, mutation(ctx, pin));
+  const pinned = outcome.pod ?? pin;
   const artifacts = await storeCaptures(ctx, 'preserve', [
     ...inspection,
     jsonCapture(
       `${unit.name}-actions.json`,
       'kubernetes-api',
-      { dryRun: outcome.dryRun, changed: outcome.changed, record: outcome.record },
+      { dryRun: outcome.dryRun, changed: outcome.changed, pod: pinned, record: outcome.record },
       outcome.notes,
     ),
   ]);
-  return { artifacts, notes: outcome.notes, changed: outcome.changed };
+  return { artifacts, notes: outcome.notes, changed: outcome.changed, pod: pinned };
 }
 
 /** contain: the change, and what it did stored as evidence under contain/<name>.json (with the node for node actions). */
 async function contain(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
-  const target = await targetOf(unit, ctx);
-  const outcome = await ctx.deps.cluster.change(unit.name, target, mutation(ctx));
-  const record = target.kind === 'node' ? { node: target.node, ...outcome } : outcome;
+  const { target, pin } = await targetOf(unit, ctx);
+  const outcome = await ctx.deps.cluster.change(unit.name, target, mutation(ctx, pin ?? ctx.pod));
+  const pod = outcome.pod ?? pin;
+  const notes = [...outcome.notes];
+  if (target.kind === 'node' && ctx.target.node && ctx.target.node !== target.node)
+    notes.push(`the alert named node ${ctx.target.node}; the pod runs on ${target.node}, which was acted on`);
+  const record = {
+    ...(target.kind === 'node' ? { node: target.node } : {}),
+    ...outcome,
+    notes,
+    ...(pod ? { pod } : {}),
+  };
   const artifacts = await storeCaptures(ctx, 'contain', [
-    jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, outcome.notes),
+    jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, notes),
   ]);
-  return { artifacts, notes: outcome.notes, changed: outcome.changed };
+  return { artifacts, notes, changed: outcome.changed, ...(pod ? { pod } : {}) };
 }
 
 /** Undo only reports: nothing is stored. */
 async function revert(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
-  const outcome = await ctx.deps.cluster.revert(unit.name, await targetOf(unit, ctx), mutation(ctx));
+  const outcome = await ctx.deps.cluster.revert(unit.name, await undoTargetOf(unit, ctx), mutation(ctx, ctx.pod));
   return { artifacts: [], notes: outcome.notes, changed: outcome.changed };
 }
 

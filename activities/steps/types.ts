@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { StepNotApplicable } from '../../common/failures';
 import type { StepTimeouts } from '../../common/plan';
-import type { AlertTarget, PodRef } from '../../common/types';
+import type { AlertTarget, PodPin, PodRef } from '../../common/types';
 import type { StepResult } from '../contract';
 import type { Cluster, EvidenceStore } from '../../common/ports';
 import type { KubernetesIdentity, RbacRule } from '../../adapters/kubernetes/units';
@@ -19,6 +19,8 @@ export interface StepContext {
   target: AlertTarget;
   dryRun: boolean;
   params: Record<string, unknown>;
+  /** The pod the incident is pinned to (from the workflow), once a step pinned it. */
+  pod?: PodPin;
   deps: StepDeps;
   signal?: AbortSignal;
   /** Reports progress (e.g. bytes uploaded) so it shows in the incident status and the Temporal UI. */

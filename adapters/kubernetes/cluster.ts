@@ -8,17 +8,18 @@ import type {
   Cluster,
   MutationOptions,
 } from '../../common/ports';
-import type { PodRef } from '../../common/types';
+import type { PodPin, PodRef } from '../../common/types';
 import { DEFAULT_COLLECTOR, type CollectorConfig } from './collector/settings';
 import { inspectPod } from './inspect';
 import { kubeFor, type Kube } from './kube';
-import { readPod } from './pods';
+import { pinOf, readPinnedPod } from './pods';
 import { KUBERNETES_UNITS } from './registry';
 import type { ActionUnit, CaptureUnit, KubernetesUnit, UnitRun } from './units';
 
 const runOf = (opts: MutationOptions): UnitRun => ({
   incidentId: opts.incidentId,
   dryRun: opts.dryRun,
+  ...(opts.pod ? { pod: opts.pod } : {}),
   signal: opts.signal,
 });
 
@@ -37,20 +38,25 @@ export class KubernetesCluster implements Cluster {
     this.kube = kubeFor(kc, collector);
   }
 
-  async nodeOf(target: PodRef): Promise<string | undefined> {
-    return (await readPod(this.kube, target)).spec?.nodeName;
+  async pinPod(target: PodRef, pin?: PodPin): Promise<PodPin> {
+    return pinOf(await readPinnedPod(this.kube, target, pin));
   }
 
-  inspect(target: PodRef, _opts: CaptureOptions): Promise<CaptureStream[]> {
+  async inspect(target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
+    if (opts.pod) await readPinnedPod(this.kube, target, opts.pod);
     return inspectPod(this.kube, target);
   }
 
   async capture(name: string, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
     const unit = this.units.find((u): u is CaptureUnit => u.kind === 'capture' && u.name === name);
     if (!unit) throw new Unsupported(`no capture named ${name}`);
+    // A pod recreated under the suspect's name since the incident pinned it is refused before any collector
+    // is added to it (the collector itself is added by name: the window left is this read to that request).
+    if (opts.pod) await readPinnedPod(this.kube, target, opts.pod);
     return unit.capture(this.kube, target, opts.params, {
       incidentId: opts.incidentId,
       dryRun: opts.dryRun ?? false,
+      ...(opts.pod ? { pod: opts.pod } : {}),
       signal: opts.signal,
     });
   }

@@ -1,4 +1,4 @@
-import { ClusterUnavailable, InvalidInput, NotFound, PermissionDenied } from '../../common/failures';
+import { ClusterUnavailable, InvalidInput, NotFound, PermissionDenied, PodReplaced } from '../../common/failures';
 
 /**
  * Maps a Kubernetes API failure to Holdfast's error types: a missing RBAC verb or a vanished pod is not
@@ -19,7 +19,13 @@ export function mapKubernetesError(err: unknown, doing: string): Error {
       return new NotFound(`${doing}: not found: ${reason}`);
     case 400:
     case 422:
+      // A patch carrying the pinned UID reached a pod recreated under that name (the UID is immutable).
+      if (/metadata\.uid: Invalid value.*immutable/i.test(reason)) return replaced(doing, reason);
       return new InvalidInput(`${doing}: rejected: ${reason}`);
+    case 409:
+      // A delete with the pinned UID as precondition reached a pod recreated under that name.
+      if (/precondition failed: uid|the uid in the precondition/i.test(reason)) return replaced(doing, reason);
+      break;
     default:
       break;
   }
@@ -30,6 +36,10 @@ export function mapKubernetesError(err: unknown, doing: string): Error {
   const retryable = new Error(`${doing}: ${reason}`);
   retryable.name = 'KubernetesError';
   return retryable;
+}
+
+function replaced(doing: string, reason: string): PodReplaced {
+  return new PodReplaced(`${doing}: the pod was recreated under its name; nothing was done to the new pod: ${reason}`);
 }
 
 /** Runs one API request; a failure becomes one of Holdfast's error types, saying what was being done. */

@@ -6,7 +6,7 @@ import type {
   Cluster,
   MutationOptions,
 } from '../../common/ports';
-import type { PodRef } from '../../common/types';
+import type { PodPin, PodRef } from '../../common/types';
 
 /**
  * Two Kubernetes identities behind one port: reads and collection run as the capture identity,
@@ -31,7 +31,8 @@ export class SplitCluster implements Cluster {
   revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {
     return this.containing.revert(name, target, opts);
   }
-  nodeOf(target: PodRef): Promise<string | undefined> {
-    return this.containing.nodeOf(target);
+  /** Read as the containment identity: it checks the pin before a change (and undo of a node action). */
+  pinPod(target: PodRef, pin?: PodPin): Promise<PodPin> {
+    return this.containing.pinPod(target, pin);
   }
 }

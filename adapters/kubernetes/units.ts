@@ -3,7 +3,7 @@ import { Value } from '@sinclair/typebox/value';
 import { InvalidInput } from '../../common/failures';
 import type { StepTimeouts } from '../../common/plan';
 import type { ActionOutcome, CaptureStream, ChangeTarget } from '../../common/ports';
-import type { PodRef } from '../../common/types';
+import type { PodPin, PodRef } from '../../common/types';
 import type { Kube } from './kube';
 
 /*
@@ -40,6 +40,8 @@ interface UnitInfo<P extends TObject> {
 export interface UnitRun {
   incidentId: string;
   dryRun: boolean;
+  /** The pod the incident is pinned to: a pod action refuses another pod of that name (PodReplaced). */
+  pod?: PodPin;
   signal?: AbortSignal;
 }
 

@@ -9,7 +9,8 @@ import type {
   Cluster,
   MutationOptions,
 } from '../../common/ports';
-import type { PodRef } from '../../common/types';
+import { NotFound, PodReplaced } from '../../common/failures';
+import type { PodPin, PodRef } from '../../common/types';
 
 type Call = { op: string; target: string; dryRun?: boolean; params?: Record<string, unknown>; at: number };
 
@@ -26,6 +27,8 @@ export interface FakeClusterOptions {
   node?: string;
 }
 
+type PinOptions = { pod?: PodPin };
+
 const podName = (pod: PodRef) => `${pod.namespace}/${pod.pod}`;
 /** A change is recorded against the pod (`namespace/pod`) or the node it acts on. */
 const changed = (target: ChangeTarget) => (target.kind === 'node' ? target.node : podName(target.pod));
@@ -36,7 +39,33 @@ const changed = (target: ChangeTarget) => (target.kind === 'node' ? target.node 
  */
 export class FakeCluster implements Cluster {
   readonly calls: Call[] = [];
+  /** How many times each pod (`namespace/pod`) was recreated: its UID is `uid-<namespace>/<pod>-<n>`. */
+  private readonly generations = new Map<string, number>();
+  private readonly deleted = new Set<string>();
   constructor(private readonly options: FakeClusterOptions = {}) {}
+
+  /** Deletes and recreates the pod under the same name (a StatefulSet would): it gets a new UID. */
+  recreatePod(pod: PodRef): void {
+    this.generations.set(podName(pod), (this.generations.get(podName(pod)) ?? 0) + 1);
+  }
+
+  /** Deletes the pod for good: reads of it answer NotFound. */
+  deletePod(pod: PodRef): void {
+    this.deleted.add(podName(pod));
+  }
+
+  /** The UID the pod of that name has now. */
+  uidOf(pod: PodRef): string {
+    return `uid-${podName(pod)}-${this.generations.get(podName(pod)) ?? 0}`;
+  }
+
+  private live(pod: PodRef, pin?: PodPin): PodPin {
+    if (this.deleted.has(podName(pod))) throw new NotFound(`pod ${podName(pod)} not found`);
+    const now = { uid: this.uidOf(pod), node: this.options.node ?? 'node-1' };
+    if (pin && pin.uid !== now.uid)
+      throw new PodReplaced(`pod ${podName(pod)} is now uid ${now.uid}, not ${pin.uid}: nothing was done`);
+    return now;
+  }
 
   count(op: string): number {
     return this.calls.filter((c) => c.op === op).length;
@@ -73,25 +102,34 @@ export class FakeCluster implements Cluster {
   }
 
   async inspect(target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
+    this.check(target, opts);
     await this.act('inspect', podName(target), { signal: opts.signal });
     return [this.stream('pod.json', JSON.stringify({ pod: target.pod, namespace: target.namespace }))];
   }
 
   async capture(name: string, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
+    this.check(target, opts);
     await this.act(`capture.${name}`, podName(target), { params: opts.params, signal: opts.signal });
     return [this.stream(`${name}.bin`, `${name} of ${podName(target)}\n`)];
   }
 
-  change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {
-    return this.mutation(name, changed(target), opts);
+  async change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {
+    const pod = target.kind === 'pod' ? this.live(target.pod, opts.pod) : undefined;
+    const outcome = await this.mutation(name, changed(target), opts);
+    return pod ? { ...outcome, pod } : outcome;
   }
 
   revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {
     return this.mutation(`un${name}`, changed(target), opts);
   }
 
-  async nodeOf(): Promise<string | undefined> {
-    return this.options.node ?? 'node-1';
+  async pinPod(target: PodRef, pin?: PodPin): Promise<PodPin> {
+    return this.live(target, pin);
+  }
+
+  /** A pinned read or capture refuses a recreated pod, as the real adapter does. */
+  private check(target: PodRef, opts: PinOptions): void {
+    if (opts.pod) this.live(target, opts.pod);
   }
 }
 

@@ -14,14 +14,16 @@ export const cordonAction = defineAction({
   example: {},
   rbac: [
     { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
-    // the pod's node, when the alert did not name it (Cluster.nodeOf)
+    // the pod's own node (spec.nodeName), read and checked against the pin before cordoning (Cluster.pinPod)
     { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
   ],
   timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
   async apply(kube, node, _params, run) {
     const current = await call(`get node ${node}`, () => kube.core.readNode({ name: node }));
+    // The node is recorded (here and in the incident's pin) so undo finds it after the pod is gone.
+    const record = { node, ...(run.pod ? { podUid: run.pod.uid } : {}) };
     if (current.spec?.unschedulable) {
-      return { changed: false, dryRun: run.dryRun, notes: [`node ${node} was already cordoned`] };
+      return { changed: false, dryRun: run.dryRun, record, notes: [`node ${node} was already cordoned`] };
     }
     await call(`cordon node ${node}`, () =>
       kube.core.patchNode(
@@ -36,7 +38,7 @@ export const cordonAction = defineAction({
         MERGE_PATCH,
       ),
     );
-    return { changed: true, dryRun: run.dryRun, notes: [`node ${node} cordoned (not drained)`] };
+    return { changed: true, dryRun: run.dryRun, record, notes: [`node ${node} cordoned (not drained)`] };
   },
   async undo(kube, node, _params, run) {
     const current = await call(`get node ${node}`, () => kube.core.readNode({ name: node }));

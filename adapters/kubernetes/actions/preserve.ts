@@ -8,7 +8,7 @@ import {
   QUARANTINE_LABEL,
   quarantineValue,
 } from '../labels';
-import { ownerChain, readPod } from '../pods';
+import { ownerChain, pinOf, readPinnedPod } from '../pods';
 import { defineAction } from '../units';
 
 const POD_KEEP_ANNOTATIONS = {
@@ -45,7 +45,9 @@ export const preserveAction = defineAction({
   ],
   timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
   async apply(kube, target, _params, run) {
-    const pod = await readPod(kube, target);
+    // Pinned: the pod this incident is about, by UID; a pod recreated under its name is refused.
+    const pod = await readPinnedPod(kube, target, run.pod);
+    const pin = pinOf(pod);
     const notes: string[] = [];
     const labels = { ...(pod.metadata?.labels ?? {}) };
     const chain = await ownerChain(kube, pod).catch(() => []);
@@ -66,8 +68,12 @@ export const preserveAction = defineAction({
     } else if (owner) {
       notes.push(`controlled by ${owner.kind} ${owner.name}: not detached (only ReplicaSet-owned pods are relabelled)`);
     }
-    const quarantine = quarantineValue(run.incidentId);
+    // The quarantine belongs to the pod (its UID): an incident about a pod already quarantined adopts it.
+    const quarantine = quarantineValue(pin.uid);
     const alreadyPreserved = labels[QUARANTINE_LABEL] === quarantine;
+    const previous = pod.metadata?.annotations?.[INCIDENT_ANNOTATION];
+    const adoptedFrom = alreadyPreserved && previous && previous !== run.incidentId ? previous : undefined;
+    if (adoptedFrom) notes.push(`the pod was already preserved and quarantined by incident ${adoptedFrom}: adopted`);
     const originalLabels = pod.metadata?.annotations?.[ORIGINAL_LABELS_ANNOTATION] ?? JSON.stringify(labels);
     // The live owner reference wins over an annotation (which anyone able to patch the pod could have set).
     const originalOwner = owner
@@ -75,6 +81,8 @@ export const preserveAction = defineAction({
       : pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
     const patch = {
       metadata: {
+        // Immutable: the API server refuses the patch if the name now belongs to a recreated pod.
+        uid: pin.uid,
         labels: { ...detached, [QUARANTINE_LABEL]: quarantine },
         annotations: {
           ...POD_KEEP_ANNOTATIONS,
@@ -104,7 +112,8 @@ export const preserveAction = defineAction({
       changed: !alreadyPreserved,
       dryRun: run.dryRun,
       notes,
-      record: { pod: target, patch, node, owners: chain },
+      pod: pin,
+      record: { pod: target, uid: pin.uid, patch, node, owners: chain, ...(adoptedFrom ? { adoptedFrom } : {}) },
     };
   },
 });

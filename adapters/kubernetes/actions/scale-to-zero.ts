@@ -5,15 +5,18 @@ import type { PodRef } from '../../../common/types';
 import { call } from '../errors';
 import { dryRunOf, MERGE_PATCH, type Kube } from '../kube';
 import { ORIGINAL_OWNER_ANNOTATION, SCALED_DOWN_ANNOTATION } from '../labels';
-import { readPod } from '../pods';
+import { readPinnedPod } from '../pods';
 import { defineAction, type UnitRun } from '../units';
 
 type WorkloadRef = { kind: 'Deployment' | 'ReplicaSet'; name: string };
 type Workload = { metadata?: k8s.V1ObjectMeta; spec?: { replicas?: number } };
 
-/** The Deployment (else ReplicaSet) the pod belonged to, before or after preserve detached it. */
-async function workloadOf(kube: Kube, target: PodRef): Promise<WorkloadRef> {
-  const pod = await readPod(kube, target);
+/**
+ * The Deployment (else ReplicaSet) the pod belonged to, before or after preserve detached it; the pod
+ * checked against the incident's pin when given (undo passes none: it restores only what it recorded).
+ */
+async function workloadOf(kube: Kube, target: PodRef, pin?: UnitRun['pod']): Promise<WorkloadRef> {
+  const pod = await readPinnedPod(kube, target, pin);
   const recorded = pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
   const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
   const rsName = owner
@@ -85,7 +88,7 @@ export const scaleToZeroAction = defineAction({
   timeouts: { startToCloseSeconds: 60, heartbeatSeconds: 0, maximumAttempts: 5 },
   requiresApproval: true,
   async apply(kube, target, _params, run) {
-    const workload = await workloadOf(kube, target);
+    const workload = await workloadOf(kube, target, run.pod);
     const current = await readWorkload(kube, target, workload);
     const replicas = current.spec?.replicas ?? 1;
     if (replicas === 0)
