@@ -1,4 +1,3 @@
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { createEvidenceReadServices, createS3Client } from '../evidence';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
@@ -12,6 +11,7 @@ import { alertRoutes } from './routes/alerts';
 import { evidenceRouteGroup } from './routes/evidence';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
+import { readinessChecks } from './readiness';
 
 async function main(): Promise<void> {
   silenceAwsSdkNodeWarning();
@@ -39,14 +39,7 @@ async function main(): Promise<void> {
     logger,
     tokens: tokens.table,
     webhookSecret: config.api.webhookSecret,
-    readiness: {
-      temporal: async () => {
-        await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
-      },
-      s3: async () => {
-        await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket }));
-      },
-    },
+    readiness: readinessChecks({ workflowService: connection.workflowService, s3, config }),
     incidents: temporalIncidents(client, config.temporal.namespace),
     countIncidents: incidentCounter(client, config.temporal.namespace),
     metrics,

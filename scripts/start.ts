@@ -2,17 +2,64 @@
  * `npm start`: provisions and starts the embedded Temporal + S3 unless TEMPORAL_ADDRESS / S3_ENDPOINT
  * point at existing ones, then runs the worker and the API as supervised children. SIGINT/SIGTERM stop
  * every child; if one child dies, everything stops, so nothing is left half-running.
+ *
+ * The worker comes first and the API only once the worker polls and has run the self-test workflow (its
+ * first workflow and activities, which are slower than later ones): when the API answers, an alert is
+ * acted on at once, and the "API on …" line is printed only once /readyz says ready.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
-import { ConfigError, loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
-import { spawnOwned, type OwnedChild } from './processes';
+import { workerPollingCheck } from '../api/readiness';
+import { ConfigError, loadConfig, silenceAwsSdkNodeWarning, type HoldfastConfig } from '../common/config';
+import { spawnOwned } from './processes';
 import { scriptSettings } from './settings';
 import { startS3, startTemporal } from './stack';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** How long start-up waits for the worker to poll, for the self-test to warm it, and for /readyz. */
+const WORKER_POLL_WAIT_MS = 120_000;
+const WARM_UP_WAIT_MS = 30_000;
+const READY_WAIT_MS = 60_000;
+
+/**
+ * Polls `probe` until it returns undefined (done) or `timeoutMs` passes; returns the last reason it gave
+ * (undefined when done). Stops early when `stop()` says start-up is over (a child died, a signal came).
+ */
+async function waitUntil(
+  probe: () => Promise<string | undefined>,
+  timeoutMs: number,
+  stop: () => boolean,
+): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  let reason: string | undefined = 'not checked yet';
+  while (!stop()) {
+    reason = await probe().catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+    if (reason === undefined || Date.now() >= deadline) return reason;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return reason;
+}
+
+/** Why /readyz is not ready (each failing check with its reason), or undefined when it answers 200. */
+async function readyzReason(url: string): Promise<string | undefined> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (res.status === 200) return undefined;
+  const body = (await res.json().catch(() => undefined)) as
+    { checks?: Record<string, { ok: boolean; error?: string }> } | undefined;
+  const failing = Object.entries(body?.checks ?? {}).filter(([, c]) => !c.ok);
+  return failing.length > 0
+    ? failing.map(([name, c]) => `${name}: ${c.error ?? 'failed'}`).join('; ')
+    : `HTTP ${res.status}`;
+}
+
+/** A URL for probing the API from this host: a wildcard listen address is reached through loopback. */
+function localUrl(host: string, port: number, pathname: string): string {
+  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}${pathname}`;
+}
 
 /** Proves end to end (API-independent) that the worker runs and the bucket enforces Object Lock. */
 async function storageSelfTest(
@@ -42,6 +89,59 @@ async function storageSelfTest(
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * Worker first; once it polls its task queue, the self-test workflow (its first workflow, activities and S3
+ * calls, slower than later ones) warms it, bounded; then the API, announced once /readyz answers 200 or,
+ * after a bound, with what is not ready. Returns early when `over()` (a child died, a signal came).
+ */
+async function bringUp(
+  config: HoldfastConfig,
+  temporalAddress: string,
+  start: (name: 'worker' | 'api') => void,
+  over: () => boolean,
+): Promise<void> {
+  start('worker');
+  const connection = await Connection.connect({ address: temporalAddress });
+  let notPolling: string | undefined;
+  try {
+    const workerPolls = workerPollingCheck(connection.workflowService, {
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+    });
+    notPolling = await waitUntil(() => workerPolls().then(() => undefined), WORKER_POLL_WAIT_MS, over);
+  } finally {
+    await connection.close();
+  }
+  if (over()) return;
+  if (notPolling) {
+    say(`[holdfast] the worker is not polling yet (${notPolling}); starting the API anyway.`);
+  } else {
+    const selfTest = storageSelfTest(
+      temporalAddress,
+      config.temporal.namespace,
+      config.temporal.taskQueue,
+      config.retention.mode,
+    );
+    // A slow self-test goes on and reports when it ends; start-up does not wait for it past the bound.
+    await Promise.race([selfTest, new Promise((r) => setTimeout(r, WARM_UP_WAIT_MS).unref())]);
+    if (over()) return;
+  }
+
+  start('api');
+  const notReady = await waitUntil(
+    () => readyzReason(localUrl(config.api.host, config.api.port, '/readyz')),
+    READY_WAIT_MS,
+    over,
+  );
+  if (over()) return;
+  const api = `http://${config.api.host}:${config.api.port}`;
+  say(
+    notReady
+      ? `[holdfast] API on ${api} but NOT READY after ${READY_WAIT_MS / 1000} s: ${notReady}. GET /readyz says when it is. Ctrl-C stops everything.`
+      : `[holdfast] API on ${api}, ready (GET /healthz, /readyz). Ctrl-C stops everything.`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -104,14 +204,11 @@ async function main(): Promise<number> {
       say(`[holdfast]   Temporal at ${temporal.address}, namespace ${config.temporal.namespace}, UI ${temporal.uiUrl}`);
     }
 
-    const children: OwnedChild[] = [
-      spawnOwned('worker', process.execPath, [path.join(__dirname, '..', 'worker', 'main.js')], {
+    const start = (name: 'worker' | 'api') => {
+      const child = spawnOwned(name, process.execPath, [path.join(__dirname, '..', name, 'main.js')], {
         stdio: 'inherit',
         env,
-      }),
-      spawnOwned('api', process.execPath, [path.join(__dirname, '..', 'api', 'main.js')], { stdio: 'inherit', env }),
-    ];
-    for (const child of children) {
+      });
       stoppers.push(() => child.stop());
       void child.exited.then((code) => {
         if (shuttingDown) return;
@@ -119,16 +216,8 @@ async function main(): Promise<number> {
         exitCode = 1;
         void shutdown(`${child.name} died`).then(markStopped);
       });
-    }
-    say(
-      `[holdfast] API on http://${config.api.host}:${config.api.port} (GET /healthz, /readyz). Ctrl-C stops everything.`,
-    );
-    void storageSelfTest(
-      env.TEMPORAL_ADDRESS!,
-      config.temporal.namespace,
-      config.temporal.taskQueue,
-      config.retention.mode,
-    );
+    };
+    await bringUp(config, env.TEMPORAL_ADDRESS!, start, () => shuttingDown);
   } catch (err) {
     say(`[holdfast] ${err instanceof Error ? err.message : String(err)}`);
     await shutdown('start-up failed');

@@ -24,7 +24,7 @@ function processesUsing(dataDir: string): string[] {
 
 // Needs the server binaries `npm test` has already built; runs its own embedded stack on free ports.
 test(
-  'npm start: healthz answers 200, readyz sees Temporal and S3, the self-test passes, SIGINT leaves nothing running',
+  'npm start: healthz answers 200, readyz sees Temporal, S3 and a polling worker, the self-test passes, SIGINT leaves nothing running',
   { skip: missingServers(), timeout: 180_000 },
   async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-start-'));
@@ -76,10 +76,18 @@ test(
         if (!healthy) await sleep(250);
       }
       assert.ok(healthy, `healthz never answered:\n${output}`);
-      const ready = (await (await fetch(`http://127.0.0.1:${api}/readyz`)).json()) as { status: string };
+      const ready = (await (await fetch(`http://127.0.0.1:${api}/readyz`)).json()) as {
+        status: string;
+        checks: Record<string, { ok: boolean }>;
+      };
       assert.equal(ready.status, 'ready');
+      assert.deepEqual(ready.checks.worker, { ok: true }, 'a worker polls the task queue');
       for (let i = 0; i < 240 && !/self-test (passed|FAILED|could not)/.test(output); i++) await sleep(250);
       assert.match(output, /self-test passed/, output);
+      // The announcement is true when printed: after the worker's warm-up (the self-test), once ready.
+      for (let i = 0; i < 240 && !/API on /.test(output); i++) await sleep(250);
+      assert.match(output, new RegExp(`API on http://\\S+:${api}, ready`), output);
+      assert.ok(output.indexOf('self-test passed') < output.indexOf('API on '), output);
       const tokens = fs.statSync(path.join(dataDir, 'tokens.env'));
       assert.equal(tokens.mode & 0o777, 0o600, 'generated tokens are private');
       assert.ok(processesUsing(dataDir).length >= 2, 'temporal and versitygw run with this data dir');
