@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   DeleteObjectCommand,
@@ -30,6 +30,7 @@ import { run } from '../../cli/main';
 import { loadCliConfig, loadConfig } from '../../common/config';
 import type { Alert, ArtifactRef } from '../../common/types';
 import { missingServers, testConfig } from '../helpers/env';
+import { Capture } from '../helpers/capture';
 
 const skip = missingServers();
 const MiB = 1024 * 1024;
@@ -63,17 +64,6 @@ async function sha256Of(stream: Readable): Promise<{ sha256: string; size: numbe
 }
 
 const lockedRefusal = (err: Error) => /AccessDenied|locked|retention|WORM/i.test(`${err.name} ${err.message}`);
-
-class Capture extends PassThrough {
-  text = '';
-  isTTY = false;
-  constructor() {
-    super();
-    this.on('data', (d: Buffer) => {
-      this.text += d.toString();
-    });
-  }
-}
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = new Capture();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -16,22 +15,12 @@ import { FakeCluster } from '../fakes/cluster';
 import { missingServers } from '../helpers/env';
 import { recordHistory, sampleAlert, startHarness, type Harness } from '../helpers/incident-harness';
 import { startRecordingServer, type RecordedRequest, type RecordingServer } from '../helpers/recording-server';
+import { Capture } from '../helpers/capture';
 
 // Tier 1 hears of an incident at once and of every gate as it opens, over real HTTP, from a real worker on the
 // real Temporal dev server; a responder decides with the CLI against a real API server.
 const RESPONDER = 'responder-token-0123456789';
 const CAPTURE_DELAY_MS = 8000;
-
-class Capture extends PassThrough {
-  text = '';
-  isTTY = false;
-  constructor() {
-    super();
-    this.on('data', (d: Buffer) => {
-      this.text += d.toString();
-    });
-  }
-}
 
 type Hook = { event: { action: string; incidentId: string; details?: string[]; approval?: Record<string, string> } };
 type Pd = {

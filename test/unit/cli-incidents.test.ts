@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { run } from '../../cli/main';
 import { loadCliConfig } from '../../common/config';
 import type { IncidentStatus } from '../../workflows/definitions';
+import { Capture } from '../helpers/capture';
 
 // The responder verbs against an injected fetch: the exact request each sends and what a person reads.
 const ID = 'inc-0f8e2c1a-5b6d-4e7f-8a9b-0c1d2e3f4a5b';
-
-class Capture extends PassThrough {
-  text = '';
-  isTTY = false;
-  constructor() {
-    super();
-    this.on('data', (d: Buffer) => {
-      this.text += d.toString();
-    });
-  }
-}
 
 interface Sent {
   method: string;
