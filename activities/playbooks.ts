@@ -3,7 +3,12 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { ALERT_SOURCES } from '../alerts/registry';
-import { DEFAULT_CONTAIN_AFTER_SECONDS, type IncidentPlan, type PlannedContainment, type PlannedStep } from '../common/plan';
+import {
+  DEFAULT_CONTAIN_AFTER_SECONDS,
+  type IncidentPlan,
+  type PlannedContainment,
+  type PlannedStep,
+} from '../common/plan';
 import { SEVERITIES, severityAtLeast, type Alert, type AlertTarget } from '../common/types';
 import { findStep } from './steps/registry';
 
