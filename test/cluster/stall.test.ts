@@ -48,7 +48,7 @@ async function consume(streams: CaptureStream[]): Promise<{ err?: unknown; ms: n
   }
 }
 
-describe('a target that stops the collector (SIGSTOP)', { skip: SKIP, timeout: 6 * 60_000 }, () => {
+describe('a target that stops the collector (SIGSTOP)', { skip: SKIP, timeout: 8 * 60_000 }, () => {
   let admin: ReturnType<typeof kubeClients>;
   let cluster: KubernetesCluster;
   const target = { cluster: 'local', namespace: NS, pod: 'stopper', container: 'app' };
@@ -88,14 +88,55 @@ describe('a target that stops the collector (SIGSTOP)', { skip: SKIP, timeout: 6
         },
       },
     });
-    await waitFor('pod running', 90_000, async () => {
-      const p = await admin.core.readNamespacedPod({ name: 'stopper', namespace: NS });
-      return p.status?.containerStatuses?.every((c) => c.state?.running) || undefined;
+    // The control: a target that leaves the collector alone, with a process worth dumping.
+    await admin.core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'quiet' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'app',
+              image: IMAGES.busybox,
+              imagePullPolicy: 'Never',
+              command: ['sh', '-c', 'dd if=/dev/zero of=/bulk bs=1M count=64 2>/dev/null; exec sleep 100000'],
+            },
+          ],
+        },
+      },
     });
+    for (const name of ['stopper', 'quiet'])
+      await waitFor(`pod ${name} running`, 90_000, async () => {
+        const p = await admin.core.readNamespacedPod({ name, namespace: NS });
+        return p.status?.containerStatuses?.every((c) => c.state?.running) || undefined;
+      });
   });
 
   after(async () => {
     await admin?.core.deleteNamespace({ name: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
+  });
+
+  test('control: with nobody stopping it, the same short stall bound lets tar and gcore finish', async (t) => {
+    const quiet = { ...target, pod: 'quiet' };
+    const opts = { incidentId: 'inc-quiet', params: { stallSeconds: STALL_SECONDS, maxProcesses: 4 } };
+    const started = Date.now();
+    const memory = await cluster.capture('memory', quiet, opts);
+    const core = memory.find((s) => s.name.endsWith('.core'));
+    assert.ok(core, memory.map((s) => s.name).join(','));
+    const chunks: Buffer[] = [];
+    for await (const c of core.body) chunks.push(c as Buffer);
+    for (const s of memory) s.body.destroy();
+    const bytes = Buffer.concat(chunks);
+    assert.equal(bytes.subarray(0, 4).toString('latin1'), '\x7fELF', 'a core file');
+    assert.ok(!core.notes.some((n) => /stalled/.test(n)), core.notes.join('|'));
+    const fs = await cluster.capture('filesystem', quiet, {
+      incidentId: 'inc-quiet',
+      params: { stallSeconds: STALL_SECONDS },
+    });
+    const { err } = await consume(fs);
+    assert.equal(err, undefined, String(err));
+    t.diagnostic(`core of ${bytes.length} bytes and the rootfs tar in ${Date.now() - started} ms, no stall`);
   });
 
   test('filesystem: the stopped tar fails as CollectorStalled within the stall bound; the retry on a fresh collector is final', async (t) => {

@@ -173,6 +173,19 @@ test('stall: gcore staging its core reports progress on stderr: no stall before 
   assert.equal(outcome!.stderr, 'warning: a real message\n');
 });
 
+test('stall: stderr other than progress lines does not count as progress', async () => {
+  const { exec } = scriptedExec(every(0, 1000, 30, { stderr: "sh: can't open '/tmp/x/core.7': No such file\n" }));
+  let outcome: ExecOutcome | undefined;
+  const stream = new ExecReadable(exec, handle, ['sh'], { maxBytes: 1024, timeoutMs: 5000, stallMs: 150 }, (o) => {
+    outcome = o;
+  });
+  const started = Date.now();
+  await assert.rejects(drain(stream), (e: Error) => e instanceof CollectorStalled);
+  assert.ok(Date.now() - started < 800, 'stalled at the bound despite the noise');
+  assert.equal(outcome!.stalled, true);
+  assert.match(outcome!.stderr, /can't open/);
+});
+
 test('stall: a gcore whose staged core stops growing stalls like a stopped tar', async () => {
   // The script prints the size only when it changed: a stopped gdb means silence on both streams.
   const { exec } = scriptedExec([

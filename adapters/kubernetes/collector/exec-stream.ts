@@ -111,8 +111,10 @@ export class ExecReadable extends Readable {
     });
     const stderr = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
-        if (!this.wantPause) this.armStall();
-        const text = chunk.toString('utf8').replace(PROGRESS_LINE, '');
+        const raw = chunk.toString('utf8');
+        const text = raw.replace(PROGRESS_LINE, '');
+        // Only a progress line counts: other stderr (a script's repeated complaint) would mask a stall.
+        if (text.length < raw.length && !this.wantPause) this.armStall();
         if (this.stderrText.length < MAX_STDERR) this.stderrText += text.slice(0, MAX_STDERR - this.stderrText.length);
         cb();
       },

@@ -38,6 +38,9 @@ done
 
 /**
  * A core file of process $1 that gdb can open (gcore: ptrace-attach, dump every mapping, detach).
+ * While gcore works, the staged core's size is written to stderr as "holdfast-progress <bytes>" each time
+ * it changed: the exec stream counts that as progress, so a stopped gdb shows as a stall. Nothing else
+ * may reach stderr periodically (it would not count, but would fill the kept stderr text).
  * gdb needs a seekable file, so the core is staged in the collector's own /tmp (the collector
  * container's writable layer, never the target's filesystem), streamed to stdout and deleted.
  */
@@ -48,7 +51,7 @@ trap 'rm -rf "$dir"' EXIT INT TERM HUP PIPE
 g=$!
 last=-1
 while kill -0 "$g" 2>/dev/null; do
-  s=$(wc -c < "$dir/core.$1" 2>/dev/null || echo 0)
+  s=$( { wc -c < "$dir/core.$1"; } 2>/dev/null || echo 0)
   [ "$s" != "$last" ] && { echo "holdfast-progress $s" >&2; last=$s; }
   sleep 1
 done
