@@ -293,16 +293,25 @@ interface RunningCaptures {
   all: Promise<unknown>;
   /** The captures' status records, in plan order. */
   records: StepStatus[];
+  /** Whether each capture has ended (run, failed or skipped), in plan order. */
+  ended: boolean[];
 }
 
 /** Captures only read: run them side by side; one failing never stops the others. Not awaited here. */
 function startCaptures({ state }: Incident, plan: IncidentPlan): RunningCaptures {
   state.setPhase('capturing');
   const records = plan.captures.map((step) => state.track(step.name, 'capture'));
-  const all = Promise.all(plan.captures.map((step, i) => runStep(state, records[i]!, 'step', step, plan)));
+  const ended = records.map(() => false);
+  const all = Promise.all(
+    plan.captures.map((step, i) =>
+      runStep(state, records[i]!, 'step', step, plan).finally(() => {
+        ended[i] = true;
+      }),
+    ),
+  );
   // Awaited after containment: a cancellation meanwhile must not count as unhandled.
   all.catch(() => undefined);
-  return { all, records };
+  return { all, records, ended };
 }
 
 /**
@@ -312,13 +321,13 @@ function startCaptures({ state }: Incident, plan: IncidentPlan): RunningCaptures
  */
 async function captureGrace({ state }: Incident, plan: IncidentPlan, captures: RunningCaptures): Promise<void> {
   const graceSeconds = plan.containAfterSeconds ?? DEFAULT_CONTAIN_AFTER_SECONDS;
-  const ended = (r: StepStatus) => r.endedAt !== undefined;
   if (plan.containment.length === 0) return;
-  if (await condition(() => captures.records.every(ended), graceSeconds * 1000)) return;
-  const running = captures.records.filter((r) => !ended(r)).map((r) => r.name);
+  if (await condition(() => captures.ended.every(Boolean), graceSeconds * 1000)) return;
+  const running = captures.records.filter((_, i) => !captures.ended[i]);
+  const names = running.map((r) => r.name);
   state.containedEarly(
-    `containment started after the ${graceSeconds} s grace while ${running.join(', ')} ${running.length === 1 ? 'was' : 'were'} still running`,
-    captures.records.filter((r) => !ended(r)),
+    `containment started after the ${graceSeconds} s grace while ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} still running`,
+    running,
   );
 }
 
