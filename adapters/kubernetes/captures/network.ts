@@ -88,7 +88,8 @@ export const networkCapture = defineCapture({
       minimum: 0,
       maximum: 300,
       default: 0,
-      description: 'A pcap of the pod network for this long (0: none). Containment waits for it.',
+      description:
+        'A pcap of the pod network for this long (0: none). Containment waits for it up to the containAfter grace.',
     }),
     packetCaptureMaxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
     stallSeconds: Type.Integer({
