@@ -3,7 +3,12 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { ALERT_SOURCES } from '../alerts/registry';
-import type { IncidentPlan, PlannedContainment, PlannedStep } from '../common/plan';
+import {
+  DEFAULT_CONTAIN_AFTER_SECONDS,
+  type IncidentPlan,
+  type PlannedContainment,
+  type PlannedStep,
+} from '../common/plan';
 import { SEVERITIES, severityAtLeast, type Alert, type AlertTarget } from '../common/types';
 import { findStep } from './steps/registry';
 
@@ -104,6 +109,11 @@ const playbookSchema = (sources: readonly string[]) =>
       undoContainmentOnResolve: Type.Optional(Type.Boolean()),
       /** Page tier 1 once planned and preserved; default: when the incident is high or critical by then. */
       pageOnOpen: Type.Optional(Type.Boolean()),
+      /**
+       * Containment waits for the captures at most this long (default 120 s), then proceeds while they go
+       * on; the seal still waits for every capture.
+       */
+      containAfter: Type.Optional(Duration),
       autoCloseAfter: Type.Optional(Duration),
     },
     { additionalProperties: false },
@@ -259,6 +269,8 @@ export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `pla
     },
     undoContainmentOnResolve: playbook.undoContainmentOnResolve ?? false,
     ...(playbook.pageOnOpen === undefined ? {} : { pageOnOpen: playbook.pageOnOpen }),
+    // At least a second: the network capture gets its chance before isolation.
+    containAfterSeconds: Math.max(1, parseDuration(playbook.containAfter, DEFAULT_CONTAIN_AFTER_SECONDS)),
     autoCloseAfterHours: parseDuration(playbook.autoCloseAfter, 7 * 86400) / 3600,
     apiBaseUrl,
   };

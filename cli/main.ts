@@ -185,6 +185,7 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
   if (s.acknowledgedBy) print(io, `  acked by   ${safe(s.acknowledgedBy)}`);
   if (s.resolvedBy) print(io, `  ended by   ${safe(s.resolvedBy)}`);
   if (s.manifestKey) print(io, `  evidence   ${safe(s.manifestKey)}   (holdfast evidence get ${incidentId} -o DIR)`);
+  for (const note of s.notes ?? []) print(io, `  note       ${safe(note, 300)}`);
   print(io, '  steps');
   for (const step of s.steps) {
     const extra = [

@@ -20,6 +20,11 @@ export const FailureType = {
    * preserved: nothing is done to the new pod.
    */
   PodReplaced: 'PodReplaced',
+  /**
+   * A collector command's output stopped advancing (a process in the target, which shares the collector's PID
+   * namespace, may have stopped it with SIGSTOP). Retried once on a fresh collector; a second stall is final.
+   */
+  CollectorStalled: 'CollectorStalled',
   /** The bucket has no versioning or Object Lock: evidence cannot be kept as promised. */
   ObjectLockUnavailable: 'ObjectLockUnavailable',
   UnknownStep: 'UnknownStep',
@@ -119,6 +124,24 @@ export class PodReplaced extends HoldfastFailure {
   }
 }
 
+/**
+ * A collector command stalled. Retryable, on a fresh collector (the stalled one is retired), unless the
+ * collector was itself the replacement of a stalled one: then `final`, and Temporal stops retrying.
+ */
+export class CollectorStalled extends HoldfastFailure {
+  constructor(
+    message: string,
+    readonly final: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(T.CollectorStalled, message, options);
+  }
+
+  override get nonRetryable(): boolean {
+    return this.final;
+  }
+}
+
 /** A failure Temporal must not retry, for code that throws straight to Temporal. */
 export function nonRetryableFailure(type: FailureType, message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);
@@ -128,7 +151,7 @@ export function nonRetryableFailure(type: FailureType, message: string): Applica
 export function toActivityFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   const error = err as Error | undefined;
-  if (isNonRetryable(error?.name)) {
+  if (isNonRetryable(error?.name) || (error instanceof CollectorStalled && error.final)) {
     return ApplicationFailure.create({ message: error!.message, type: error!.name, nonRetryable: true });
   }
   return err;

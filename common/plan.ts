@@ -37,6 +37,9 @@ export interface EscalationTier {
   ackTimeoutSeconds: number;
 }
 
+/** How long containment waits for the captures by default before it proceeds while they go on. */
+export const DEFAULT_CONTAIN_AFTER_SECONDS = 120;
+
 export interface IncidentPlan {
   playbook: string;
   dryRun: boolean;
@@ -50,6 +53,12 @@ export interface IncidentPlan {
    * severity is high or above at that moment.
    */
   pageOnOpen?: boolean;
+  /**
+   * Containment waits for the captures at most this long, then proceeds while they go on (the seal still
+   * waits for all of them): a capture the attacker stalls cannot hold the pod on the network. Unset in
+   * plans made before it existed; those incidents wait for every capture.
+   */
+  containAfterSeconds?: number;
   /** Close the incident by itself after this long without resolution (0 = never). */
   autoCloseAfterHours: number;
   /** Link base for notifications (the API's public URL). */

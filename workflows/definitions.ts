@@ -103,6 +103,8 @@ export interface IncidentStatus {
   acknowledgedBy?: string;
   resolvedBy?: string;
   manifestKey?: string;
+  /** What the incident as a whole has to say, e.g. that containment started while captures still ran. */
+  notes?: string[];
   /** Pages sent outside the escalation: the opening page and approval requests, each to one tier-1 notifier. */
   notifications?: NotificationRecord[];
 }

@@ -154,6 +154,15 @@ export class IncidentState {
     this.status.dryRun = plan.dryRun;
   }
 
+  /**
+   * Containment starts before every capture ended (the grace ran out): the incident and each capture still
+   * running say so, since those captures may hold state taken after isolation.
+   */
+  containedEarly(note: string, running: StepStatus[]): void {
+    (this.status.notes ??= []).push(note);
+    for (const record of running) record.notes.push(`${note}; this capture went on after containment started`);
+  }
+
   sealed(record: StepStatus, manifest: StoredObject): void {
     record.state = 'succeeded';
     this.status.manifestKey = manifest.key;

@@ -17,7 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { NamedActivities, NotifyEvent } from '../activities/contract';
 import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
-import type { IncidentPlan, PlannedContainment } from '../common/plan';
+import { DEFAULT_CONTAIN_AFTER_SECONDS, type IncidentPlan, type PlannedContainment } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
 import { severityAtLeast } from '../common/types';
 import {
@@ -173,8 +173,17 @@ async function respond(incident: Incident, plan: IncidentPlan): Promise<void> {
     await incident.pipeline.run(async () => {
       await preserve(incident, plan);
       pageOnOpen(incident, plan);
-      await capture(incident, plan);
+      // Incidents started before the grace existed replay waiting for every capture before containing.
+      if (!patched('containment-grace')) {
+        await capture(incident, plan);
+        await contain(incident, plan);
+        return;
+      }
+      const captures = startCaptures(incident, plan);
+      await captureGrace(incident, plan, captures);
       await contain(incident, plan);
+      // The seal waits for every capture, as before.
+      await captures.all;
     });
   } catch (err) {
     if (!isCancellation(err)) throw err;
@@ -274,11 +283,52 @@ function sendToTierOne(incident: Incident, plan: IncidentPlan, event: NotifyEven
   }
 }
 
-/** Captures only read: run them side by side; one failing never stops the others. */
-async function capture({ state }: Incident, plan: IncidentPlan): Promise<void> {
+/** Every capture, to its end, before anything else (incidents started before the containment grace). */
+async function capture(incident: Incident, plan: IncidentPlan): Promise<void> {
+  await startCaptures(incident, plan).all;
+}
+
+interface RunningCaptures {
+  /** Settles once every capture has ended; rejects only on cancellation. */
+  all: Promise<unknown>;
+  /** The captures' status records, in plan order. */
+  records: StepStatus[];
+  /** Whether each capture has ended (run, failed or skipped), in plan order. */
+  ended: boolean[];
+}
+
+/** Captures only read: run them side by side; one failing never stops the others. Not awaited here. */
+function startCaptures({ state }: Incident, plan: IncidentPlan): RunningCaptures {
   state.setPhase('capturing');
   const records = plan.captures.map((step) => state.track(step.name, 'capture'));
-  await Promise.all(plan.captures.map((step, i) => runStep(state, records[i]!, 'step', step, plan)));
+  const ended = records.map(() => false);
+  const all = Promise.all(
+    plan.captures.map((step, i) =>
+      runStep(state, records[i]!, 'step', step, plan).finally(() => {
+        ended[i] = true;
+      }),
+    ),
+  );
+  // Awaited after containment: a cancellation meanwhile must not count as unhandled.
+  all.catch(() => undefined);
+  return { all, records, ended };
+}
+
+/**
+ * Volatile state (connections, memory) is captured before isolation, but an attacker who can stop the
+ * collector's tar or gdb must not keep the pod on the network: containment waits for the captures at most
+ * the playbook's grace, then proceeds while they go on, and the status says so.
+ */
+async function captureGrace({ state }: Incident, plan: IncidentPlan, captures: RunningCaptures): Promise<void> {
+  const graceSeconds = plan.containAfterSeconds ?? DEFAULT_CONTAIN_AFTER_SECONDS;
+  if (plan.containment.length === 0) return;
+  if (await condition(() => captures.ended.every(Boolean), graceSeconds * 1000)) return;
+  const running = captures.records.filter((_, i) => !captures.ended[i]);
+  const names = running.map((r) => r.name);
+  state.containedEarly(
+    `containment started after the ${graceSeconds} s grace while ${names.join(', ')} ${names.length === 1 ? 'was' : 'were'} still running`,
+    running,
+  );
 }
 
 /** Containment actions one after another, each behind its approval gate if it has one. */

@@ -86,7 +86,11 @@ export interface Harness {
 /** A real worker on the real Temporal dev server, with fake cluster, evidence and notifiers. */
 export async function startHarness(
   playbookYaml: string,
-  overrides: Partial<ActivityDeps> & { cluster?: FakeCluster } = {},
+  overrides: Omit<Partial<ActivityDeps>, 'cluster'> & {
+    cluster?: FakeCluster;
+    /** A real cluster for the worker (the local one); `cluster` then stays an unused fake. */
+    liveCluster?: ActivityDeps['cluster'];
+  } = {},
 ): Promise<Harness> {
   quietTemporalRuntime();
   const taskQueue = `incident-test-${crypto.randomUUID()}`;
@@ -105,7 +109,15 @@ export async function startHarness(
       keyId: 'test',
     };
   };
-  const running = await createWorker(config, { cluster, evidence, notifiers, playbooks, sealEvidence, ...overrides });
+  const { liveCluster, ...deps } = overrides;
+  const running = await createWorker(config, {
+    evidence,
+    notifiers,
+    playbooks,
+    sealEvidence,
+    ...deps,
+    cluster: liveCluster ?? cluster,
+  });
   const workerDone = running.worker.run();
   const connection = await Connection.connect({ address: config.temporal.address! });
   const client = new Client({ connection, namespace: config.temporal.namespace });

@@ -388,3 +388,19 @@ test('pages outside the escalation are recorded per notifier, and each notifier 
   ]);
   assert.deepEqual(state.notifiedOutsideEscalation, ['pd', 'slack']);
 });
+
+test('containment before the captures ended: the incident and each capture still running say so', () => {
+  const { state } = harness();
+  const fs = state.track('filesystem', 'capture');
+  const mem = state.track('memory', 'capture');
+  const net = state.track('network', 'capture');
+  for (const r of [fs, mem, net]) state.start(r);
+  state.end(net);
+  assert.ok(!('notes' in state.status), 'no field until containment starts early');
+  const note = 'containment started after the 120 s grace while filesystem, memory were still running';
+  state.containedEarly(note, [fs, mem]);
+  assert.deepEqual(state.status.notes, [note]);
+  assert.deepEqual(fs.notes, [`${note}; this capture went on after containment started`]);
+  assert.deepEqual(mem.notes, fs.notes);
+  assert.deepEqual(net.notes, []);
+});

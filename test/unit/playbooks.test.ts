@@ -151,3 +151,41 @@ playbooks:
   assert.equal('pageOnOpen' in parsePlaybooks(yaml(''), 't', opts).select(alert, alert.target), false);
   assert.throws(() => parsePlaybooks(yaml('pageOnOpen: sometimes'), 't', opts), /pageOnOpen/);
 });
+
+test('containAfter: the containment grace is 120 s unless the playbook sets it, and at least a second', () => {
+  const yaml = (field: string) => `
+playbooks:
+  - name: p
+    preserve: false
+    ${field}
+`;
+  const alert = sampleAlert();
+  const grace = (field: string) =>
+    parsePlaybooks(yaml(field), 't', opts).select(alert, alert.target).containAfterSeconds;
+  assert.equal(grace(''), 120);
+  assert.equal(grace('containAfter: 30s'), 30);
+  assert.equal(grace('containAfter: 5m'), 300);
+  assert.equal(grace('containAfter: 0'), 1, 'the network capture always gets its chance before isolation');
+  assert.throws(() => parsePlaybooks(yaml('containAfter: soon'), 't', opts), /containAfter/);
+});
+
+test('stallSeconds: a parameter of the collector captures, 60 s by default, bounded', () => {
+  const yaml = (params: string) => `
+playbooks:
+  - name: p
+    preserve: false
+    capture:
+      - { name: filesystem${params} }
+      - memory
+      - network
+`;
+  const alert = sampleAlert();
+  const plan = parsePlaybooks(yaml(''), 't', opts).select(alert, alert.target);
+  assert.deepEqual(
+    plan.captures.map((c) => c.params.stallSeconds),
+    [60, 60, 60],
+  );
+  const short = parsePlaybooks(yaml(', params: { stallSeconds: 5 }'), 't', opts).select(alert, alert.target);
+  assert.equal(short.captures[0]!.params.stallSeconds, 5);
+  assert.throws(() => parsePlaybooks(yaml(', params: { stallSeconds: 1 }'), 't', opts), /stallSeconds/);
+});

@@ -44,6 +44,13 @@ export const filesystemCapture = defineCapture({
     }),
     timeoutSeconds: Type.Integer({ minimum: 10, maximum: 7200, default: 1500 }),
     maxChangedEntries: Type.Integer({ minimum: 1, maximum: 1000000, default: 100000 }),
+    stallSeconds: Type.Integer({
+      minimum: 5,
+      maximum: 3600,
+      default: 60,
+      description:
+        "Fail as CollectorStalled (tamper note; retried once on a fresh collector) when tar's output does not advance this long.",
+    }),
   }),
   example: { maxBytes: 1073741824, excludes: ['/var/cache'] },
   rbac: COLLECTOR_RBAC,
@@ -76,7 +83,15 @@ export const filesystemCapture = defineCapture({
       '-',
       '.',
     ];
-    const bounds = { maxBytes: params.maxBytes, timeoutMs: params.timeoutSeconds * 1000, signal: run.signal };
+    const bounds = {
+      maxBytes: params.maxBytes,
+      timeoutMs: params.timeoutSeconds * 1000,
+      signal: run.signal,
+      // tar writes as it reads: output that stops advancing means tar was stopped, not that it is busy.
+      stallMs: params.stallSeconds * 1000,
+      what: 'tar',
+      onStall: () => kube.launcher.retire(kube.exec, handle),
+    };
     const tarNotes = [
       ...handle.notes,
       ...psNotes,

@@ -42,6 +42,13 @@ export const memoryCapture = defineCapture({
     maxProcesses: Type.Integer({ minimum: 1, maximum: 256, default: 32 }),
     timeoutSecondsPerProcess: Type.Integer({ minimum: 10, maximum: 3600, default: 600 }),
     tryCheckpoint: Type.Boolean({ default: false }),
+    stallSeconds: Type.Integer({
+      minimum: 5,
+      maximum: 3600,
+      default: 60,
+      description:
+        "Fail as CollectorStalled (tamper note; retried once on a fresh collector) when gcore's (the staged core's growth, then the core itself) output does not advance this long.",
+    }),
   }),
   example: { maxBytesPerProcess: 536870912, maxProcesses: 16, tryCheckpoint: true },
   rbac: [...COLLECTOR_RBAC, { apiGroups: [''], resources: ['nodes/proxy'], verbs: ['create'] }],
@@ -87,6 +94,11 @@ export const memoryCapture = defineCapture({
         maxBytes: Number(readable) + 64 * 1024 * 1024,
         timeoutMs: params.timeoutSecondsPerProcess * 1000,
         signal: run.signal,
+        // gcore stages the core before its first byte: the script reports the staged file's growth on
+        // stderr, which counts as progress, so a gdb stopped mid-dump stalls like a stopped tar.
+        stallMs: params.stallSeconds * 1000,
+        what: `gcore of ${proc.pid}`,
+        onStall: () => kube.launcher.retire(kube.exec, handle),
       };
       const coreNotes = [
         `pid ${proc.pid} (${proc.comm}) ${proc.exe}: open with gdb <executable> pid-${proc.pid}.core; ${readable} readable bytes mapped`,

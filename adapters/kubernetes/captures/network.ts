@@ -88,9 +88,17 @@ export const networkCapture = defineCapture({
       minimum: 0,
       maximum: 300,
       default: 0,
-      description: 'A pcap of the pod network for this long (0: none). Containment waits for it.',
+      description:
+        'A pcap of the pod network for this long (0: none). Containment waits for it up to the containAfter grace.',
     }),
     packetCaptureMaxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
+    stallSeconds: Type.Integer({
+      minimum: 5,
+      maximum: 3600,
+      default: 60,
+      description:
+        "Fail as CollectorStalled (tamper note; retried once on a fresh collector) when the network state script's (not the pcap: a quiet network writes nothing) output does not advance this long.",
+    }),
   }),
   example: { packetCaptureSeconds: 30, packetCaptureMaxBytes: 33554432 },
   rbac: [
@@ -105,7 +113,14 @@ export const networkCapture = defineCapture({
     const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
     const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal);
     const nonce = crypto.randomBytes(8).toString('hex');
-    const bounds = { maxBytes: params.maxBytes, timeoutMs: 120_000, signal: run.signal };
+    const bounds = {
+      maxBytes: params.maxBytes,
+      timeoutMs: 120_000,
+      signal: run.signal,
+      stallMs: params.stallSeconds * 1000,
+      what: 'network state',
+      onStall: () => kube.launcher.retire(kube.exec, handle),
+    };
     const raw = await execSmall(
       kube.exec,
       handle,

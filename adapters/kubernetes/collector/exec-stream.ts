@@ -1,5 +1,6 @@
 import { Readable, Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
+import { CollectorStalled } from '../../../common/failures';
 import { mapKubernetesError } from '../errors';
 import type { CollectorHandle } from './launcher';
 
@@ -11,6 +12,15 @@ export interface ExecBounds {
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Fail with CollectorStalled when the command's output (stdout or stderr) does not advance for this long,
+   * not counting time the consumer held the stream paused. Unset: only the byte and time bounds apply.
+   */
+  stallMs?: number;
+  /** Called once on a stall, before the stream fails: retires the collector so a retry gets a fresh one. */
+  onStall?: () => Promise<void>;
+  /** What the command is, for the stall note (default: its program). */
+  what?: string;
 }
 
 export interface ExecOutcome {
@@ -21,9 +31,22 @@ export interface ExecOutcome {
   bytes: number;
   truncated: boolean;
   timedOut: boolean;
+  /** The output stopped advancing for the stall bound: the command was abandoned. */
+  stalled?: boolean;
 }
 
 const MAX_STDERR = 16 * 1024;
+
+/**
+ * Lines a collector script writes to stderr only to show it advances (the staged core's size while gcore
+ * works): they count as progress and are not kept as stderr text.
+ */
+export const PROGRESS_LINE = /holdfast-progress [0-9]*\n?/g;
+
+/** The tamper note of a stalled command: in its artifact's notes, the step's failure and the status. */
+export function stallNote(what: string, stallMs: number): string {
+  return `${what}: output stalled for ${Number((stallMs / 1000).toFixed(1))} s: possibly stopped by a process in the target (SIGSTOP)`;
+}
 
 /** Converts a websocket handshake failure ("Unexpected server response: 403") into our error types. */
 function mapExecError(err: unknown, doing: string): Error {
@@ -48,6 +71,7 @@ export class ExecReadable extends Readable {
   private truncated = false;
   private timedOut = false;
   private timer?: NodeJS.Timeout;
+  private stallTimer?: NodeJS.Timeout;
   private readonly onAbort = () => this.destroy(new Error('capture cancelled'));
 
   constructor(
@@ -67,6 +91,7 @@ export class ExecReadable extends Readable {
       return;
     }
     this.wantPause = false;
+    this.armStall();
     this.ws?.resume();
   }
 
@@ -77,6 +102,7 @@ export class ExecReadable extends Readable {
       this.timedOut = true;
       this.stop();
     }, this.bounds.timeoutMs);
+    this.armStall();
     const stdout = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
         this.onData(chunk);
@@ -85,8 +111,11 @@ export class ExecReadable extends Readable {
     });
     const stderr = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
-        if (this.stderrText.length < MAX_STDERR)
-          this.stderrText += chunk.toString('utf8').slice(0, MAX_STDERR - this.stderrText.length);
+        const raw = chunk.toString('utf8');
+        const text = raw.replace(PROGRESS_LINE, '');
+        // Only a progress line counts: other stderr (a script's repeated complaint) would mask a stall.
+        if (text.length < raw.length && !this.wantPause) this.armStall();
+        if (this.stderrText.length < MAX_STDERR) this.stderrText += text.slice(0, MAX_STDERR - this.stderrText.length);
         cb();
       },
     });
@@ -121,9 +150,60 @@ export class ExecReadable extends Readable {
     }
     this.bytes += chunk.length;
     if (!this.push(chunk)) {
+      // Paused by us (a slow consumer): that time is not the command's stall.
       this.wantPause = true;
+      this.disarmStall();
       this.ws?.pause();
+    } else {
+      this.armStall();
     }
+  }
+
+  /** (Re)starts the stall bound: output advanced, or the stream resumed after our own pause. */
+  private armStall(): void {
+    if (!this.bounds.stallMs || this.finished || this.destroyed) return;
+    this.disarmStall();
+    this.stallTimer = setTimeout(() => this.stalledOut(), this.bounds.stallMs);
+  }
+
+  private disarmStall(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
+  /**
+   * Nothing advanced for the stall bound: abandon the command, retire the collector (a process in the
+   * target may have stopped it, and may stop anything else it runs) and fail with CollectorStalled.
+   * Retried once on a fresh collector; final when this collector already replaced a stalled one.
+   */
+  private stalledOut(): void {
+    if (this.finished || this.destroyed) return;
+    this.finished = true;
+    this.cleanup();
+    this.ws?.close();
+    const note = stallNote(this.bounds.what ?? this.argv[0] ?? 'collector command', this.bounds.stallMs!);
+    this.onEnd({ ...this.outcome(), stalled: true });
+    const final = (this.handle.stalledBefore ?? 0) > 0;
+    const message = `${note}; ${
+      final
+        ? 'this collector already replaced a stalled one: not retried'
+        : 'the collector is retired and the step retried once on a fresh one'
+    }`;
+    const retire = this.bounds.onStall?.() ?? Promise.resolve();
+    void retire.catch(() => undefined).then(() => this.destroy(new CollectorStalled(message, final)));
+  }
+
+  private outcome(): ExecOutcome {
+    const exitCause = this.status?.details?.causes?.find((c) => c.reason === 'ExitCode');
+    const exitCode = this.status?.status === 'Success' ? 0 : exitCause ? Number(exitCause.message) : null;
+    return {
+      exitCode,
+      message: this.status?.status === 'Success' ? undefined : this.status?.message,
+      stderr: this.stderrText,
+      bytes: this.bytes,
+      truncated: this.truncated,
+      timedOut: this.timedOut,
+    };
   }
 
   /** Ends early (bound reached): closing the socket ends the remote command's session. */
@@ -136,16 +216,7 @@ export class ExecReadable extends Readable {
     if (this.finished || this.destroyed) return;
     this.finished = true;
     this.cleanup();
-    const exitCause = this.status?.details?.causes?.find((c) => c.reason === 'ExitCode');
-    const exitCode = this.status?.status === 'Success' ? 0 : exitCause ? Number(exitCause.message) : null;
-    const outcome: ExecOutcome = {
-      exitCode,
-      message: this.status?.status === 'Success' ? undefined : this.status?.message,
-      stderr: this.stderrText,
-      bytes: this.bytes,
-      truncated: this.truncated,
-      timedOut: this.timedOut,
-    };
+    const outcome = this.outcome();
     const failure = this.onEnd(outcome);
     if (failure) return void this.destroy(failure);
     this.push(null);
@@ -153,6 +224,7 @@ export class ExecReadable extends Readable {
 
   private cleanup(): void {
     if (this.timer) clearTimeout(this.timer);
+    this.disarmStall();
     this.bounds.signal?.removeEventListener('abort', this.onAbort);
   }
 
@@ -185,7 +257,7 @@ export async function execSmall(
  * it): the bytes are a fragment. An error, so the step retries instead of storing it as complete.
  */
 export function cutShort(what: string, outcome: ExecOutcome): Error | undefined {
-  if (outcome.exitCode !== null || outcome.truncated || outcome.timedOut) return undefined;
+  if (outcome.exitCode !== null || outcome.truncated || outcome.timedOut || outcome.stalled) return undefined;
   return new Error(
     `${what}: the connection to the collector closed before the command ended (${outcome.bytes} bytes); retrying`,
   );
@@ -194,6 +266,7 @@ export function cutShort(what: string, outcome: ExecOutcome): Error | undefined 
 /** A note describing how a collector command ended, or undefined when it ended cleanly. */
 export function describeOutcome(what: string, outcome: ExecOutcome, bounds: ExecBounds): string[] {
   const notes: string[] = [];
+  if (outcome.stalled) return [stallNote(what, bounds.stallMs ?? 0)];
   if (outcome.truncated)
     notes.push(`${what}: stopped at the bound of ${bounds.maxBytes} bytes (the artifact is truncated there)`);
   if (outcome.timedOut)

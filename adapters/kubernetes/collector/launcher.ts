@@ -4,6 +4,8 @@ import type { CollectorInfo, PodRef } from '../../../common/types';
 import { HOLDFAST_VERSION } from '../../../common/version';
 import { NotFound, Unsupported } from '../../../common/failures';
 import { mapKubernetesError } from '../errors';
+import { execSmall } from './exec-stream';
+import { RETIRE_COLLECTOR, RETIRED_STALLED } from './scripts';
 import type { CollectorConfig } from './settings';
 
 /**
@@ -26,6 +28,8 @@ export interface CollectorHandle {
   targetStartedAt?: string;
   info: CollectorInfo;
   notes: string[];
+  /** How many of this incident's collectors in the pod Holdfast retired after a stall (a stall now is final). */
+  stalledBefore?: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -59,7 +63,10 @@ export class CollectorLauncher {
       const statuses = new Map((pod.status?.ephemeralContainerStatuses ?? []).map((s) => [s.name, s]));
       const usable = mine.filter((c) => !statuses.get(c.name)?.state?.terminated);
       const running = usable.find((c) => statuses.get(c.name)?.state?.running);
-      if (running) return this.handle(pod, running.name, targetContainer, statuses.get(running.name));
+      const stalledBefore = mine.filter((c) =>
+        statuses.get(c.name)?.state?.terminated?.message?.startsWith(RETIRED_STALLED),
+      ).length;
+      if (running) return this.handle(pod, running.name, targetContainer, statuses.get(running.name), stalledBefore);
       const waiting = usable.at(-1);
       if (waiting) {
         // Added (by us or a parallel step) and still starting: an image that cannot be pulled never will be.
@@ -96,6 +103,27 @@ export class CollectorLauncher {
           `pod ${target.namespace}/${target.pod} kept changing: the collector could not be added in ${this.config.readyTimeoutMs} ms`,
         );
       await sleep(100);
+    }
+  }
+
+  /**
+   * Retires a collector one of whose commands stalled: a process in the target may have stopped it and may
+   * stop whatever else it runs. Its termination message says why (the next collector counts it) and this
+   * waits, bounded, until the pod reports it ended, so the step's retry adds a fresh one instead of reusing it.
+   */
+  async retire(exec: k8s.Exec, handle: CollectorHandle, waitMs = 20_000): Promise<void> {
+    const bounds = { maxBytes: 4096, timeoutMs: 10_000 };
+    await execSmall(exec, handle, ['sh', '-c', RETIRE_COLLECTOR, 'holdfast-retire', RETIRED_STALLED], bounds).catch(
+      () => undefined,
+    );
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      const pod = await this.core
+        .readNamespacedPod({ name: handle.pod, namespace: handle.namespace })
+        .catch(() => undefined);
+      const status = pod?.status?.ephemeralContainerStatuses?.find((s) => s.name === handle.container);
+      if (!pod || status?.state?.terminated) return;
+      await sleep(500);
     }
   }
 
@@ -176,9 +204,16 @@ export class CollectorLauncher {
     container: string,
     targetContainer: string,
     status?: k8s.V1ContainerStatus,
+    stalledBefore = 0,
   ): CollectorHandle {
     const target = pod.status?.containerStatuses?.find((s) => s.name === targetContainer);
-    const notes: string[] = [];
+    // Said in every artifact of this collector: the tamper note survives a retry that succeeds.
+    const notes =
+      stalledBefore > 0
+        ? [
+            `${stalledBefore} earlier collector(s) of this incident were retired after their output stalled: possibly stopped by a process in the target (SIGSTOP); this is a fresh collector`,
+          ]
+        : [];
     return {
       namespace: pod.metadata!.namespace!,
       pod: pod.metadata!.name!,
@@ -194,6 +229,7 @@ export class CollectorLauncher {
         imageDigest: digestOf(status?.imageID) ?? this.config.image,
       },
       notes,
+      ...(stalledBefore > 0 ? { stalledBefore } : {}),
     };
   }
 }

@@ -38,15 +38,47 @@ done
 
 /**
  * A core file of process $1 that gdb can open (gcore: ptrace-attach, dump every mapping, detach).
+ * While gcore works, the staged core's size is written to stderr as "holdfast-progress <bytes>" each time
+ * it changed: the exec stream counts that as progress, so a stopped gdb shows as a stall. Nothing else
+ * may reach stderr periodically (it would not count, but would fill the kept stderr text).
  * gdb needs a seekable file, so the core is staged in the collector's own /tmp (the collector
  * container's writable layer, never the target's filesystem), streamed to stdout and deleted.
  */
 export const CORE_DUMP = sh`
 dir=$(mktemp -d /tmp/holdfast-core.XXXXXX) || exit 70
 trap 'rm -rf "$dir"' EXIT INT TERM HUP PIPE
-/usr/bin/gcore -o "$dir/core" "$1" > "$dir/gcore.log" 2>&1 || { tail -n 5 "$dir/gcore.log" >&2; exit 71; }
+/usr/bin/gcore -o "$dir/core" "$1" > "$dir/gcore.log" 2>&1 &
+g=$!
+last=-1
+while kill -0 "$g" 2>/dev/null; do
+  s=$( { wc -c < "$dir/core.$1"; } 2>/dev/null || echo 0)
+  [ "$s" != "$last" ] && { echo "holdfast-progress $s" >&2; last=$s; }
+  sleep 1
+done
+wait "$g" || { tail -n 5 "$dir/gcore.log" >&2; exit 71; }
 [ -s "$dir/core.$1" ] || { echo "gcore wrote no core for $1" >&2; exit 72; }
 cat "$dir/core.$1"
+`;
+
+/**
+ * Written to the collector's termination message when Holdfast retires it after a stall: the launcher
+ * counts the collectors that ended so, and a stall on their replacement is final.
+ */
+export const RETIRED_STALLED = 'holdfast: collector retired: a command of it stalled';
+
+/**
+ * Retires the collector this runs in: records $1 as its termination message, then kills its main process
+ * (the `sleep` of the collector's own mount namespace), so the container ends with every process it ran
+ * (a stopped tar or gdb too: SIGKILL reaches stopped processes) and the next step adds a fresh one.
+ */
+export const RETIRE_COLLECTOR = sh`
+printf '%s' "$1" > /dev/termination-log 2>/dev/null
+self=$(readlink /proc/self/ns/mnt)
+for d in /proc/[0-9]*; do
+  [ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$self" ] || continue
+  [ "$(cat "$d/comm" 2>/dev/null)" = sleep ] && kill -KILL "$\{d#/proc/}" 2>/dev/null
+done
+exit 0
 `;
 
 /**
