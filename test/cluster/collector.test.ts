@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
+import type { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import type { CaptureStream } from '../../common/ports';
-import { IMAGES, kubeClients, tarNames, waitFor } from '../helpers/kube';
+import { createReadyNamespace, IMAGES, kubeClients, localCollectorCluster, tarNames, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -29,16 +29,8 @@ describe('the collector in a pod that shares its PID namespace', { skip: SKIP, t
 
   before(async () => {
     admin = kubeClients(KUBECONFIG!);
-    cluster = new KubernetesCluster(admin.kc, {
-      image: IMAGES.collector,
-      imagePullPolicy: 'Never',
-      lifetimeSeconds: 600,
-      readyTimeoutMs: 90_000,
-    });
-    await admin.core.createNamespace({ body: { metadata: { name: NS } } });
-    await waitFor('default service account', 30_000, () =>
-      admin.core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true),
-    );
+    cluster = localCollectorCluster(admin.kc);
+    await createReadyNamespace(admin.core, { metadata: { name: NS } });
     await admin.core.createNamespacedPod({
       namespace: NS,
       body: {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
-import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
+import type { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import {
   INCIDENT_ANNOTATION,
   parseIncidentList,
@@ -23,7 +23,7 @@ import type { StepContext } from '../../activities/steps/types';
 import { FailureType, toActivityFailure } from '../../common/failures';
 import type { PodPin } from '../../common/types';
 import { MemoryEvidenceStore } from '../fakes/evidence-store';
-import { execIn, IMAGES, kubeClients, MERGE_PATCH, sleep, waitFor } from '../helpers/kube';
+import { execIn, IMAGES, kubeClients, localCollectorCluster, MERGE_PATCH, sleep, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -104,12 +104,7 @@ describe('quarantine and pinning on the local cluster', { skip: SKIP, timeout: 1
 
   before(async () => {
     admin = kubeClients(KUBECONFIG!);
-    cluster = new KubernetesCluster(admin.kc, {
-      image: IMAGES.collector,
-      imagePullPolicy: 'Never',
-      lifetimeSeconds: 3600,
-      readyTimeoutMs: 90_000,
-    });
+    cluster = localCollectorCluster(admin.kc, 3600);
     nodeName = (await admin.core.listNode()).items[0]!.metadata!.name!;
     await admin.core.createNamespace({
       body: { metadata: { name: NS, labels: { 'holdfast.io/test': 'quarantine' } } },

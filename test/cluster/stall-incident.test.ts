@@ -7,11 +7,17 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import { resolveSignal, type IncidentStatus } from '../../workflows/definitions';
 import { missingServers } from '../helpers/env';
 import { sampleAlert, startHarness, type Harness } from '../helpers/incident-harness';
-import { IMAGES, kubeClients, waitFor } from '../helpers/kube';
+import {
+  createReadyNamespace,
+  IMAGES,
+  kubeClients,
+  localCollectorCluster,
+  SIGSTOP_COLLECTOR_TOOLS,
+  waitFor,
+} from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP =
@@ -22,26 +28,13 @@ const GRACE_SECONDS = 10;
 const STALL_SECONDS = 5;
 const MARGIN_MS = 10_000;
 
-const STOPPER = [
-  'dd if=/dev/zero of=/bulk bs=1M count=64 2>/dev/null',
-  'while :; do',
-  '  for d in /proc/[0-9]*; do',
-  '    { read -r c < "$d/comm"; } 2>/dev/null || continue',
-  '    case "$c" in tar|gdb) kill -STOP "${d#/proc/}" 2>/dev/null;; esac',
-  '  done',
-  'done',
-].join('\n');
-
 describe('an incident whose target stops the collector', { skip: SKIP, timeout: 5 * 60_000 }, () => {
   let admin: ReturnType<typeof kubeClients>;
   let h: Harness;
 
   before(async () => {
     admin = kubeClients(KUBECONFIG!);
-    await admin.core.createNamespace({ body: { metadata: { name: NS } } });
-    await waitFor('default service account', 30_000, () =>
-      admin.core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true),
-    );
+    await createReadyNamespace(admin.core, { metadata: { name: NS } });
     await admin.core.createNamespacedPod({
       namespace: NS,
       body: {
@@ -53,7 +46,7 @@ describe('an incident whose target stops the collector', { skip: SKIP, timeout: 
               name: 'app',
               image: IMAGES.busybox,
               imagePullPolicy: 'Never',
-              command: ['sh', '-c', STOPPER],
+              command: ['sh', '-c', SIGSTOP_COLLECTOR_TOOLS],
               resources: { limits: { cpu: '500m' } },
             },
           ],
@@ -64,12 +57,7 @@ describe('an incident whose target stops the collector', { skip: SKIP, timeout: 
       const p = await admin.core.readNamespacedPod({ name: 'stopper', namespace: NS });
       return p.status?.containerStatuses?.every((c) => c.state?.running) || undefined;
     });
-    const live = new KubernetesCluster(admin.kc, {
-      image: IMAGES.collector,
-      imagePullPolicy: 'Never',
-      lifetimeSeconds: 600,
-      readyTimeoutMs: 90_000,
-    });
+    const live = localCollectorCluster(admin.kc);
     h = await startHarness(
       `
 playbooks:

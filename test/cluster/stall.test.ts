@@ -8,12 +8,19 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
-import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
+import type { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import { collectorPrefix } from '../../adapters/kubernetes/collector/launcher';
 import { RETIRED_STALLED } from '../../adapters/kubernetes/collector/scripts';
 import { CollectorStalled } from '../../common/failures';
 import type { CaptureStream } from '../../common/ports';
-import { IMAGES, kubeClients, waitFor } from '../helpers/kube';
+import {
+  createReadyNamespace,
+  IMAGES,
+  kubeClients,
+  localCollectorCluster,
+  SIGSTOP_COLLECTOR_TOOLS,
+  waitFor,
+} from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -23,17 +30,6 @@ const NS = `holdfast-stall-${crypto.randomBytes(3).toString('hex')}`;
 const STALL_SECONDS = 5;
 /** Retiring waits (bounded, 20 s) until the pod reports the collector ended. */
 const RETIRE_MARGIN_MS = 25_000;
-
-/** Stops every tar and gdb in the PID namespace it shares with the collector, as fast as it can look. */
-const STOPPER = [
-  'dd if=/dev/zero of=/bulk bs=1M count=64 2>/dev/null',
-  'while :; do',
-  '  for d in /proc/[0-9]*; do',
-  '    { read -r c < "$d/comm"; } 2>/dev/null || continue',
-  '    case "$c" in tar|gdb) kill -STOP "${d#/proc/}" 2>/dev/null;; esac',
-  '  done',
-  'done',
-].join('\n');
 
 /** Reads the streams in order, as the step stores them; returns the first failure and the time to it. */
 async function consume(streams: CaptureStream[]): Promise<{ err?: unknown; ms: number }> {
@@ -60,16 +56,8 @@ describe('a target that stops the collector (SIGSTOP)', { skip: SKIP, timeout: 8
 
   before(async () => {
     admin = kubeClients(KUBECONFIG!);
-    cluster = new KubernetesCluster(admin.kc, {
-      image: IMAGES.collector,
-      imagePullPolicy: 'Never',
-      lifetimeSeconds: 600,
-      readyTimeoutMs: 90_000,
-    });
-    await admin.core.createNamespace({ body: { metadata: { name: NS } } });
-    await waitFor('default service account', 30_000, () =>
-      admin.core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).then(() => true),
-    );
+    cluster = localCollectorCluster(admin.kc);
+    await createReadyNamespace(admin.core, { metadata: { name: NS } });
     await admin.core.createNamespacedPod({
       namespace: NS,
       body: {
@@ -81,7 +69,7 @@ describe('a target that stops the collector (SIGSTOP)', { skip: SKIP, timeout: 8
               name: 'app',
               image: IMAGES.busybox,
               imagePullPolicy: 'Never',
-              command: ['sh', '-c', STOPPER],
+              command: ['sh', '-c', SIGSTOP_COLLECTOR_TOOLS],
               resources: { limits: { cpu: '500m' } },
             },
           ],

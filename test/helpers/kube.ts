@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
+import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import { LOCAL_IMAGES, sleep, waitFor } from '../../scripts/local-env';
 
 export { sleep, waitFor };
@@ -102,6 +103,39 @@ export function kubeClients(file: string) {
     exec: new k8s.Exec(kc),
   };
 }
+
+/** The Kubernetes adapter with the locally imported collector image (never pulled). */
+export function localCollectorCluster(kc: k8s.KubeConfig, lifetimeSeconds = 600): KubernetesCluster {
+  return new KubernetesCluster(kc, {
+    image: IMAGES.collector,
+    imagePullPolicy: 'Never',
+    lifetimeSeconds,
+    readyTimeoutMs: 90_000,
+  });
+}
+
+/** Creates a namespace and waits for its default service account (pods are refused until it exists). */
+export async function createReadyNamespace(core: k8s.CoreV1Api, namespace: k8s.V1Namespace): Promise<void> {
+  const name = namespace.metadata!.name!;
+  await core.createNamespace({ body: namespace });
+  await waitFor('default service account', 30_000, () =>
+    core.readNamespacedServiceAccount({ name: 'default', namespace: name }).then(() => true),
+  );
+}
+
+/**
+ * A hostile target's shell loop: it fills 64 MiB (so a capture has work to do), then stops every tar and
+ * gdb in the PID namespace it shares with the collector, as fast as it can look.
+ */
+export const SIGSTOP_COLLECTOR_TOOLS = [
+  'dd if=/dev/zero of=/bulk bs=1M count=64 2>/dev/null',
+  'while :; do',
+  '  for d in /proc/[0-9]*; do',
+  '    { read -r c < "$d/comm"; } 2>/dev/null || continue',
+  '    case "$c" in tar|gdb) kill -STOP "${d#/proc/}" 2>/dev/null;; esac',
+  '  done',
+  'done',
+].join('\n');
 
 /** The entry names of a tar archive (a file path or the bytes), in order. */
 export async function tarNames(archive: string | Buffer): Promise<string[]> {
