@@ -4,7 +4,7 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
-import type { Alert, AlertTarget, ArtifactRef, PodPin } from '../common/types';
+import type { Alert, AlertTally, AlertTarget, ArtifactRef, PodPin } from '../common/types';
 
 // ---- planIncident ----
 
@@ -61,7 +61,10 @@ export interface SealInput {
   incidentId: string;
   workflowId: string;
   runId: string;
+  /** The alerts the incident kept (bounded in count and bytes). */
   alerts: Alert[];
+  /** How many alerts arrived in all, how many distinct ones were kept, and how many were only counted. */
+  alertTally?: AlertTally;
   target: AlertTarget;
   artifacts: ArtifactRef[];
   failures: Array<{ step: string; error: string }>;

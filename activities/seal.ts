@@ -9,6 +9,7 @@ import type { HoldfastConfig } from '../common/config';
 import {
   MANIFEST_SCHEMA,
   type Alert,
+  type AlertTally,
   type AlertTarget,
   type ArtifactRef,
   type EvidenceManifest,
@@ -59,6 +60,14 @@ function validate(input: SealInput): void {
   if (!Array.isArray(input.failures) || input.failures.length > LIMITS.failures)
     throw new InvalidInput(`failures must be an array of at most ${LIMITS.failures}`);
   if (!input.target || typeof input.target.cluster !== 'string') throw new InvalidInput('target.cluster is required');
+}
+
+/** The workflow's alert tally, if it is three non-negative integers (incidents before it had none). */
+function tally(value: SealInput['alertTally']): AlertTally | undefined {
+  if (!value) return undefined;
+  const { received, kept, notKept } = value;
+  const sound = [received, kept, notKept].every((n) => Number.isSafeInteger(n) && n >= 0);
+  return sound ? { received, kept, notKept } : undefined;
 }
 
 /** Why an artifact reference cannot go into the manifest, or undefined when it is sound. */
@@ -171,6 +180,7 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
       artifacts.push({ ...ref, notes: (ref.notes ?? []).map((n) => String(n).slice(0, LIMITS.error)).slice(0, 100) });
   }
   const target = await buildTarget(deps.store, input.target, artifacts);
+  const alertTally = tally(input.alertTally);
   const manifest: EvidenceManifest = {
     schema: MANIFEST_SCHEMA,
     incidentId,
@@ -185,6 +195,7 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     },
     retention: { mode: deps.retention.mode, days: deps.retention.days, legalHold: deps.legalHold ?? false },
     alerts: input.alerts as Alert[],
+    ...(alertTally ? { alertTally } : {}),
     target,
     artifacts,
     failures,

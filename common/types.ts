@@ -107,6 +107,15 @@ export interface ManifestTarget {
   notes: string[];
 }
 
+/** Every alert an incident received, as kept records plus those only counted (beyond its bounds). */
+export interface AlertTally {
+  received: number;
+  /** Distinct alerts kept in full. */
+  kept: number;
+  /** Alerts (and their repeats) counted but not kept. */
+  notKept: number;
+}
+
 export interface EvidenceManifest {
   schema: typeof MANIFEST_SCHEMA;
   incidentId: string;
@@ -116,7 +125,9 @@ export interface EvidenceManifest {
   sealedAt: string;
   signing: { algorithm: 'Ed25519'; keyId: string; signatureFile: 'manifest.sig'; signedBytes: string };
   retention: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number; legalHold: boolean };
+  /** The alerts the incident kept; `alertTally` says how many arrived in all and how many were only counted. */
   alerts: Alert[];
+  alertTally?: AlertTally;
   target: ManifestTarget;
   artifacts: ArtifactRef[];
   failures: Array<{ step: string; error: string }>;

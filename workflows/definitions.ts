@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Alert, AlertTarget, ArtifactRef, Severity } from '../common/types';
+import type { ContinuedIncident } from './incident-state';
 
 export const INCIDENT_WORKFLOW = 'incidentWorkflow';
 export const ESCALATION_WORKFLOW = 'escalationWorkflow';
@@ -14,6 +15,8 @@ export interface IncidentInput {
   target: AlertTarget;
   /** Usually empty: the API sends alerts in the `alerts` signal of signal-with-start, so a duplicate is never lost. */
   alerts: IncomingAlert[];
+  /** Set only by the incident itself when it continues as new: what the next run resumes from. */
+  continued?: ContinuedIncident;
 }
 
 /** An alert plus the fingerprint the API computed for it (identical alerts share one). */
@@ -60,6 +63,26 @@ export const cancelSignal = defineSignal<[Actor]>('cancel');
 /** Escalation child: stop paging. */
 export const stopEscalationSignal = defineSignal<[Actor]>('stopEscalation');
 
+/** One page the escalation sent (or failed to send) to one notifier. */
+export interface EscalationPage {
+  tier: number;
+  notifier: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * Escalation child → incident, by workflow id, so it reaches whichever run of the incident is current (it
+ * continues as new while it waits): the pages of each tier as they go out, then the end.
+ */
+export interface EscalationReport {
+  /** The incident the child pages for: a report that reaches a later incident on the same pod is ignored. */
+  incidentId: string;
+  pages: EscalationPage[];
+  ended?: { acknowledgedBy?: string };
+}
+export const escalationReportSignal = defineSignal<[EscalationReport]>('escalationReport');
+
 // ---- Status ----
 
 export type StepState = 'pending' | 'running' | 'awaiting-approval' | 'succeeded' | 'failed' | 'skipped';
@@ -99,7 +122,12 @@ export interface IncidentStatus {
   startedAt: string;
   endedAt?: string;
   steps: StepStatus[];
+  /** Every alert received, repeats included. */
   alertCount: number;
+  /** Alerts counted but not kept (beyond the incident's count or byte bound); kept counts + this = alertCount. */
+  alertsNotKept?: number;
+  /** How many times the incident continued as new while it waited (each run's history stays bounded). */
+  runs?: number;
   acknowledgedBy?: string;
   resolvedBy?: string;
   manifestKey?: string;

@@ -1,21 +1,39 @@
-import { condition, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { NamedActivities, NotifyEvent } from '../activities/contract';
 import { NOTIFY_NON_RETRYABLE } from '../common/failures';
 import type { EscalationTier } from '../common/plan';
-import { stopEscalationSignal, type Actor } from './definitions';
+import {
+  escalationReportSignal,
+  stopEscalationSignal,
+  type Actor,
+  type EscalationPage,
+  type EscalationReport,
+} from './definitions';
 
 export interface EscalationInput {
   tiers: EscalationTier[];
   repeatLastTier: number;
   event: Omit<NotifyEvent, 'action' | 'tier'>;
   dryRun: boolean;
+  /**
+   * The incident's workflow id, for incidents that continue as new: each tier's pages and the end are
+   * signalled to it (reaching its current run), since a later run cannot await this child's result.
+   */
+  reportTo?: string;
 }
 
 export interface EscalationResult {
   acknowledgedBy?: string;
   /** Every notifier that was paged, so the incident can resolve each of them later. */
   paged: string[];
-  pages: Array<{ tier: number; notifier: string; ok: boolean; error?: string }>;
+  pages: EscalationPage[];
 }
 
 const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
@@ -52,20 +70,21 @@ export async function escalationWorkflow(input: EscalationInput): Promise<Escala
         notify({ notifier, dryRun: input.dryRun, event: { ...input.event, action: 'trigger', tier: tierNumber } }),
       ),
     );
-    results.forEach((result, i) => {
+    const tierPages = results.map((result, i): EscalationPage => {
       const notifier = tier.notifiers[i]!;
       paged.add(notifier);
-      pages.push(
-        result.status === 'fulfilled'
-          ? { tier: tierNumber, notifier, ok: true }
-          : {
-              tier: tierNumber,
-              notifier,
-              ok: false,
-              error: String((result.reason as Error).cause ?? result.reason).slice(0, 500),
-            },
-      );
+      return result.status === 'fulfilled'
+        ? { tier: tierNumber, notifier, ok: true }
+        : {
+            tier: tierNumber,
+            notifier,
+            ok: false,
+            error: String((result.reason as Error).cause ?? result.reason).slice(0, 500),
+          };
     });
+    pages.push(...tierPages);
+    // The incident is gone (terminated, or closed without stopping us): nobody could acknowledge, stop paging.
+    if (!(await report(input, { pages: tierPages }))) break;
     if (index === schedule.length - 1) break;
     const acknowledged = await condition(() => acknowledgedBy !== undefined, tier.ackTimeoutSeconds * 1000);
     if (!acknowledged)
@@ -74,5 +93,21 @@ export async function escalationWorkflow(input: EscalationInput): Promise<Escala
         tier: tierNumber + 1,
       });
   }
+  await report(input, { pages: [], ended: { ...(acknowledgedBy ? { acknowledgedBy } : {}) } });
   return { acknowledgedBy, paged: [...paged], pages };
+}
+
+/** Tells the incident (if it asked for reports); false once the incident no longer exists. */
+async function report(input: EscalationInput, content: Omit<EscalationReport, 'incidentId'>): Promise<boolean> {
+  if (!input.reportTo) return true;
+  try {
+    await getExternalWorkflowHandle(input.reportTo).signal(escalationReportSignal, {
+      incidentId: input.event.incidentId,
+      ...content,
+    });
+    return true;
+  } catch (err) {
+    log.warn('the incident did not take the escalation report', { reportTo: input.reportTo, error: String(err) });
+    return false;
+  }
 }

@@ -5,13 +5,14 @@
  * may call Temporal, read the clock or do I/O: the workflow passes its deterministic clock in.
  */
 import type { StepResult, StoredObject } from '../activities/contract';
-import type { ApprovalGate, PlannedStep } from '../common/plan';
+import type { ApprovalGate, IncidentPlan, PlannedStep } from '../common/plan';
 import { maxSeverity, type AlertTarget, type ArtifactRef, type PodPin, type Severity } from '../common/types';
 import type {
   Actor,
   AlertBatch,
   AlertRecord,
   ApprovalDecision,
+  EscalationReport,
   IncidentPhase,
   IncidentStatus,
   IncomingAlert,
@@ -19,10 +20,16 @@ import type {
   ResolveRequest,
   StepStatus,
 } from './definitions';
-import type { EscalationResult } from './escalation';
+import type { EscalationInput, EscalationResult } from './escalation';
 
 /** An incident keeps at most this many distinct alerts; repeats beyond only raise counts. */
 export const MAX_DISTINCT_ALERTS = 500;
+/**
+ * ... and at most this many bytes of them (their JSON, UTF-8): what the incident keeps travels in every
+ * plan, seal and continue-as-new payload, which Temporal refuses past its blob limit (2 MB by default).
+ * Alerts beyond either bound are counted in `alertsNotKept`, never silently dropped from the tally.
+ */
+export const MAX_KEPT_ALERT_BYTES = 128 * 1024;
 
 export type Decision = NonNullable<StepStatus['decision']>;
 
@@ -30,6 +37,34 @@ export type Decision = NonNullable<StepStatus['decision']>;
 export interface StepFailure {
   step: string;
   error: string;
+}
+
+/** The escalation child as the incident knows it from the child's reports. */
+export interface EscalationProgress {
+  workflowId: string;
+  /** Every notifier paged so far: each is told when the incident ends. */
+  paged: string[];
+  ended: boolean;
+}
+
+/** Everything an incident run knows, handed to its next run when it continues as new. */
+export interface IncidentSnapshot {
+  status: IncidentStatus;
+  alerts: AlertRecord[];
+  artifacts: ArtifactRef[];
+  failures: StepFailure[];
+  contained: PlannedStep[];
+  decisions: Array<{ step: string; decision: Decision }>;
+  pinned?: PodPin;
+  acknowledgedBy?: Actor;
+  escalation?: EscalationProgress;
+}
+
+/** What the next run of a waiting incident resumes from: its state, its plan and what its pages say. */
+export interface ContinuedIncident {
+  state: IncidentSnapshot;
+  plan: IncidentPlan;
+  event: EscalationInput['event'];
 }
 
 export interface IncidentStateHooks {
@@ -63,6 +98,9 @@ export class IncidentState {
   private acknowledgedBy?: Actor;
   private resolvedWith?: ResolveRequest;
   private cancelledBy?: Actor;
+  /** UTF-8 bytes of the kept alerts' JSON, against MAX_KEPT_ALERT_BYTES. */
+  private keptAlertBytes = 0;
+  private escalationProgress?: EscalationProgress;
 
   constructor(
     incidentId: string,
@@ -84,6 +122,38 @@ export class IncidentState {
     this.hasPod = Boolean(input.target.namespace && input.target.pod);
   }
 
+  /** Everything this run knows, for the next run (continue-as-new). */
+  snapshot(): IncidentSnapshot {
+    return {
+      status: this.status,
+      alerts: this.alerts,
+      artifacts: this.artifacts,
+      failures: this.failures,
+      contained: this.contained,
+      decisions: [...this.decisions].map(([step, decision]) => ({ step, decision })),
+      ...(this.pinned ? { pinned: this.pinned } : {}),
+      ...(this.acknowledgedBy ? { acknowledgedBy: this.acknowledgedBy } : {}),
+      ...(this.escalationProgress ? { escalation: this.escalationProgress } : {}),
+    };
+  }
+
+  /** The state a previous run handed over; hooks are not called for what already happened. */
+  static restore(snapshot: IncidentSnapshot, hooks: IncidentStateHooks): IncidentState {
+    const { status } = snapshot;
+    const state = new IncidentState(status.incidentId, { key: status.key, target: status.target }, hooks);
+    Object.assign(state.status, status);
+    state.alerts.push(...snapshot.alerts);
+    state.keptAlertBytes = snapshot.alerts.reduce((sum, r) => sum + jsonBytes(r.alert), 0);
+    state.artifacts.push(...snapshot.artifacts);
+    state.failures.push(...snapshot.failures);
+    state.contained.push(...snapshot.contained);
+    for (const { step, decision } of snapshot.decisions) state.decisions.set(step, decision);
+    state.pinned = snapshot.pinned;
+    state.acknowledgedBy = snapshot.acknowledgedBy;
+    state.escalationProgress = snapshot.escalation;
+    return state;
+  }
+
   get incidentId(): string {
     return this.status.incidentId;
   }
@@ -103,32 +173,49 @@ export class IncidentState {
 
   // ---- alerts ----
 
-  /** Folds new alerts (identical ones by fingerprint) and the API's repeat counts into the incident. */
+  /**
+   * Folds new alerts (identical ones by fingerprint) and the API's repeat counts into the incident. Every
+   * alert counts in `alertCount`; one the incident cannot keep (over the count or byte bound) counts in
+   * `alertsNotKept` too, so the kept records' counts plus `alertsNotKept` always add up to `alertCount`.
+   */
   attach(incoming: IncomingAlert[], repeats: NonNullable<AlertBatch['repeats']> = []): void {
     for (const { alert, fingerprint } of incoming) {
       this.status.alertCount += 1;
       const existing = this.alerts.find((r) => r.fingerprint === fingerprint);
+      const bytes = existing ? 0 : jsonBytes(alert);
       if (existing) {
         existing.count += 1;
         existing.lastSeenAt = alert.receivedAt;
-      } else if (this.alerts.length < MAX_DISTINCT_ALERTS) {
+      } else if (this.alerts.length < MAX_DISTINCT_ALERTS && this.keptAlertBytes + bytes <= MAX_KEPT_ALERT_BYTES) {
         this.alerts.push({ alert, fingerprint, count: 1, lastSeenAt: alert.receivedAt });
+        this.keptAlertBytes += bytes;
+      } else {
+        this.notKept(1);
       }
-      const raised = maxSeverity(this.status.severity, alert.severity);
-      if (raised !== this.status.severity) {
-        this.status.severity = raised;
-        this.hooks.onSeverityRaised?.(raised);
-      }
+      this.raiseSeverity(alert.severity);
     }
-    // A repeat of an alert the incident does not keep (beyond the cap) still counts.
     for (const repeat of repeats) {
       const existing = this.alerts.find((r) => r.fingerprint === repeat.fingerprint);
       this.status.alertCount += repeat.count;
       if (existing) {
         existing.count += repeat.count;
         existing.lastSeenAt = repeat.lastSeenAt;
+      } else {
+        // A repeat of an alert the incident does not keep still counts.
+        this.notKept(repeat.count);
       }
     }
+  }
+
+  private notKept(count: number): void {
+    this.status.alertsNotKept = (this.status.alertsNotKept ?? 0) + count;
+  }
+
+  private raiseSeverity(severity: Severity): void {
+    const raised = maxSeverity(this.status.severity, severity);
+    if (raised === this.status.severity) return;
+    this.status.severity = raised;
+    this.hooks.onSeverityRaised?.(raised);
   }
 
   get hasAlerts(): boolean {
@@ -233,6 +320,47 @@ export class IncidentState {
     );
     if (!tiersConfigured) record.notes.push('no escalation tiers configured');
     if (result.acknowledgedBy) record.notes.push(`acknowledged by ${result.acknowledgedBy}`);
+  }
+
+  /** The escalation child started; it reports its pages with `escalationReported`. */
+  escalationStarted(workflowId: string): void {
+    this.escalationProgress = { workflowId, paged: [], ended: false };
+  }
+
+  get escalation(): EscalationProgress | undefined {
+    return this.escalationProgress;
+  }
+
+  /**
+   * A report from the escalation child: each page becomes a note on the escalate step as it goes out (not
+   * only once the child ends), a failed page fails the step, and the end settles it.
+   */
+  escalationReported(report: EscalationReport): void {
+    const progress = this.escalationProgress;
+    if (!progress || progress.ended || report.incidentId !== this.incidentId) return;
+    const record = this.escalateRecord();
+    for (const page of report.pages.slice(0, 100)) {
+      if (!progress.paged.includes(page.notifier)) progress.paged.push(page.notifier);
+      record?.notes.push(`tier ${page.tier} ${page.notifier}: ${page.ok ? 'paged' : `failed (${page.error})`}`);
+      if (!page.ok && record) record.state = 'failed';
+    }
+    if (!report.ended) return;
+    progress.ended = true;
+    if (!record) return;
+    if (record.state === 'running') record.state = 'succeeded';
+    if (report.ended.acknowledgedBy) record.notes.push(`acknowledged by ${report.ended.acknowledgedBy}`);
+    record.endedAt = this.hooks.now();
+  }
+
+  private escalateRecord(): StepStatus | undefined {
+    return this.status.steps.filter((s) => s.kind === 'escalate').at(-1);
+  }
+
+  /** The escalation child was told to stop but did not report its end in time. */
+  escalationUnconfirmed(note: string): void {
+    const record = this.escalateRecord();
+    record?.notes.push(note);
+    if (this.escalationProgress) this.escalationProgress.ended = true;
   }
 
   // ---- pages outside the escalation ----
@@ -349,4 +477,20 @@ export class IncidentState {
     this.status.endedAt = this.hooks.now();
     return this.status;
   }
+}
+
+/** UTF-8 length of a value's JSON, without TextEncoder (not every workflow sandbox has it). */
+function jsonBytes(value: unknown): number {
+  const text = JSON.stringify(value);
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 4;
+      i += 1;
+    } else bytes += 3;
+  }
+  return bytes;
 }

@@ -4,8 +4,10 @@ import {
   ChildWorkflowCancellationType,
   ParentClosePolicy,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
+  makeContinueAsNewFunc,
   patched,
   proxyActivities,
   setHandler,
@@ -27,17 +29,19 @@ import {
   approveSignal,
   cancelSignal,
   ESCALATION_WORKFLOW,
+  escalationReportSignal,
   incidentIdFromRunId,
   rejectSignal,
   resolveSignal,
   statusQuery,
   stopEscalationSignal,
+  type Actor,
   type IncidentInput,
   type IncidentStatus,
   type StepStatus,
 } from './definitions';
 import type { EscalationInput, EscalationResult } from './escalation';
-import { IncidentState } from './incident-state';
+import { IncidentState, type ContinuedIncident, type IncidentSnapshot } from './incident-state';
 import { describeFailure, runStep } from './incident-steps';
 
 const { planIncident } = proxyActivities<Pick<NamedActivities, 'planIncident'>>({
@@ -60,6 +64,14 @@ const { notify } = proxyActivities<Pick<NamedActivities, 'notify'>>({
 });
 
 type EscalationWorkflow = (i: EscalationInput) => Promise<EscalationResult>;
+
+/**
+ * A waiting incident continues as new once Temporal suggests it (its history nears the server's limits) or,
+ * failing that, at this many events: far below Temporal's default hard limit (51,200), which would end it.
+ */
+const MAX_HISTORY_EVENTS = 10_000;
+/** How long closing waits for the escalation child to confirm it stopped before resolving its pages. */
+const ESCALATION_STOP_WAIT = '1 minute';
 type PageEvent = EscalationInput['event'];
 interface Escalation {
   child: ChildWorkflowHandle<EscalationWorkflow>;
@@ -89,6 +101,7 @@ interface Incident {
  * attributes) is what running incidents replay against: the committed histories guard it.
  */
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
+  if (input.continued) return await resumeIncident(input.continued);
   const incident = open(input);
   await awaitFirstAlert(incident, input);
   upsertIncidentSearchAttributes(incident);
@@ -101,23 +114,41 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   return incident.state.finish();
 }
 
-/** The incident's state, wired to search attributes, the response scope and the escalation child. */
-function open(input: IncidentInput): Incident {
+/**
+ * A later run of an incident that continued as new while it waited: it only waits on, then closes. Its
+ * state, plan and page text come from the run before; the escalation child reports to whichever run is current.
+ */
+async function resumeIncident(continued: ContinuedIncident): Promise<IncidentStatus> {
+  const { plan, event } = continued;
+  const incident = open(continued.state);
+  log.info('incident continued as new', { incidentId: incident.state.incidentId, runs: incident.state.status.runs });
+  await waitOrContinue(incident, plan, event);
+  await endEscalation(incident);
+  await close(incident, plan, event, incident.state.escalation?.paged ?? []);
+  return incident.state.finish();
+}
+
+/** The incident's state (new, or handed over by the run before), wired to search attributes, scope and escalation. */
+function open(from: IncidentInput | IncidentSnapshot): Incident {
   const info = workflowInfo();
   const pipeline = new CancellationScope();
+  const hooks = {
+    now: () => new Date().toISOString(),
+    onSeverityRaised: (severity: IncidentStatus['severity']) =>
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.severity, value: severity }]),
+    onPhase: (phase: IncidentStatus['phase']) =>
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]),
+    onAcknowledged: (actor: Actor) => stopEscalation(incident, actor),
+    onCancelled: () => pipeline.cancel(),
+  };
   const incident: Incident = {
     info,
     pipeline,
     pages: [],
-    state: new IncidentState(incidentIdFromRunId(info.firstExecutionRunId), input, {
-      now: () => new Date().toISOString(),
-      onSeverityRaised: (severity) => upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.severity, value: severity }]),
-      onPhase: (phase) => upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]),
-      onAcknowledged: (actor) => {
-        void incident.escalation?.signal(stopEscalationSignal, actor).catch(() => undefined);
-      },
-      onCancelled: () => pipeline.cancel(),
-    }),
+    state:
+      'status' in from
+        ? IncidentState.restore(from, hooks)
+        : new IncidentState(incidentIdFromRunId(info.firstExecutionRunId), from, hooks),
   };
   // Last: a buffered signal (signal-with-start's opening alerts) is handled as soon as its handler is set.
   handleSignalsAndQueries(incident.state);
@@ -126,6 +157,7 @@ function open(input: IncidentInput): Incident {
 
 function handleSignalsAndQueries(state: IncidentState): void {
   setHandler(alertsSignal, (batch) => state.attach(batch.alerts, batch.repeats));
+  setHandler(escalationReportSignal, (report) => state.escalationReported(report));
   setHandler(approveSignal, (decision) => state.decide(true, decision));
   setHandler(rejectSignal, (decision) => state.decide(false, decision));
   setHandler(acknowledgeSignal, (actor) => state.acknowledge(actor));
@@ -378,6 +410,11 @@ async function seal({ state, info }: Incident): Promise<void> {
         workflowId: info.workflowId,
         runId: info.runId,
         alerts: state.alerts.map((r) => r.alert),
+        alertTally: {
+          received: state.status.alertCount,
+          kept: state.alerts.length,
+          notKept: state.status.alertsNotKept ?? 0,
+        },
         target: state.target,
         artifacts: state.artifacts,
         failures: state.failures,
@@ -413,6 +450,8 @@ function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
 async function escalateAndWait(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<string[]> {
   const { state } = incident;
   if (state.cancellation) return [];
+  // Incidents started before this replay the escalation as an awaited child and wait without continuing.
+  if (patched('continue-as-new')) return await escalateAndWaitResumable(incident, plan, event);
   // Acknowledged before the escalation: starting the child would page tier 1 again before it could be
   // stopped (its first task runs before the stop signal reaches it). Older incidents keep starting it.
   if (state.acknowledged && patched('no-escalation-after-ack')) {
@@ -425,6 +464,122 @@ async function escalateAndWait(incident: Incident, plan: IncidentPlan, event: Pa
   if (!state.acknowledged)
     void child.signal(stopEscalationSignal, { by: state.closedBy ?? 'auto-close' }).catch(() => undefined);
   return await paged;
+}
+
+/**
+ * The escalation child reports each page to the incident by workflow id and outlives this run (ABANDON), so
+ * the incident can continue as new while it waits, however long that is and however many alerts arrive.
+ */
+async function escalateAndWaitResumable(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<string[]> {
+  const { state } = incident;
+  if (state.acknowledged) acknowledgedBeforeEscalation(state);
+  else await startEscalation(incident, plan, event);
+  await waitOrContinue(incident, plan, event);
+  await endEscalation(incident);
+  return state.escalation?.paged ?? [];
+}
+
+async function startEscalation(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<void> {
+  const { state, info } = incident;
+  state.setPhase('escalating');
+  const record = state.track('escalate', 'escalate');
+  state.start(record);
+  if (plan.escalation.tiers.length === 0) record.notes.push('no escalation tiers configured');
+  const workflowId = `${info.workflowId}/escalation/${info.runId}`;
+  await startChild<EscalationWorkflow>(ESCALATION_WORKFLOW, {
+    workflowId,
+    args: [
+      {
+        tiers: plan.escalation.tiers,
+        repeatLastTier: plan.escalation.repeatLastTier,
+        event,
+        dryRun: plan.dryRun,
+        reportTo: info.workflowId,
+      },
+    ],
+    // The child must outlive this run when the incident continues as new; closing stops it by signal.
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    cancellationType: ChildWorkflowCancellationType.ABANDON,
+  });
+  state.escalationStarted(workflowId);
+  // Acknowledged while the child was being started: the signal handler had nothing to stop yet.
+  if (state.acknowledged) stopEscalation(incident, state.acknowledged);
+}
+
+/** Tells the escalation child to stop paging, whether this run or an earlier one started it. */
+function stopEscalation(incident: Incident, actor: Actor): void {
+  if (incident.escalation) {
+    void incident.escalation.signal(stopEscalationSignal, actor).catch(() => undefined);
+    return;
+  }
+  const progress = incident.state.escalation;
+  if (!progress || progress.ended) return;
+  void getExternalWorkflowHandle(progress.workflowId)
+    .signal(stopEscalationSignal, actor)
+    .catch(() => undefined);
+}
+
+/** Before the resolve pages: the child stops and confirms, so no page of its arrives after them. */
+async function endEscalation(incident: Incident): Promise<void> {
+  const { state } = incident;
+  const progress = state.escalation;
+  if (!progress || progress.ended) return;
+  if (!state.acknowledged) stopEscalation(incident, { by: state.closedBy ?? 'auto-close' });
+  if (!(await condition(() => progress.ended, ESCALATION_STOP_WAIT)))
+    state.escalationUnconfirmed(`the escalation did not confirm it stopped within ${ESCALATION_STOP_WAIT}`);
+}
+
+/**
+ * Until resolved, cancelled or auto-closed (counted from the incident's start, across runs). When the
+ * history grows too long meanwhile, the incident continues as new with its state, keeping its id and pages.
+ */
+async function waitOrContinue(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<void> {
+  const { state } = incident;
+  const closed = () => state.resolution !== undefined || state.cancellation !== undefined;
+  const autoCloseAt =
+    plan.autoCloseAfterHours > 0 ? Date.parse(state.status.startedAt) + plan.autoCloseAfterHours * 3600_000 : undefined;
+  for (;;) {
+    if (closed()) return;
+    if (state.acknowledged && state.status.phase !== 'acknowledged') state.setPhase('acknowledged');
+    if (historyTooLong()) await continueIncident(incident, plan, event);
+    const remainingMs = autoCloseAt === undefined ? undefined : autoCloseAt - Date.now();
+    if (remainingMs !== undefined && remainingMs <= 0) return;
+    const acknowledgedBefore = state.acknowledged !== undefined;
+    const woke = await condition(
+      () => closed() || (state.acknowledged !== undefined) !== acknowledgedBefore || historyTooLong(),
+      remainingMs,
+    );
+    if (!woke) return;
+  }
+}
+
+function historyTooLong(): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength >= MAX_HISTORY_EVENTS;
+}
+
+/** Hands the incident to a new run: same workflow id and incident id, same pages, a fresh history. */
+async function continueIncident(incident: Incident, plan: IncidentPlan, event: PageEvent): Promise<never> {
+  const { state, info } = incident;
+  // Pages on their way (opening page, approval requests) are recorded before the state is handed over.
+  await Promise.allSettled(incident.pages);
+  state.status.runs = (state.status.runs ?? 1) + 1;
+  log.info('incident continues as new', {
+    incidentId: state.incidentId,
+    historyLength: info.historyLength,
+    runs: state.status.runs,
+  });
+  const next = makeContinueAsNewFunc<typeof incidentWorkflow>({
+    // The API finds a later run's incident id here: its own run id is not the incident's.
+    memo: { incidentId: state.incidentId },
+    typedSearchAttributes: workflowInfo().typedSearchAttributes,
+  });
+  return await next({
+    key: state.status.key,
+    target: state.target,
+    alerts: [],
+    continued: { state: state.snapshot(), plan, event },
+  });
 }
 
 function acknowledgedBeforeEscalation(state: IncidentState): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Alert, AlertTarget, ArtifactRef, CollectorInfo, Severity } from '../../common/types';
 import type { Actor, IncidentPhase, IncomingAlert } from '../../workflows/definitions';
-import { IncidentState, MAX_DISTINCT_ALERTS } from '../../workflows/incident-state';
+import { IncidentState, MAX_DISTINCT_ALERTS, MAX_KEPT_ALERT_BYTES } from '../../workflows/incident-state';
 
 const COLLECTOR: CollectorInfo = { name: 'holdfast', version: '0.1.0' };
 const target: AlertTarget = { cluster: 'test', namespace: 'shop', pod: 'web-1', container: 'app', node: 'node-1' };
@@ -115,18 +115,39 @@ describe('incident state', () => {
     );
   });
 
-  test(`keeps at most ${MAX_DISTINCT_ALERTS} distinct alerts; the rest only count`, () => {
+  test(`keeps distinct alerts up to ${MAX_KEPT_ALERT_BYTES} bytes; the rest only count, and the counts add up`, () => {
     const { state } = harness();
     const many = Array.from({ length: MAX_DISTINCT_ALERTS + 3 }, (_, i) => incoming(`f${i}`));
     state.attach(many);
-    assert.equal(state.alerts.length, MAX_DISTINCT_ALERTS);
+    const kept = state.alerts.length;
+    assert.ok(kept > 100 && kept < MAX_DISTINCT_ALERTS, `kept ${kept}`);
+    const keptBytes = state.alerts.reduce((sum, r) => sum + JSON.stringify(r.alert).length, 0);
+    assert.ok(keptBytes <= MAX_KEPT_ALERT_BYTES && keptBytes > MAX_KEPT_ALERT_BYTES - 1000, `kept ${keptBytes} bytes`);
     assert.equal(state.status.alertCount, MAX_DISTINCT_ALERTS + 3);
-    assert.equal(state.alerts.at(-1)!.fingerprint, `f${MAX_DISTINCT_ALERTS - 1}`);
-    // A kept alert still folds; one beyond the cap is not kept when it repeats.
-    state.attach([incoming('f0'), incoming(`f${MAX_DISTINCT_ALERTS}`)]);
-    assert.equal(state.alerts.length, MAX_DISTINCT_ALERTS);
+    assert.equal(state.status.alertsNotKept, MAX_DISTINCT_ALERTS + 3 - kept);
+    assert.equal(state.alerts.at(-1)!.fingerprint, `f${kept - 1}`);
+    // A kept alert still folds; one beyond the bound stays counted only, as do its repeats.
+    state.attach([incoming('f0'), incoming(`f${kept}`)], [{ fingerprint: `f${kept + 1}`, count: 7, lastSeenAt: 'x' }]);
+    assert.equal(state.alerts.length, kept);
     assert.equal(state.alerts[0]!.count, 2);
-    assert.equal(state.status.alertCount, MAX_DISTINCT_ALERTS + 5);
+    assert.equal(state.status.alertCount, MAX_DISTINCT_ALERTS + 12);
+    const keptCounts = state.alerts.reduce((sum, r) => sum + r.count, 0);
+    assert.equal(keptCounts + state.status.alertsNotKept!, state.status.alertCount);
+  });
+
+  test('a few large alerts fill the byte bound; a later critical one still raises the severity', () => {
+    const { state } = harness();
+    const big = 'x'.repeat(40 * 1024);
+    state.attach(Array.from({ length: 5 }, (_, i) => incoming(`big${i}`, { summary: big })));
+    assert.equal(state.alerts.length, 3);
+    assert.equal(state.status.alertsNotKept, 2);
+    state.attach([incoming('late', { severity: 'critical', summary: big })]);
+    assert.equal(state.alerts.length, 3);
+    assert.equal(state.status.severity, 'critical');
+    // Multi-byte text counts as bytes, not characters: 'é' is two bytes in UTF-8.
+    const { state: other } = harness();
+    other.attach(Array.from({ length: 3 }, (_, i) => incoming(`e${i}`, { summary: 'é'.repeat(30 * 1024) })));
+    assert.equal(other.alerts.length, 2);
   });
 
   test('severity only rises, and the hook is called once per raise', () => {
@@ -403,4 +424,95 @@ test('containment before the captures ended: the incident and each capture still
   assert.deepEqual(fs.notes, [`${note}; this capture went on after containment started`]);
   assert.deepEqual(mem.notes, fs.notes);
   assert.deepEqual(net.notes, []);
+});
+
+describe('continue-as-new: snapshot and restore', () => {
+  test('a restored state is the same incident: status, alerts and their byte bound, evidence, decisions, pin, ack', () => {
+    const { state } = harness();
+    state.attach([incoming('a'), incoming('a'), incoming('b', { severity: 'high' })]);
+    state.pin({ uid: 'uid-1', node: 'node-1' });
+    const step = state.track('logs', 'capture');
+    state.succeed(step, { notes: ['n'], artifacts: [artifact('logs.txt')] });
+    state.fail(state.track('memory', 'capture'), 'CollectorStalled: gdb', 'memory');
+    state.contained.push({ name: 'isolate' } as never);
+    state.decide(true, { step: 'isolate', by: 'alice' });
+    state.acknowledge({ by: 'bob' });
+    state.escalationStarted('incident/x/escalation/run-1');
+    state.escalationReported({ incidentId: 'inc-1', pages: [{ tier: 1, notifier: 'pd', ok: true }] });
+    // Through JSON, as Temporal carries it.
+    const snapshot = JSON.parse(JSON.stringify(state.snapshot())) as ReturnType<IncidentState['snapshot']>;
+    const calls: string[] = [];
+    const restored = IncidentState.restore(snapshot, {
+      now: () => '2026-02-01T00:00:00.000Z',
+      onAcknowledged: () => calls.push('ack'),
+      onSeverityRaised: (s) => calls.push(s),
+    });
+    assert.deepEqual(restored.status, state.status);
+    assert.deepEqual(restored.alerts, state.alerts);
+    assert.deepEqual(restored.artifacts, state.artifacts);
+    assert.deepEqual(restored.failures, state.failures);
+    assert.deepEqual(restored.pod, { uid: 'uid-1', node: 'node-1' });
+    assert.equal(restored.decisionFor('isolate')?.by, 'alice');
+    assert.equal(restored.acknowledged?.by, 'bob');
+    assert.deepEqual(restored.escalation, { workflowId: 'incident/x/escalation/run-1', paged: ['pd'], ended: false });
+    assert.equal(restored.contained.length, 1);
+    // What already happened calls no hook again; a second ack is ignored, a new repeat still counts.
+    restored.acknowledge({ by: 'carol' });
+    restored.attach([], [{ fingerprint: 'a', count: 3, lastSeenAt: 'later' }]);
+    assert.deepEqual(calls, []);
+    assert.equal(restored.status.alertCount, 6);
+    assert.equal(restored.alerts[0]!.count, 5);
+  });
+
+  test('the byte bound carries over: a restored full state keeps no more alerts', () => {
+    const { state } = harness();
+    const big = 'x'.repeat(40 * 1024);
+    state.attach(Array.from({ length: 3 }, (_, i) => incoming(`big${i}`, { summary: big })));
+    const restored = IncidentState.restore(JSON.parse(JSON.stringify(state.snapshot())), { now: () => 'now' });
+    restored.attach([incoming('one-more', { summary: big })]);
+    assert.equal(restored.alerts.length, 3);
+    assert.equal(restored.status.alertsNotKept, 1);
+  });
+});
+
+describe('escalation reports', () => {
+  function escalating() {
+    const h = harness();
+    const record = h.state.track('escalate', 'escalate');
+    h.state.start(record);
+    h.state.escalationStarted('esc-1');
+    return { ...h, record };
+  }
+
+  test('pages become notes as they go out; the end settles the step; reports after the end are ignored', () => {
+    const { state, record } = escalating();
+    state.escalationReported({ incidentId: 'inc-1', pages: [{ tier: 1, notifier: 'pd', ok: true }] });
+    assert.deepEqual(record.notes, ['tier 1 pd: paged']);
+    assert.equal(record.state, 'running');
+    state.escalationReported({ incidentId: 'inc-1', pages: [{ tier: 2, notifier: 'pd', ok: true }] });
+    state.escalationReported({ incidentId: 'inc-1', pages: [], ended: { acknowledgedBy: 'alice' } });
+    assert.equal(record.state, 'succeeded');
+    assert.deepEqual(record.notes, ['tier 1 pd: paged', 'tier 2 pd: paged', 'acknowledged by alice']);
+    assert.deepEqual(state.escalation, { workflowId: 'esc-1', paged: ['pd'], ended: true });
+    assert.ok(record.endedAt);
+    state.escalationReported({ incidentId: 'inc-1', pages: [{ tier: 3, notifier: 'late', ok: true }] });
+    assert.equal(record.notes.length, 3);
+  });
+
+  test('a failed page fails the step; a report for another incident on the same pod is ignored', () => {
+    const { state, record } = escalating();
+    state.escalationReported({ incidentId: 'inc-other', pages: [{ tier: 1, notifier: 'pd', ok: true }] });
+    assert.deepEqual(record.notes, []);
+    state.escalationReported({ incidentId: 'inc-1', pages: [{ tier: 1, notifier: 'hook', ok: false, error: '503' }] });
+    state.escalationReported({ incidentId: 'inc-1', pages: [], ended: {} });
+    assert.equal(record.state, 'failed');
+    assert.deepEqual(state.escalation?.paged, ['hook']);
+  });
+
+  test('an escalation that never confirms its stop is noted and counts as ended', () => {
+    const { state, record } = escalating();
+    state.escalationUnconfirmed('the escalation did not confirm it stopped within 1 minute');
+    assert.equal(state.escalation?.ended, true);
+    assert.match(record.notes[0]!, /did not confirm/);
+  });
 });
