@@ -82,8 +82,17 @@ function quote(value: string): string {
   return `"${value}"`;
 }
 
+/**
+ * An incident that continued as new has one execution per run; only its latest run (never one that ended by
+ * continuing) stands for it in lists and counts.
+ */
+const LATEST_RUNS = `WorkflowType = "${INCIDENT_WORKFLOW}" AND ExecutionStatus != "ContinuedAsNew"`;
+
+/** How many continue-as-new links `locate` follows: far more than a week of waiting produces. */
+const MAX_RUNS = 1000;
+
 export function visibilityQuery(filters: IncidentFilters): string {
-  const clauses = [`WorkflowType = "${INCIDENT_WORKFLOW}"`];
+  const clauses = [LATEST_RUNS];
   for (const [name, attribute] of Object.entries(FILTER_ATTRIBUTES) as Array<[keyof IncidentFilters, string]>) {
     const value = filters[name];
     if (value) clauses.push(`${attribute} = ${quote(value)}`);
@@ -120,19 +129,40 @@ function decodeToken(token: string | undefined): Uint8Array | undefined {
 export function temporalIncidents(client: Client, namespace: string): IncidentsService {
   const service = client.workflowService;
 
-  async function locate(incidentId: string): Promise<{ workflowId: string; runId: string; running: boolean }> {
-    const runId = runIdFromIncidentId(incidentId);
-    if (!runId) throw new HttpProblem(404, 'Not Found', 'no such incident');
+  const Status = temporal.api.enums.v1.WorkflowExecutionStatus;
+
+  /**
+   * The incident's first run (its id) and its current run: the same unless it continued as new while it
+   * waited, in which case each run's last history event names the next.
+   */
+  async function locate(
+    incidentId: string,
+  ): Promise<{ workflowId: string; firstRunId: string; runId: string; running: boolean }> {
+    const firstRunId = runIdFromIncidentId(incidentId);
+    if (!firstRunId) throw new HttpProblem(404, 'Not Found', 'no such incident');
     const found = await service.listWorkflowExecutions({
       namespace,
       pageSize: 1,
-      query: `RunId = "${runId}" AND WorkflowType = "${INCIDENT_WORKFLOW}"`,
+      query: `RunId = "${firstRunId}" AND WorkflowType = "${INCIDENT_WORKFLOW}"`,
     });
     const execution = found.executions?.[0];
-    if (!execution?.execution?.workflowId) throw new HttpProblem(404, 'Not Found', `no incident ${incidentId}`);
-    const running =
-      execution.status === temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
-    return { workflowId: execution.execution.workflowId, runId, running };
+    const workflowId = execution?.execution?.workflowId;
+    if (!workflowId) throw new HttpProblem(404, 'Not Found', `no incident ${incidentId}`);
+    let runId = firstRunId;
+    let status = execution.status;
+    for (let runs = 1; status === Status.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW && runs < MAX_RUNS; runs++) {
+      const last = await service.getWorkflowExecutionHistoryReverse({
+        namespace,
+        execution: { workflowId, runId },
+        maximumPageSize: 1,
+      });
+      const next = last.history?.events?.[0]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+      if (!next) break;
+      runId = next;
+      const described = await service.describeWorkflowExecution({ namespace, execution: { workflowId, runId } });
+      status = described.workflowExecutionInfo?.status;
+    }
+    return { workflowId, firstRunId, runId, running: status === Status.WORKFLOW_EXECUTION_STATUS_RUNNING };
   }
 
   return {
@@ -145,12 +175,14 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
       });
       const incidents = (response.executions ?? []).map((e): IncidentSummary => {
         const fields = e.searchAttributes?.indexedFields ?? {};
+        // A later run carries the incident's id and start in its memo (see continueIncident).
+        const memo = decodePayload(e.memo?.fields?.incident) as { incidentId?: string; startedAt?: string } | undefined;
         const attr = (name: string) => {
           const value = decodePayload(fields[name]);
           return Array.isArray(value) ? String(value[0]) : (value as string | undefined);
         };
         return {
-          incidentId: incidentIdFromRunId(e.execution?.runId ?? ''),
+          incidentId: memo?.incidentId ?? incidentIdFromRunId(e.execution?.runId ?? ''),
           workflowId: e.execution?.workflowId ?? '',
           status: attr(SEARCH_ATTRIBUTES.status.name) ?? 'unknown',
           severity: attr(SEARCH_ATTRIBUTES.severity.name),
@@ -158,7 +190,7 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
           namespace: attr(SEARCH_ATTRIBUTES.namespace.name),
           pod: attr(SEARCH_ATTRIBUTES.pod.name),
           source: attr(SEARCH_ATTRIBUTES.source.name),
-          startedAt: toDate(e.startTime),
+          startedAt: memo?.startedAt ?? toDate(e.startTime),
           closedAt: toDate(e.closeTime),
         };
       });
@@ -183,8 +215,9 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
       return { status, alerts, running, progress };
     },
 
+    // The first run's history: the whole response (plan to escalation); later runs only waited.
     async history(incidentId, pageSize, pageToken) {
-      const { workflowId, runId } = await locate(incidentId);
+      const { workflowId, firstRunId: runId } = await locate(incidentId);
       const response = await service.getWorkflowExecutionHistory({
         namespace,
         execution: { workflowId, runId },
@@ -253,7 +286,7 @@ export function incidentCounter(
       PHASES.map(async (phase) => {
         const response = await client.workflowService.countWorkflowExecutions({
           namespace,
-          query: `WorkflowType = "${INCIDENT_WORKFLOW}" AND ${SEARCH_ATTRIBUTES.status.name} = "${phase}"`,
+          query: `${LATEST_RUNS} AND ${SEARCH_ATTRIBUTES.status.name} = "${phase}"`,
         });
         return [phase, Number(response.count ?? 0)] as const;
       }),

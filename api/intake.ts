@@ -9,8 +9,12 @@ import { incidentWorkflowId, type AlertBatch, type IncomingAlert } from '../work
  * - while one call for a key is in flight, new distinct alerts queue and leave together in the next call
  *   (group commit), so a storm becomes a few calls per incident, not one per alert;
  * - an identical alert (same fingerprint) seen again within `repeatWindowMs` of its delivery is answered
- *   at once and folded into a count sent every `repeatFlushMs`: nothing distinct is ever dropped, only
- *   exact repeats are summarized, and a storm of repeats costs one signal per incident per flush.
+ *   at once and folded into a count sent after `repeatFlushMs`, then at doubling intervals up to
+ *   `repeatFlushMaxMs` while the repeats go on: nothing distinct is ever dropped, only exact repeats are
+ *   summarized, and a steady storm of repeats costs one signal per incident per `repeatFlushMaxMs`;
+ * - deliveries to one incident are at least `minDeliveryIntervalMs` apart and at most `maxBatchBytes`
+ *   each, so a storm of distinct alerts grows the incident's history at a bounded pace in bounded payloads.
+ * Together they keep an incident's history within what continue-as-new can manage (see the workflow).
  */
 
 export interface IntakeSink {
@@ -25,10 +29,16 @@ export interface IntakeSink {
 export interface IntakeOptions {
   /** How long after its delivery an identical alert counts as a repeat. */
   repeatWindowMs: number;
-  /** How often repeat counts are sent to their incident (default: min(repeatWindowMs, 2 s)). */
+  /** How soon the first repeat counts are sent to their incident (default: min(repeatWindowMs, 2 s)). */
   repeatFlushMs?: number;
-  /** Most alerts in one signal, to stay well under Temporal's payload limits. */
+  /** The longest interval between repeat flushes while repeats go on (default 60 s). */
+  repeatFlushMaxMs?: number;
+  /** Most alerts in one signal. */
   maxBatch: number;
+  /** Most bytes of alerts (their JSON) in one signal, well under Temporal's blob limit (default 128 KiB). */
+  maxBatchBytes?: number;
+  /** Least time between two deliveries to the same incident; alerts arriving meanwhile go together (default 0). */
+  minDeliveryIntervalMs?: number;
   /** Most Temporal calls in flight at once across all keys. */
   maxInFlight: number;
   /** Most incident keys tracked at once; the idle ones are forgotten first. */
@@ -58,8 +68,15 @@ interface KeyState {
   /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
   repeats: Map<string, { count: number; lastSeenAt: string; latest: Alert }>;
   repeatTimer?: NodeJS.Timeout;
+  /** The wait before the next repeat flush: doubles while repeats keep coming, back to the start when quiet. */
+  repeatDelayMs: number;
+  lastRepeatFlushAt: number;
+  lastDeliveryAt: number;
   lastUsed: number;
 }
+
+const DEFAULT_MAX_BATCH_BYTES = 128 * 1024;
+const DEFAULT_REPEAT_FLUSH_MAX_MS = 60_000;
 
 /** Identical alerts: same source, rule, severity, target and text; ids and timestamps differ between repeats. */
 export function alertFingerprint(alert: Alert): string {
@@ -145,7 +162,17 @@ export class AlertIntake {
     let state = this.keys.get(workflowId);
     if (!state) {
       if (this.keys.size >= this.options.maxKeys) this.evictIdle();
-      state = { target, pending: [], inFlight: false, recent: new Map(), repeats: new Map(), lastUsed: Date.now() };
+      state = {
+        target,
+        pending: [],
+        inFlight: false,
+        recent: new Map(),
+        repeats: new Map(),
+        repeatDelayMs: this.firstRepeatDelayMs,
+        lastRepeatFlushAt: 0,
+        lastDeliveryAt: 0,
+        lastUsed: Date.now(),
+      };
       this.keys.set(workflowId, state);
     }
     state.lastUsed = Date.now();
@@ -176,9 +203,12 @@ export class AlertIntake {
     state.inFlight = true;
     try {
       while (state.pending.length > 0) {
-        const batch = state.pending.splice(0, this.options.maxBatch);
+        const wait = state.lastDeliveryAt + (this.options.minDeliveryIntervalMs ?? 0) - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        const batch = this.nextBatch(state);
         const repeats = this.takeRepeats(state);
         const sentAt = Date.now();
+        state.lastDeliveryAt = sentAt;
         try {
           const runId = await this.withSlot(() =>
             this.sink.deliver(workflowId, state.target, {
@@ -200,6 +230,20 @@ export class AlertIntake {
     } finally {
       state.inFlight = false;
     }
+  }
+
+  /** The oldest pending alerts, at most maxBatch of them and maxBatchBytes of JSON (always at least one). */
+  private nextBatch(state: KeyState): Waiter[] {
+    const limit = this.options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    let bytes = 0;
+    let count = 0;
+    for (const waiter of state.pending) {
+      if (count >= this.options.maxBatch) break;
+      bytes += Buffer.byteLength(JSON.stringify(waiter.incoming));
+      if (count > 0 && bytes > limit) break;
+      count += 1;
+    }
+    return state.pending.splice(0, count);
   }
 
   private takeRepeats(
@@ -225,15 +269,23 @@ export class AlertIntake {
     }
   }
 
+  private get firstRepeatDelayMs(): number {
+    return this.options.repeatFlushMs ?? Math.min(this.options.repeatWindowMs, 2000);
+  }
+
   private scheduleRepeats(workflowId: string, state: KeyState): void {
     if (state.repeatTimer) return;
-    state.repeatTimer = setTimeout(
-      () => {
-        state.repeatTimer = undefined;
-        void this.sendRepeats(workflowId, state);
-      },
-      this.options.repeatFlushMs ?? Math.min(this.options.repeatWindowMs, 2000),
-    );
+    // Quiet for a while since the last flush: the next repeats are news, send them soon again.
+    if (Date.now() - state.lastRepeatFlushAt > 2 * state.repeatDelayMs) state.repeatDelayMs = this.firstRepeatDelayMs;
+    state.repeatTimer = setTimeout(() => {
+      state.repeatTimer = undefined;
+      state.lastRepeatFlushAt = Date.now();
+      state.repeatDelayMs = Math.min(
+        state.repeatDelayMs * 2,
+        Math.max(this.options.repeatFlushMaxMs ?? DEFAULT_REPEAT_FLUSH_MAX_MS, this.firstRepeatDelayMs),
+      );
+      void this.sendRepeats(workflowId, state);
+    }, state.repeatDelayMs);
     state.repeatTimer.unref();
   }
 

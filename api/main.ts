@@ -30,6 +30,8 @@ async function main(): Promise<void> {
   const intake = new AlertIntake(temporalSink(client, config.temporal.taskQueue), {
     repeatWindowMs: 60_000,
     repeatFlushMs: 2000,
+    repeatFlushMaxMs: 60_000,
+    minDeliveryIntervalMs: 1000,
     maxBatch: 20,
     maxInFlight: 64,
     maxKeys: 100_000,

@@ -571,7 +571,7 @@ async function continueIncident(incident: Incident, plan: IncidentPlan, event: P
   });
   const next = makeContinueAsNewFunc<typeof incidentWorkflow>({
     // The API finds a later run's incident id here: its own run id is not the incident's.
-    memo: { incidentId: state.incidentId },
+    memo: { incident: { incidentId: state.incidentId, startedAt: state.status.startedAt } },
     typedSearchAttributes: workflowInfo().typedSearchAttributes,
   });
   return await next({

@@ -13,8 +13,12 @@ class CountingSink implements IntakeSink {
   readonly received = new Map<string, { alerts: string[]; repeats: number }>();
   failNext = 0;
   closed = false;
+  /** Every delivery: when, how many alerts and how many bytes of them. */
+  readonly deliveries: Array<{ at: number; count: number; bytes: number }> = [];
   async deliver(workflowId: string, _target: AlertTarget, batch: AlertBatch): Promise<string> {
     this.delivers += 1;
+    const bytes = batch.alerts.reduce((n, a) => n + Buffer.byteLength(JSON.stringify(a)), 0);
+    this.deliveries.push({ at: Date.now(), count: batch.alerts.length, bytes });
     await sleep(5);
     if (this.failNext > 0) {
       this.failNext -= 1;
@@ -105,5 +109,86 @@ describe('alert intake coalescing', () => {
     assert.equal(alertFingerprint(a), alertFingerprint({ ...a, id: 'other', receivedAt: '2000-01-01T00:00:00Z' }));
     assert.notEqual(alertFingerprint(a), alertFingerprint({ ...a, summary: 'different' }));
     assert.notEqual(alertFingerprint(a), alertFingerprint({ ...a, target: { ...a.target, pod: 'other' } }));
+  });
+});
+
+describe("alert intake keeps one incident's history growing at a bounded pace", () => {
+  const target = { cluster: 'c', namespace: 'ns', pod: 'p' };
+
+  test('a steady storm of repeats is flushed at doubling intervals, not every flush period, every repeat counted', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, {
+      ...options,
+      repeatWindowMs: 60_000,
+      repeatFlushMs: 20,
+      repeatFlushMaxMs: 160,
+    });
+    const alert = sampleAlert({ summary: 'same' }, target);
+    await intake.accept(alert);
+    let sent = 1;
+    const until = Date.now() + 1200;
+    while (Date.now() < until) {
+      await intake.accept({ ...alert, id: `r${sent}` });
+      sent += 1;
+      await sleep(5);
+    }
+    await intake.flush();
+    const got = sink.received.get('incident/c/ns/p')!;
+    assert.equal(got.alerts.length + got.repeats, sent, 'every repeat is counted');
+    // A flush every 20 ms would be ~60 signals; doubling to 160 ms gives about 10.
+    assert.ok(sink.signals <= 14, `${sink.signals} repeat signals in 1.2 s`);
+    assert.ok(sink.signals >= 4, `${sink.signals} repeat signals: counts still flow`);
+  });
+
+  test('after a quiet spell the first repeats are sent soon again', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, {
+      ...options,
+      repeatWindowMs: 60_000,
+      repeatFlushMs: 20,
+      repeatFlushMaxMs: 1000,
+    });
+    const alert = sampleAlert({ summary: 'same' }, target);
+    await intake.accept(alert);
+    for (let i = 0; i < 40; i++) {
+      await intake.accept({ ...alert, id: `a${i}` });
+      await sleep(5);
+    }
+    await sleep(700);
+    const before = sink.signals;
+    await intake.accept({ ...alert, id: 'late' });
+    for (let i = 0; i < 50 && sink.signals === before; i++) await sleep(10);
+    assert.equal(sink.signals, before + 1, 'the late repeat was sent within 0.5 s, not after the grown interval');
+  });
+
+  test('distinct alerts for one incident: deliveries at least the minimum interval apart, none lost', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, minDeliveryIntervalMs: 100 });
+    const started = Date.now();
+    const accepted: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 60; i++) {
+      accepted.push(intake.accept(sampleAlert({ summary: `distinct ${i}` }, target)));
+      await sleep(10);
+    }
+    await Promise.all(accepted);
+    const elapsed = Date.now() - started;
+    assert.equal(sink.received.get('incident/c/ns/p')!.alerts.length, 60);
+    const gaps = sink.deliveries.slice(1).map((d, i) => d.at - sink.deliveries[i]!.at);
+    assert.ok(
+      gaps.every((g) => g >= 95),
+      `gaps ${gaps.join(', ')} ms`,
+    );
+    assert.ok(sink.delivers <= elapsed / 100 + 2, `${sink.delivers} deliveries in ${elapsed} ms`);
+  });
+
+  test('a batch stays under the byte bound; one alert larger than it still goes, alone', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, maxBatchBytes: 100 * 1024, minDeliveryIntervalMs: 50 });
+    const big = (i: number, kib: number) => sampleAlert({ summary: `${i}`.padEnd(kib * 1024, 'x') }, target);
+    const alerts = [...Array.from({ length: 9 }, (_, i) => big(i, 40)), big(99, 150)];
+    await Promise.all(alerts.map((a) => intake.accept(a)));
+    assert.equal(sink.received.get('incident/c/ns/p')!.alerts.length, 10);
+    for (const d of sink.deliveries) assert.ok(d.bytes <= 100 * 1024 || d.count === 1, JSON.stringify(d));
+    assert.ok(sink.deliveries.some((d) => d.count === 1 && d.bytes > 150 * 1024));
   });
 });
