@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Alert, AlertTarget } from '../common/types';
-import { incidentWorkflowId, type AlertBatch, type IncomingAlert } from '../workflows/definitions';
+import { incidentIdFromRunId, incidentWorkflowId, type AlertBatch, type IncomingAlert } from '../workflows/definitions';
 
 /**
  * Alert intake between the HTTP routes and Temporal. Per incident key (workflow id):
@@ -22,8 +22,11 @@ export interface IntakeSink {
   deliver(workflowId: string, target: AlertTarget, batch: AlertBatch): Promise<string>;
   /** Plain signal for repeat counts and resolved notices: never opens an incident. False if none is open. */
   signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean>;
-  /** Whether the run existed before `since` (a run we did not start). */
-  startedBefore(workflowId: string, runId: string, since: number): Promise<boolean>;
+  /**
+   * When a run started, and the incident it belongs to when that is not `inc-<runId>` (a run the incident
+   * continued as new into carries its incident id).
+   */
+  describeRun(workflowId: string, runId: string): Promise<{ startedAt: Date; incidentId?: string }>;
 }
 
 export interface IntakeOptions {
@@ -48,7 +51,8 @@ export interface IntakeOptions {
 
 export interface Accepted {
   workflowId: string;
-  runId: string;
+  /** The incident's id (its first run's), whichever run took the alert. */
+  incidentId: string;
   deduplicated: boolean;
 }
 
@@ -62,7 +66,8 @@ interface KeyState {
   target: AlertTarget;
   pending: Waiter[];
   inFlight: boolean;
-  runId?: string;
+  /** The run that took the last delivery, and its incident. */
+  run?: { runId: string; incidentId: string };
   /** Fingerprints delivered recently, with the delivery they rode on. */
   recent: Map<string, { until: number; delivered: Promise<Accepted> }>;
   /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
@@ -216,11 +221,16 @@ export class AlertIntake {
               repeats: repeats.map(({ latest: _, ...r }) => r),
             }),
           );
-          let existed = state.runId === runId;
-          if (state.runId === undefined)
-            existed = await this.sink.startedBefore(workflowId, runId, sentAt).catch(() => false);
-          state.runId = runId;
-          for (const waiter of batch) waiter.resolve({ workflowId, runId, deduplicated: existed });
+          let existed = state.run?.runId === runId;
+          if (!existed) {
+            // A run we did not start (it existed before this call), or the open incident's next run.
+            const run = await this.sink.describeRun(workflowId, runId).catch(() => undefined);
+            // Allow for clock differences between this process and the server.
+            existed = run !== undefined && run.startedAt.getTime() < sentAt - 500;
+            state.run = { runId, incidentId: run?.incidentId ?? incidentIdFromRunId(runId) };
+          }
+          const { incidentId } = state.run!;
+          for (const waiter of batch) waiter.resolve({ workflowId, incidentId, deduplicated: existed });
         } catch (err) {
           this.restoreRepeats(state, repeats);
           this.options.onError?.(err, workflowId);
@@ -301,7 +311,7 @@ export class AlertIntake {
       if (!open) {
         // The incident closed meanwhile: these alerts are news again, so they open a new incident.
         state.recent.clear();
-        state.runId = undefined;
+        state.run = undefined;
         for (const r of repeats) {
           const reopened = this.accept(r.latest);
           reopened.catch((err: unknown) => this.options.onError?.(err, workflowId));

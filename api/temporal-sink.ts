@@ -33,10 +33,11 @@ export function temporalSink(client: Client, taskQueue: string): IntakeSink {
         throw err;
       }
     },
-    async startedBefore(workflowId: string, runId: string, since: number): Promise<boolean> {
+    async describeRun(workflowId: string, runId: string) {
       const description = await client.workflow.getHandle(workflowId, runId).describe();
-      // Allow for clock differences between this process and the server.
-      return description.startTime.getTime() < since - 500;
+      const memo = description.memo?.incident as { incidentId?: unknown } | undefined;
+      const incidentId = typeof memo?.incidentId === 'string' ? memo.incidentId : undefined;
+      return { startedAt: description.startTime, ...(incidentId ? { incidentId } : {}) };
     },
   };
 }

@@ -27,6 +27,8 @@ export interface StackOptions {
   /** Omit for a headless server (tests). */
   temporalUiPort?: number;
   s3Port?: number;
+  /** Temporal dynamic config, e.g. low history limits for tests of continue-as-new. */
+  temporalDynamicConfig?: Record<string, unknown>;
   log: (line: string) => void;
 }
 
@@ -158,6 +160,8 @@ export async function startTemporal(
   if (opts.temporalUiPort) args.push('--ui-port', String(opts.temporalUiPort));
   else args.push('--headless');
   for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
+  for (const [key, value] of Object.entries(opts.temporalDynamicConfig ?? {}))
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   const logFile = path.join(opts.dataDir, 'temporal.log');
   const pidFile = path.join(opts.dataDir, 'temporal.pid');

@@ -5,7 +5,6 @@ import type { Alert } from '../../common/types';
 import { HttpProblem } from '../errors';
 import type { AlertIntake } from '../intake';
 import type { ApiMetrics } from '../metrics';
-import { incidentIdFromRunId } from '../../workflows/definitions';
 
 /** What the intake routes need of an alert format (see alerts/format.ts). */
 export interface AlertFormatLike {
@@ -78,7 +77,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
             // A resolved alert never opens an incident: it is only recorded on an open one.
             await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
             accepted = results.map((r) => ({
-              incidentId: incidentIdFromRunId(r.runId),
+              incidentId: r.incidentId,
               workflowId: r.workflowId,
               deduplicated: r.deduplicated,
             }));

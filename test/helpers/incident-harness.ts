@@ -90,11 +90,16 @@ export async function startHarness(
     cluster?: FakeCluster;
     /** A real cluster for the worker (the local one); `cluster` then stays an unused fake. */
     liveCluster?: ActivityDeps['cluster'];
+    /** Another Temporal server than the test run's (e.g. one started with low limits). */
+    temporalAddress?: string;
   } = {},
 ): Promise<Harness> {
   quietTemporalRuntime();
   const taskQueue = `incident-test-${crypto.randomUUID()}`;
-  const config = testConfig(taskQueue);
+  const config = testConfig(
+    taskQueue,
+    overrides.temporalAddress ? { TEMPORAL_ADDRESS: overrides.temporalAddress } : {},
+  );
   const cluster = overrides.cluster ?? new FakeCluster();
   const evidence = new MemoryEvidenceStore();
   const playbooks = parsePlaybooks(playbookYaml, 'test-playbooks.yaml', { apiBaseUrl: 'http://holdfast.test' });
@@ -109,7 +114,7 @@ export async function startHarness(
       keyId: 'test',
     };
   };
-  const { liveCluster, ...deps } = overrides;
+  const { liveCluster, temporalAddress: _address, ...deps } = overrides;
   const running = await createWorker(config, {
     evidence,
     notifiers,

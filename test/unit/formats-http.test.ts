@@ -40,8 +40,8 @@ class RecordingSink implements IntakeSink {
     this.resolved.push(...batch.alerts.map((a) => a.alert));
     return true;
   }
-  async startedBefore(): Promise<boolean> {
-    return false;
+  async describeRun() {
+    return { startedAt: new Date() };
   }
   reset(): void {
     this.runs.clear();

@@ -33,8 +33,8 @@ class CountingSink implements IntakeSink {
     this.record(workflowId, batch);
     return true;
   }
-  async startedBefore(): Promise<boolean> {
-    return false;
+  async describeRun() {
+    return { startedAt: new Date() };
   }
   private record(workflowId: string, batch: AlertBatch) {
     const entry = this.received.get(workflowId) ?? { alerts: [], repeats: 0 };

@@ -190,8 +190,8 @@ class RecordingSink implements IntakeSink {
   async signalOpen(): Promise<boolean> {
     return true;
   }
-  async startedBefore(): Promise<boolean> {
-    return false;
+  async describeRun() {
+    return { startedAt: new Date() };
   }
 }
 
