@@ -70,6 +70,7 @@ type EscalationWorkflow = (i: EscalationInput) => Promise<EscalationResult>;
  * failing that, at this many events: far below Temporal's default hard limit (51,200), which would end it.
  */
 const MAX_HISTORY_EVENTS = 10_000;
+const MIN_RUN_EVENTS = 20;
 /** How long closing waits for the escalation child to confirm it stopped before resolving its pages. */
 const ESCALATION_STOP_WAIT = '1 minute';
 type PageEvent = EscalationInput['event'];
@@ -555,6 +556,8 @@ async function waitOrContinue(incident: Incident, plan: IncidentPlan, event: Pag
 
 function historyTooLong(): boolean {
   const info = workflowInfo();
+  // A run that has hardly begun never continues: its input alone must not make runs follow each other in a loop.
+  if (info.historyLength < MIN_RUN_EVENTS) return false;
   return info.continueAsNewSuggested || info.historyLength >= MAX_HISTORY_EVENTS;
 }
 
