@@ -9,6 +9,11 @@ export interface ParseContext {
   receivedAt: string;
   /** Cluster name used when the alert does not say (already validated by configuration). */
   defaultCluster: string;
+  /**
+   * A format that carries several alerts (grouped) reports a bad entry here and goes on with the others, so
+   * one bad entry does not lose the group; without it, the first bad entry refuses the whole body.
+   */
+  reject?: (problem: AlertRejected) => void;
 }
 
 /**
@@ -50,10 +55,49 @@ export function defineAlertFormat<const N extends string>(format: AlertFormat<N>
 export class AlertRejected extends Error {
   override name = 'AlertRejected';
   readonly status = 422 as const;
+  /** The message without the field: what the answer lists next to the field. */
+  readonly problem: string;
   constructor(
     readonly field: string,
     message: string,
   ) {
     super(`${field || '/'}: ${message}`);
+    this.problem = message;
+  }
+
+  /** A bounded reason for metrics labels and logs, classified from our own message (never the value). */
+  get reason(): RejectionReason {
+    return REASON_PATTERNS.find(([pattern]) => pattern.test(this.problem))?.[1] ?? 'invalid_value';
   }
 }
+
+/**
+ * The alert is sound but names neither a pod nor a node: nothing to preserve, capture or contain. It is not
+ * an error (an Alertmanager group often mixes service-level alerts with pod alerts): the answer lists it as
+ * not actionable, the API logs it and counts it (`outcome="not_actionable"`), and no incident opens.
+ */
+export class AlertNotActionable extends AlertRejected {
+  override name = 'AlertNotActionable';
+}
+
+export const REJECTION_REASONS = [
+  'invalid_name',
+  'missing_field',
+  'wrong_type',
+  'too_large',
+  'invalid_time',
+  'unsupported',
+  'invalid_value',
+  'not_actionable',
+] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
+
+const REASON_PATTERNS: Array<[RegExp, RejectionReason]> = [
+  [/names neither a pod/, 'not_actionable'],
+  [/name is not valid|must not be empty/, 'invalid_name'],
+  [/is required|non-empty|needs its/, 'missing_field'],
+  [/must be (a string|an object|strings)|must be a number|values must be strings/, 'wrong_type'],
+  [/at most/, 'too_large'],
+  [/timestamp/, 'invalid_time'],
+  [/only .*understood|must be 'GuardDuty/, 'unsupported'],
+];

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import type { AlertTarget, Severity } from '../common/types';
 import { boundedText, nameProblem, stripControlChars, type NameKind } from '../common/k8s-names';
-import { AlertRejected } from './format';
+import { AlertNotActionable, AlertRejected } from './format';
 
 export const LIMITS = {
   /** Alert.summary, UTF-8 bytes. */
@@ -70,7 +70,7 @@ export interface TargetInput {
 
 /**
  * Validates every name and returns the target. A pod needs its namespace; an alert with neither a pod
- * nor a node cannot be keyed to an incident and is refused, naming `missingField`.
+ * nor a node cannot be keyed to an incident: it is not actionable (AlertNotActionable, naming `missingField`).
  */
 export function buildTarget(input: TargetInput, missingField: string): AlertTarget {
   const cluster = optionalName('cluster', input.cluster?.value, input.cluster?.field ?? '') ?? input.defaultCluster;
@@ -82,7 +82,7 @@ export function buildTarget(input: TargetInput, missingField: string): AlertTarg
   const node = optionalName('node', input.node?.value, input.node?.field ?? '');
   if (pod && !namespace) throw new AlertRejected(input.namespace?.field ?? missingField, 'a pod needs its namespace');
   if (!pod && !node)
-    throw new AlertRejected(missingField, 'the alert names neither a pod (namespace and pod) nor a node');
+    throw new AlertNotActionable(missingField, 'the alert names neither a pod (namespace and pod) nor a node');
   const target: AlertTarget = { cluster };
   if (pod && namespace) {
     target.namespace = namespace;
@@ -228,4 +228,25 @@ export function severityFromWord(word: string | undefined, fallback: Severity): 
     default:
       return fallback;
   }
+}
+
+/**
+ * Parses each entry of a multi-alert body. With `ctx.reject`, a refused entry is reported there and the
+ * others go on; without it, the first refused entry refuses the body (as a single-alert format does).
+ */
+export function parseEach<T, R>(
+  entries: readonly T[],
+  reject: ((problem: AlertRejected) => void) | undefined,
+  parseOne: (entry: T, index: number) => R,
+): R[] {
+  const parsed: R[] = [];
+  entries.forEach((entry, i) => {
+    try {
+      parsed.push(parseOne(entry, i));
+    } catch (err) {
+      if (!(err instanceof AlertRejected) || !reject) throw err;
+      reject(err);
+    }
+  });
+  return parsed;
 }

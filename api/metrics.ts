@@ -6,8 +6,10 @@ export function createApiMetrics() {
   client.collectDefaultMetrics({ register: registry, prefix: 'holdfast_api_' });
   const alertsReceived = new client.Counter({
     name: 'holdfast_alerts_received_total',
-    help: 'Alerts received, by source format and outcome (accepted, deduplicated, rejected, unauthorized, failed).',
-    labelNames: ['source', 'outcome'] as const,
+    help:
+      'Alerts received, by source format and outcome (accepted, deduplicated, resolved, rejected, not_actionable, ' +
+      'unauthorized, failed); rejected ones also by a bounded reason.',
+    labelNames: ['source', 'outcome', 'reason'] as const,
     registers: [registry],
   });
   const intakeSeconds = new client.Histogram({

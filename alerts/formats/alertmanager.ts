@@ -3,7 +3,8 @@
  * `alerts[]` (at most 1000; a larger group is refused, 422 at /alerts).
  *
  * - pod identity: labels `namespace`, `pod`, `container`; node: label `node` (kube-state-metrics style);
- *   cluster: label `cluster`, else the default. An entry with neither pod nor node is refused (422 naming it).
+ *   cluster: label `cluster`, else the default. An entry with neither pod nor node is not actionable.
+ * - one bad entry does not lose the group: the others are accepted and the answer lists it (see parseEach).
  * - severity: labels.severity (critical / high|error|major / warning|medium / low|minor|notice / info|none);
  *   missing or unknown → medium.
  * - status: firing/resolved per entry, preserved.
@@ -22,6 +23,7 @@ import {
   isoTime,
   optionalObject,
   optionalString,
+  parseEach,
   pointer,
   requireObject,
   ruleText,
@@ -170,7 +172,7 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
     throw new AlertRejected('/alerts', 'must be a non-empty array');
   if (b.alerts.length > MAX_ALERTS_PER_GROUP)
     throw new AlertRejected('/alerts', `at most ${MAX_ALERTS_PER_GROUP} alerts per notification`);
-  return b.alerts.map((entry, i) => parseOne(entry, i, b, ctx));
+  return parseEach(b.alerts, ctx.reject, (entry, i) => parseOne(entry, i, b, ctx));
 }
 
 export const alertmanagerFormat = defineAlertFormat({

@@ -12,7 +12,10 @@ export interface AlertFormatLike {
   route: string;
   bodySchema: TSchema;
   grouped?: boolean;
-  parse(body: unknown, ctx: { rawSha256: string; receivedAt: string; defaultCluster: string }): Alert[];
+  parse(
+    body: unknown,
+    ctx: { rawSha256: string; receivedAt: string; defaultCluster: string; reject?: (problem: Error) => void },
+  ): Alert[];
 }
 
 export interface AlertRouteDeps {
@@ -20,6 +23,8 @@ export interface AlertRouteDeps {
   metrics: ApiMetrics;
   formats: readonly AlertFormatLike[];
   defaultCluster: string;
+  /** How long an alert waits for Temporal before the answer is 503 with Retry-After (default 5 s). */
+  deliveryDeadlineMs?: number;
 }
 
 interface IncidentAccepted {
@@ -28,18 +33,54 @@ interface IncidentAccepted {
   deduplicated: boolean;
 }
 
-/** A format's parse error that names the offending field: answered as 422. */
-function asProblem(err: unknown): unknown {
-  const e = err as { status?: number; field?: string; message?: string };
-  if (e && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return new HttpProblem(
-      e.status,
-      e.status === 422 ? 'Unprocessable Content' : 'Bad Request',
-      e.message,
-      e.field ? { errors: [{ field: e.field, message: e.message }] } : {},
-    );
+/** How long an alert waits for Temporal before the sender is told to retry (503 with Retry-After). */
+export const INTAKE_DEADLINE_MS = 5000;
+const RETRY_AFTER_SECONDS = 10;
+
+/** A refused or not-actionable entry as the answer lists it: where, what and a bounded reason. */
+interface EntryProblem {
+  field: string;
+  message: string;
+  reason: string;
+}
+
+/** A format's refusal of an entry or body (AlertRejected, duck-typed: the API does not import formats). */
+interface Refusal {
+  status: number;
+  field: string;
+  problem?: string;
+  message: string;
+  reason?: string;
+  name?: string;
+}
+
+function isRefusal(err: unknown): err is Refusal {
+  const e = err as Partial<Refusal> | undefined;
+  return typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && typeof e.field === 'string';
+}
+
+function entryProblem(err: Refusal): EntryProblem {
+  return { field: err.field || '/', message: err.problem ?? err.message, reason: err.reason ?? 'invalid_value' };
+}
+
+function unprocessable(problems: EntryProblem[]): HttpProblem {
+  const first = problems[0]!;
+  return new HttpProblem(422, 'Unprocessable Content', `${first.field}: ${first.message}`, {
+    errors: problems.map(({ field, message, reason }) => ({ field, message, reason })),
+  });
+}
+
+/** Resolves with the promise, or rejects with a 503 once the deadline passes (the alert may still land). */
+async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Temporal did not take the alert within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
-  return err;
 }
 
 /** One POST route per alert format; every route authorizes the intake role (or a webhook signature). */
@@ -54,53 +95,77 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
         },
         async (request, reply) => {
           const timer = deps.metrics.intakeSeconds.startTimer({ source: format.name });
+          const count = (outcome: string, n = 1, reason?: string) =>
+            deps.metrics.alertsReceived.inc({ source: format.name, outcome, ...(reason ? { reason } : {}) }, n);
           const rawSha256 = crypto
             .createHash('sha256')
             .update(request.rawBody ?? Buffer.alloc(0))
             .digest('hex');
+          // A grouped format reports each bad entry here and goes on with the others.
+          const refused: Refusal[] = [];
           let alerts: Alert[];
           try {
             alerts = format.parse(request.body, {
               rawSha256,
               receivedAt: new Date().toISOString(),
               defaultCluster: deps.defaultCluster,
+              reject: (problem) => refused.push(problem as Refusal),
             });
           } catch (err) {
-            deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'rejected' });
-            throw asProblem(err);
+            if (!isRefusal(err)) throw err;
+            refused.push(err);
+            alerts = [];
           }
+          const problems = refused.map(entryProblem);
+          const notActionable = problems.filter((p) => p.reason === 'not_actionable');
+          const rejected = problems.filter((p) => p.reason !== 'not_actionable');
+          for (const p of rejected) count('rejected', 1, p.reason);
+          if (notActionable.length > 0) count('not_actionable', notActionable.length);
+          if (problems.length > 0)
+            request.log.warn(
+              { source: format.name, rejected, notActionable: notActionable.length, accepted: alerts.length },
+              'alert entries refused or not actionable',
+            );
+          // Nothing usable and something wrong: refuse, listing every problem.
+          if (alerts.length === 0 && rejected.length > 0) throw unprocessable(rejected);
+
           const firing = alerts.filter((a) => a.status === 'firing');
           const resolved = alerts.filter((a) => a.status === 'resolved');
           let accepted: IncidentAccepted[];
           try {
-            const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert)));
-            // A resolved alert never opens an incident: it is only recorded on an open one.
-            await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
-            accepted = results.map((r) => ({
-              incidentId: r.incidentId,
-              workflowId: r.workflowId,
-              deduplicated: r.deduplicated,
-            }));
+            accepted = await withinDeadline(
+              (async () => {
+                const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert)));
+                // A resolved alert never opens an incident: it is only recorded on an open one.
+                await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
+                return results.map((r) => ({
+                  incidentId: r.incidentId,
+                  workflowId: r.workflowId,
+                  deduplicated: r.deduplicated,
+                }));
+              })(),
+              deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS,
+            );
           } catch (err) {
-            deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'failed' }, alerts.length);
+            count('failed', alerts.length);
             request.log.error({ err }, 'could not hand alerts to Temporal');
+            reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
             throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
           } finally {
             timer();
           }
-          for (const a of accepted)
-            deps.metrics.alertsReceived.inc({
-              source: format.name,
-              outcome: a.deduplicated ? 'deduplicated' : 'accepted',
-            });
-          if (resolved.length > 0)
-            deps.metrics.alertsReceived.inc({ source: format.name, outcome: 'resolved' }, resolved.length);
+          for (const a of accepted) count(a.deduplicated ? 'deduplicated' : 'accepted');
+          if (resolved.length > 0) count('resolved', resolved.length);
 
           // One incident per distinct pod: several alerts about one pod answer once.
           const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
-          if (format.grouped) return reply.code(202).send({ incidents: unique, resolved: resolved.length });
-          if (unique.length === 0) return reply.code(202).send({ incidents: [], resolved: resolved.length });
-          return reply.code(202).send(unique[0]);
+          const partial = {
+            ...(rejected.length > 0 ? { rejected } : {}),
+            ...(notActionable.length > 0 ? { notActionable } : {}),
+          };
+          if (format.grouped || unique.length !== 1)
+            return reply.code(202).send({ incidents: unique, resolved: resolved.length, ...partial });
+          return reply.code(202).send({ ...unique[0], ...partial });
         },
       );
     }

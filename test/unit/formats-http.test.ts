@@ -135,7 +135,6 @@ describe('alert formats over HTTP', () => {
       ['/v1/alerts/falco', 'malicious-falco-pod-traversal.json', '/output_fields/k8s.pod.name'],
       ['/v1/alerts/falco', 'malicious-falco-pod-subshell.json', '/output_fields/k8s.pod.name'],
       ['/v1/alerts/falco', 'malicious-falco-namespace-newline.json', '/output_fields/k8s.ns.name'],
-      ['/v1/alerts/alertmanager', 'malicious-alertmanager-container.json', '/alerts/1/labels/container'],
       ['/v1/alerts/guardduty', 'malicious-guardduty-cluster.json', '/detail/resource/eksClusterDetails/name'],
       ['/v1/alerts', 'malicious-generic-overlong-pod.json', '/target/pod'],
     ];
@@ -149,6 +148,72 @@ describe('alert formats over HTTP', () => {
       assert.ok(!res.body.includes('rm -rf') && !res.body.includes('../'), 'the answer does not echo the value');
     }
     assert.equal(sink.delivered.length, 0);
+  });
+
+  test('one bad entry does not lose an Alertmanager group: the others are accepted, it is listed and counted', async () => {
+    const res = await post('/v1/alerts/alertmanager', fixture('malicious-alertmanager-container.json'));
+    assert.equal(res.statusCode, 202, res.body);
+    const body = res.json() as {
+      incidents: Array<{ workflowId: string }>;
+      rejected: Array<{ field: string; message: string; reason: string }>;
+    };
+    assert.deepEqual(
+      body.incidents.map((i) => i.workflowId),
+      ['incident/default-cluster/shop/web-1'],
+    );
+    assert.deepEqual(
+      body.rejected.map((r) => [r.field, r.reason]),
+      [['/alerts/1/labels/container', 'invalid_name']],
+    );
+    assert.ok(!res.body.includes('curl') && !res.body.includes('203.0.113.9'), 'the answer does not echo the value');
+    assert.deepEqual(
+      sink.delivered.map((a) => a.target.pod),
+      ['web-1'],
+    );
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.match(
+      metrics.body,
+      /holdfast_alerts_received_total\{source="alertmanager",outcome="rejected",reason="invalid_name"\} 1/,
+    );
+  });
+
+  test('a group of only bad entries is 422 listing each; alerts naming neither pod nor node are not actionable', async () => {
+    const group = JSON.parse(fixture('alertmanager-group.json')) as {
+      alerts: Array<{ labels: Record<string, string> }>;
+    };
+    const bad = structuredClone(group);
+    bad.alerts = bad.alerts.slice(0, 2).map((a) => ({ ...a, labels: { ...a.labels, pod: 'Bad_Pod' } }));
+    const refused = await post('/v1/alerts/alertmanager', JSON.stringify(bad));
+    assert.equal(refused.statusCode, 422, refused.body);
+    const problem = refused.json() as { errors: Array<{ field: string; reason: string }> };
+    assert.deepEqual(
+      problem.errors.map((e) => [e.field, e.reason]),
+      [
+        ['/alerts/0/labels/pod', 'invalid_name'],
+        ['/alerts/1/labels/pod', 'invalid_name'],
+      ],
+    );
+    // A service-level alert (no pod, no node) beside a pod alert: the pod alert opens its incident.
+    const mixed = structuredClone(group);
+    const { pod: _pod, namespace: _ns, container: _c, ...service } = mixed.alerts[0]!.labels;
+    mixed.alerts.push({ ...mixed.alerts[0]!, labels: { ...service, alertname: 'HighErrorRate' } });
+    const res = await post('/v1/alerts/alertmanager', JSON.stringify(mixed));
+    assert.equal(res.statusCode, 202, res.body);
+    const body = res.json() as { incidents: unknown[]; notActionable: Array<{ field: string; reason: string }> };
+    assert.equal(body.incidents.length, 1);
+    assert.deepEqual(
+      body.notActionable.map((n) => [n.field, n.reason]),
+      [[`/alerts/${mixed.alerts.length - 1}/labels/pod`, 'not_actionable']],
+    );
+    // Alone, through a single-alert format: 202, no incident, and the answer says why.
+    const generic = JSON.parse(fixture('generic-pod.json')) as { target: Record<string, string> };
+    const single = await post('/v1/alerts', JSON.stringify({ ...generic, target: { cluster: 'prod-eu-1' } }));
+    assert.equal(single.statusCode, 202, single.body);
+    assert.deepEqual((single.json() as { incidents: unknown[] }).incidents, []);
+    assert.equal(
+      (single.json() as { notActionable: Array<{ reason: string }> }).notActionable[0]?.reason,
+      'not_actionable',
+    );
   });
 
   test('injected text is neutralized but the alert is accepted', async () => {
@@ -187,6 +252,46 @@ describe('alert formats over HTTP', () => {
     for (const f of ALERT_FORMATS) {
       const schema = doc.paths[f.route]?.post?.requestBody?.content['application/json']?.schema;
       assert.ok(schema?.properties, `${f.route} has a documented body`);
+    }
+  });
+});
+
+describe('Temporal away', () => {
+  test('an alert Temporal does not take within the deadline is answered 503 with Retry-After, not left hanging', async () => {
+    const stalled = new RecordingSink();
+    stalled.deliver = () => new Promise<string>(() => undefined); // Temporal never answers
+    const metrics = createApiMetrics();
+    const intake = new AlertIntake(stalled, { repeatWindowMs: 0, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
+    const app = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      tokens: new Map([[INTAKE, 'intake']]),
+      incidents: unusedIncidents,
+      metrics,
+      routes: [
+        alertRoutes({
+          intake,
+          metrics,
+          formats: ALERT_FORMATS,
+          defaultCluster: 'default-cluster',
+          deliveryDeadlineMs: 200,
+        }),
+      ],
+    });
+    try {
+      const started = Date.now();
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/alerts/falco',
+        payload: fixture('falco-terminal-shell.json'),
+        headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
+      });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.headers['retry-after'], '10');
+      assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      await app.close();
     }
   });
 });
