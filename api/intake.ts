@@ -62,16 +62,28 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+/** Identical alerts folded since the last flush: new occurrences, and re-sends of an instance already seen. */
+interface Repeat {
+  count: number;
+  resends: number;
+  lastSeenAt: string;
+  latest: Alert;
+}
+type TakenRepeat = Repeat & { fingerprint: string };
+
+/** Sender ids remembered per recent fingerprint, to tell a re-send of an instance from a new occurrence. */
+const MAX_RECENT_IDS = 64;
+
 interface KeyState {
   target: AlertTarget;
   pending: Waiter[];
   inFlight: boolean;
   /** The run that took the last delivery, and its incident. */
   run?: { runId: string; incidentId: string };
-  /** Fingerprints delivered recently, with the delivery they rode on. */
-  recent: Map<string, { until: number; delivered: Promise<Accepted> }>;
+  /** Fingerprints delivered recently, with the delivery they rode on and the sender ids seen for them. */
+  recent: Map<string, { until: number; delivered: Promise<Accepted>; ids: Set<string> }>;
   /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
-  repeats: Map<string, { count: number; lastSeenAt: string; latest: Alert }>;
+  repeats: Map<string, Repeat>;
   repeatTimer?: NodeJS.Timeout;
   /** The wait before the next repeat flush: doubles while repeats keep coming, back to the start when quiet. */
   repeatDelayMs: number;
@@ -127,8 +139,18 @@ export class AlertIntake {
     }
     const recent = state.recent.get(fingerprint);
     if (recent && recent.until > now) {
-      const repeat = state.repeats.get(fingerprint) ?? { count: 0, lastSeenAt: alert.receivedAt, latest: alert };
-      repeat.count += 1;
+      const repeat = state.repeats.get(fingerprint) ?? {
+        count: 0,
+        resends: 0,
+        lastSeenAt: alert.receivedAt,
+        latest: alert,
+      };
+      // The same instance again (Alertmanager re-sends every repeat_interval) is a notification, not an occurrence.
+      if (recent.ids.has(alert.id)) repeat.resends += 1;
+      else {
+        repeat.count += 1;
+        if (recent.ids.size < MAX_RECENT_IDS) recent.ids.add(alert.id);
+      }
       repeat.lastSeenAt = alert.receivedAt;
       repeat.latest = alert;
       state.repeats.set(fingerprint, repeat);
@@ -138,7 +160,7 @@ export class AlertIntake {
     const delivered = new Promise<Accepted>((resolve, reject) => {
       state.pending.push({ incoming: { alert, fingerprint }, resolve, reject });
     });
-    state.recent.set(fingerprint, { until: now + this.options.repeatWindowMs, delivered });
+    state.recent.set(fingerprint, { until: now + this.options.repeatWindowMs, delivered, ids: new Set([alert.id]) });
     // A failed delivery must not make later identical alerts look delivered.
     delivered.catch(() => state.recent.delete(fingerprint));
     void this.pump(workflowId, state);
@@ -256,23 +278,19 @@ export class AlertIntake {
     return state.pending.splice(0, count);
   }
 
-  private takeRepeats(
-    state: KeyState,
-  ): Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }> {
+  private takeRepeats(state: KeyState): TakenRepeat[] {
     if (state.repeats.size === 0) return [];
     const repeats = [...state.repeats.entries()].map(([fingerprint, r]) => ({ fingerprint, ...r }));
     state.repeats.clear();
     return repeats;
   }
 
-  private restoreRepeats(
-    state: KeyState,
-    repeats: Array<{ fingerprint: string; count: number; lastSeenAt: string; latest: Alert }>,
-  ): void {
+  private restoreRepeats(state: KeyState, repeats: TakenRepeat[]): void {
     for (const r of repeats) {
       const current = state.repeats.get(r.fingerprint);
       state.repeats.set(r.fingerprint, {
         count: (current?.count ?? 0) + r.count,
+        resends: (current?.resends ?? 0) + r.resends,
         lastSeenAt: current?.lastSeenAt ?? r.lastSeenAt,
         latest: current?.latest ?? r.latest,
       });
@@ -312,7 +330,8 @@ export class AlertIntake {
         // The incident closed meanwhile: these alerts are news again, so they open a new incident.
         state.recent.clear();
         state.run = undefined;
-        for (const r of repeats) {
+        // Re-sends of an instance the closed incident already had are not news: a resolve sticks.
+        for (const r of repeats.filter((repeat) => repeat.count > 0)) {
           const reopened = this.accept(r.latest);
           reopened.catch((err: unknown) => this.options.onError?.(err, workflowId));
         }

@@ -29,14 +29,20 @@ export interface IncomingAlert {
 export interface AlertRecord {
   alert: Alert;
   fingerprint: string;
+  /** Occurrences: a re-send of an instance already seen (same sender id) is not one. */
   count: number;
   lastSeenAt: string;
+  /** The sender's ids of the instances seen, most recent last (at most MAX_INSTANCE_IDS). */
+  ids?: string[];
+  /** Re-sends of an instance already seen (Alertmanager's repeat_interval, a republished finding). */
+  resends?: number;
 }
 
 /** Delivered by the API: new distinct alerts, plus counts of repeats it coalesced. */
 export interface AlertBatch {
   alerts: IncomingAlert[];
-  repeats?: Array<{ fingerprint: string; count: number; lastSeenAt: string }>;
+  /** Identical alerts the API folded: `count` new occurrences, `resends` re-sends of instances it had seen. */
+  repeats?: Array<{ fingerprint: string; count: number; lastSeenAt: string; resends?: number }>;
 }
 
 export interface ApprovalDecision {
@@ -122,8 +128,10 @@ export interface IncidentStatus {
   startedAt: string;
   endedAt?: string;
   steps: StepStatus[];
-  /** Every alert received, repeats included. */
+  /** Every occurrence received, repeats included; re-sends of an instance already seen are in `resends`. */
   alertCount: number;
+  /** Notifications that re-sent an instance already seen: not occurrences. */
+  resends?: number;
   /** Alerts counted but not kept (beyond the incident's count or byte bound); kept counts + this = alertCount. */
   alertsNotKept?: number;
   /** How many times the incident continued as new while it waited (each run's history stays bounded). */

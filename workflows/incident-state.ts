@@ -30,6 +30,8 @@ export const MAX_DISTINCT_ALERTS = 500;
  * Alerts beyond either bound are counted in `alertsNotKept`, never silently dropped from the tally.
  */
 export const MAX_KEPT_ALERT_BYTES = 128 * 1024;
+/** Sender ids remembered per distinct alert, to tell a re-send of an instance from a new occurrence. */
+export const MAX_INSTANCE_IDS = 8;
 
 export type Decision = NonNullable<StepStatus['decision']>;
 
@@ -143,7 +145,7 @@ export class IncidentState {
     const state = new IncidentState(status.incidentId, { key: status.key, target: status.target }, hooks);
     Object.assign(state.status, status);
     state.alerts.push(...snapshot.alerts);
-    state.keptAlertBytes = snapshot.alerts.reduce((sum, r) => sum + jsonBytes(r.alert), 0);
+    state.keptAlertBytes = snapshot.alerts.reduce((sum, r) => sum + recordBytes(r.alert, r.ids ?? []), 0);
     state.artifacts.push(...snapshot.artifacts);
     state.failures.push(...snapshot.failures);
     state.contained.push(...snapshot.contained);
@@ -180,14 +182,20 @@ export class IncidentState {
    */
   attach(incoming: IncomingAlert[], repeats: NonNullable<AlertBatch['repeats']> = []): void {
     for (const { alert, fingerprint } of incoming) {
-      this.status.alertCount += 1;
       const existing = this.alerts.find((r) => r.fingerprint === fingerprint);
-      const bytes = existing ? 0 : jsonBytes(alert);
+      if (existing && (existing.ids ?? [existing.alert.id]).includes(alert.id)) {
+        // The sender re-sent an instance the incident has (Alertmanager every repeat_interval): not news.
+        this.resent(existing, 1, alert.receivedAt);
+        continue;
+      }
+      this.status.alertCount += 1;
+      const bytes = existing ? 0 : recordBytes(alert, [alert.id]);
       if (existing) {
         existing.count += 1;
         existing.lastSeenAt = alert.receivedAt;
+        this.rememberId(existing, alert.id);
       } else if (this.alerts.length < MAX_DISTINCT_ALERTS && this.keptAlertBytes + bytes <= MAX_KEPT_ALERT_BYTES) {
-        this.alerts.push({ alert, fingerprint, count: 1, lastSeenAt: alert.receivedAt });
+        this.alerts.push({ alert, fingerprint, count: 1, lastSeenAt: alert.receivedAt, ids: [alert.id] });
         this.keptAlertBytes += bytes;
       } else {
         this.notKept(1);
@@ -196,6 +204,7 @@ export class IncidentState {
     }
     for (const repeat of repeats) {
       const existing = this.alerts.find((r) => r.fingerprint === repeat.fingerprint);
+      if (repeat.resends) this.resent(existing, repeat.resends, repeat.lastSeenAt);
       this.status.alertCount += repeat.count;
       if (existing) {
         existing.count += repeat.count;
@@ -205,6 +214,24 @@ export class IncidentState {
         this.notKept(repeat.count);
       }
     }
+  }
+
+  /** The record remembers the instance's id, within the byte bound (the occurrence counts either way). */
+  private rememberId(record: AlertRecord, id: string): void {
+    const ids = record.ids ?? [record.alert.id];
+    const bytes = jsonBytes(id) + 1;
+    if (this.keptAlertBytes + bytes > MAX_KEPT_ALERT_BYTES) return;
+    ids.push(id);
+    this.keptAlertBytes += bytes;
+    if (ids.length > MAX_INSTANCE_IDS) this.keptAlertBytes -= jsonBytes(ids.shift()) + 1;
+    record.ids = ids;
+  }
+
+  private resent(record: AlertRecord | undefined, resends: number, at: string): void {
+    this.status.resends = (this.status.resends ?? 0) + resends;
+    if (!record) return;
+    record.resends = (record.resends ?? 0) + resends;
+    record.lastSeenAt = at;
   }
 
   private notKept(count: number): void {
@@ -477,6 +504,11 @@ export class IncidentState {
     this.status.endedAt = this.hooks.now();
     return this.status;
   }
+}
+
+/** What a kept record costs against MAX_KEPT_ALERT_BYTES: its alert and the instance ids it remembers. */
+function recordBytes(alert: unknown, ids: string[]): number {
+  return jsonBytes(alert) + ids.reduce((sum, id) => sum + jsonBytes(id) + 1, 0);
 }
 
 /** UTF-8 length of a value's JSON, without TextEncoder (not every workflow sandbox has it). */

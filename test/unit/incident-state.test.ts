@@ -2,14 +2,22 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Alert, AlertTarget, ArtifactRef, CollectorInfo, Severity } from '../../common/types';
 import type { Actor, IncidentPhase, IncomingAlert } from '../../workflows/definitions';
-import { IncidentState, MAX_DISTINCT_ALERTS, MAX_KEPT_ALERT_BYTES } from '../../workflows/incident-state';
+import {
+  IncidentState,
+  MAX_DISTINCT_ALERTS,
+  MAX_INSTANCE_IDS,
+  MAX_KEPT_ALERT_BYTES,
+} from '../../workflows/incident-state';
 
 const COLLECTOR: CollectorInfo = { name: 'holdfast', version: '0.1.0' };
 const target: AlertTarget = { cluster: 'test', namespace: 'shop', pod: 'web-1', container: 'app', node: 'node-1' };
 
+let occurrence = 0;
+/** A new occurrence (its own sender id) of the alert with this fingerprint, unless `overrides.id` says otherwise. */
 function incoming(fingerprint: string, overrides: Partial<Alert> = {}): IncomingAlert {
+  occurrence += 1;
   const alert: Alert = {
-    id: `id-${fingerprint}`,
+    id: `id-${fingerprint}-${occurrence}`,
     source: 'falco',
     rule: 'Terminal shell in container',
     severity: 'medium',
@@ -98,6 +106,21 @@ describe('incident state', () => {
     assert.equal(state.firstAlert.fingerprint, 'a');
   });
 
+  test('a re-send of an instance already seen (same sender id) is not an occurrence', () => {
+    const { state } = harness();
+    state.attach([incoming('a', { id: 'am-1' }), incoming('a', { id: 'am-1' }), incoming('a', { id: 'am-2' })]);
+    state.attach([], [{ fingerprint: 'a', count: 0, resends: 4, lastSeenAt: '2026-01-01T04:00:00.000Z' }]);
+    assert.equal(state.status.alertCount, 2);
+    assert.equal(state.status.resends, 5);
+    const [record] = state.alerts;
+    assert.deepEqual([record!.count, record!.resends, record!.ids], [2, 5, ['am-1', 'am-2']]);
+    // It remembers the last few instance ids only; an older one sent again counts as an occurrence.
+    for (let i = 3; i <= MAX_INSTANCE_IDS + 3; i++) state.attach([incoming('a', { id: `am-${i}` })]);
+    assert.equal(record!.ids!.length, MAX_INSTANCE_IDS);
+    state.attach([incoming('a', { id: 'am-1' })]);
+    assert.equal(state.status.resends, 5);
+  });
+
   test('repeats the API coalesced raise counts; a repeat of an unknown alert still counts', () => {
     const { state } = harness();
     state.attach([incoming('a')]);
@@ -121,7 +144,10 @@ describe('incident state', () => {
     state.attach(many);
     const kept = state.alerts.length;
     assert.ok(kept > 100 && kept < MAX_DISTINCT_ALERTS, `kept ${kept}`);
-    const keptBytes = state.alerts.reduce((sum, r) => sum + JSON.stringify(r.alert).length, 0);
+    const keptBytes = state.alerts.reduce(
+      (sum, r) => sum + JSON.stringify(r.alert).length + (r.ids ?? []).reduce((n, id) => n + id.length + 3, 0),
+      0,
+    );
     assert.ok(keptBytes <= MAX_KEPT_ALERT_BYTES && keptBytes > MAX_KEPT_ALERT_BYTES - 1000, `kept ${keptBytes} bytes`);
     assert.equal(state.status.alertCount, MAX_DISTINCT_ALERTS + 3);
     assert.equal(state.status.alertsNotKept, MAX_DISTINCT_ALERTS + 3 - kept);

@@ -10,7 +10,7 @@ import { sampleAlert } from '../helpers/incident-harness';
 class CountingSink implements IntakeSink {
   delivers = 0;
   signals = 0;
-  readonly received = new Map<string, { alerts: string[]; repeats: number }>();
+  readonly received = new Map<string, { alerts: string[]; repeats: number; resends: number }>();
   failNext = 0;
   closed = false;
   /** Every delivery: when, how many alerts and how many bytes of them. */
@@ -37,9 +37,10 @@ class CountingSink implements IntakeSink {
     return { startedAt: new Date() };
   }
   private record(workflowId: string, batch: AlertBatch) {
-    const entry = this.received.get(workflowId) ?? { alerts: [], repeats: 0 };
+    const entry = this.received.get(workflowId) ?? { alerts: [], repeats: 0, resends: 0 };
     entry.alerts.push(...batch.alerts.map((a) => a.alert.id));
     entry.repeats += (batch.repeats ?? []).reduce((n, r) => n + r.count, 0);
+    entry.resends += (batch.repeats ?? []).reduce((n, r) => n + (r.resends ?? 0), 0);
     this.received.set(workflowId, entry);
   }
 }
@@ -102,6 +103,24 @@ describe('alert intake coalescing', () => {
       'the flush found the incident closed and delivered the alert again',
     );
     assert.equal(sink.delivers, 2);
+  });
+
+  test('a re-send of the same instance (same sender id) is a notification, not an occurrence; it never reopens', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 60_000, repeatFlushMs: 20 });
+    const first = sampleAlert({ id: 'am-8c1f-1764339130000' });
+    await intake.accept(first);
+    for (let i = 0; i < 3; i++) await intake.accept({ ...first }); // Alertmanager's repeat_interval
+    await intake.accept({ ...first, id: 'am-8c1f-1764339999000' }); // fired anew: a new startsAt
+    await intake.flush();
+    const got = sink.received.get(`incident/test/shop/${first.target.pod}`)!;
+    assert.deepEqual([got.alerts.length, got.repeats, got.resends], [1, 1, 3]);
+    // The incident is resolved; the sender re-sends the same instance: no new incident.
+    sink.closed = true;
+    await intake.accept({ ...first });
+    await intake.flush();
+    await sleep(50);
+    assert.equal(sink.delivers, 1, 'no delivery reopened the resolved incident');
   });
 
   test('fingerprints ignore ids and times but not content', () => {
