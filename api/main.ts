@@ -11,14 +11,19 @@ import { alertRoutes } from './routes/alerts';
 import { evidenceRouteGroup } from './routes/evidence';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
-import { readinessChecks } from './readiness';
+import { readinessChecks, spoolCheck } from './readiness';
+import { AlertSpool, drainSpool } from './spool';
 
 async function main(): Promise<void> {
   silenceAwsSdkNodeWarning();
   const config = loadConfig();
   const logger = createLogger('holdfast-api', config.logging);
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
-  const connection = await Connection.connect({ address: config.temporal.address });
+  // With a spool the API starts and takes alerts while Temporal is away: connect on first use.
+  const spool = config.api.spool ? AlertSpool.openDir(config.api.spool) : undefined;
+  const connection = spool
+    ? Connection.lazy({ address: config.temporal.address })
+    : await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const s3 = createS3Client(config.s3);
   const tokens = loadOrCreateTokens(config.api.tokens, config.dataDir);
@@ -41,17 +46,22 @@ async function main(): Promise<void> {
     logger,
     tokens: tokens.table,
     webhookSecret: config.api.webhookSecret,
-    readiness: readinessChecks({ workflowService: connection.workflowService, s3, config }),
+    readiness: {
+      ...readinessChecks({ workflowService: connection.workflowService, s3, config }),
+      ...(spool ? { spool: spoolCheck(spool) } : {}),
+    },
     incidents: temporalIncidents(client, config.temporal.namespace),
     countIncidents: incidentCounter(client, config.temporal.namespace),
     metrics,
     routes: [
-      alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: config.api.defaultCluster }),
+      alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: config.api.defaultCluster, spool }),
       ...evidenceRouteGroup(evidence),
     ],
   });
+  const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'api stopping');
+    drainer?.stop();
     await app.close();
     await intake.flush().catch(() => undefined);
     await connection.close();

@@ -85,3 +85,11 @@ export function workerPollingCheck(service: TaskQueueDescriber, opts: WorkerPoll
     }
   };
 }
+
+/** Not ready while alerts wait in the spool: they are durable, but no incident acts on them yet. */
+export function spoolCheck(spool: { pendingBytes: number }): ReadinessCheck {
+  return async () => {
+    if (spool.pendingBytes > 0)
+      throw new Error(`${spool.pendingBytes} bytes of alerts wait in the spool for Temporal (in use)`);
+  };
+}

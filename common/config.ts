@@ -18,6 +18,8 @@ export interface HoldfastConfig {
     webhookSecret?: string;
     /** Cluster name for alerts that do not carry one. */
     defaultCluster: string;
+    /** Where alerts wait, fsynced, while Temporal cannot take them; unset: answer 503 instead. */
+    spool?: { dir: string; maxBytes: number };
   };
   temporal: { address?: string; namespace: string; taskQueue: string };
   s3: {
@@ -201,6 +203,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
   }
   const host = env.HOLDFAST_API_HOST ?? '127.0.0.1';
   const port = intSetting(env, 'HOLDFAST_API_PORT', 8080, 0, 65535);
+  const spoolDir = setOrUndefined(env, 'HOLDFAST_SPOOL_DIR');
+  const spoolMaxBytes = intSetting(env, 'HOLDFAST_SPOOL_MAX_MB', 1024, 1, 1024 * 1024) * 1024 * 1024;
   return {
     dataDir: path.resolve(cwd, env.HOLDFAST_DATA_DIR ?? '.holdfast'),
     api: {
@@ -210,6 +214,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
       tokens: env.HOLDFAST_TOKENS,
       webhookSecret: setOrUndefined(env, 'HOLDFAST_WEBHOOK_SECRET'),
       defaultCluster: env.HOLDFAST_CLUSTER_NAME ?? 'default',
+      ...(spoolDir ? { spool: { dir: path.resolve(cwd, spoolDir), maxBytes: spoolMaxBytes } } : {}),
     },
     temporal: {
       address: nonEmpty(env, 'TEMPORAL_ADDRESS'),

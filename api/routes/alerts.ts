@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Alert } from '../../common/types';
 import { HttpProblem } from '../errors';
 import type { AlertIntake } from '../intake';
+import type { AlertSpool } from '../spool';
 import type { ApiMetrics } from '../metrics';
 
 /** What the intake routes need of an alert format (see alerts/format.ts). */
@@ -23,8 +24,10 @@ export interface AlertRouteDeps {
   metrics: ApiMetrics;
   formats: readonly AlertFormatLike[];
   defaultCluster: string;
-  /** How long an alert waits for Temporal before the answer is 503 with Retry-After (default 5 s). */
+  /** How long an alert waits for Temporal before it is spooled, or answered 503 with Retry-After (default 5 s). */
   deliveryDeadlineMs?: number;
+  /** Where alerts wait while Temporal cannot take them (HOLDFAST_SPOOL_DIR); without it, 503. */
+  spool?: Pick<AlertSpool, 'inUse' | 'append'>;
 }
 
 interface IncidentAccepted {
@@ -131,6 +134,25 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
 
           const firing = alerts.filter((a) => a.status === 'firing');
           const resolved = alerts.filter((a) => a.status === 'resolved');
+          const partial = {
+            ...(rejected.length > 0 ? { rejected } : {}),
+            ...(notActionable.length > 0 ? { notActionable } : {}),
+          };
+          /** Durable on local disk instead: delivered in order once Temporal is back. */
+          const spooled = async () => {
+            try {
+              await deps.spool!.append(alerts);
+            } catch (err) {
+              count('failed', alerts.length);
+              request.log.error({ err }, 'could not spool alerts');
+              reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+              throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
+            }
+            count('spooled', alerts.length);
+            return reply.code(202).send({ incidents: [], resolved: resolved.length, spooled: true, ...partial });
+          };
+          // Alerts already wait in the spool: later ones queue behind them, so delivery keeps arrival order.
+          if (deps.spool?.inUse && alerts.length > 0) return await spooled().finally(timer);
           let accepted: IncidentAccepted[];
           try {
             accepted = await withinDeadline(
@@ -147,22 +169,20 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
               deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS,
             );
           } catch (err) {
-            count('failed', alerts.length);
             request.log.error({ err }, 'could not hand alerts to Temporal');
+            // If the delivery lands after all, the spooled copy is re-delivered as a re-send, not an occurrence.
+            if (deps.spool) return await spooled().finally(timer);
+            timer();
+            count('failed', alerts.length);
             reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
             throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
-          } finally {
-            timer();
           }
+          timer();
           for (const a of accepted) count(a.deduplicated ? 'deduplicated' : 'accepted');
           if (resolved.length > 0) count('resolved', resolved.length);
 
           // One incident per distinct pod: several alerts about one pod answer once.
           const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
-          const partial = {
-            ...(rejected.length > 0 ? { rejected } : {}),
-            ...(notActionable.length > 0 ? { notActionable } : {}),
-          };
           if (format.grouped || unique.length !== 1)
             return reply.code(202).send({ incidents: unique, resolved: resolved.length, ...partial });
           return reply.code(202).send({ ...unique[0], ...partial });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +15,7 @@ import { ALERT_FORMATS } from '../../alerts/registry';
 import type { IncidentsService } from '../../api/incidents';
 import { AlertIntake, type IntakeSink } from '../../api/intake';
 import { createApiMetrics } from '../../api/metrics';
+import { AlertSpool } from '../../api/spool';
 import { alertRoutes } from '../../api/routes/alerts';
 import { buildServer } from '../../api/server';
 import type { Alert, AlertTarget } from '../../common/types';
@@ -290,6 +292,55 @@ describe('Temporal away', () => {
       assert.equal(res.headers['retry-after'], '10');
       assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
       assert.ok(Date.now() - started < 5000);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('with a spool, an alert Temporal does not take is fsynced and answered 202 spooled; later ones queue behind', async () => {
+    const stalled = new RecordingSink();
+    stalled.deliver = () => new Promise<string>(() => undefined);
+    const metrics = createApiMetrics();
+    const intake = new AlertIntake(stalled, { repeatWindowMs: 0, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-spool-route-'));
+    const spool = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
+    const app = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      tokens: new Map([[INTAKE, 'intake']]),
+      incidents: unusedIncidents,
+      metrics,
+      routes: [
+        alertRoutes({
+          intake,
+          metrics,
+          formats: ALERT_FORMATS,
+          defaultCluster: 'default-cluster',
+          deliveryDeadlineMs: 200,
+          spool,
+        }),
+      ],
+    });
+    try {
+      const post = () =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/alerts/falco',
+          payload: fixture('falco-terminal-shell.json'),
+          headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
+        });
+      const first = await post();
+      assert.equal(first.statusCode, 202, first.body);
+      assert.equal(first.json().spooled, true);
+      const started = Date.now();
+      const second = await post();
+      assert.equal(second.json().spooled, true);
+      assert.ok(Date.now() - started < 200, 'queued behind the spool at once, without waiting for Temporal');
+      const delivered: string[] = [];
+      await spool.drain(async (batch) => {
+        delivered.push(...batch.map((a) => a.rule));
+      });
+      assert.equal(delivered.length, 2);
     } finally {
       await app.close();
     }

@@ -1,0 +1,209 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Connection } from '@temporalio/client';
+import type { Alert } from '../common/types';
+import type { AlertIntake } from './intake';
+
+/**
+ * A durable local spool for alerts that Temporal cannot take now (it is down or stalled), for senders that
+ * never retry (Falcosidekick posts once): an alert is answered 202 only after it is written and fsynced
+ * here, and is delivered in order once Temporal is back, also after this process was killed.
+ *
+ * Layout: `<dir>/spool-<12-digit sequence>.jsonl`, one alert per line. Appends go to the open segment and
+ * are fsynced together (group commit). Draining first closes the open segment, then delivers closed
+ * segments oldest first and deletes each once every alert in it was taken. A crash mid-segment delivers
+ * that segment again: the incident tells a re-delivered alert by its sender id (a re-send, not an
+ * occurrence). A torn last line (a crash during a write) was never answered 202 and is skipped.
+ */
+export interface SpoolOptions {
+  dir: string;
+  /** Refuse appends beyond this many bytes on disk (the answer is then 503): the disk is not unbounded. */
+  maxBytes: number;
+}
+
+const SEGMENT_RE = /^spool-(\d{12})\.jsonl$/;
+
+export class AlertSpool {
+  private open?: { seq: number; fd: number };
+  private bytes = 0;
+  private queued: Array<{ lines: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private writing = false;
+  private draining = false;
+
+  private constructor(private readonly options: SpoolOptions) {}
+
+  /** Opens the spool directory (0700), counting what an earlier process left to deliver. */
+  static openDir(options: SpoolOptions): AlertSpool {
+    fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    const spool = new AlertSpool(options);
+    for (const name of spool.segments()) spool.bytes += fs.statSync(path.join(options.dir, name)).size;
+    return spool;
+  }
+
+  /** Whether alerts wait here: while they do, new alerts join them, so delivery keeps arrival order. */
+  get inUse(): boolean {
+    return this.bytes > 0 || this.queued.length > 0 || this.writing;
+  }
+
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  /** Resolves once the alerts are on disk (fsynced); rejects when the spool is full or the disk fails. */
+  append(alerts: Alert[]): Promise<void> {
+    const lines = alerts.map((a) => `${JSON.stringify(a)}\n`).join('');
+    if (this.bytes + Buffer.byteLength(lines) > this.options.maxBytes)
+      return Promise.reject(new Error(`the alert spool is full (${this.options.maxBytes} bytes)`));
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ lines, resolve, reject });
+      void this.writeQueued();
+    });
+  }
+
+  /**
+   * Delivers every spooled alert, oldest first, with `deliver` (the intake); a segment is deleted once all
+   * its alerts were taken. Stops at the first failure (Temporal still away) and returns the count delivered.
+   */
+  async drain(deliver: (alerts: Alert[]) => Promise<void>): Promise<number> {
+    if (this.draining) return 0;
+    this.draining = true;
+    let delivered = 0;
+    try {
+      await this.closeOpenSegment();
+      // Appends meanwhile open a new segment, delivered by the next drain.
+      for (const name of this.segments()) {
+        const file = path.join(this.options.dir, name);
+        const alerts = readSegment(file);
+        await deliver(alerts);
+        const size = fs.statSync(file).size;
+        fs.unlinkSync(file);
+        this.bytes -= size;
+        delivered += alerts.length;
+      }
+      syncDir(this.options.dir);
+      return delivered;
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private segments(): string[] {
+    const open = this.open ? segmentName(this.open.seq) : undefined;
+    return fs
+      .readdirSync(this.options.dir)
+      .filter((name) => SEGMENT_RE.test(name) && name !== open)
+      .sort();
+  }
+
+  /** One write and one fsync for every append queued meanwhile. */
+  private async writeQueued(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.queued.length > 0) {
+        const batch = this.queued.splice(0);
+        try {
+          const { fd } = this.openSegment();
+          const data = batch.map((b) => b.lines).join('');
+          fs.writeSync(fd, data);
+          await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+          this.bytes += Buffer.byteLength(data);
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private openSegment(): { seq: number; fd: number } {
+    if (this.open) return this.open;
+    const last = this.segmentsOnDisk().at(-1);
+    const seq = last ? Number(SEGMENT_RE.exec(last)![1]) + 1 : 1;
+    const fd = fs.openSync(path.join(this.options.dir, segmentName(seq)), 'a', 0o600);
+    syncDir(this.options.dir);
+    this.open = { seq, fd };
+    return this.open;
+  }
+
+  private segmentsOnDisk(): string[] {
+    return fs
+      .readdirSync(this.options.dir)
+      .filter((name) => SEGMENT_RE.test(name))
+      .sort();
+  }
+
+  /** Later appends start a new segment; this one can be delivered once its writes are on disk. */
+  private async closeOpenSegment(): Promise<void> {
+    while (this.writing || this.queued.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (!this.open) return;
+    fs.closeSync(this.open.fd);
+    this.open = undefined;
+  }
+}
+
+function segmentName(seq: number): string {
+  return `spool-${String(seq).padStart(12, '0')}.jsonl`;
+}
+
+/** The alerts of a segment; a torn last line (never answered 202) is skipped. */
+function readSegment(file: string): Alert[] {
+  const alerts: Alert[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.length === 0) continue;
+    try {
+      alerts.push(JSON.parse(line) as Alert);
+    } catch {
+      // A write cut short by a crash: its sender never got a 202.
+    }
+  }
+  return alerts;
+}
+
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Every `intervalMs`, while alerts wait in the spool and Temporal answers, delivers them through the intake
+ * (firing ones open or join incidents, resolved ones are recorded), oldest first.
+ */
+export function drainSpool(
+  spool: AlertSpool,
+  intake: Pick<AlertIntake, 'accept' | 'recordResolved'>,
+  connection: Pick<Connection, 'workflowService'>,
+  namespace: string,
+  log: { info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void },
+  intervalMs = 2000,
+): { stop: () => void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    if (spool.pendingBytes > 0) {
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        const delivered = await spool.drain(async (alerts) => {
+          await Promise.all(alerts.map((a) => (a.status === 'resolved' ? intake.recordResolved(a) : intake.accept(a))));
+        });
+        if (delivered > 0) log.info({ delivered, pendingBytes: spool.pendingBytes }, 'spooled alerts delivered');
+      } catch (err) {
+        log.warn({ err: String(err), pendingBytes: spool.pendingBytes }, 'spooled alerts wait: Temporal still away');
+      }
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
+  };
+  timer = setTimeout(() => void tick(), 0);
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
