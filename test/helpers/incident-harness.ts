@@ -92,10 +92,12 @@ export async function startHarness(
     liveCluster?: ActivityDeps['cluster'];
     /** Another Temporal server than the test run's (e.g. one started with low limits). */
     temporalAddress?: string;
+    /** A given task queue (e.g. one an API process started elsewhere delivers to). */
+    taskQueue?: string;
   } = {},
 ): Promise<Harness> {
   quietTemporalRuntime();
-  const taskQueue = `incident-test-${crypto.randomUUID()}`;
+  const taskQueue = overrides.taskQueue ?? `incident-test-${crypto.randomUUID()}`;
   const config = testConfig(
     taskQueue,
     overrides.temporalAddress ? { TEMPORAL_ADDRESS: overrides.temporalAddress } : {},
@@ -114,7 +116,7 @@ export async function startHarness(
       keyId: 'test',
     };
   };
-  const { liveCluster, temporalAddress: _address, ...deps } = overrides;
+  const { liveCluster, temporalAddress: _address, taskQueue: _queue, ...deps } = overrides;
   const running = await createWorker(config, {
     evidence,
     notifiers,

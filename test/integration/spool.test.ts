@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { freePort, startTemporal } from '../../scripts/stack';
+import { alertsQuery, statusQuery } from '../../workflows/definitions';
+import { missingServers, repoRoot, testConfig } from '../helpers/env';
+import { startHarness, type Harness } from '../helpers/incident-harness';
+
+// Temporal is down; a sender that never retries posts 1,000 distinct alerts about 10 pods. With a spool they
+// are all answered 202; the API is SIGKILLed and restarted while Temporal is still down; Temporal comes
+// back: every alert lands in its pod's incident exactly once.
+const TOKEN = 'intake-token-for-the-spool-test-0123456789';
+const PODS = 10;
+const PER_POD = 100;
+
+describe('spool while Temporal is away', { skip: missingServers() }, () => {
+  let dataDir: string;
+  let temporalPort: number;
+  let apiPort: number;
+  let temporal: Awaited<ReturnType<typeof startTemporal>> | undefined;
+  let api: ChildProcess | undefined;
+  let h: Harness | undefined;
+  const namespace = testConfig('unused').temporal.namespace;
+  const taskQueue = `spool-${crypto.randomUUID()}`;
+
+  const startOurTemporal = async () =>
+    startTemporal({ dataDir, namespace, bucket: 'unused', temporalPort, log: () => undefined });
+
+  const startApi = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'api', 'main.js')], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+        HOLDFAST_TASK_QUEUE: taskQueue,
+        HOLDFAST_API_PORT: String(apiPort),
+        HOLDFAST_TOKENS: `intake=${TOKEN}`,
+        HOLDFAST_DATA_DIR: path.join(dataDir, 'api'),
+        HOLDFAST_SPOOL_DIR: path.join(dataDir, 'spool'),
+        HOLDFAST_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let i = 0; i < 100; i++) {
+      const up = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (up) return child;
+      await sleep(100);
+    }
+    throw new Error('the API did not start');
+  };
+
+  before(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-spool-it-'));
+    temporalPort = await freePort();
+    apiPort = await freePort();
+    // Create the namespace and database, then take Temporal away.
+    temporal = await startOurTemporal();
+    await temporal.stop();
+    temporal = undefined;
+  });
+  after(async () => {
+    api?.kill('SIGKILL');
+    await h?.close();
+    await temporal?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('1,000 alerts answered 202 while Temporal is down, the API killed and restarted, all land exactly once', async (t) => {
+    api = await startApi();
+    const sent: string[] = [];
+    const post = async (pod: number, i: number) => {
+      const id = `spool-${pod}-${i}`;
+      const res = await fetch(`http://127.0.0.1:${apiPort}/v1/alerts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id,
+          source: 'spool-test',
+          title: 'Storm exec',
+          severity: 'high',
+          description: `exec number ${i}`,
+          target: { cluster: 'test', namespace: 'shop', pod: `spooled-${pod}` },
+        }),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 202, text);
+      const body = JSON.parse(text) as { spooled?: boolean };
+      assert.equal(body.spooled, true);
+      sent.push(id);
+    };
+    const started = Date.now();
+    for (let i = 0; i < PER_POD; i++) await Promise.all(Array.from({ length: PODS }, (_, pod) => post(pod, i)));
+    t.diagnostic(`${sent.length} alerts spooled in ${Date.now() - started} ms`);
+    const ready = (await fetch(`http://127.0.0.1:${apiPort}/readyz`).then((r) => r.json())) as {
+      checks: { spool: { ok: boolean; error?: string } };
+    };
+    assert.equal(ready.checks.spool.ok, false);
+    assert.match(ready.checks.spool.error!, /wait in the spool/);
+
+    // Killed without a chance to flush anything, then restarted while Temporal is still away.
+    api.kill('SIGKILL');
+    await new Promise((resolve) => api!.once('exit', resolve));
+    api = await startApi();
+
+    temporal = await startOurTemporal();
+    const harness = await startHarness(
+      `
+playbooks:
+  - name: spooled
+    match: { rules: ["Storm*"] }
+    capture: [logs]
+`,
+      { temporalAddress: temporal.address, taskQueue },
+    );
+    h = harness;
+    // Every pod's incident holds its 100 alerts, each once.
+    const deadline = Date.now() + 90_000;
+    let counts: number[] = [];
+    while (Date.now() < deadline) {
+      counts = await Promise.all(
+        Array.from({ length: PODS }, async (_, pod) => {
+          const handle = harness.client.workflow.getHandle(`incident/test/shop/spooled-${pod}`);
+          return (await handle.query(statusQuery).catch(() => undefined))?.alertCount ?? 0;
+        }),
+      );
+      if (counts.every((c) => c === PER_POD)) break;
+      await sleep(500);
+    }
+    assert.deepEqual(counts, Array(PODS).fill(PER_POD), 'every alert in its incident');
+    for (let pod = 0; pod < PODS; pod++) {
+      const handle = harness.client.workflow.getHandle(`incident/test/shop/spooled-${pod}`);
+      const [status, alerts] = await Promise.all([handle.query(statusQuery), handle.query(alertsQuery)]);
+      assert.equal(status.resends ?? 0, 0, 'none delivered twice');
+      assert.deepEqual(
+        alerts.map((r) => r.alert.id).sort(),
+        sent.filter((id) => id.startsWith(`spool-${pod}-`)).sort(),
+      );
+      assert.ok(alerts.every((r) => r.count === 1));
+    }
+    const drained = (await fetch(`http://127.0.0.1:${apiPort}/readyz`).then((r) => r.json())) as {
+      checks: { spool: { ok: boolean } };
+    };
+    assert.equal(drained.checks.spool.ok, true, 'the spool is empty again');
+  });
+});
