@@ -27,7 +27,21 @@ export interface IntakeSink {
    * continued as new into carries its incident id).
    */
   describeRun(workflowId: string, runId: string): Promise<{ startedAt: Date; incidentId?: string }>;
+  /**
+   * When the key's latest incident is closed because a responder resolved it: its id, when, and the sender
+   * ids of the alert instances it held (its memo). Undefined when it is open, or closed otherwise.
+   */
+  resolvedInstances?(workflowId: string): Promise<ResolvedInstances | undefined>;
 }
+
+export interface ResolvedInstances {
+  incidentId: string;
+  at: string;
+  instances: string[];
+}
+
+/** How often the intake looks again whether a key's incident was resolved meanwhile. */
+const RESOLVED_RECHECK_MS = 30_000;
 
 export interface IntakeOptions {
   /** How long after its delivery an identical alert counts as a repeat. */
@@ -46,14 +60,33 @@ export interface IntakeOptions {
   maxInFlight: number;
   /** Most incident keys tracked at once; the idle ones are forgotten first. */
   maxKeys: number;
+  /**
+   * For how long after a responder resolved an incident a re-send of one of its alert instances (same
+   * sender id) is answered with that incident instead of opening a new one (default 0: off).
+   */
+  resolveSticksMs?: number;
   onError?: (err: unknown, workflowId: string) => void;
 }
+
+/** The options the API runs with (api/main.ts); benches load the same. */
+export const API_INTAKE_OPTIONS: IntakeOptions = {
+  repeatWindowMs: 60_000,
+  repeatFlushMs: 2000,
+  repeatFlushMaxMs: 60_000,
+  minDeliveryIntervalMs: 1000,
+  maxBatch: 20,
+  maxInFlight: 64,
+  maxKeys: 100_000,
+  resolveSticksMs: 24 * 3600_000,
+};
 
 export interface Accepted {
   workflowId: string;
   /** The incident's id (its first run's), whichever run took the alert. */
   incidentId: string;
   deduplicated: boolean;
+  /** The alert re-sent an instance of an incident a responder resolved: it opened nothing. */
+  alreadyResolved?: boolean;
 }
 
 interface Waiter {
@@ -90,6 +123,9 @@ interface KeyState {
   lastRepeatFlushAt: number;
   lastDeliveryAt: number;
   lastUsed: number;
+  /** The key's last incident as resolved by a responder, while its instances still count as resolved. */
+  resolved?: { incidentId: string; ids: Set<string>; until: number };
+  resolvedCheckedAt: number;
 }
 
 const DEFAULT_MAX_BATCH_BYTES = 128 * 1024;
@@ -199,6 +235,7 @@ export class AlertIntake {
         lastRepeatFlushAt: 0,
         lastDeliveryAt: 0,
         lastUsed: Date.now(),
+        resolvedCheckedAt: 0,
       };
       this.keys.set(workflowId, state);
     }
@@ -232,7 +269,8 @@ export class AlertIntake {
       while (state.pending.length > 0) {
         const wait = state.lastDeliveryAt + (this.options.minDeliveryIntervalMs ?? 0) - Date.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        const batch = this.nextBatch(state);
+        const batch = await this.withoutResolvedInstances(workflowId, state, this.nextBatch(state));
+        if (batch.length === 0) continue;
         const repeats = this.takeRepeats(state);
         const sentAt = Date.now();
         state.lastDeliveryAt = sentAt;
@@ -262,6 +300,37 @@ export class AlertIntake {
     } finally {
       state.inFlight = false;
     }
+  }
+
+  /**
+   * Answers the alerts that re-send an instance of the key's resolved incident with that incident (they
+   * open nothing: a resolve sticks), and returns the others. Looks the key up when this process has not
+   * delivered to it yet, and again every RESOLVED_RECHECK_MS.
+   */
+  private async withoutResolvedInstances(workflowId: string, state: KeyState, batch: Waiter[]): Promise<Waiter[]> {
+    const sticksMs = this.options.resolveSticksMs ?? 0;
+    if (sticksMs <= 0 || !this.sink.resolvedInstances) return batch;
+    const now = Date.now();
+    if (state.run === undefined || now - state.resolvedCheckedAt > RESOLVED_RECHECK_MS) {
+      state.resolvedCheckedAt = now;
+      const found = await this.sink.resolvedInstances(workflowId).catch(() => undefined);
+      const until = found ? Date.parse(found.at) + sticksMs : 0;
+      state.resolved =
+        found && until > now ? { incidentId: found.incidentId, ids: new Set(found.instances), until } : undefined;
+    }
+    const resolved = state.resolved;
+    if (!resolved || resolved.until <= now) return batch;
+    const fresh: Waiter[] = [];
+    for (const waiter of batch) {
+      if (!resolved.ids.has(waiter.incoming.alert.id)) {
+        fresh.push(waiter);
+        continue;
+      }
+      // Not a delivery later alerts may fold into: a new instance of the same alert must open an incident.
+      state.recent.delete(waiter.incoming.fingerprint);
+      waiter.resolve({ workflowId, incidentId: resolved.incidentId, deduplicated: true, alreadyResolved: true });
+    }
+    return fresh;
   }
 
   /** The oldest pending alerts, at most maxBatch of them and maxBatchBytes of JSON (always at least one). */

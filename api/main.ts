@@ -4,7 +4,7 @@ import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { createLogger } from '../common/logger';
 import { loadOrCreateTokens } from './auth';
 import { incidentCounter, temporalIncidents } from './incidents';
-import { AlertIntake } from './intake';
+import { AlertIntake, API_INTAKE_OPTIONS } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
@@ -33,13 +33,7 @@ async function main(): Promise<void> {
   // The API never holds the private key: public keys come from the bucket, where the worker publishes them.
   const evidence = createEvidenceReadServices(config, s3);
   const intake = new AlertIntake(temporalSink(client, config.temporal.taskQueue), {
-    repeatWindowMs: 60_000,
-    repeatFlushMs: 2000,
-    repeatFlushMaxMs: 60_000,
-    minDeliveryIntervalMs: 1000,
-    maxBatch: 20,
-    maxInFlight: 64,
-    maxKeys: 100_000,
+    ...API_INTAKE_OPTIONS,
     onError: (err, workflowId) => logger.error({ err, workflowId }, 'alert delivery to Temporal failed'),
   });
   const app = await buildServer({

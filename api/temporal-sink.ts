@@ -33,6 +33,23 @@ export function temporalSink(client: Client, taskQueue: string): IntakeSink {
         throw err;
       }
     },
+    async resolvedInstances(workflowId: string) {
+      try {
+        const latest = await client.workflow.getHandle(workflowId).describe();
+        if (latest.status.name !== 'COMPLETED') return undefined;
+        const memo = latest.memo as { incident?: { incidentId?: unknown }; resolved?: Record<string, unknown> };
+        const resolved = memo?.resolved;
+        const incidentId = memo?.incident?.incidentId;
+        if (!resolved || typeof incidentId !== 'string' || typeof resolved.at !== 'string') return undefined;
+        const instances = Array.isArray(resolved.instances)
+          ? resolved.instances.filter((id): id is string => typeof id === 'string')
+          : [];
+        return { incidentId, at: resolved.at, instances };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
+    },
     async describeRun(workflowId: string, runId: string) {
       const description = await client.workflow.getHandle(workflowId, runId).describe();
       const memo = description.memo?.incident as { incidentId?: unknown } | undefined;

@@ -245,6 +245,11 @@ export class IncidentState {
     this.hooks.onSeverityRaised?.(raised);
   }
 
+  /** The sender ids of the instances the incident kept, most recent last, at most `max`. */
+  instanceIds(max: number): string[] {
+    return [...new Set(this.alerts.flatMap((r) => r.ids ?? [r.alert.id]))].slice(-max);
+  }
+
   get hasAlerts(): boolean {
     return this.alerts.length > 0;
   }

@@ -12,6 +12,7 @@ import {
   proxyActivities,
   setHandler,
   startChild,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
@@ -71,6 +72,8 @@ type EscalationWorkflow = (i: EscalationInput) => Promise<EscalationResult>;
  */
 const MAX_HISTORY_EVENTS = 10_000;
 const MIN_RUN_EVENTS = 20;
+/** Sender ids a resolved incident remembers in its memo (bounded: the memo travels with every list call). */
+const MAX_RESOLVED_INSTANCES = 200;
 /** How long closing waits for the escalation child to confirm it stopped before resolving its pages. */
 const ESCALATION_STOP_WAIT = '1 minute';
 type PageEvent = EscalationInput['event'];
@@ -112,6 +115,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const event = pageEvent(incident, plan);
   const paged = await escalateAndWait(incident, plan, event);
   await close(incident, plan, event, paged);
+  rememberResolvedInstances(incident);
   return incident.state.finish();
 }
 
@@ -126,6 +130,7 @@ async function resumeIncident(continued: ContinuedIncident): Promise<IncidentSta
   await waitOrContinue(incident, plan, event);
   await endEscalation(incident);
   await close(incident, plan, event, incident.state.escalation?.paged ?? []);
+  rememberResolvedInstances(incident);
   return incident.state.finish();
 }
 
@@ -582,6 +587,23 @@ async function continueIncident(incident: Incident, plan: IncidentPlan, event: P
     target: state.target,
     alerts: [],
     continued: { state: state.snapshot(), plan, event },
+  });
+}
+
+/**
+ * A responder resolved the incident: its memo keeps the sender ids of the alert instances it held, so the
+ * API does not open a new incident when a sender re-sends one of them (Alertmanager, every repeat_interval,
+ * while the alert still fires). Incidents started before this replay without it.
+ */
+function rememberResolvedInstances({ state }: Incident): void {
+  if (!state.resolution || !patched('resolved-instances')) return;
+  upsertMemo({
+    incident: { incidentId: state.incidentId, startedAt: state.status.startedAt },
+    resolved: {
+      at: new Date().toISOString(),
+      by: state.resolution.by,
+      instances: state.instanceIds(MAX_RESOLVED_INSTANCES),
+    },
   });
 }
 

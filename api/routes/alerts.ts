@@ -34,6 +34,8 @@ interface IncidentAccepted {
   incidentId: string;
   workflowId: string;
   deduplicated: boolean;
+  /** A re-send of an alert instance whose incident a responder resolved: no new incident. */
+  alreadyResolved?: boolean;
 }
 
 /** How long an alert waits for Temporal before the sender is told to retry (503 with Retry-After). */
@@ -164,6 +166,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
                   incidentId: r.incidentId,
                   workflowId: r.workflowId,
                   deduplicated: r.deduplicated,
+                  ...(r.alreadyResolved ? { alreadyResolved: true } : {}),
                 }));
               })(),
               deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS,
