@@ -74,7 +74,7 @@ export const API_INTAKE_OPTIONS: IntakeOptions = {
   repeatFlushMs: 2000,
   repeatFlushMaxMs: 60_000,
   minDeliveryIntervalMs: 1000,
-  maxBatch: 20,
+  maxBatch: 200,
   maxInFlight: 64,
   maxKeys: 100_000,
   resolveSticksMs: 24 * 3600_000,
