@@ -21,7 +21,7 @@ import type { NamedActivities, NotifyEvent } from '../activities/contract';
 import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
 import { DEFAULT_CONTAIN_AFTER_SECONDS, type IncidentPlan, type PlannedContainment } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
-import { severityAtLeast } from '../common/types';
+import { severityAtLeast, type ContainmentVerification } from '../common/types';
 import {
   acknowledgeSignal,
   alertsQuery,
@@ -38,6 +38,7 @@ import {
   type Actor,
   type IncidentInput,
   type IncidentStatus,
+  type NotificationRecord,
   type StepStatus,
 } from './definitions';
 import type { EscalationInput, EscalationResult } from './escalation';
@@ -305,7 +306,7 @@ function requestApproval(incident: Incident, plan: IncidentPlan, action: Planned
 function sendToTierOne(incident: Incident, plan: IncidentPlan, event: NotifyEvent, step?: string): void {
   const { state } = incident;
   for (const notifier of plan.escalation.tiers[0]?.notifiers ?? []) {
-    const record = state.notifying(event.action as 'open' | 'approval', notifier, step);
+    const record = state.notifying(event.action as NotificationRecord['action'], notifier, step);
     const sent = CancellationScope.nonCancellable(() => notify({ notifier, dryRun: plan.dryRun, event }));
     incident.pages.push(
       sent.then(
@@ -378,8 +379,30 @@ async function contain(incident: Incident, plan: IncidentPlan): Promise<void> {
     if (action.approval.required && state.applies(action) && !(await approved(incident, plan, record, action)))
       continue;
     const result = await runStep(state, record, 'step', action, plan);
-    if (result) state.contained.push(action);
+    if (!result) continue;
+    state.contained.push(action);
+    if (result.verification) containmentChecked(incident, plan, record, action, result.verification);
   }
+}
+
+/**
+ * A containment action was checked from inside the pod. Not effective means the attacker keeps the network:
+ * tier 1 hears it at once, not after the captures and the seal, acknowledged or not (it is new, and changes what
+ * they must do), and every later page repeats it (pageEvent).
+ */
+function containmentChecked(
+  incident: Incident,
+  plan: IncidentPlan,
+  record: StepStatus,
+  action: PlannedContainment,
+  verification: ContainmentVerification,
+): void {
+  const { state } = incident;
+  state.verified(record, verification);
+  if (verification.verdict !== 'not effective' || state.cancellation) return;
+  // Incidents started before the check existed replay without this page.
+  if (!patched('containment-verification')) return;
+  sendToTierOne(incident, plan, { ...pageEvent(incident, plan), action: 'containment', tier: 1 }, action.name);
 }
 
 /** Waits for a decision on a gated action, or applies the gate's default when none comes in time. */
@@ -429,13 +452,21 @@ async function seal({ state, info }: Incident): Promise<void> {
   });
 }
 
-/** What every page says: named after the opening alert, at the severity reached by now. */
+/**
+ * What every page says: named after the opening alert, at the severity reached by now, and, once a containment
+ * check found an action not effective or unproven, that finding (in the title too when not effective).
+ */
 function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
   const { incidentId, severity } = state.status;
   const { alert } = state.firstAlert;
+  const findings = state.containmentFindings;
   return {
     incidentId,
-    title: `[${severity}] ${alert.rule}`.slice(0, 200),
+    title: `[${severity}] ${state.containmentNotEffective ? 'CONTAINMENT NOT EFFECTIVE: ' : ''}${alert.rule}`.slice(
+      0,
+      200,
+    ),
+    ...(findings.length > 0 ? { details: findings } : {}),
     severity,
     summary: alert.summary.slice(0, 1000),
     target: state.target,
