@@ -27,7 +27,10 @@ export interface FakeClusterOptions {
   /** Append every completed call as a JSON line here, so counts survive a killed worker process. */
   journalFile?: string;
   node?: string;
-  /** What checking an action finds, by action name (op `verify.<name>`); default: effective. */
+  /**
+   * What checking an action finds (op `verify.<name>`), by `<name> <namespace>/<pod>` for one pod, else by action
+   * name; default: effective.
+   */
   verifications?: Record<string, ContainmentVerification>;
 }
 
@@ -129,10 +132,11 @@ export class FakeCluster implements Cluster {
 
   async verify(name: string, target: ChangeTarget, opts: VerifyOptions): Promise<ContainmentCheck> {
     await this.act(`verify.${name}`, changed(target), opts);
-    const verification = this.options.verifications?.[name] ?? {
-      verdict: 'effective' as const,
-      reason: `fake: new connections from ${changed(target)} fail`,
-    };
+    const verification = this.options.verifications?.[`${name} ${changed(target)}`] ??
+      this.options.verifications?.[name] ?? {
+        verdict: 'effective' as const,
+        reason: `fake: new connections from ${changed(target)} fail`,
+      };
     return {
       ...verification,
       notes: [],

@@ -548,13 +548,13 @@ describe('the check, with a scripted collector', () => {
     );
   });
 
-  test('not effective: a CNI that does not enforce (every probe connects, three rounds)', async () => {
+  test('not effective: a CNI that does not enforce (every probe connects, four rounds over ten seconds)', async () => {
     const { collector } = scripted({ probe: (_r, pairs, nonce) => probeOutput(nonce, pairs, () => CONNECTED) });
     const { input: i, slept } = input(async () => collector);
     const check = await checkIsolation(i);
     assert.equal(check.verdict, 'not effective');
-    assert.match(check.reason, /to 203\.0\.113\.9:4444 .* \(3 attempt\(s\)/);
-    assert.deepEqual(slept, [2000, 3000]);
+    assert.match(check.reason, /to 203\.0\.113\.9:4444 .* \(4 attempt\(s\), the last 10 s after isolation\)/);
+    assert.deepEqual(slept, [2000, 3000, 5000]);
   });
 
   test('not effective: new connections blocked, but an established one keeps talking', async () => {

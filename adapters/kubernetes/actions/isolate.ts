@@ -215,7 +215,7 @@ export const isolateAction = defineAction({
       maximum: 10,
       default: 3,
       description:
-        'Connect timeout of each probe (at most 6 peers, side by side; one still connecting is retried twice).',
+        'Connect timeout of each probe (at most 6 peers, side by side; one that still connects is tried again after 2, 3 and 5 s).',
     }),
   }),
   example: { probeSeconds: 3 },
@@ -230,7 +230,8 @@ export const isolateAction = defineAction({
     ...COLLECTOR_RBAC.map((rule) => ({ ...rule, identity: 'capture' as const })),
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'], identity: 'capture' },
   ],
-  // The policy itself takes a second; the check up to a minute to add a collector, then ~10 s of probes.
+  // The policy takes a second; the check at most a minute to add a collector, then usually under 10 s of probes
+  // (bounded at about a minute when every probe connects and each round runs to its limits).
   timeouts: { startToCloseSeconds: 180, heartbeatSeconds: 0, maximumAttempts: 5 },
   async apply(kube, target, _params, run) {
     const pod = await readPinnedPod(kube, target, run.pod);

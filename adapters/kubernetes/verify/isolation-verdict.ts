@@ -16,7 +16,7 @@ export const WATCH_MS = 3000;
 export const MAX_SOCKET_PEERS = 4;
 export const MAX_ENDPOINT_PEERS = 2;
 /** A probe that still connects is tried again after these pauses (the enforcer may still be catching up). */
-export const RETRY_PAUSES_MS = [2000, 3000];
+export const RETRY_PAUSES_MS = [2000, 3000, 5000];
 
 export type PeerSource = 'socket' | 'endpoint';
 
@@ -36,6 +36,8 @@ export type ProbeOutcome = 'connected' | 'timeout' | 'refused' | 'unreachable' |
 
 export interface ProbeAttempt {
   round: number;
+  /** When the round started, in seconds after the policy was confirmed in place. */
+  afterSeconds?: number;
   outcome: ProbeOutcome;
   seconds?: number;
   message: string;
@@ -417,6 +419,12 @@ function listText<T>(items: T[], text: (item: T) => string, max = 3): string {
   return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
+function lastTry(p: Probe): string {
+  const last = p.attempts.at(-1);
+  const when = last?.afterSeconds !== undefined ? ` ${last.afterSeconds} s after isolation` : '';
+  return `${p.attempts.length} attempt(s), the last${when}`;
+}
+
 export interface JudgeInput {
   hostNetwork: boolean;
   dryRun: boolean;
@@ -446,7 +454,7 @@ export function judge(input: JudgeInput): ContainmentVerification {
   if (connected.length > 0)
     return {
       verdict: 'not effective',
-      reason: `new connections from the pod still succeed after isolation: to ${listText(connected, peerText)} (${connected[0]!.attempts.length} attempt(s) over several seconds)`,
+      reason: `new connections from the pod still succeed after isolation: to ${listText(connected, peerText)} (${lastTry(connected[0]!)})`,
     };
   const talking = input.established?.carriedTraffic ?? [];
   if (talking.length > 0)

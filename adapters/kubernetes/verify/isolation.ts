@@ -104,7 +104,8 @@ async function probeRound(
     (holdMs / 1000).toFixed(1),
     ...peers.flatMap((p) => [p.address, String(p.port)]),
   ];
-  const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: (input.probeSeconds + 2 + 15) * 1000 + holdMs };
+  // nc's own timeout, the KILL after it, and a few seconds for the exec and ss: a stopped script ends here.
+  const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: (input.probeSeconds + 2 + 5) * 1000 + holdMs };
   // Dated before the exec starts, so the sample's date below is never later than when it was really taken.
   const started = clock.now();
   const { stdout, outcome } = await collector.run(argv, bounds);
@@ -206,7 +207,7 @@ export async function checkIsolation(input: IsolationCheckInput): Promise<Contai
   let sample: RoundResult['sample'];
   try {
     const nonce = crypto.randomBytes(8).toString('hex');
-    const bounds = { maxBytes: 16 * 1024 * 1024, timeoutMs: 30_000 };
+    const bounds = { maxBytes: 16 * 1024 * 1024, timeoutMs: 15_000 };
     const observed = await collector.run(['sh', '-c', VERIFY_OBSERVE, 'holdfast-verify', nonce], bounds);
     const sections = splitSections(observed.stdout, nonce);
     notes.push(...describeOutcome('socket table', observed.outcome, bounds));
@@ -235,11 +236,12 @@ export async function checkIsolation(input: IsolationCheckInput): Promise<Contai
       }
       // Established connections are sampled no sooner than the settle time plus the watch time after isolation.
       const holdMs = round === 1 ? Math.max(0, input.appliedAt + SETTLE_MS + WATCH_MS - clock.now()) : 0;
+      const afterSeconds = Math.round((clock.now() - input.appliedAt) / 100) / 10;
       const result = await probeRound(collector, peers, input, holdMs);
       notes.push(...result.notes.map((n) => `round ${round}: ${n}`));
       for (const p of peers) {
         const list = attempts.get(key(p)) ?? [];
-        list.push({ round, ...classifyProbe(result.lines.get(key(p)), input.probeSeconds) });
+        list.push({ round, afterSeconds, ...classifyProbe(result.lines.get(key(p)), input.probeSeconds) });
         attempts.set(key(p), list);
       }
       sample = result.sample ?? sample;
