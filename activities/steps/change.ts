@@ -136,6 +136,8 @@ async function contain(unit: ActionUnit, ctx: StepContext): Promise<StepResult> 
   const captures: CaptureStream[] = [jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, [...notes])];
   let verification: ContainmentVerification | undefined;
   if (unit.verify) {
+    // The change is in place; the status shows it while the check runs (a few seconds, at most about two minutes).
+    ctx.progress({ step: unit.name, appliedAt: new Date(appliedAt).toISOString(), checking: true });
     const checked = await check(unit, ctx, target, pod ?? ctx.pod, appliedAt);
     verification = { verdict: checked.verdict, reason: checked.reason };
     const line = verificationNote(verification);
