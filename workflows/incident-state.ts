@@ -290,7 +290,8 @@ export class IncidentState {
    */
   verified(record: StepStatus, verification: ContainmentVerification): void {
     record.verification = verification;
-    if (verification.verdict === 'effective') return;
+    // A dry run applies nothing, so nothing can be verified: only a pod out of reach (hostNetwork) is worth saying.
+    if (verification.verdict === 'effective' || (verification.verdict === 'unverified' && this.status.dryRun)) return;
     const line =
       verification.verdict === 'not effective'
         ? `CONTAINMENT NOT EFFECTIVE (${record.name}): ${verification.reason}`
@@ -308,7 +309,7 @@ export class IncidentState {
         .filter((s) => s.verification!.verdict === 'not effective')
         .map((s) => `CONTAINMENT NOT EFFECTIVE (${s.name}): ${s.verification!.reason}`),
       ...checked
-        .filter((s) => s.verification!.verdict === 'unverified')
+        .filter((s) => s.verification!.verdict === 'unverified' && !this.status.dryRun)
         .map((s) => `containment not verified (${s.name}): ${s.verification!.reason}`),
     ];
   }

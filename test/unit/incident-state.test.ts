@@ -569,3 +569,16 @@ test('containment checks: not effective leads the incident notes and every page;
   ]);
   assert.equal(state.containmentNotEffective, true);
 });
+
+test('a dry run verifies nothing: its unverified verdict stays on the step; a hostNetwork pod is still said', () => {
+  const { state } = harness();
+  state.planned({ playbook: 'dry', dryRun: true });
+  const isolate = state.track('isolate', 'contain');
+  state.verified(isolate, { verdict: 'unverified', reason: 'dry run: no policy was applied' });
+  assert.equal(isolate.verification?.verdict, 'unverified');
+  assert.equal(state.status.notes, undefined);
+  assert.deepEqual(state.containmentFindings, []);
+  const again = state.track('isolate', 'contain');
+  state.verified(again, { verdict: 'not effective', reason: 'hostNetwork' });
+  assert.deepEqual(state.containmentFindings, ['CONTAINMENT NOT EFFECTIVE (isolate): hostNetwork']);
+});
