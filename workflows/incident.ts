@@ -89,15 +89,16 @@ interface Incident {
   readonly pipeline: CancellationScope;
   /** Set once the escalation child has started; an acknowledgement stops it. */
   escalation?: ChildWorkflowHandle<EscalationWorkflow>;
-  /** Pages sent outside the escalation child (opening page, approval requests): closing waits for them. */
+  /** Pages sent outside the escalation child (opening page, approval requests, containment findings): closing waits for them. */
   readonly pages: Array<Promise<void>>;
 }
 
 /**
  * One incident: plan → preserve → capture (in parallel) → contain (with approval gates) → seal →
  * escalate → wait for resolution. Tier 1 is paged once preserved (page on open) and asked as each gate
- * opens, without either waiting for the page. Every step records its outcome; no failure stops the
- * incident from sealing what exists and escalating.
+ * opens, without either waiting for the page; isolate is checked from inside the pod, and a verdict of not
+ * effective is paged at once and repeated in every later page. Every step records its outcome; no failure
+ * stops the incident from sealing what exists and escalating.
  *
  * The order of everything that reaches Temporal (activities, timers, the child, signals, search
  * attributes) is what running incidents replay against: the committed histories guard it.
