@@ -406,7 +406,10 @@ describe('verdict', () => {
     }
     const outside = judge({ hostNetwork: false, dryRun: false, probes: [probe({ inCluster: false })] });
     assert.equal(outside.verdict, 'effective');
-    assert.match(outside.reason, /outside the namespace \(an attacker running one could ignore the probe\)/);
+    assert.match(
+      outside.reason,
+      /none of them is a service endpoint in the pod's namespace \(an attacker running one could/,
+    );
   });
 });
 

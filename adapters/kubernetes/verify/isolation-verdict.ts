@@ -501,7 +501,9 @@ export function judge(input: JudgeInput): ContainmentVerification {
     verdict: 'effective',
     reason:
       `new connections to ${proving.length} peer(s) the pod had reached before isolation now fail: ${listText(proving, (p) => `${peerText(p)} ${p.outcome}`)}` +
-      (outside ? '; these peers are outside the namespace (an attacker running one could ignore the probe)' : ''),
+      (outside
+        ? "; none of them is a service endpoint in the pod's namespace (an attacker running one could ignore the probe)"
+        : ''),
   };
 }
 
