@@ -4,7 +4,7 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
-import type { Alert, AlertTally, AlertTarget, ArtifactRef, PodPin } from '../common/types';
+import type { Alert, AlertTally, AlertTarget, ArtifactRef, ContainmentVerification, PodPin } from '../common/types';
 
 // ---- planIncident ----
 
@@ -28,6 +28,8 @@ export interface StepResult {
   changed?: boolean;
   /** The pod this step pinned or checked; the workflow pins the incident to the first one reported. */
   pod?: PodPin;
+  /** A containment action checked from inside the pod (isolate): whether it holds, and why. */
+  verification?: ContainmentVerification;
 }
 
 export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;

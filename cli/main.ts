@@ -192,6 +192,8 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
       step.decision &&
         `${step.decision.approved ? 'approved' : 'rejected'} by ${safe(step.decision.by, 100)}${step.decision.note ? `: ${safe(step.decision.note, 100)}` : ''}`,
       step.error && safe(step.error, 200),
+      step.verification &&
+        `${step.verification.verdict === 'not effective' ? 'CONTAINMENT NOT EFFECTIVE' : `containment ${safe(step.verification.verdict, 20)}`}: ${safe(step.verification.reason, 300)}`,
     ].filter(Boolean);
     print(
       io,

@@ -3,7 +3,15 @@
  * injected through createActivities(deps); tests substitute in-memory fakes from test/fakes/.
  */
 import type { Readable } from 'node:stream';
-import type { AlertTarget, ArtifactRef, CollectorInfo, PodPin, PodRef, Severity } from './types';
+import type {
+  AlertTarget,
+  ArtifactRef,
+  CollectorInfo,
+  ContainmentVerification,
+  PodPin,
+  PodRef,
+  Severity,
+} from './types';
 
 export interface PutArtifactInput {
   incidentId: string;
@@ -78,6 +86,18 @@ export interface ActionOutcome {
   pod?: PodPin;
 }
 
+export interface VerifyOptions extends MutationOptions {
+  /** When the action was confirmed in place (epoch ms, the worker's clock): traffic after it was not cut. */
+  appliedAt: number;
+}
+
+/** What checking a containment action found, and the record to keep as evidence. */
+export interface ContainmentCheck extends ContainmentVerification {
+  notes: string[];
+  /** Stored under contain/ with the step's other evidence (so the signed manifest lists it). */
+  artifact: { name: string; method: string; collector: CollectorInfo; record: unknown };
+}
+
 /**
  * Reads and captures run as the capture identity, changes and their reverts as the containment
  * identity (see SplitCluster); each names the unit it runs.
@@ -91,6 +111,11 @@ export interface Cluster {
   change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome>;
   /** Undoes what `change(name)` did for this incident (only actions that can be undone). */
   revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome>;
+  /**
+   * Checks that the action `name`, just applied, holds (only actions that can be checked): from inside the
+   * pod's network namespace for isolate. Runs as the capture identity: it execs in the collector.
+   */
+  verify(name: string, target: ChangeTarget, opts: VerifyOptions): Promise<ContainmentCheck>;
   /**
    * The pod's UID and node, read now. Given the incident's pin, a pod of that name with another UID is
    * refused with PodReplaced.
@@ -178,10 +203,11 @@ export interface CustodyLog {
 /** What a notifier is told. The dedup key (the incident id) lets the vendor fold repeats and resolve. */
 /**
  * What a notification is: `trigger` an escalation page, `resolve` the end, `open` the first page as the
- * incident opens, `approval` a containment gate waiting for a person. Every kind but `resolve` raises or
- * updates the vendor's alert under the same dedup key.
+ * incident opens, `approval` a containment gate waiting for a person, `containment` a containment action
+ * proven not effective (the pod still reaches the network). Every kind but `resolve` raises or updates the
+ * vendor's alert under the same dedup key.
  */
-export type NotificationAction = 'trigger' | 'resolve' | 'open' | 'approval';
+export type NotificationAction = 'trigger' | 'resolve' | 'open' | 'approval' | 'containment';
 
 /** How to decide a gate: Holdfast-built text (the API base URL, the incident id, a validated step name). */
 export interface ApprovalRequest {
@@ -210,7 +236,10 @@ export interface NotificationEvent {
   target: AlertTarget;
   links: { incident: string; history?: string };
   dedupKey: string;
-  /** `open`: what Holdfast is doing, one line each (Holdfast's own text, bounded by each notifier). */
+  /**
+   * Holdfast's own lines, bounded by each notifier: on `open` what it is doing; on any page once a containment
+   * check found the action not effective or unproven, that finding.
+   */
   details?: string[];
   /** `approval`: the gate and how to decide it. */
   approval?: ApprovalRequest;

@@ -64,6 +64,20 @@ export interface PodPin {
   node?: string;
 }
 
+/**
+ * Whether a containment action is proven to hold, from inside the pod's network namespace: `effective` (a
+ * peer known reachable before no longer is, and nothing still connects), `not effective` (a connection still
+ * succeeds, or the pod is out of the action's reach, e.g. hostNetwork), `unverified` (nothing could prove it).
+ */
+export const CONTAINMENT_VERDICTS = ['effective', 'not effective', 'unverified'] as const;
+export type ContainmentVerdict = (typeof CONTAINMENT_VERDICTS)[number];
+
+/** A verdict and why, in Holdfast's own words (the full record is the containment-verification.json artifact). */
+export interface ContainmentVerification {
+  verdict: ContainmentVerdict;
+  reason: string;
+}
+
 export interface CollectorInfo {
   name: string;
   version: string;

@@ -3,7 +3,7 @@
  * queries and the status it reports. Pure types and definitions, shared by the API and the worker.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { Alert, AlertTarget, ArtifactRef, Severity } from '../common/types';
+import type { Alert, AlertTarget, ArtifactRef, ContainmentVerification, Severity } from '../common/types';
 import type { ContinuedIncident } from './incident-state';
 
 export const INCIDENT_WORKFLOW = 'incidentWorkflow';
@@ -103,6 +103,8 @@ export interface StepStatus {
   artifacts: Array<Pick<ArtifactRef, 'name' | 'key' | 'size' | 'sha256'>>;
   notes: string[];
   decision?: { approved: boolean; by: string; at: string; note?: string };
+  /** A containment action checked from inside the pod: effective, not effective or unverified, and why. */
+  verification?: ContainmentVerification;
 }
 
 export type IncidentPhase =
@@ -141,14 +143,18 @@ export interface IncidentStatus {
   manifestKey?: string;
   /** What the incident as a whole has to say, e.g. that containment started while captures still ran. */
   notes?: string[];
-  /** Pages sent outside the escalation: the opening page and approval requests, each to one tier-1 notifier. */
+  /**
+   * Pages sent outside the escalation: the opening page, approval requests and a containment found not
+   * effective, each to one tier-1 notifier.
+   */
   notifications?: NotificationRecord[];
 }
 
 export interface NotificationRecord {
-  action: 'open' | 'approval';
+  /** `containment`: a containment action was found not effective (tier 1 is told at once). */
+  action: 'open' | 'approval' | 'containment';
   notifier: string;
-  /** The gated step, for an approval request. */
+  /** The gated step, for an approval request; the containment action, for `containment`. */
   step?: string;
   at: string;
   state: 'sending' | 'sent' | 'failed';

@@ -6,7 +6,14 @@
  */
 import type { StepResult, StoredObject } from '../activities/contract';
 import type { ApprovalGate, IncidentPlan, PlannedStep } from '../common/plan';
-import { maxSeverity, type AlertTarget, type ArtifactRef, type PodPin, type Severity } from '../common/types';
+import {
+  maxSeverity,
+  type AlertTarget,
+  type ArtifactRef,
+  type ContainmentVerification,
+  type PodPin,
+  type Severity,
+} from '../common/types';
 import type {
   Actor,
   AlertBatch,
@@ -280,6 +287,41 @@ export class IncidentState {
   containedEarly(note: string, running: StepStatus[]): void {
     (this.status.notes ??= []).push(note);
     for (const record of running) record.notes.push(`${note}; this capture went on after containment started`);
+  }
+
+  /**
+   * A containment action was checked from inside the pod. Not effective: the incident says so first among its
+   * notes, and every later page carries it (containmentFindings). Unverified: said too, less loudly.
+   */
+  verified(record: StepStatus, verification: ContainmentVerification): void {
+    record.verification = verification;
+    // A dry run applies nothing, so nothing can be verified: only a pod out of reach (hostNetwork) is worth saying.
+    if (verification.verdict === 'effective' || (verification.verdict === 'unverified' && this.status.dryRun)) return;
+    const line =
+      verification.verdict === 'not effective'
+        ? `CONTAINMENT NOT EFFECTIVE (${record.name}): ${verification.reason}`
+        : `containment not verified (${record.name}): ${verification.reason}`;
+    const notes = (this.status.notes ??= []);
+    if (verification.verdict === 'not effective') notes.unshift(line);
+    else notes.push(line);
+  }
+
+  /** What pages must say about containment: each action found not effective, then each left unverified. */
+  get containmentFindings(): string[] {
+    const checked = this.status.steps.filter((s) => s.kind === 'contain' && s.verification);
+    return [
+      ...checked
+        .filter((s) => s.verification!.verdict === 'not effective')
+        .map((s) => `CONTAINMENT NOT EFFECTIVE (${s.name}): ${s.verification!.reason}`),
+      ...checked
+        .filter((s) => s.verification!.verdict === 'unverified' && !this.status.dryRun)
+        .map((s) => `containment not verified (${s.name}): ${s.verification!.reason}`),
+    ];
+  }
+
+  /** Whether any containment action was found not effective. */
+  get containmentNotEffective(): boolean {
+    return this.status.steps.some((s) => s.kind === 'contain' && s.verification?.verdict === 'not effective');
   }
 
   sealed(record: StepStatus, manifest: StoredObject): void {

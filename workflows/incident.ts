@@ -22,7 +22,7 @@ import type { NamedActivities, NotifyEvent } from '../activities/contract';
 import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
 import { DEFAULT_CONTAIN_AFTER_SECONDS, type IncidentPlan, type PlannedContainment } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
-import { severityAtLeast } from '../common/types';
+import { severityAtLeast, type ContainmentVerification } from '../common/types';
 import {
   acknowledgeSignal,
   alertsQuery,
@@ -39,6 +39,7 @@ import {
   type Actor,
   type IncidentInput,
   type IncidentStatus,
+  type NotificationRecord,
   type StepStatus,
 } from './definitions';
 import type { EscalationInput, EscalationResult } from './escalation';
@@ -91,15 +92,16 @@ interface Incident {
   readonly pipeline: CancellationScope;
   /** Set once the escalation child has started; an acknowledgement stops it. */
   escalation?: ChildWorkflowHandle<EscalationWorkflow>;
-  /** Pages sent outside the escalation child (opening page, approval requests): closing waits for them. */
+  /** Pages sent outside the escalation child (opening page, approval requests, containment findings): closing waits for them. */
   readonly pages: Array<Promise<void>>;
 }
 
 /**
  * One incident: plan → preserve → capture (in parallel) → contain (with approval gates) → seal →
  * escalate → wait for resolution. Tier 1 is paged once preserved (page on open) and asked as each gate
- * opens, without either waiting for the page. Every step records its outcome; no failure stops the
- * incident from sealing what exists and escalating.
+ * opens, without either waiting for the page; isolate is checked from inside the pod, and a verdict of not
+ * effective is paged at once and repeated in every later page. Every step records its outcome; no failure
+ * stops the incident from sealing what exists and escalating.
  *
  * The order of everything that reaches Temporal (activities, timers, the child, signals, search
  * attributes) is what running incidents replay against: the committed histories guard it.
@@ -310,7 +312,7 @@ function requestApproval(incident: Incident, plan: IncidentPlan, action: Planned
 function sendToTierOne(incident: Incident, plan: IncidentPlan, event: NotifyEvent, step?: string): void {
   const { state } = incident;
   for (const notifier of plan.escalation.tiers[0]?.notifiers ?? []) {
-    const record = state.notifying(event.action as 'open' | 'approval', notifier, step);
+    const record = state.notifying(event.action as NotificationRecord['action'], notifier, step);
     const sent = CancellationScope.nonCancellable(() => notify({ notifier, dryRun: plan.dryRun, event }));
     incident.pages.push(
       sent.then(
@@ -383,8 +385,30 @@ async function contain(incident: Incident, plan: IncidentPlan): Promise<void> {
     if (action.approval.required && state.applies(action) && !(await approved(incident, plan, record, action)))
       continue;
     const result = await runStep(state, record, 'step', action, plan);
-    if (result) state.contained.push(action);
+    if (!result) continue;
+    state.contained.push(action);
+    if (result.verification) containmentChecked(incident, plan, record, action, result.verification);
   }
+}
+
+/**
+ * A containment action was checked from inside the pod. Not effective means the attacker keeps the network:
+ * tier 1 hears it at once, not after the captures and the seal, acknowledged or not (it is new, and changes what
+ * they must do), and every later page repeats it (pageEvent).
+ */
+function containmentChecked(
+  incident: Incident,
+  plan: IncidentPlan,
+  record: StepStatus,
+  action: PlannedContainment,
+  verification: ContainmentVerification,
+): void {
+  const { state } = incident;
+  state.verified(record, verification);
+  if (verification.verdict !== 'not effective' || state.cancellation) return;
+  // Incidents started before the check existed replay without this page.
+  if (!patched('containment-verification')) return;
+  sendToTierOne(incident, plan, { ...pageEvent(incident, plan), action: 'containment', tier: 1 }, action.name);
 }
 
 /** Waits for a decision on a gated action, or applies the gate's default when none comes in time. */
@@ -434,13 +458,21 @@ async function seal({ state, info }: Incident): Promise<void> {
   });
 }
 
-/** What every page says: named after the opening alert, at the severity reached by now. */
+/**
+ * What every page says: named after the opening alert, at the severity reached by now, and, once a containment
+ * check found an action not effective or unproven, that finding (in the title too when not effective).
+ */
 function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
   const { incidentId, severity } = state.status;
   const { alert } = state.firstAlert;
+  const findings = state.containmentFindings;
   return {
     incidentId,
-    title: `[${severity}] ${alert.rule}`.slice(0, 200),
+    title: `[${severity}] ${state.containmentNotEffective ? 'CONTAINMENT NOT EFFECTIVE: ' : ''}${alert.rule}`.slice(
+      0,
+      200,
+    ),
+    ...(findings.length > 0 ? { details: findings } : {}),
     severity,
     summary: alert.summary.slice(0, 1000),
     target: state.target,

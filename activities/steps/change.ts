@@ -1,8 +1,9 @@
 import type { ActionUnit } from '../../adapters/kubernetes/units';
 import { isFailure, FailureType, StepNotApplicable } from '../../common/failures';
-import type { ChangeTarget, MutationOptions } from '../../common/ports';
-import type { PodPin } from '../../common/types';
+import type { CaptureStream, ChangeTarget, ContainmentCheck, MutationOptions } from '../../common/ports';
+import type { ContainmentVerification, PodPin } from '../../common/types';
 import type { StepResult } from '../contract';
+import { HOLDFAST_VERSION } from '../../common/version';
 import { jsonCapture, storeCaptures } from './store';
 import { podOf, type StepContext, type StepDefinition } from './types';
 
@@ -77,10 +78,51 @@ async function preserve(unit: ActionUnit, ctx: StepContext): Promise<StepResult>
   return { artifacts, notes: outcome.notes, changed: outcome.changed, pod: pinned };
 }
 
-/** contain: the change, and what it did stored as evidence under contain/<name>.json (with the node for node actions). */
+/** What the step notes say of a check: the verdict first, loud when the action does not hold. */
+export function verificationNote(v: ContainmentVerification): string {
+  return v.verdict === 'not effective'
+    ? `CONTAINMENT NOT EFFECTIVE: ${v.reason}`
+    : `containment verification: ${v.verdict}: ${v.reason}`;
+}
+
+/**
+ * The check of an action just applied. It never fails the step (the change is in place and stays recorded):
+ * a check that cannot run is a verdict of its own, unverified, with the reason. Only cancellation propagates.
+ */
+async function check(
+  unit: ActionUnit,
+  ctx: StepContext,
+  target: ChangeTarget,
+  pod: PodPin | undefined,
+  appliedAt: number,
+): Promise<ContainmentCheck> {
+  try {
+    return await ctx.deps.cluster.verify(unit.name, target, { ...mutation(ctx, pod), appliedAt });
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    const reason = `the check failed: ${((err as Error)?.message ?? String(err)).slice(0, 500)}`;
+    return {
+      verdict: 'unverified',
+      reason,
+      notes: [],
+      artifact: {
+        name: 'containment-verification.json',
+        method: 'none: the check could not run',
+        collector: { name: 'holdfast-worker', version: HOLDFAST_VERSION },
+        record: { action: unit.name, verdict: 'unverified', reason },
+      },
+    };
+  }
+}
+
+/**
+ * contain: the change, and what it did stored as evidence under contain/<name>.json (with the node for node
+ * actions); for an action that can be checked (isolate), the check right after it, stored beside it.
+ */
 async function contain(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
   const { target, pin } = await targetOf(unit, ctx);
   const outcome = await ctx.deps.cluster.change(unit.name, target, mutation(ctx, pin ?? ctx.pod));
+  const appliedAt = Date.now();
   const pod = outcome.pod ?? pin;
   const notes = [...outcome.notes];
   if (target.kind === 'node' && ctx.target.node && ctx.target.node !== target.node)
@@ -91,10 +133,26 @@ async function contain(unit: ActionUnit, ctx: StepContext): Promise<StepResult> 
     notes,
     ...(pod ? { pod } : {}),
   };
-  const artifacts = await storeCaptures(ctx, 'contain', [
-    jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, notes),
-  ]);
-  return { artifacts, notes, changed: outcome.changed, ...(pod ? { pod } : {}) };
+  const captures: CaptureStream[] = [jsonCapture(`${unit.name}.json`, 'kubernetes-api', record, [...notes])];
+  let verification: ContainmentVerification | undefined;
+  if (unit.verify) {
+    // The change is in place; the status shows it while the check runs (a few seconds, at most about two minutes).
+    ctx.progress({ step: unit.name, appliedAt: new Date(appliedAt).toISOString(), checking: true });
+    const checked = await check(unit, ctx, target, pod ?? ctx.pod, appliedAt);
+    verification = { verdict: checked.verdict, reason: checked.reason };
+    const line = verificationNote(verification);
+    const { name, method, collector, record: evidence } = checked.artifact;
+    captures.push({ ...jsonCapture(name, method, evidence, [line, ...checked.notes]), collector });
+    notes.push(line, ...checked.notes);
+  }
+  const artifacts = await storeCaptures(ctx, 'contain', captures);
+  return {
+    artifacts,
+    notes,
+    changed: outcome.changed,
+    ...(pod ? { pod } : {}),
+    ...(verification ? { verification } : {}),
+  };
 }
 
 /** Undo only reports: nothing is stored. */

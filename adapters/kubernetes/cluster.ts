@@ -6,7 +6,9 @@ import type {
   CaptureStream,
   ChangeTarget,
   Cluster,
+  ContainmentCheck,
   MutationOptions,
+  VerifyOptions,
 } from '../../common/ports';
 import type { PodPin, PodRef } from '../../common/types';
 import { DEFAULT_COLLECTOR, type CollectorConfig } from './collector/settings';
@@ -69,6 +71,12 @@ export class KubernetesCluster implements Cluster {
     const unit = this.action(name);
     if (!unit.undo) throw new Unsupported(`${name} cannot be undone`);
     return unit.undo(this.kube, target, opts.params, runOf(opts));
+  }
+
+  async verify(name: string, target: ChangeTarget, opts: VerifyOptions): Promise<ContainmentCheck> {
+    const unit = this.action(name);
+    if (!unit.verify) throw new Unsupported(`${name} has no containment check`);
+    return unit.verify(this.kube, target, opts.params, runOf(opts), opts.appliedAt);
   }
 
   private action(name: string): ActionUnit {

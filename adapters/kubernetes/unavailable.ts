@@ -9,5 +9,5 @@ export function unavailableCluster(reason: string): Cluster {
   const fail = async (): Promise<never> => {
     throw new ClusterUnavailable(reason);
   };
-  return { inspect: fail, capture: fail, change: fail, revert: fail, pinPod: fail };
+  return { inspect: fail, capture: fail, change: fail, revert: fail, verify: fail, pinPod: fail };
 }

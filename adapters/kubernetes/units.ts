@@ -2,7 +2,7 @@ import type { Static, TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { InvalidInput } from '../../common/failures';
 import type { StepTimeouts } from '../../common/plan';
-import type { ActionOutcome, CaptureStream, ChangeTarget } from '../../common/ports';
+import type { ActionOutcome, CaptureStream, ChangeTarget, ContainmentCheck } from '../../common/ports';
 import type { PodPin, PodRef } from '../../common/types';
 import type { Kube } from './kube';
 
@@ -74,6 +74,17 @@ export interface ActionSpec<P extends TObject, S extends ActionScope> extends Un
   apply(kube: Kube, target: ScopeTarget<S>, params: Static<P>, run: UnitRun): Promise<ActionOutcome>;
   /** Reverses apply, and only what this incident did. */
   undo?(kube: Kube, target: ScopeTarget<S>, params: Static<P>, run: UnitRun): Promise<ActionOutcome>;
+  /**
+   * Checks, right after apply, that the change holds (a verdict and its evidence). Runs as the capture identity
+   * (it may exec in the collector): its RBAC rules say `identity: 'capture'`. `appliedAt`: epoch ms.
+   */
+  verify?(
+    kube: Kube,
+    target: ScopeTarget<S>,
+    params: Static<P>,
+    run: UnitRun,
+    appliedAt: number,
+  ): Promise<ContainmentCheck>;
 }
 
 /** What the registry holds for an action. */
@@ -84,6 +95,13 @@ export interface ActionUnit extends UnitInfo<TObject> {
   requiresApproval?: boolean;
   apply(kube: Kube, target: ChangeTarget, params: Record<string, unknown>, run: UnitRun): Promise<ActionOutcome>;
   undo?(kube: Kube, target: ChangeTarget, params: Record<string, unknown>, run: UnitRun): Promise<ActionOutcome>;
+  verify?(
+    kube: Kube,
+    target: ChangeTarget,
+    params: Record<string, unknown>,
+    run: UnitRun,
+    appliedAt: number,
+  ): Promise<ContainmentCheck>;
 }
 
 export type KubernetesUnit = CaptureUnit | ActionUnit;
@@ -120,7 +138,7 @@ export function defineCapture<P extends TObject>(spec: CaptureSpec<P>): CaptureU
 
 /** An action unit from its description and typed implementation (one file under actions/). */
 export function defineAction<P extends TObject, S extends ActionScope>(spec: ActionSpec<P, S>): ActionUnit {
-  const { apply: _apply, undo, ...info } = spec;
+  const { apply: _apply, undo, verify, ...info } = spec;
   const unit: ActionUnit = {
     ...info,
     needsPod: spec.target === 'pod',
@@ -128,5 +146,8 @@ export function defineAction<P extends TObject, S extends ActionScope>(spec: Act
   };
   if (undo)
     unit.undo = (kube, target, params, run) => undo.call(spec, kube, scoped(spec, target), paramsOf(spec, params), run);
+  if (verify)
+    unit.verify = (kube, target, params, run, appliedAt) =>
+      verify.call(spec, kube, scoped(spec, target), paramsOf(spec, params), run, appliedAt);
   return unit;
 }

@@ -129,7 +129,7 @@ export function targetText(target: AlertTarget): string {
   return `${target.cluster}/node/${target.node ?? 'unknown'}`;
 }
 
-const ACTIONS: ReadonlySet<string> = new Set(['trigger', 'resolve', 'open', 'approval']);
+const ACTIONS: ReadonlySet<string> = new Set(['trigger', 'resolve', 'open', 'approval', 'containment']);
 
 export function checkEvent(event: NotificationEvent): void {
   if (!ACTIONS.has(event.action)) throw new NotifierConfigError(`unknown action ${String(event.action)}`);
@@ -209,6 +209,7 @@ export abstract class HttpNotifier implements Notifier {
 export function actionPrefix(event: NotificationEvent): string {
   if (event.action === 'open') return 'Incident opened: ';
   if (event.action === 'approval' && event.approval) return `Approval needed (${event.approval.step}): `;
+  if (event.action === 'containment') return 'Containment NOT effective: ';
   return '';
 }
 
@@ -230,7 +231,12 @@ export function approvalLines(a: ApprovalRequest): string[] {
   ].map((line) => clip(line, 1000));
 }
 
-/** Holdfast's own lines (what it is doing), at most 20 of 300 characters. */
+/** How a page heads Holdfast's own lines: what it is doing (opening page), or what it found (a containment check). */
+export function detailsHeading(event: NotificationEvent): string {
+  return event.action === 'open' ? 'Holdfast is' : 'Holdfast found';
+}
+
+/** Holdfast's own lines (what it is doing, or what it found), at most 20 of 300 characters. */
 export function detailLines(event: NotificationEvent): string[] {
   return (event.details ?? []).slice(0, 20).map((line) => clip(line, 300));
 }

@@ -21,6 +21,7 @@ import {
   notifierEntry,
   notifierKind,
   actionPrefix,
+  detailsHeading,
   approvalLines,
   detailLines,
   resolveSecret,
@@ -124,7 +125,7 @@ export class OpsgenieNotifier extends HttpNotifier {
     if (event.action !== 'trigger') details.notification = event.action;
     const holdfast = [
       ...(event.approval ? approvalLines(event.approval) : []),
-      ...(event.details?.length ? ['Holdfast is:', ...detailLines(event).map((l) => `- ${l}`)] : []),
+      ...(event.details?.length ? [`${detailsHeading(event)}:`, ...detailLines(event).map((l) => `- ${l}`)] : []),
     ].join('\n');
     // Each part is clipped (which also strips newlines); the joined text keeps its line breaks within 15000.
     const description = limit(

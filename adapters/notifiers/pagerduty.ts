@@ -96,7 +96,9 @@ export class PagerDutyNotifier extends HttpNotifier {
             target: t,
             alert_summary: clip(event.summary, 4096),
             ...(event.action === 'trigger' ? {} : { notification: event.action }),
-            ...(event.details?.length ? { holdfast_is: detailLines(event) } : {}),
+            ...(event.details?.length
+              ? { [event.action === 'open' ? 'holdfast_is' : 'holdfast_found']: detailLines(event) }
+              : {}),
             ...(event.approval
               ? { approval_step: event.approval.step, how_to_decide: approvalLines(event.approval) }
               : {}),

@@ -18,6 +18,7 @@ import {
   notifierEntry,
   notifierKind,
   actionPrefix,
+  detailsHeading,
   approvalLines,
   detailLines,
   resolveSecret,
@@ -133,7 +134,7 @@ export class SlackNotifier extends HttpNotifier {
                 text: {
                   type: 'mrkdwn',
                   text: limit(
-                    `*Holdfast is*\n${detailLines(event)
+                    `*${detailsHeading(event)}*\n${detailLines(event)
                       .map((l) => `• ${slackEscape(l)}`)
                       .join('\n')}`,
                     3000,

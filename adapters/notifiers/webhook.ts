@@ -1,11 +1,12 @@
 /**
  * Generic signed webhook: POST a JSON document
  * `{schema: 'holdfast.notification/v1', sentAt, event: {action, incidentId, dedupKey, title, severity, summary, tier, target, links,
- * details?, approval?}}` (`details`: what Holdfast is doing, on `open`; `approval`: the gate and the API call and
- * CLI command that decide it, on `approval`) with headers
+ * details?, approval?}}` (`details`: what Holdfast is doing, on `open`, or what a containment check found, on
+ * `containment` and later pages; `approval`: the gate and the API call and CLI command that decide it, on
+ * `approval`) with headers
  *   X-Holdfast-Timestamp: <unix seconds>            (equal to sentAt, which the signature covers)
  *   X-Holdfast-Signature: sha256=<hex HMAC-SHA256 over the exact body bytes, keyed by the secret>
- *   X-Holdfast-Event: trigger | resolve | open | approval
+ *   X-Holdfast-Event: trigger | resolve | open | approval | containment
  *   Idempotency-Key: <dedupKey>:<action>[:<step> for approval]
  * A receiver verifies the HMAC (constant-time), then rejects stale timestamps to stop replays. Same
  * signature header as Holdfast's own intake accepts.

@@ -33,7 +33,14 @@ const DISTROLESS_MARKER = `holdfast-distroless-secret-${RUN}`;
 interface IncidentBody {
   status: {
     phase: string;
-    steps: Array<{ name: string; kind: string; state: string; error?: string; notes: string[] }>;
+    steps: Array<{
+      name: string;
+      kind: string;
+      state: string;
+      error?: string;
+      notes: string[];
+      verification?: { verdict: string; reason: string };
+    }>;
   };
 }
 
@@ -211,7 +218,7 @@ playbooks:
 
   const shop = (name: string) => shopDeployment(name, c2IP, RUN);
 
-  test('busybox target: preserved in seconds, evidence complete and verified, isolated, the Deployment back to 2 replicas', async () => {
+  test('busybox target: preserved in seconds, evidence complete and verified, isolated, the Deployment back to 2 replicas', async (t) => {
     await apps.createNamespacedDeployment({ namespace: NS, body: shop('shop') });
     await waitFor('deployment shop 2/2 ready', 150_000, () => deploymentReady(apps, NS, 'shop', 2), 1000);
     const suspect = (await runningPods(NS, 'app=shop'))[0]!;
@@ -252,6 +259,11 @@ playbooks:
     for (const step of body.status.steps.filter((s) => ['preserve', 'capture', 'contain', 'seal'].includes(s.kind))) {
       assert.equal(step.state, 'succeeded', `${step.name}: ${step.error ?? ''} ${step.notes.join('; ')}`);
     }
+    // Checked from inside the pod as the capture identity: the idle reverse connection's C2 no longer answers.
+    const verification = body.status.steps.find((s) => s.name === 'isolate')?.verification;
+    t.diagnostic(`isolate: ${verification?.verdict}: ${verification?.reason}`);
+    assert.equal(verification?.verdict, 'effective', verification?.reason);
+    assert.match(verification!.reason, new RegExp(`${c2IP.replaceAll('.', '\\.')}:4444 \\(ESTABLISHED`));
 
     // the cluster: preserved, detached, annotated, isolated; the Deployment healed around it
     const now = await core.readNamespacedPod({ name: pod, namespace: NS });
@@ -298,6 +310,17 @@ playbooks:
 
     // the evidence, as an investigator gets it
     const dir = await downloadEvidence(incidentId);
+    const checked = JSON.parse(fs.readFileSync(artifact(dir, 'contain/containment-verification.json'), 'utf8')) as {
+      verdict: string;
+      probes: Array<{ address: string; port: number; reachableBefore: boolean | null; reachableAfter: boolean | null }>;
+    };
+    assert.equal(checked.verdict, 'effective');
+    assert.ok(
+      checked.probes.some(
+        (p) => p.address === c2IP && p.port === 4444 && p.reachableBefore && p.reachableAfter === false,
+      ),
+      JSON.stringify(checked.probes),
+    );
     const changed = JSON.parse(fs.readFileSync(artifact(dir, 'filesystem/changed-files.json'), 'utf8')) as {
       entries: Array<{ path: string }>;
     };

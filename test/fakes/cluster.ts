@@ -7,10 +7,12 @@ import type {
   CaptureStream,
   ChangeTarget,
   Cluster,
+  ContainmentCheck,
   MutationOptions,
+  VerifyOptions,
 } from '../../common/ports';
 import { NotFound, PodReplaced } from '../../common/failures';
-import type { PodPin, PodRef } from '../../common/types';
+import type { ContainmentVerification, PodPin, PodRef } from '../../common/types';
 
 type Call = { op: string; target: string; dryRun?: boolean; params?: Record<string, unknown>; at: number };
 
@@ -25,6 +27,11 @@ export interface FakeClusterOptions {
   /** Append every completed call as a JSON line here, so counts survive a killed worker process. */
   journalFile?: string;
   node?: string;
+  /**
+   * What checking an action finds (op `verify.<name>`), by `<name> <namespace>/<pod>` for one pod, else by action
+   * name; default: effective.
+   */
+  verifications?: Record<string, ContainmentVerification>;
 }
 
 type PinOptions = { pod?: PodPin };
@@ -121,6 +128,25 @@ export class FakeCluster implements Cluster {
 
   revert(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {
     return this.mutation(`un${name}`, changed(target), opts);
+  }
+
+  async verify(name: string, target: ChangeTarget, opts: VerifyOptions): Promise<ContainmentCheck> {
+    await this.act(`verify.${name}`, changed(target), opts);
+    const verification = this.options.verifications?.[`${name} ${changed(target)}`] ??
+      this.options.verifications?.[name] ?? {
+        verdict: 'effective' as const,
+        reason: `fake: new connections from ${changed(target)} fail`,
+      };
+    return {
+      ...verification,
+      notes: [],
+      artifact: {
+        name: 'containment-verification.json',
+        method: 'fake',
+        collector: { name: 'fake-collector', version: '1' },
+        record: { action: name, ...verification, appliedAt: new Date(opts.appliedAt).toISOString() },
+      },
+    };
   }
 
   async pinPod(target: PodRef, pin?: PodPin): Promise<PodPin> {

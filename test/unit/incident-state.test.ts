@@ -542,3 +542,43 @@ describe('escalation reports', () => {
     assert.match(record.notes[0]!, /did not confirm/);
   });
 });
+
+test('containment checks: not effective leads the incident notes and every page; unverified is said; effective only on the step', () => {
+  const { state } = harness();
+  const early = 'containment started after the 120 s grace while memory was still running';
+  state.containedEarly(early, []);
+  const isolate = state.track('isolate', 'contain');
+  state.verified(isolate, { verdict: 'effective', reason: 'new connections fail' });
+  assert.deepEqual(isolate.verification, { verdict: 'effective', reason: 'new connections fail' });
+  assert.deepEqual(state.status.notes, [early]);
+  assert.deepEqual(state.containmentFindings, []);
+  assert.equal(state.containmentNotEffective, false);
+
+  const second = state.track('isolate', 'contain');
+  state.verified(second, { verdict: 'unverified', reason: 'no peer to test' });
+  const third = state.track('isolate', 'contain');
+  state.verified(third, { verdict: 'not effective', reason: 'the pod uses hostNetwork' });
+  assert.deepEqual(state.status.notes, [
+    'CONTAINMENT NOT EFFECTIVE (isolate): the pod uses hostNetwork',
+    early,
+    'containment not verified (isolate): no peer to test',
+  ]);
+  assert.deepEqual(state.containmentFindings, [
+    'CONTAINMENT NOT EFFECTIVE (isolate): the pod uses hostNetwork',
+    'containment not verified (isolate): no peer to test',
+  ]);
+  assert.equal(state.containmentNotEffective, true);
+});
+
+test('a dry run verifies nothing: its unverified verdict stays on the step; a hostNetwork pod is still said', () => {
+  const { state } = harness();
+  state.planned({ playbook: 'dry', dryRun: true });
+  const isolate = state.track('isolate', 'contain');
+  state.verified(isolate, { verdict: 'unverified', reason: 'dry run: no policy was applied' });
+  assert.equal(isolate.verification?.verdict, 'unverified');
+  assert.equal(state.status.notes, undefined);
+  assert.deepEqual(state.containmentFindings, []);
+  const again = state.track('isolate', 'contain');
+  state.verified(again, { verdict: 'not effective', reason: 'hostNetwork' });
+  assert.deepEqual(state.containmentFindings, ['CONTAINMENT NOT EFFECTIVE (isolate): hostNetwork']);
+});

@@ -168,3 +168,39 @@ test('Holdfast lines are bounded too: 20 lines of at most 300 characters', () =>
   assert.equal(b.event.details.length, 20);
   assert.ok(b.event.details.every((l: string) => l.length <= 300));
 });
+
+describe('containment found not effective: raised under the incident dedup key, with what Holdfast found', () => {
+  const found = [
+    "CONTAINMENT NOT EFFECTIVE (isolate): the pod uses its node's network namespace (hostNetwork)",
+    'containment not verified (isolate): no peer to test',
+  ];
+  const containment = () =>
+    event({ action: 'containment', title: '[high] CONTAINMENT NOT EFFECTIVE: Terminal shell', details: found });
+  test('PagerDuty', () => {
+    const b = body(notifiers.pagerduty(), containment());
+    assert.equal(b.event_action, 'trigger');
+    assert.equal(b.dedup_key, ID);
+    assert.equal(b.payload.summary, 'Containment NOT effective: [high] CONTAINMENT NOT EFFECTIVE: Terminal shell');
+    assert.equal(b.payload.custom_details.notification, 'containment');
+    assert.deepEqual(b.payload.custom_details.holdfast_found, found);
+    assert.equal(b.payload.custom_details.holdfast_is, undefined);
+  });
+  test('Opsgenie, Slack and the webhook', () => {
+    const og = body(notifiers.opsgenie(), containment());
+    assert.match(og.message, /^Containment NOT effective: /);
+    assert.match(og.description, /^Holdfast found:\n- CONTAINMENT NOT EFFECTIVE \(isolate\)/);
+    const sl = body(notifiers.slack(), containment());
+    assert.ok(
+      sl.blocks.some((x: { text?: { text?: string } }) =>
+        x.text?.text?.startsWith('*Holdfast found*\n• CONTAINMENT NOT EFFECTIVE'),
+      ),
+    );
+    const wh = notifiers.webhook().request(containment());
+    assert.equal(wh.headers['x-holdfast-event'], 'containment');
+    assert.deepEqual(JSON.parse(wh.body).event.details, found);
+  });
+  test('an escalation page after the finding carries it as well', () => {
+    const b = body(notifiers.pagerduty(), event({ action: 'trigger', details: found }));
+    assert.deepEqual(b.payload.custom_details.holdfast_found, found);
+  });
+});

@@ -14,8 +14,10 @@ import {
   quarantineValue,
   RELIED_ON_BY_ANNOTATION,
 } from '../labels';
+import { COLLECTOR_RBAC } from '../collector/rbac';
 import { pinOf, readPinnedPod, readPod } from '../pods';
 import { defineAction, type UnitRun } from '../units';
+import { verifyIsolation } from '../verify/isolation';
 
 /** Optimistic concurrency: a policy another incident changes meanwhile is read again, this many times. */
 const ATTEMPTS = 5;
@@ -199,9 +201,24 @@ export const isolateAction = defineAction({
   description:
     "A deny-all (Ingress + Egress) NetworkPolicy selecting only this pod's quarantine label, one per pod UID and " +
     'shared by every incident about that pod; read back and checked on every run. Undo removes it only once no ' +
-    'incident relies on it. Whether established connections are cut depends on the CNI; the evidence says so.',
-  params: Type.Object({}),
-  example: {},
+    'incident relies on it. Then verified from inside the pod (containment-verification.json): new connections to ' +
+    'peers the pod had reached must fail and established ones must fall quiet; a hostNetwork pod, or a CNI that ' +
+    'does not enforce the policy, makes the verdict "not effective" and the incident pages with it.',
+  params: Type.Object({
+    verify: Type.Boolean({
+      default: true,
+      description:
+        "After isolating, prove it from the collector in the pod's network namespace (adds the collector if no capture did).",
+    }),
+    probeSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 10,
+      default: 3,
+      description:
+        'Connect timeout of each probe (at most 6 peers, side by side; one that still connects is tried again after 2, 3 and 5 s).',
+    }),
+  }),
+  example: { probeSeconds: 3 },
   rbac: [
     {
       apiGroups: ['networking.k8s.io'],
@@ -209,8 +226,13 @@ export const isolateAction = defineAction({
       verbs: ['get', 'create', 'update', 'delete'],
     },
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
+    // The check runs as the capture identity: the containment identity never execs into pods.
+    ...COLLECTOR_RBAC.map((rule) => ({ ...rule, identity: 'capture' as const })),
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'], identity: 'capture' },
   ],
-  timeouts: { startToCloseSeconds: 30, heartbeatSeconds: 0, maximumAttempts: 5 },
+  // The policy takes a second; the check at most a minute to add a collector, then usually under 10 s of probes
+  // (bounded at about a minute when every probe connects and each round runs to its limits).
+  timeouts: { startToCloseSeconds: 180, heartbeatSeconds: 0, maximumAttempts: 5 },
   async apply(kube, target, _params, run) {
     const pod = await readPinnedPod(kube, target, run.pod);
     const pin = pinOf(pod);
@@ -275,6 +297,9 @@ export const isolateAction = defineAction({
       },
       notes,
     };
+  },
+  verify(kube, target, params, run, appliedAt) {
+    return verifyIsolation(kube, target, params, run, appliedAt);
   },
   async undo(kube, target, _params, run) {
     // The pin names the pod even once it is gone or replaced; incidents from before pinning read the live pod.

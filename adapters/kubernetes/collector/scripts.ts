@@ -110,3 +110,64 @@ section hosts; head -c 65536 "/proc/$pid/root/etc/hosts" 2>&1
 section conntrack; /usr/sbin/conntrack -L -o extended 2>&1 | head -n 100000
 section end
 `;
+
+/**
+ * What a containment check needs from the pod network namespace (which the collector shares), in sections
+ * delimited by "=== $1 <name> ===" ($1 a random nonce): the kernel's TCP tables (the pod's connections and
+ * listening ports: which peers the pod reached) and the effective capabilities of every process outside the
+ * collector (one "pid hex" line each, at most 4096): a process holding CAP_NET_ADMIN could drop the probes.
+ */
+export const VERIFY_OBSERVE = sh`
+nonce=$1
+section() { echo "=== $nonce $1 ==="; }
+self=$(readlink /proc/self/ns/mnt)
+section tcp; head -c 4194304 /proc/net/tcp 2>&1
+section tcp6; head -c 4194304 /proc/net/tcp6 2>&1
+section caps
+n=0
+for d in /proc/[0-9]*; do
+  [ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$self" ] && continue
+  c=$(sed -n 's/^CapEff:[[:space:]]*\([0-9a-f]*\).*/\1/p' "$d/status" 2>/dev/null)
+  [ -n "$c" ] || continue
+  n=$((n+1)); [ "$n" -gt 4096 ] && break
+  echo "$\{d#/proc/} $c"
+done
+section end
+`;
+
+/**
+ * Connect probes from the pod network namespace, all at once: $1 nonce, $2 the connect timeout in seconds,
+ * $3 the least time (seconds, may be fractional) between the script's start and the sample of established
+ * connections, then address/port pairs (validated by the caller: IP literals and port numbers, never names).
+ * Each probe is busybox nc with stdin closed (it connects, sends nothing and ends; what a peer sends is
+ * discarded), bounded by its own -w and, outside it, timeout -s KILL. One line per probe:
+ * "address<TAB>port<TAB>exit code<TAB>uptime at start<TAB>uptime at end<TAB>nc's message": the uptimes let
+ * the caller tell a real timeout from nc signalled early (SIGALRM) by a process in the pod. Then the uptime
+ * and `ss -tin` for the established connections (the kernel's time since each last heard from its peer).
+ */
+export const VERIFY_PROBE = sh`
+nonce=$1; t=$2; hold=$3; shift 3
+bb=/bin/busybox
+section() { echo "=== $nonce $1 ==="; }
+up() { read -r u _ < /proc/uptime; echo "$u"; }
+start=$(up)
+section start; echo "$start"
+section probes
+while [ $# -ge 2 ]; do
+  (
+    s=$(up)
+    m=$($bb timeout -s KILL $((t + 2)) $bb nc -w "$t" "$1" "$2" </dev/null 2>&1 >/dev/null)
+    rc=$?
+    e=$(up)
+    m=$(printf '%s' "$m" | tr '\t\n\r' '   ' | head -c 200)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rc" "$s" "$e" "$m"
+  ) &
+  shift 2
+done
+wait
+rest=$($bb awk -v a="$start" -v b="$(up)" -v h="$hold" 'BEGIN { r = h - (b - a); if (r > 0) printf "%.2f", r; else print 0 }')
+$bb sleep "$rest"
+section sampled; up
+section established; /usr/bin/ss -tinH state established 2>&1 | head -n 4000
+section end
+`;
