@@ -74,6 +74,8 @@ export function clusterUp(say: (line: string) => void): string {
   const lines = (result.stdout ?? '').trim().split('\n');
   const kubeconfig = lines[lines.length - 1]?.trim();
   if (result.status !== 0 || !kubeconfig || !fs.existsSync(kubeconfig)) {
+    // A half-started cluster (etcd up, the API server not) must not outlive the failed attempt.
+    clusterDown();
     throw new Error(
       `scripts/cluster/up.sh failed (exit ${result.status}); last output: ${lines.slice(-5).join(' | ')}`,
     );
