@@ -12,8 +12,9 @@ import { incidentIdFromRunId, incidentWorkflowId, type AlertBatch, type Incoming
  *   at once and folded into a count sent after `repeatFlushMs`, then at doubling intervals up to
  *   `repeatFlushMaxMs` while the repeats go on: nothing distinct is ever dropped, only exact repeats are
  *   summarized, and a steady storm of repeats costs one signal per incident per `repeatFlushMaxMs`;
- * - deliveries to one incident are at least `minDeliveryIntervalMs` apart and at most `maxBatchBytes`
- *   each, so a storm of distinct alerts grows the incident's history at a bounded pace in bounded payloads.
+ * - deliveries to one incident draw on a token bucket: a burst of `deliveryBurst` goes at once, then one
+ *   every `minDeliveryIntervalMs`, each at most `maxBatchBytes`: a short storm of distinct alerts is answered
+ *   fast, a long one grows the incident's history at a bounded pace in bounded payloads.
  * Together they keep an incident's history within what continue-as-new can manage (see the workflow).
  */
 
@@ -54,8 +55,10 @@ export interface IntakeOptions {
   maxBatch: number;
   /** Most bytes of alerts (their JSON) in one signal, well under Temporal's blob limit (default 128 KiB). */
   maxBatchBytes?: number;
-  /** Least time between two deliveries to the same incident; alerts arriving meanwhile go together (default 0). */
+  /** Least time between two deliveries to the same incident once its burst is used; alerts arriving meanwhile go together (default 0). */
   minDeliveryIntervalMs?: number;
+  /** Deliveries to one incident that may go without waiting; the bucket refills one per interval (default 1). */
+  deliveryBurst?: number;
   /** Most Temporal calls in flight at once across all keys. */
   maxInFlight: number;
   /** Most incident keys tracked at once; the idle ones are forgotten first. */
@@ -74,6 +77,7 @@ export const API_INTAKE_OPTIONS: IntakeOptions = {
   repeatFlushMs: 2000,
   repeatFlushMaxMs: 60_000,
   minDeliveryIntervalMs: 1000,
+  deliveryBurst: 60,
   maxBatch: 200,
   maxInFlight: 64,
   maxKeys: 100_000,
@@ -121,7 +125,9 @@ interface KeyState {
   /** The wait before the next repeat flush: doubles while repeats keep coming, back to the start when quiet. */
   repeatDelayMs: number;
   lastRepeatFlushAt: number;
-  lastDeliveryAt: number;
+  /** Deliveries this incident may make without waiting (a token bucket), as of `tokensAt`. */
+  tokens: number;
+  tokensAt: number;
   lastUsed: number;
   /** The key's last incident as resolved by a responder, while its instances still count as resolved. */
   resolved?: { incidentId: string; ids: Set<string>; until: number };
@@ -233,7 +239,8 @@ export class AlertIntake {
         repeats: new Map(),
         repeatDelayMs: this.firstRepeatDelayMs,
         lastRepeatFlushAt: 0,
-        lastDeliveryAt: 0,
+        tokens: this.options.deliveryBurst ?? 1,
+        tokensAt: Date.now(),
         lastUsed: Date.now(),
         resolvedCheckedAt: 0,
       };
@@ -267,13 +274,11 @@ export class AlertIntake {
     state.inFlight = true;
     try {
       while (state.pending.length > 0) {
-        const wait = state.lastDeliveryAt + (this.options.minDeliveryIntervalMs ?? 0) - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await this.deliveryToken(state);
         const batch = await this.withoutResolvedInstances(workflowId, state, this.nextBatch(state));
         if (batch.length === 0) continue;
         const repeats = this.takeRepeats(state);
         const sentAt = Date.now();
-        state.lastDeliveryAt = sentAt;
         try {
           const runId = await this.withSlot(() =>
             this.sink.deliver(workflowId, state.target, {
@@ -300,6 +305,24 @@ export class AlertIntake {
     } finally {
       state.inFlight = false;
     }
+  }
+
+  /** Waits until the incident's bucket has a delivery to spend, then spends it. */
+  private async deliveryToken(state: KeyState): Promise<void> {
+    const intervalMs = this.options.minDeliveryIntervalMs ?? 0;
+    if (intervalMs <= 0) return;
+    const burst = Math.max(1, this.options.deliveryBurst ?? 1);
+    const refill = () => {
+      const now = Date.now();
+      state.tokens = Math.min(burst, state.tokens + (now - state.tokensAt) / intervalMs);
+      state.tokensAt = now;
+    };
+    refill();
+    if (state.tokens < 1) {
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil((1 - state.tokens) * intervalMs)));
+      refill();
+    }
+    state.tokens = Math.max(0, state.tokens - 1);
   }
 
   /**

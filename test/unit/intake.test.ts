@@ -200,6 +200,22 @@ describe("alert intake keeps one incident's history growing at a bounded pace", 
     assert.ok(sink.delivers <= elapsed / 100 + 2, `${sink.delivers} deliveries in ${elapsed} ms`);
   });
 
+  test('a burst of deliveries goes at once; after it, one per interval', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, minDeliveryIntervalMs: 100, deliveryBurst: 5 });
+    for (let i = 0; i < 9; i++) await intake.accept(sampleAlert({ summary: `burst ${i}` }, target));
+    const gaps = sink.deliveries.slice(1).map((d, i) => d.at - sink.deliveries[i]!.at);
+    assert.equal(sink.deliveries.length, 9);
+    assert.ok(
+      gaps.slice(0, 4).every((g) => g < 60),
+      `the burst: ${gaps.join(', ')} ms`,
+    );
+    assert.ok(
+      gaps.slice(5).every((g) => g >= 90),
+      `after the burst: ${gaps.join(', ')} ms`,
+    );
+  });
+
   test('a batch stays under the byte bound; one alert larger than it still goes, alone', async () => {
     const sink = new CountingSink();
     const intake = new AlertIntake(sink, { ...options, maxBatchBytes: 100 * 1024, minDeliveryIntervalMs: 50 });
