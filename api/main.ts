@@ -44,6 +44,9 @@ async function main(): Promise<void> {
     readiness: readinessChecks({ workflowService: connection.workflowService, s3, config }),
     incidents: temporalIncidents(client, config.temporal.namespace),
     countIncidents: incidentCounter(client, config.temporal.namespace),
+    ...(config.temporal.uiUrl
+      ? { temporalUi: { url: config.temporal.uiUrl, namespace: config.temporal.namespace } }
+      : {}),
     metrics,
     routes: [
       alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: config.api.defaultCluster }),

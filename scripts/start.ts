@@ -201,6 +201,8 @@ async function main(): Promise<number> {
       });
       stoppers.push(temporal.stop);
       env.TEMPORAL_ADDRESS = temporal.address;
+      // Incidents link to the embedded UI unless the operator named another.
+      if (!config.temporal.uiUrl && temporal.uiUrl) env.HOLDFAST_TEMPORAL_UI_URL = temporal.uiUrl;
       say(`[holdfast]   Temporal at ${temporal.address}, namespace ${config.temporal.namespace}, UI ${temporal.uiUrl}`);
     }
 
