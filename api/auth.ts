@@ -80,8 +80,11 @@ function timingSafeEqualText(a: string, b: string): boolean {
 
 function bearerRole(request: FastifyRequest, tokens: TokenTable): Role | undefined {
   const header = request.headers.authorization;
-  if (typeof header !== 'string' || !header.startsWith('Bearer ')) return undefined;
-  const presented = header.slice('Bearer '.length).trim();
+  if (typeof header !== 'string') return undefined;
+  // Auth schemes are case-insensitive (RFC 9110 §11.1): senders write `bearer` as well as `Bearer`.
+  const scheme = /^bearer +/i.exec(header);
+  if (!scheme) return undefined;
+  const presented = header.slice(scheme[0].length).trim();
   // Compare against every token so timing does not reveal which prefix matched.
   let found: Role | undefined;
   for (const [token, role] of tokens) if (timingSafeEqualText(presented, token)) found = role;

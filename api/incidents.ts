@@ -40,6 +40,26 @@ export interface IncidentFilters {
   cluster?: string;
 }
 
+/** One incident as GET /v1/incidents/{id} answers it (the route adds the Temporal UI link when configured). */
+export interface IncidentDetail {
+  status: IncidentStatus;
+  alerts: AlertRecord[];
+  running: boolean;
+  progress: Array<{ activity: string; details: unknown }>;
+  workflowId: string;
+  /** The current run: the incident's first run unless it continued as new while it waited. */
+  runId: string;
+}
+
+/**
+ * The incident's run in the Temporal Web UI. Workflow ids hold `/` (incident/<cluster>/<ns>/<pod>): each
+ * segment is percent-encoded, as the UI itself encodes them in its routes.
+ */
+export function temporalUiLink(baseUrl: string, namespace: string, workflowId: string, runId: string): string {
+  const segment = encodeURIComponent;
+  return `${baseUrl}/namespaces/${segment(namespace)}/workflows/${segment(workflowId)}/${segment(runId)}/history`;
+}
+
 export type IncidentAction = 'acknowledge' | 'approve' | 'reject' | 'resolve' | 'cancel';
 
 /** What the responder routes need from Temporal; a fake can stand in for unit tests. */
@@ -49,12 +69,7 @@ export interface IncidentsService {
     pageSize: number,
     pageToken?: string,
   ): Promise<{ incidents: IncidentSummary[]; nextPageToken?: string }>;
-  get(incidentId: string): Promise<{
-    status: IncidentStatus;
-    alerts: AlertRecord[];
-    running: boolean;
-    progress: Array<{ activity: string; details: unknown }>;
-  }>;
+  get(incidentId: string): Promise<IncidentDetail>;
   history(
     incidentId: string,
     pageSize: number,
@@ -212,7 +227,7 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
           details: decodePayload(a.heartbeatDetails?.payloads?.[0]),
         }));
       }
-      return { status, alerts, running, progress };
+      return { status, alerts, running, progress, workflowId, runId };
     },
 
     // The first run's history: the whole response (plan to escalation); later runs only waited.

@@ -14,6 +14,19 @@ import { temporalSink } from './temporal-sink';
 import { readinessChecks, spoolCheck } from './readiness';
 import { AlertSpool, drainSpool } from './spool';
 
+/** Bounds of the API's stop, together well under what `npm start` allows it (scripts/start.ts). */
+const SHUTDOWN_REQUESTS_GRACE_MS = 2000;
+const SHUTDOWN_FLUSH_MS = 1500;
+
+/** Resolves with `work`, or rejects once `ms` passed. */
+function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function main(): Promise<void> {
   silenceAwsSdkNodeWarning();
   const config = loadConfig();
@@ -46,6 +59,9 @@ async function main(): Promise<void> {
     },
     incidents: temporalIncidents(client, config.temporal.namespace),
     countIncidents: incidentCounter(client, config.temporal.namespace),
+    ...(config.temporal.uiUrl
+      ? { temporalUi: { url: config.temporal.uiUrl, namespace: config.temporal.namespace } }
+      : {}),
     metrics,
     routes: [
       alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: config.api.defaultCluster, spool }),
@@ -53,17 +69,26 @@ async function main(): Promise<void> {
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;
+  let stopping = false;
   const shutdown = async (signal: string) => {
+    // Under `npm start`, Ctrl-C reaches us twice: SIGINT from the terminal, then SIGTERM from start.ts.
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'api stopping');
     drainer?.stop();
+    // Requests in flight get a moment to finish; a client in the middle of one (a slow upload, a download)
+    // must not hold the stop for the whole request timeout.
+    const forceClose = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_REQUESTS_GRACE_MS);
     await app.close();
-    await intake.flush().catch(() => undefined);
-    await connection.close();
+    clearTimeout(forceClose);
+    // Coalesced repeat counts go to Temporal now, if it answers in time; they are counts, not new alerts.
+    await bounded(intake.flush(), SHUTDOWN_FLUSH_MS).catch(() => undefined);
+    await bounded(connection.close(), 500).catch(() => undefined);
     s3.destroy();
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   await app.listen({ host: config.api.host, port: config.api.port });
 }
 

@@ -7,7 +7,7 @@ import type { IncidentsService } from './incidents';
 import type { ApiMetrics } from './metrics';
 import { registerOpenApi } from './openapi';
 import { healthRoutes, type ReadinessCheck } from './routes/health';
-import { incidentRoutes } from './routes/incidents';
+import { incidentRoutes, type TemporalUi } from './routes/incidents';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -25,6 +25,8 @@ export interface ServerDeps {
   routes?: FastifyPluginAsync[];
   /** The sources the incidents list filters by (default: every registered alert format's name). */
   alertSources?: readonly string[];
+  /** When set, GET /v1/incidents/{id} links to the incident's run in the Temporal Web UI. */
+  temporalUi?: TemporalUi;
 }
 
 /** Builds the HTTP API without listening, so tests drive it with inject(). */
@@ -63,7 +65,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerOpenApi(app);
   await app.register(authPlugin, { tokens: deps.tokens, webhookSecret: deps.webhookSecret });
   await app.register(healthRoutes(deps.readiness));
-  await app.register(incidentRoutes(deps.incidents, deps.alertSources));
+  await app.register(incidentRoutes(deps.incidents, deps.alertSources, deps.temporalUi));
   for (const routes of deps.routes ?? []) await app.register(routes);
 
   app.get('/metrics', async (_request, reply) => {

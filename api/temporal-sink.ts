@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
 import type { AlertTarget } from '../common/types';
 import { alertsSignal, INCIDENT_WORKFLOW, type AlertBatch, type IncidentInput } from '../workflows/definitions';
+import { incidentSummary } from './incident-summary';
 import type { IntakeSink } from './intake';
 
 /** The intake's way into Temporal: one deterministic workflow id per incident key. */
@@ -21,6 +22,8 @@ export function temporalSink(client: Client, taskQueue: string): IntakeSink {
           ...(target.namespace ? [{ key: SEARCH_ATTRIBUTES.namespace, value: target.namespace }] : []),
           ...(target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: target.pod }] : []),
         ],
+        // The Temporal UI's one line for this incident; used only when this call starts the run.
+        staticSummary: incidentSummary(target, batch.alerts[0]?.alert),
       });
       return handle.signaledRunId;
     },

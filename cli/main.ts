@@ -151,12 +151,15 @@ async function incidentsList(io: CliIo, api: ApiClient, values: Values): Promise
   return 0;
 }
 
-/** What GET /v1/incidents/{id} answers (the workflow's status, its alerts, the activities running). */
+/** What GET /v1/incidents/{id} answers (the workflow's status, its alerts, the activities running, its run). */
 interface IncidentDetail {
   status: IncidentStatus;
   alerts: Array<{ alert: { rule: string; source: string; severity: string }; count: number; lastSeenAt: string }>;
   running: boolean;
   progress: Array<{ activity: string; details: unknown }>;
+  workflowId?: string;
+  runId?: string;
+  temporalUiUrl?: string;
 }
 
 /** The server's text on a terminal: control characters out, bounded. */
@@ -182,6 +185,10 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
   print(io, `  playbook   ${safe(s.playbook ?? '(not planned yet)')}${s.dryRun ? ' (dry run)' : ''}`);
   print(io, `  started    ${safe(s.startedAt)}${s.endedAt ? `   ended ${safe(s.endedAt)}` : ''}`);
   print(io, `  alerts     ${s.alertCount} (${detail.alerts.length} distinct)`);
+  // An older API answers without them: print what there is.
+  if (detail.workflowId)
+    print(io, `  workflow   ${safe(detail.workflowId)}${detail.runId ? `   run ${safe(detail.runId, 64)}` : ''}`);
+  if (detail.temporalUiUrl) print(io, `  temporal   ${safe(detail.temporalUiUrl, 1000)}`);
   if (s.acknowledgedBy) print(io, `  acked by   ${safe(s.acknowledgedBy)}`);
   if (s.resolvedBy) print(io, `  ended by   ${safe(s.resolvedBy)}`);
   if (s.manifestKey) print(io, `  evidence   ${safe(s.manifestKey)}   (holdfast evidence get ${incidentId} -o DIR)`);

@@ -21,7 +21,13 @@ export interface HoldfastConfig {
     /** Where alerts wait, fsynced, while Temporal cannot take them; unset: answer 503 instead. */
     spool?: { dir: string; maxBytes: number };
   };
-  temporal: { address?: string; namespace: string; taskQueue: string };
+  temporal: {
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    /** Base URL of the Temporal Web UI, without a trailing slash; unset: incidents carry no UI link. */
+    uiUrl?: string;
+  };
   s3: {
     endpoint?: string;
     region: string;
@@ -139,6 +145,24 @@ function nonEmpty(env: Env, name: string): string | undefined {
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
 }
 
+/**
+ * An http(s) base URL without trailing slashes, or undefined when unset. Responders click links built on it,
+ * so anything else (a `javascript:` URL, a typo without a scheme) is refused at start.
+ */
+function baseUrl(env: Env, name: string): string | undefined {
+  const raw = nonEmpty(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash)
+    throw new ConfigError(`${name} must be an http(s) URL without query or fragment, got "${raw.slice(0, 100)}"`);
+  return raw.replace(/\/+$/, '');
+}
+
 /** Unset and empty are the same; the value is kept as given (file paths are not trimmed). */
 function setOrUndefined(env: Env, name: string): string | undefined {
   return env[name] || undefined;
@@ -220,6 +244,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
       address: nonEmpty(env, 'TEMPORAL_ADDRESS'),
       namespace: env.TEMPORAL_NAMESPACE ?? 'holdfast',
       taskQueue: env.HOLDFAST_TASK_QUEUE ?? 'holdfast',
+      uiUrl: baseUrl(env, 'HOLDFAST_TEMPORAL_UI_URL'),
     },
     s3: {
       endpoint: nonEmpty(env, 'S3_ENDPOINT'),

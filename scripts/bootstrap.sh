@@ -10,7 +10,10 @@ if (major < 20 || (major === 20 && minor < 11)) {
   process.exit(1);
 }'
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A checkout sharing another's dependencies (a git worktree): npm ci would empty the other's node_modules.
+  echo "[holdfast] node_modules is a link: using the dependencies it points to as they are" >&2
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[holdfast] installing dependencies (npm ci)…" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi

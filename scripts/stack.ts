@@ -136,7 +136,7 @@ async function waitFor(
 
 export async function startTemporal(
   opts: StackOptions,
-): Promise<{ address: string; uiUrl?: string; stop: () => Promise<void> }> {
+): Promise<{ address: string; uiUrl?: string; stop: (graceMs?: number) => Promise<void> }> {
   const bin = await ensureServer('temporal', opts.log);
   const port = opts.temporalPort ?? (await freePort());
   if (!(await portIsFree(port)))
@@ -186,14 +186,14 @@ export async function startTemporal(
   return {
     address,
     uiUrl: opts.temporalUiPort ? `http://127.0.0.1:${opts.temporalUiPort}` : undefined,
-    stop: () => server.stop(),
+    stop: (graceMs) => server.stop(graceMs),
   };
 }
 
 export async function startS3(opts: StackOptions): Promise<{
   endpoint: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
-  stop: () => Promise<void>;
+  stop: (graceMs?: number) => Promise<void>;
 }> {
   const bin = await ensureServer('versitygw', opts.log);
   const port = opts.s3Port ?? (await freePort());
@@ -243,7 +243,7 @@ export async function startS3(opts: StackOptions): Promise<{
   } finally {
     s3.destroy();
   }
-  return { endpoint, credentials, stop: () => server.stop() };
+  return { endpoint, credentials, stop: (graceMs) => server.stop(graceMs) };
 }
 
 /** The evidence bucket must have Object Lock from birth: S3 cannot add it to an existing bucket reliably. */

@@ -19,6 +19,16 @@ import { startS3, startTemporal } from './stack';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
+/**
+ * Stopping is bounded: within these the API and the worker stop together, then Temporal and S3 together; a
+ * child still running at the end of its stage is killed (SIGKILL). So `npm start` is gone within about 8 s of
+ * SIGINT/SIGTERM whatever a child waits for (a client in the middle of a request, an activity that ignores
+ * cancellation, a server draining connections). The API and the worker bound their own shutdown below these
+ * (api/main.ts, worker/main.ts), so the kill is a last resort.
+ */
+const APPS_STOP_GRACE_MS = 5000;
+const SERVERS_STOP_GRACE_MS = 3000;
+
 /** How long start-up waits for the worker to poll, for the self-test to warm it, and for /readyz. */
 const WORKER_POLL_WAIT_MS = 120_000;
 const WARM_UP_WAIT_MS = 30_000;
@@ -149,26 +159,40 @@ async function main(): Promise<number> {
   const config = loadConfig();
   const { ports } = scriptSettings();
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const stoppers: Array<() => Promise<void>> = [];
+  type Stop = (graceMs: number) => Promise<void>;
+  // The API and the worker use the servers: they stop first.
+  const apps: Stop[] = [];
+  const servers: Stop[] = [];
   const env: NodeJS.ProcessEnv = { ...process.env, HOLDFAST_DATA_DIR: config.dataDir };
   let shuttingDown = false;
+  let stopping: Promise<void> | undefined;
   let exitCode = 0;
 
-  const shutdown = async (reason: string) => {
-    if (shuttingDown) return;
+  const stopAll = (stops: Stop[], graceMs: number) =>
+    Promise.all(
+      stops.map((stop) => stop(graceMs).catch((err: unknown) => say(`[holdfast] stop failed: ${String(err)}`))),
+    );
+  /** Stops everything once; every later call (another signal, a child dying of it) waits for that same stop. */
+  const shutdown = (reason: string): Promise<void> => {
+    if (stopping) return stopping;
     shuttingDown = true;
+    const since = Date.now();
     say(`[holdfast] stopping (${reason})…`);
-    // Reverse order: API and worker first, servers last.
-    for (const stop of stoppers.reverse())
-      await stop().catch((err: unknown) => say(`[holdfast] stop failed: ${String(err)}`));
-    say('[holdfast] stopped.');
+    stopping = (async () => {
+      await stopAll(apps, APPS_STOP_GRACE_MS);
+      await stopAll(servers, SERVERS_STOP_GRACE_MS);
+      say(`[holdfast] stopped in ${((Date.now() - since) / 1000).toFixed(1)} s.`);
+    })();
+    return stopping;
   };
   let markStopped: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     markStopped = resolve;
   });
+  // `on`, not `once`: Ctrl-C sends SIGINT twice (the terminal's, and npm relaying it), and a second signal
+  // without a listener would kill this process in the middle of stopping its children.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => void shutdown(signal).then(markStopped));
+    process.on(signal, () => void shutdown(signal).then(markStopped));
   }
 
   try {
@@ -181,7 +205,7 @@ async function main(): Promise<number> {
     if (!config.s3.endpoint) {
       say('[holdfast] starting embedded S3 (versitygw)…');
       const s3 = await startS3({ ...stackOpts, s3Port: ports.s3 });
-      stoppers.push(s3.stop);
+      servers.push(s3.stop);
       Object.assign(env, {
         S3_ENDPOINT: s3.endpoint,
         S3_FORCE_PATH_STYLE: 'true',
@@ -199,8 +223,10 @@ async function main(): Promise<number> {
         temporalPort: ports.temporal,
         temporalUiPort: ports.temporalUi,
       });
-      stoppers.push(temporal.stop);
+      servers.push(temporal.stop);
       env.TEMPORAL_ADDRESS = temporal.address;
+      // Incidents link to the embedded UI unless the operator named another.
+      if (!config.temporal.uiUrl && temporal.uiUrl) env.HOLDFAST_TEMPORAL_UI_URL = temporal.uiUrl;
       say(`[holdfast]   Temporal at ${temporal.address}, namespace ${config.temporal.namespace}, UI ${temporal.uiUrl}`);
     }
 
@@ -209,7 +235,11 @@ async function main(): Promise<number> {
         stdio: 'inherit',
         env,
       });
-      stoppers.push(() => child.stop());
+      apps.push(async (graceMs) => {
+        await child.stop(graceMs);
+        if (child.child.signalCode === 'SIGKILL')
+          say(`[holdfast] ${child.name} did not stop within ${graceMs / 1000} s: killed.`);
+      });
       void child.exited.then((code) => {
         if (shuttingDown) return;
         say(`[holdfast] ${child.name} exited with code ${code}; stopping everything.`);

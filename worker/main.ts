@@ -1,4 +1,11 @@
-import { NativeConnection, Runtime, Worker, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import {
+  GracefulShutdownPeriodExpiredError,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type LogMetadata,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../adapters/s3/client';
 import { buildAdapters } from './adapters';
@@ -28,6 +35,9 @@ function installTemporalLogger(logger: Logger): void {
   });
 }
 
+/** How long a stopping worker waits for cancelled activities; below what `npm start` allows it (scripts/start.ts). */
+const SHUTDOWN_FORCE_MS = 3500;
+
 /** The worker with real adapters; tests replace any of them (e.g. a fake cluster) through `overrides`. */
 export async function createWorker(
   config: HoldfastConfig,
@@ -49,6 +59,9 @@ export async function createWorker(
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities({ ...adapters, config, s3 }),
+    // On SIGINT/SIGTERM running activities are cancelled at once (grace 0, the default) and Temporal retries
+    // them on the next worker. One that ignores cancellation must not hold the stop: after this, run() gives up.
+    shutdownForceTime: SHUTDOWN_FORCE_MS,
   });
   return {
     worker,
@@ -75,11 +88,30 @@ async function main(): Promise<void> {
     logger,
   );
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker started');
-  // Worker.run() resolves after SIGINT/SIGTERM once in-flight tasks are handed back.
-  await worker.run();
+  // The SDK stops the worker on the first SIGINT/SIGTERM and then stops listening, so a second one (under
+  // `npm start`, Ctrl-C brings the terminal's SIGINT and then start.ts's SIGTERM) would kill the process in the
+  // middle of handing back its tasks. Listening here keeps the stop graceful; start.ts still bounds it.
+  let signals = 0;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      if (signals++ > 0) logger.info({ signal }, 'worker already stopping');
+    });
+  // Worker.run() resolves after SIGINT/SIGTERM once in-flight tasks are handed back, or rejects when
+  // activities outlast the force time.
+  let code = 0;
+  await worker.run().catch((err: unknown) => {
+    if (!(err instanceof GracefulShutdownPeriodExpiredError)) throw err;
+    logger.warn({ forceMs: SHUTDOWN_FORCE_MS }, 'activities did not end after cancellation; stopping anyway');
+    code = 1;
+  });
+  // A scraper's keep-alive connection would otherwise keep the metrics server, and the process, alive.
+  metricsServer?.closeAllConnections();
   metricsServer?.close();
-  await close();
+  // After a forced stop the worker still holds its connection, which then refuses to close: exiting ends both.
+  if (code === 0) await close();
   logger.info('worker stopped');
+  // Exit now: nothing left to do, and no stray handle (a socket, a timer in a library) may delay the stop.
+  process.exit(code);
 }
 
 if (require.main === module) {

@@ -1,22 +1,32 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { IncidentsService } from '../incidents';
+import { temporalUiLink, type IncidentsService } from '../incidents';
 import { HttpProblem } from '../errors';
 import {
   ActionBody,
   ActionParams,
   HistoryQuery,
+  IncidentDetail,
   IncidentIdParams,
   IncidentList,
   listIncidentsQuery,
 } from '../schemas/incidents';
 
+/** Where incidents can be looked at in the Temporal Web UI. */
+export interface TemporalUi {
+  /** Base URL, without a trailing slash. */
+  url: string;
+  namespace: string;
+}
+
 /**
  * Responder API: list and read incidents from Temporal, and act on them through signals. `alertSources`:
- * what the list's `?source=` accepts (default: every registered alert format's name).
+ * what the list's `?source=` accepts (default: every registered alert format's name). `temporalUi`: when
+ * set, an incident links to its current run there.
  */
 export function incidentRoutes(
   incidents: IncidentsService,
   alertSources?: readonly string[],
+  temporalUi?: TemporalUi,
 ): FastifyPluginAsyncTypebox {
   return async (app) => {
     const read = { preHandler: app.requireRole('responder', 'investigator') };
@@ -41,9 +51,21 @@ export function incidentRoutes(
       '/v1/incidents/:incidentId',
       {
         ...read,
-        schema: { summary: 'An incident: each step, its alerts, upload progress', params: IncidentIdParams },
+        schema: {
+          summary: 'An incident: each step, its alerts, upload progress, its Temporal workflow and run',
+          params: IncidentIdParams,
+          response: { 200: IncidentDetail },
+        },
       },
-      async (request) => incidents.get(request.params.incidentId),
+      async (request) => {
+        const detail = await incidents.get(request.params.incidentId);
+        return temporalUi
+          ? {
+              ...detail,
+              temporalUiUrl: temporalUiLink(temporalUi.url, temporalUi.namespace, detail.workflowId, detail.runId),
+            }
+          : detail;
+      },
     );
 
     app.get(

@@ -73,3 +73,19 @@ export const IncidentList = Type.Object({
   incidents: Type.Array(IncidentSummary),
   nextPageToken: Type.Optional(Type.String()),
 });
+
+export const IncidentDetail = Type.Object({
+  status: Type.Unknown({ description: "the incident's state: phase, target, steps, notifications, evidence key" }),
+  alerts: Type.Array(Type.Unknown(), { description: 'distinct alerts with their counts' }),
+  running: Type.Boolean(),
+  progress: Type.Array(Type.Object({ activity: Type.String(), details: Type.Unknown() }), {
+    description: 'activities running now, with their last heartbeat (e.g. upload progress)',
+  }),
+  workflowId: Type.String({ description: "the incident's Temporal workflow id" }),
+  runId: Type.String({
+    description: 'its current run: the first run (whose id the incident id carries) unless it continued as new',
+  }),
+  temporalUiUrl: Type.Optional(
+    Type.String({ description: 'the current run in the Temporal Web UI; only when HOLDFAST_TEMPORAL_UI_URL is set' }),
+  ),
+});

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { hmacSignature } from '../../api/auth';
 import { ALERT_FORMATS } from '../../alerts/registry';
 import { temporalIncidents } from '../../api/incidents';
+import { runIdFromIncidentId } from '../../workflows/definitions';
 import { AlertIntake } from '../../api/intake';
 import { createApiMetrics } from '../../api/metrics';
 import { alertRoutes } from '../../api/routes/alerts';
@@ -72,6 +73,7 @@ describe('alerts through the API into incidents on the real Temporal dev server'
       tokens: new Map(Object.entries(TOKENS).map(([role, token]) => [token, role as 'intake'])),
       webhookSecret: SECRET,
       incidents: temporalIncidents(h.client, h.client.options.namespace),
+      temporalUi: { url: 'http://temporal-ui.test:8233', namespace: h.client.options.namespace },
       metrics,
       routes: [alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: 'test' })],
     });
@@ -122,6 +124,22 @@ describe('alerts through the API into incidents on the real Temporal dev server'
       ['plan', 'preserve', 'logs', 'isolate', 'seal', 'escalate'],
     );
 
+    // Where it is in Temporal: its workflow, its current run (the first: it has not continued as new), the UI link.
+    assert.equal(escalated.workflowId, opened.workflowId);
+    assert.equal(escalated.runId, runIdFromIncidentId(opened.incidentId));
+    assert.equal(
+      escalated.temporalUiUrl,
+      `http://temporal-ui.test:8233/namespaces/${h.client.options.namespace}/workflows/${encodeURIComponent(opened.workflowId)}/${escalated.runId}/history`,
+    );
+    // The one line the Temporal UI lists it by: from the first alert's validated fields, never its output text.
+    const described = await h.client.workflow.getHandle(opened.workflowId, escalated.runId).describe();
+    const summary = await described.staticSummary();
+    assert.match(
+      summary ?? '',
+      new RegExp(`^(critical|high|medium|low|info) · test/shop/${pod} · \`Terminal shell in container\`$`),
+    );
+    assert.ok(!summary!.includes('shell=bash'), 'the alert text stays out');
+
     // Visibility: listed with its search attributes, filterable by pod.
     let listed: Array<{ incidentId: string; status: string; pod: string; source: string }> = [];
     for (let i = 0; i < 50 && listed.length === 0; i++) {
@@ -132,9 +150,10 @@ describe('alerts through the API into incidents on the real Temporal dev server'
     assert.equal(listed[0]!.pod, pod);
     assert.equal(listed[0]!.source, 'falco');
 
+    // The auth scheme is case-insensitive, as real senders and clients write it.
     const history = await app.inject({
       url: `/v1/incidents/${opened.incidentId}/history?pageSize=5`,
-      headers: auth('responder'),
+      headers: { authorization: `bearer ${TOKENS.responder}` },
     });
     assert.equal(history.statusCode, 200);
     assert.equal(history.json().events[0].eventType, 'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED');

@@ -187,6 +187,11 @@ playbooks:
       assert.equal(status.incidentId, incidentId);
       t.diagnostic(`${sent} alerts, ${repeats} of them in one signal each; ${status.runs} runs`);
       const service = temporalIncidents(h.client, namespace);
+      // The API names the run the incident is in now, not the first one its id carries.
+      const detail = await service.get(incidentId);
+      assert.equal(detail.workflowId, opened.workflowId);
+      assert.notEqual(detail.runId, opened.signaledRunId);
+      assert.equal(detail.runId, (await latest.describe()).runId);
       await service.act(incidentId, 'acknowledge', { by: 'bob' });
       await h.waitForStatus(latest, (s) => s.phase === 'acknowledged');
       await service.act(incidentId, 'resolve', { by: 'bob' });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,9 +23,66 @@ function processesUsing(dataDir: string): string[] {
     });
 }
 
+/** Every process below `pid` now, each with its start time (a pid reused later is another process). */
+function descendants(pid: number): Array<{ pid: number; started: string; cmdline: string }> {
+  const children = new Map<number, number[]>();
+  const started = new Map<number, string>();
+  for (const entry of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      // Fields after the command name (which may hold spaces): state, ppid, …, starttime is the 22nd field.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(fields[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+      started.set(Number(entry), fields[19]!);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const found: Array<{ pid: number; started: string; cmdline: string }> = [];
+  const walk = (parent: number) => {
+    for (const child of children.get(parent) ?? []) {
+      const cmdline = (() => {
+        try {
+          return fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 120);
+        } catch {
+          return '';
+        }
+      })();
+      found.push({ pid: child, started: started.get(child)!, cmdline });
+      walk(child);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+function stillRunning(process: { pid: number; started: string }): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] === process.started;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A client in the middle of a request, as a slow upload or a browser's long poll is: it sends the start of a
+ * request and then a byte a second, never finishing it. Servers that wait for requests in flight wait on it.
+ */
+function slowClient(port: number): net.Socket {
+  const socket = net.connect(port, '127.0.0.1', () => {
+    socket.write(`POST /v1/alerts/falco HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{"a":"`);
+  });
+  const drip = setInterval(() => socket.write('x'), 1000);
+  socket.on('close', () => clearInterval(drip));
+  socket.on('error', () => undefined);
+  return socket;
+}
+
 // Needs the server binaries `npm test` has already built; runs its own embedded stack on free ports.
 test(
-  'npm start: healthz answers 200, readyz sees Temporal, S3 and a polling worker, the self-test passes, SIGINT leaves nothing running',
+  'npm start: healthz answers 200, readyz sees Temporal, S3 and a polling worker, the self-test passes, incidents link to its Temporal UI; SIGTERM with requests in flight stops everything within 10 s',
   { skip: missingServers(), timeout: 180_000 },
   async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-start-'));
@@ -66,6 +124,9 @@ test(
       output += d;
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const clients: net.Socket[] = [];
+    let tree: Array<{ pid: number; started: string; cmdline: string }> = [];
+    let signalledAt = 0;
     try {
       let healthy = false;
       for (let i = 0; i < 240 && !healthy; i++) {
@@ -91,10 +152,53 @@ test(
       const tokens = fs.statSync(path.join(dataDir, 'tokens.env'));
       assert.equal(tokens.mode & 0o777, 0o600, 'generated tokens are private');
       assert.ok(processesUsing(dataDir).length >= 2, 'temporal and versitygw run with this data dir');
+
+      // The API links an incident to the embedded Temporal UI (npm start sets HOLDFAST_TEMPORAL_UI_URL).
+      const intake = /intake=([^,\s]+)/.exec(fs.readFileSync(path.join(dataDir, 'tokens.env'), 'utf8'))![1]!;
+      const responder = /responder=([^,\s]+)/.exec(fs.readFileSync(path.join(dataDir, 'tokens.env'), 'utf8'))![1]!;
+      const accepted = await fetch(`http://127.0.0.1:${api}/v1/alerts/falco`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${intake}`, 'content-type': 'application/json' },
+        body: fs.readFileSync(path.join(repoRoot, 'test', 'fixtures', 'alerts', 'falco-terminal-shell.json')),
+      });
+      assert.equal(accepted.status, 202, await accepted.clone().text());
+      const { incidentId } = (await accepted.json()) as { incidentId: string };
+      // Visibility lists a new run a moment after it starts.
+      let detail: { workflowId: string; runId: string; temporalUiUrl?: string } | undefined;
+      for (let i = 0; i < 50 && !detail; i++) {
+        const res = await fetch(`http://127.0.0.1:${api}/v1/incidents/${incidentId}`, {
+          headers: { authorization: `Bearer ${responder}` },
+        });
+        if (res.status === 200) detail = (await res.json()) as typeof detail;
+        else await sleep(200);
+      }
+      assert.ok(detail, `GET /v1/incidents/${incidentId} never answered 200`);
+      assert.equal(
+        detail.temporalUiUrl,
+        `http://127.0.0.1:${ui}/namespaces/holdfast/workflows/${encodeURIComponent(detail.workflowId)}/${detail.runId}/history`,
+      );
+
+      // Clients in the middle of requests to the API and to S3: before, the stop waited on them (21 s).
+      clients.push(slowClient(api), slowClient(s3));
+      await sleep(500);
+      tree = descendants(child.pid!);
+      assert.ok(tree.length >= 4, `temporal, versitygw, worker and API run under npm start:\n${JSON.stringify(tree)}`);
     } finally {
-      child.kill('SIGINT');
+      signalledAt = Date.now();
+      child.kill('SIGTERM');
     }
-    assert.equal(await exited, 0, output);
+    const code = await exited;
+    const seconds = (Date.now() - signalledAt) / 1000;
+    for (const client of clients) client.destroy();
+    assert.equal(code, 0, output);
+    // The promise is 10 s; the stages allow 8 s (scripts/start.ts), typically it takes 2 to 5 s here.
+    assert.ok(seconds < 10, `stopped ${seconds.toFixed(1)} s after SIGTERM:\n${output.slice(-2000)}`);
+    assert.match(output, /\[holdfast\] stopped in \d+\.\d s\./);
+    assert.deepEqual(
+      tree.filter(stillRunning).map((p) => `${p.pid}: ${p.cmdline}`),
+      [],
+      'no process npm start started is left',
+    );
     assert.deepEqual(processesUsing(dataDir), [], 'no server left behind');
     fs.rmSync(dataDir, { recursive: true, force: true });
   },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import type { IncidentAction, IncidentsService } from '../../api/incidents';
+import type { IncidentAction, IncidentDetail, IncidentsService } from '../../api/incidents';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
 
@@ -59,6 +59,26 @@ describe('API basics (inject, no servers)', () => {
     assert.equal(ready.statusCode, 503);
     assert.deepEqual(ready.json().checks.s3, { ok: false, error: 'connect ECONNREFUSED' });
     assert.equal(ready.json().checks.temporal.ok, true);
+  });
+
+  test('the bearer scheme is case-insensitive (RFC 9110); other schemes and a missing separator are refused', async () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR'])
+      for (const separator of [' ', '   ']) {
+        const res = await app.inject({
+          url: '/v1/incidents',
+          headers: { authorization: `${scheme}${separator}${TOKENS.investigator}` },
+        });
+        assert.equal(res.statusCode, 200, `${scheme}${JSON.stringify(separator)}`);
+      }
+    for (const header of [
+      `Basic ${TOKENS.investigator}`,
+      `Bearer${TOKENS.investigator}`,
+      `bearers ${TOKENS.investigator}`,
+      TOKENS.investigator,
+    ]) {
+      const res = await app.inject({ url: '/v1/incidents', headers: { authorization: header } });
+      assert.equal(res.statusCode, 401, header);
+    }
   });
 
   test('no token → 401 problem+json; wrong role → 403; nothing reaches Temporal', async () => {
@@ -161,5 +181,86 @@ describe('API basics (inject, no servers)', () => {
     assert.ok(doc.paths['/v1/incidents'].get.parameters.some((p: { name: string }) => p.name === 'namespace'));
     const metrics = await app.inject({ url: '/metrics' });
     assert.match(metrics.body, /holdfast_alerts_received_total/);
+  });
+});
+
+/** Answers one incident that continued as new: its current run is not the one its id names. */
+class OneIncident implements IncidentsService {
+  static readonly ID = 'inc-00000000-0000-4000-8000-000000000002';
+  asked: string[] = [];
+  async list() {
+    return { incidents: [] };
+  }
+  async history(): Promise<never> {
+    throw new Error('not used');
+  }
+  async act(): Promise<never> {
+    throw new Error('not used');
+  }
+  async get(incidentId: string): Promise<IncidentDetail & { extra?: string }> {
+    this.asked.push(incidentId);
+    return {
+      status: { incidentId } as IncidentDetail['status'],
+      alerts: [],
+      running: true,
+      progress: [{ activity: 'captureFilesystem', details: { bytes: 1024 } }],
+      workflowId: 'incident/prod/shop/web-1',
+      runId: '11111111-2222-4333-8444-555555555555',
+      // Not in the response schema: never sent.
+      extra: 'internal',
+    };
+  }
+}
+
+describe('GET /v1/incidents/{id}: workflow, current run and Temporal UI link', () => {
+  const build = (incidents: IncidentsService, temporalUi?: { url: string; namespace: string }) =>
+    buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      tokens: new Map([[TOKENS.responder, 'responder']]),
+      incidents,
+      metrics: createApiMetrics(),
+      ...(temporalUi ? { temporalUi } : {}),
+    });
+  const headers = { authorization: `Bearer ${TOKENS.responder}` };
+
+  test('configured: the link names the namespace, the encoded workflow id and the current run', async () => {
+    const incidents = new OneIncident();
+    const app = await build(incidents, { url: 'https://temporal.example.com/ui', namespace: 'holdfast' });
+    try {
+      const res = await app.inject({ url: `/v1/incidents/${OneIncident.ID}`, headers });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(incidents.asked, [OneIncident.ID]);
+      const body = res.json();
+      assert.equal(body.workflowId, 'incident/prod/shop/web-1');
+      assert.equal(body.runId, '11111111-2222-4333-8444-555555555555');
+      assert.equal(
+        body.temporalUiUrl,
+        'https://temporal.example.com/ui/namespaces/holdfast/workflows/incident%2Fprod%2Fshop%2Fweb-1/11111111-2222-4333-8444-555555555555/history',
+      );
+      assert.equal(body.status.incidentId, OneIncident.ID, 'the status passes through whole');
+      assert.deepEqual(body.progress, [{ activity: 'captureFilesystem', details: { bytes: 1024 } }]);
+      assert.equal(body.running, true);
+      assert.equal(body.extra, undefined, 'only what the response schema documents is sent');
+
+      const doc = (await app.inject({ url: '/openapi.json' })).json();
+      const schema = doc.paths['/v1/incidents/{incidentId}'].get.responses['200'].content['application/json'].schema;
+      for (const field of ['workflowId', 'runId', 'temporalUiUrl']) assert.ok(schema.properties[field], field);
+      assert.deepEqual([...schema.required].sort(), ['alerts', 'progress', 'runId', 'running', 'status', 'workflowId']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('not configured: workflow id and run, no link', async () => {
+    const app = await build(new OneIncident());
+    try {
+      const body = (await app.inject({ url: `/v1/incidents/${OneIncident.ID}`, headers })).json();
+      assert.equal(body.workflowId, 'incident/prod/shop/web-1');
+      assert.equal(body.runId, '11111111-2222-4333-8444-555555555555');
+      assert.equal('temporalUiUrl' in body, false);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -119,16 +119,37 @@ test('show prints the incident, its steps and the commands for a waiting gate; s
     notifications: [{ action: 'open', notifier: 'pd', at: '2026-01-01T00:00:01.000Z', state: 'sent' }],
   };
   const r = await cli(['incidents', 'show', ID], () =>
-    json(200, { status, alerts: [{ alert: {}, count: 3 }], running: true, progress: [] }),
+    json(200, {
+      status,
+      alerts: [{ alert: {}, count: 3 }],
+      running: true,
+      progress: [],
+      workflowId: 'incident/prod/shop/web-1',
+      runId: '11111111-2222-4333-8444-555555555555',
+      temporalUiUrl:
+        'http://127.0.0.1:8233/namespaces/holdfast/workflows/incident%2Fprod%2Fshop%2Fweb-1/1111/history\u001b]8;;',
+    }),
   );
   assert.equal(r.code, 0, r.err);
   assert.equal(r.sent[0]!.url, `http://api.test/v1/incidents/${ID}`);
   assert.match(r.out, new RegExp(`^incident ${ID}  containing\\n`));
   assert.match(r.out, /target {5}prod\/shop\/web-1\/web/);
+  assert.match(r.out, /\n {2}workflow {3}incident\/prod\/shop\/web-1 {3}run 11111111-2222-4333-8444-555555555555\n/);
+  assert.match(
+    r.out,
+    /\n {2}temporal {3}http:\/\/127\.0\.0\.1:8233\/namespaces\/holdfast\/workflows\/incident%2Fprod%2Fshop%2Fweb-1\/1111\/history \]8;;\n/,
+  );
   assert.match(r.out, /capture {3}memory {11}failed {13}ptrace denied \[31m/);
   assert.ok(!r.out.includes('\u001b'), 'no escape character reaches the terminal');
   assert.match(r.out, /paged pd \(open\): sent/);
   assert.match(r.out, new RegExp(`waiting for approval: isolate\\n  holdfast incidents approve ${ID} --step isolate`));
+
+  // An API without the run fields: nothing printed for them.
+  const older = await cli(['incidents', 'show', ID], () =>
+    json(200, { status, alerts: [], running: true, progress: [] }),
+  );
+  assert.equal(older.code, 0, older.err);
+  assert.ok(!/ workflow | temporal /.test(older.out), older.out);
 
   const asJson = await cli(['incidents', 'show', ID, '--json'], () =>
     json(200, { status, alerts: [], running: true, progress: [] }),

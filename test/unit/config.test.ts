@@ -154,6 +154,21 @@ describe('loadConfig', () => {
     );
   });
 
+  test('Temporal UI base URL: unset by default, trailing slashes dropped, only http(s) without query accepted', () => {
+    assert.equal(loadConfig({}).temporal.uiUrl, undefined);
+    assert.equal(loadConfig({ HOLDFAST_TEMPORAL_UI_URL: '  ' }).temporal.uiUrl, undefined);
+    assert.equal(
+      loadConfig({ HOLDFAST_TEMPORAL_UI_URL: 'https://temporal.example.com/ui//' }).temporal.uiUrl,
+      'https://temporal.example.com/ui',
+    );
+    for (const bad of ['javascript:alert(1)', 'temporal.example.com', 'http://ui.example/?x=1', 'ftp://ui.example'])
+      assert.throws(
+        () => loadConfig({ HOLDFAST_TEMPORAL_UI_URL: bad }),
+        (err: Error) => err instanceof ConfigError && err.message.startsWith('HOLDFAST_TEMPORAL_UI_URL must be'),
+        bad,
+      );
+  });
+
   test('the signing key file resolves against the working directory', () => {
     assert.equal(
       loadConfig({ HOLDFAST_SIGNING_KEY_FILE: ' keys/signing.pem ' }, '/srv').evidence.signingKeyFile,
