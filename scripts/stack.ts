@@ -37,6 +37,8 @@ export interface RunningStack {
   s3Credentials: { accessKeyId: string; secretAccessKey: string };
   /** Environment a worker or API needs to reach this stack. */
   env: Record<string, string>;
+  /** Server process ids, for benchmarks that measure their memory. */
+  pids: { temporal?: number; s3?: number };
   stop(): Promise<void>;
 }
 
@@ -134,7 +136,7 @@ async function waitFor(
 
 export async function startTemporal(
   opts: StackOptions,
-): Promise<{ address: string; uiUrl?: string; stop: () => Promise<void> }> {
+): Promise<{ address: string; uiUrl?: string; pid?: number; stop: () => Promise<void> }> {
   const bin = await ensureServer('temporal', opts.log);
   const port = opts.temporalPort ?? (await freePort());
   if (!(await portIsFree(port)))
@@ -182,6 +184,7 @@ export async function startTemporal(
   return {
     address,
     uiUrl: opts.temporalUiPort ? `http://127.0.0.1:${opts.temporalUiPort}` : undefined,
+    pid: server.child.pid,
     stop: () => server.stop(),
   };
 }
@@ -189,6 +192,7 @@ export async function startTemporal(
 export async function startS3(opts: StackOptions): Promise<{
   endpoint: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  pid?: number;
   stop: () => Promise<void>;
 }> {
   const bin = await ensureServer('versitygw', opts.log);
@@ -239,7 +243,7 @@ export async function startS3(opts: StackOptions): Promise<{
   } finally {
     s3.destroy();
   }
-  return { endpoint, credentials, stop: () => server.stop() };
+  return { endpoint, credentials, pid: server.child.pid, stop: () => server.stop() };
 }
 
 /** The evidence bucket must have Object Lock from birth: S3 cannot add it to an existing bucket reliably. */
@@ -285,6 +289,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
     },
+    pids: { temporal: temporal.pid, s3: s3.pid },
     async stop() {
       await Promise.all([temporal.stop(), s3.stop()]);
     },
