@@ -12,7 +12,8 @@
  *  - first alert sent → incident sealed (the seal activity's completion in the history, server clock on
  *    this host), p50/p99, and the time until every incident is sealed;
  *  - lost or failed: incidents not sealed, not running while they wait, whose alert count is not 3 or
- *    distinct alerts not 2, whose seal failed, without exactly one opening page; after resolving all of
+ *    distinct alerts not 2, whose seal failed, without exactly one opening and one escalation page at the
+ *    webhook (measured once every escalation child has paged and waits); after resolving all of
  *    them through the API, any that did not complete as resolved or whose resolve page is missing;
  *  - RSS of the worker, the API, Temporal and versitygw at start, with all N open and sealed, and their
  *    peak (VmHWM); the Temporal SQLite database size;
@@ -284,6 +285,20 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    // Quiescent before measuring: every sealed incident's escalation child has paged tier 1 and waits.
+    const escalationPages = () =>
+      new Set(
+        hook.requests
+          .map((r) => (r.body as { event?: { incidentId?: string; action?: string } } | undefined)?.event)
+          .filter((e) => e?.action === 'trigger')
+          .map((e) => e!.incidentId),
+      ).size;
+    await waitFor(
+      'every escalation page',
+      Math.max(30_000, deadline - Date.now()),
+      async () => escalationPages() >= sealedCount,
+      250,
+    ).catch(() => undefined);
     const open = memory();
     const dbMiB = dbSizeMiB(serversDir);
 
@@ -346,6 +361,8 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
     for (const o of incidents) {
       const opening = pagesFor(o.incidentId!, 'open');
       if (opening !== 1) failed.push(`${o.incidentId}: ${opening} opening pages reached the webhook`);
+      const escalation = pagesFor(o.incidentId!, 'trigger');
+      if (escalation !== 1) failed.push(`${o.incidentId}: ${escalation} escalation pages reached the webhook`);
     }
 
     // ---- resolve every incident through the API; each must complete as resolved ----
