@@ -29,6 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { silenceAwsSdkNodeWarning } from '../common/config';
 import { startHoldfast, waitFor, type RunningHoldfast } from '../scripts/local-env';
 import { startStack } from '../scripts/stack';
@@ -93,6 +94,12 @@ interface RoundResult {
   dbMiB: number;
   waiting: { incident: Summary; bytes: Summary; child: Summary; childBytes: Summary };
   closed: { incident: Summary; bytes: Summary };
+  /** Where the incidents' time went (see Breakdown). */
+  breakdown: string[];
+  /** 1-minute load average when the alerts were sent and when all had sealed: the machine is shared. */
+  load: [number, number];
+  /** The API's answer to each alert (it answers once Temporal holds the alert). */
+  answered: Summary;
 }
 
 function falcoAlert(pod: Pod, rule: string) {
@@ -110,7 +117,7 @@ function falcoAlert(pod: Pod, rule: string) {
 async function postAlert(
   holdfast: RunningHoldfast,
   body: unknown,
-  counters: { retried: number },
+  counters: { retried: number; answeredMs: number[] },
 ): Promise<{ ok: true; incidentId: string; workflowId: string } | { ok: false; why: string }> {
   let why = '';
   for (let attempt = 0; attempt < 4; attempt++) {
@@ -118,12 +125,14 @@ async function postAlert(
       counters.retried++;
       await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
+    const sent = Date.now();
     const res = await fetch(`${holdfast.url}/v1/alerts/falco`, {
       method: 'POST',
       headers: { authorization: `Bearer ${holdfast.tokens.intake}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     }).catch((err: unknown) => err as Error);
+    counters.answeredMs.push(Date.now() - sent);
     if (res instanceof Error) {
       why = res.message;
       continue;
@@ -153,15 +162,79 @@ async function historySize(handle: WorkflowHandle): Promise<HistorySize> {
   return { events: d.historyLength, bytes: d.historySize ?? NaN };
 }
 
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const eventMs = (e: HistoryEvent) => Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
+
 /** When the seal activity completed, by the server's event clock (ms since epoch), if it has. */
-async function sealedAt(handle: WorkflowHandle): Promise<number | undefined> {
-  const events = (await handle.fetchHistory()).events ?? [];
+function sealedAt(events: HistoryEvent[]): number | undefined {
   const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sealEvidence');
   if (!scheduled) return undefined;
   const done = events.find(
     (e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled.eventId?.toString(),
   );
-  return done ? Number(done.eventTime!.seconds) * 1000 + (done.eventTime!.nanos ?? 0) / 1e6 : undefined;
+  return done ? eventMs(done) : undefined;
+}
+
+/**
+ * Where an incident's time went, from its history: per workflow task and per activity type, the wait in the
+ * task queue (scheduled → started: no free worker slot, or the worker is slow to poll) and the run (started
+ * → closed), plus attempts beyond the first and timeouts.
+ */
+class Breakdown {
+  private readonly waits = new Map<string, number[]>();
+  private readonly runs = new Map<string, number[]>();
+  private readonly retries = new Map<string, number>();
+  private readonly timeouts = new Map<string, number>();
+
+  add(events: HistoryEvent[]): void {
+    const byId = new Map(events.map((e) => [e.eventId?.toString(), e]));
+    const kind = (scheduledId: unknown) => {
+      const s = byId.get(String(scheduledId));
+      return s?.workflowTaskScheduledEventAttributes
+        ? 'workflow task'
+        : (s?.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown');
+    };
+    const push = (map: Map<string, number[]>, key: string, ms: number) => map.set(key, [...(map.get(key) ?? []), ms]);
+    for (const e of events) {
+      const wfStarted = e.workflowTaskStartedEventAttributes;
+      const actStarted = e.activityTaskStartedEventAttributes;
+      const started = wfStarted ?? actStarted;
+      if (started) {
+        const scheduled = byId.get(started.scheduledEventId?.toString());
+        if (scheduled) push(this.waits, kind(started.scheduledEventId), eventMs(e) - eventMs(scheduled));
+        if ((actStarted?.attempt ?? 1) > 1) {
+          const k = kind(started.scheduledEventId);
+          this.retries.set(k, (this.retries.get(k) ?? 0) + actStarted!.attempt! - 1);
+        }
+      }
+      const closed =
+        e.workflowTaskCompletedEventAttributes ??
+        e.workflowTaskFailedEventAttributes ??
+        e.workflowTaskTimedOutEventAttributes ??
+        e.activityTaskCompletedEventAttributes ??
+        e.activityTaskFailedEventAttributes ??
+        e.activityTaskTimedOutEventAttributes;
+      if (closed) {
+        const startedEvent = byId.get(closed.startedEventId?.toString());
+        const k = kind(closed.scheduledEventId);
+        if (startedEvent) push(this.runs, k, eventMs(e) - eventMs(startedEvent));
+        if (e.workflowTaskTimedOutEventAttributes || e.activityTaskTimedOutEventAttributes)
+          this.timeouts.set(k, (this.timeouts.get(k) ?? 0) + 1);
+      }
+    }
+  }
+
+  lines(): string[] {
+    return [...this.waits.keys()].sort().map((k) => {
+      const wait = summarize(this.waits.get(k) ?? []);
+      const run = summarize(this.runs.get(k) ?? []);
+      const extra = [
+        this.retries.get(k) && `${this.retries.get(k)} retries`,
+        this.timeouts.get(k) && `${this.timeouts.get(k)} timeouts`,
+      ].filter(Boolean);
+      return `${k} (${wait.n}): queued ${formatMs(wait)}; ran ${formatMs(run)}${extra.length ? `; ${extra.join(', ')}` : ''}`;
+    });
+  }
 }
 
 function dbSizeMiB(dir: string): number {
@@ -240,7 +313,8 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
       rule: RULES[i % RULES.length]!,
       otherRule: RULES[(i + 1) % RULES.length]!,
     }));
-    const counters = { retried: 0 };
+    const counters = { retried: 0, answeredMs: [] as number[] };
+    const loadAtSend = os.loadavg()[0]!;
     log(`[bench] round ${n}: sending ${n * ALERTS_PER_INCIDENT} alerts about ${n} pods, ${connections} at a time`);
     const sendStarted = Date.now();
     const opened = await pool(pods, connections, async (pod): Promise<Opened> => {
@@ -300,6 +374,7 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
       250,
     ).catch(() => undefined);
     const open = memory();
+    const loadAtSealed = os.loadavg()[0]!;
     const dbMiB = dbSizeMiB(serversDir);
 
     // ---- each incident, as the server and the worker see it ----
@@ -309,6 +384,7 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
     const sealTimes: number[] = [];
     const waiting: HistorySize[] = [];
     const children: HistorySize[] = [];
+    const breakdown = new Breakdown();
     await pool(incidents, 8, async (o) => {
       const name = `${o.incidentId} (${o.pod.namespace}/${o.pod.pod})`;
       const runId = o.incidentId!.replace(/^inc-/, '');
@@ -319,7 +395,9 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
           failed.push(`${name}: ${description.status.name} while it should wait for resolution`);
           return;
         }
-        const at = await sealedAt(handle);
+        const events = (await handle.fetchHistory()).events ?? [];
+        breakdown.add(events);
+        const at = sealedAt(events);
         if (at === undefined) {
           lost.push(`${name}: not sealed within the bound`);
           return;
@@ -433,6 +511,9 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
         childBytes: summarize(children.map((h) => h.bytes)),
       },
       closed: { incident: summarize(closed.map((h) => h.events)), bytes: summarize(closed.map((h) => h.bytes)) },
+      breakdown: breakdown.lines(),
+      load: [loadAtSend, loadAtSealed],
+      answered: summarize(counters.answeredMs),
     };
   } finally {
     await cleanup.runSince(mark);
@@ -442,7 +523,10 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
 function report(r: RoundResult): void {
   const m = r.memory;
   const mib = (x: number) => x.toFixed(0);
-  say(`[bench] ${r.incidents} concurrent incidents (${r.alertsSent} alerts sent in ${r.sendSeconds.toFixed(1)} s):`);
+  say(
+    `[bench] ${r.incidents} concurrent incidents (${r.alertsSent} alerts sent in ${r.sendSeconds.toFixed(1)} s, ` +
+      `API answered in ${formatMs(r.answered)}; load average ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} once sealed):`,
+  );
   say(
     `[bench]   none failed or lost: ${r.lost.length === 0 && r.failed.length === 0 ? 'yes' : 'NO'} ` +
       `(lost ${r.lost.length}, failed ${r.failed.length}, alerts refused ${r.refused}, retried ${r.retried}, ` +
@@ -465,6 +549,8 @@ function report(r: RoundResult): void {
       `its escalation child ${r.waiting.child.p50} events, ${(r.waiting.childBytes.p50 / 1024).toFixed(1)} KiB; ` +
       `once resolved ${r.closed.incident.p50} events (max ${r.closed.incident.max}), ${(r.closed.bytes.p50 / 1024).toFixed(1)} KiB (max ${(r.closed.bytes.max / 1024).toFixed(1)})`,
   );
+  say('[bench]   where the time went until sealed (history event times; count in parentheses):');
+  for (const line of r.breakdown) say(`[bench]     ${line}`);
 }
 
 function growth(rounds: RoundResult[]): void {
