@@ -177,8 +177,9 @@ function sealedAt(events: HistoryEvent[]): number | undefined {
 
 /**
  * Where an incident's time went, from its history: per workflow task and per activity type, the wait in the
- * task queue (scheduled → started: no free worker slot, or the worker is slow to poll) and the run (started
- * → closed), plus attempts beyond the first and timeouts.
+ * task queue (scheduled → started: until a worker poll took it; a backlog shows here) and the run (started
+ * → closed: from that poll to the worker's answer, including any wait inside the worker), plus attempts
+ * beyond the first and timeouts.
  */
 class Breakdown {
   private readonly waits = new Map<string, number[]>();
