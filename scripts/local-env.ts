@@ -150,6 +150,8 @@ export async function identitiesEnv(adminKubeconfig: string, dir: string): Promi
 
 export interface RunningHoldfast {
   url: string;
+  /** dist/scripts/start.js, the parent of the worker and API processes. */
+  pid?: number;
   tokens: { intake: string; responder: string; investigator: string };
   output(): string;
   stop(): Promise<void>;
@@ -197,6 +199,7 @@ export async function startHoldfast(opts: {
   const url = `http://127.0.0.1:${apiPort}`;
   const running: RunningHoldfast = {
     url,
+    pid: child.child.pid,
     tokens,
     output: () => output,
     async stop() {

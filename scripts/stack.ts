@@ -39,6 +39,8 @@ export interface RunningStack {
   s3Credentials: { accessKeyId: string; secretAccessKey: string };
   /** Environment a worker or API needs to reach this stack. */
   env: Record<string, string>;
+  /** Server process ids, for benchmarks that measure their memory. */
+  pids: { temporal?: number; s3?: number };
   stop(): Promise<void>;
 }
 
@@ -136,7 +138,7 @@ async function waitFor(
 
 export async function startTemporal(
   opts: StackOptions,
-): Promise<{ address: string; uiUrl?: string; stop: (graceMs?: number) => Promise<void> }> {
+): Promise<{ address: string; uiUrl?: string; pid?: number; stop: (graceMs?: number) => Promise<void> }> {
   const bin = await ensureServer('temporal', opts.log);
   const port = opts.temporalPort ?? (await freePort());
   if (!(await portIsFree(port)))
@@ -186,6 +188,7 @@ export async function startTemporal(
   return {
     address,
     uiUrl: opts.temporalUiPort ? `http://127.0.0.1:${opts.temporalUiPort}` : undefined,
+    pid: server.child.pid,
     stop: (graceMs) => server.stop(graceMs),
   };
 }
@@ -193,6 +196,7 @@ export async function startTemporal(
 export async function startS3(opts: StackOptions): Promise<{
   endpoint: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  pid?: number;
   stop: (graceMs?: number) => Promise<void>;
 }> {
   const bin = await ensureServer('versitygw', opts.log);
@@ -243,7 +247,7 @@ export async function startS3(opts: StackOptions): Promise<{
   } finally {
     s3.destroy();
   }
-  return { endpoint, credentials, stop: (graceMs) => server.stop(graceMs) };
+  return { endpoint, credentials, pid: server.child.pid, stop: (graceMs) => server.stop(graceMs) };
 }
 
 /** The evidence bucket must have Object Lock from birth: S3 cannot add it to an existing bucket reliably. */
@@ -289,6 +293,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
     },
+    pids: { temporal: temporal.pid, s3: s3.pid },
     async stop() {
       await Promise.all([temporal.stop(), s3.stop()]);
     },

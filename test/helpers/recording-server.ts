@@ -15,6 +15,8 @@ export interface RecordedRequest {
   rawBody: string;
   /** Parsed JSON body, or undefined when it is not JSON. */
   body: unknown;
+  /** When the body had arrived (Date.now()): benches time pages by it, not by how often they poll. */
+  receivedAt: number;
 }
 
 export interface CannedResponse {
@@ -63,6 +65,7 @@ export async function startRecordingServer(
       chunks.push(chunk);
     });
     req.on('end', () => {
+      const receivedAt = Date.now();
       const rawBody = Buffer.concat(chunks).toString('utf8');
       let body: unknown;
       try {
@@ -71,7 +74,14 @@ export async function startRecordingServer(
         body = undefined;
       }
       if (requests.length < maxRequests)
-        requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, rawBody, body });
+        requests.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          rawBody,
+          body,
+          receivedAt,
+        });
       const answer = tooLarge ? { status: 413, body: 'too large' } : (queue.shift() ?? fallback);
       const reply = () => {
         res.writeHead(answer.status, answer.headers ?? { 'content-type': 'text/plain' });
