@@ -111,6 +111,16 @@ type TakenRepeat = Repeat & { fingerprint: string };
 /** Sender ids remembered per recent fingerprint, to tell a re-send of an instance from a new occurrence. */
 const MAX_RECENT_IDS = 64;
 
+interface RecentDelivery {
+  until: number;
+  delivered: Promise<Accepted>;
+  ids: Set<string>;
+  /** Whether the delivery completed: repeats folded into it may only be sent to the incident after that. */
+  done: boolean;
+  /** Repeats folded into it while it was on its way: if it fails, their callers are told so, not counted. */
+  folded: { count: number; resends: number };
+}
+
 interface KeyState {
   target: AlertTarget;
   pending: Waiter[];
@@ -118,7 +128,7 @@ interface KeyState {
   /** The run that took the last delivery, and its incident. */
   run?: { runId: string; incidentId: string };
   /** Fingerprints delivered recently, with the delivery they rode on and the sender ids seen for them. */
-  recent: Map<string, { until: number; delivered: Promise<Accepted>; ids: Set<string> }>;
+  recent: Map<string, RecentDelivery>;
   /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
   repeats: Map<string, Repeat>;
   repeatTimer?: NodeJS.Timeout;
@@ -170,8 +180,11 @@ export class AlertIntake {
     private readonly options: IntakeOptions,
   ) {}
 
-  /** Accepts one firing alert; resolves once it is durable in Temporal (or folded into one that is). */
-  accept(alert: Alert): Promise<Accepted> {
+  /**
+   * Accepts one firing alert; resolves once it is durable in Temporal (or folded into one that is). Aborting
+   * `signal` withdraws it if it has not left yet; one already on its way may still land.
+   */
+  accept(alert: Alert, signal?: AbortSignal): Promise<Accepted> {
     const workflowId = incidentWorkflowId(alert.target);
     const fingerprint = alertFingerprint(alert);
     const state = this.stateFor(workflowId, alert.target);
@@ -188,11 +201,13 @@ export class AlertIntake {
         latest: alert,
       };
       // The same instance again (Alertmanager re-sends every repeat_interval) is a notification, not an occurrence.
-      if (recent.ids.has(alert.id)) repeat.resends += 1;
+      const resend = recent.ids.has(alert.id);
+      if (resend) repeat.resends += 1;
       else {
         repeat.count += 1;
         if (recent.ids.size < MAX_RECENT_IDS) recent.ids.add(alert.id);
       }
+      if (!recent.done) recent.folded[resend ? 'resends' : 'count'] += 1;
       repeat.lastSeenAt = alert.receivedAt;
       repeat.latest = alert;
       state.repeats.set(fingerprint, repeat);
@@ -200,11 +215,43 @@ export class AlertIntake {
       return recent.delivered.then((accepted) => ({ ...accepted, deduplicated: true }));
     }
     const delivered = new Promise<Accepted>((resolve, reject) => {
-      state.pending.push({ incoming: { alert, fingerprint }, resolve, reject });
+      const waiter: Waiter = { incoming: { alert, fingerprint }, resolve, reject };
+      state.pending.push(waiter);
+      // Withdrawn (the caller spooled it instead) while still waiting here: it will not also be delivered.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const index = state.pending.indexOf(waiter);
+          if (index < 0) return;
+          state.pending.splice(index, 1);
+          reject(new Error('withdrawn before delivery'));
+        },
+        { once: true },
+      );
     });
-    state.recent.set(fingerprint, { until: now + this.options.repeatWindowMs, delivered, ids: new Set([alert.id]) });
-    // A failed delivery must not make later identical alerts look delivered.
-    delivered.catch(() => state.recent.delete(fingerprint));
+    const entry: RecentDelivery = {
+      until: now + this.options.repeatWindowMs,
+      delivered,
+      ids: new Set([alert.id]),
+      done: false,
+      folded: { count: 0, resends: 0 },
+    };
+    state.recent.set(fingerprint, entry);
+    delivered.then(
+      () => {
+        entry.done = true;
+      },
+      () => {
+        // A failed (or withdrawn) delivery must not make later identical alerts look delivered, and the
+        // repeats folded into it failed with it: their callers retry or spool them, so they are not counted here.
+        if (state.recent.get(fingerprint) === entry) state.recent.delete(fingerprint);
+        const repeat = state.repeats.get(fingerprint);
+        if (!repeat) return;
+        repeat.count = Math.max(0, repeat.count - entry.folded.count);
+        repeat.resends = Math.max(0, repeat.resends - entry.folded.resends);
+        if (repeat.count === 0 && repeat.resends === 0) state.repeats.delete(fingerprint);
+      },
+    );
     void this.pump(workflowId, state);
     return delivered;
   }
@@ -370,11 +417,16 @@ export class AlertIntake {
     return state.pending.splice(0, count);
   }
 
+  /** Repeat counts ready to send: not those folded into a delivery still on its way (it might fail). */
   private takeRepeats(state: KeyState): TakenRepeat[] {
-    if (state.repeats.size === 0) return [];
-    const repeats = [...state.repeats.entries()].map(([fingerprint, r]) => ({ fingerprint, ...r }));
-    state.repeats.clear();
-    return repeats;
+    const taken: TakenRepeat[] = [];
+    for (const [fingerprint, r] of state.repeats) {
+      const recent = state.recent.get(fingerprint);
+      if (recent && !recent.done) continue;
+      taken.push({ fingerprint, ...r });
+      state.repeats.delete(fingerprint);
+    }
+    return taken;
   }
 
   private restoreRepeats(state: KeyState, repeats: TakenRepeat[]): void {

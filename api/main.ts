@@ -64,7 +64,13 @@ async function main(): Promise<void> {
       : {}),
     metrics,
     routes: [
-      alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: config.api.defaultCluster, spool }),
+      alertRoutes({
+        intake,
+        metrics,
+        formats: ALERT_FORMATS,
+        defaultCluster: config.api.defaultCluster,
+        ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
+      }),
       ...evidenceRouteGroup(evidence),
     ],
   });

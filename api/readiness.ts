@@ -86,10 +86,12 @@ export function workerPollingCheck(service: TaskQueueDescriber, opts: WorkerPoll
   };
 }
 
-/** Not ready while alerts wait in the spool: they are durable, but no incident acts on them yet. */
-export function spoolCheck(spool: { pendingBytes: number }): ReadinessCheck {
+/**
+ * Not ready while alerts wait in the spool and the last attempt to deliver them failed (Temporal away):
+ * they are durable, but no incident acts on them. A spool buffering a storm while drains get through is ready.
+ */
+export function spoolCheck(spool: { pendingBytes: number; stalled: boolean }): ReadinessCheck {
   return async () => {
-    if (spool.pendingBytes > 0)
-      throw new Error(`${spool.pendingBytes} bytes of alerts wait in the spool for Temporal (in use)`);
+    if (spool.stalled) throw new Error(`${spool.pendingBytes} bytes of alerts wait in the spool for Temporal (in use)`);
   };
 }

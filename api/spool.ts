@@ -29,6 +29,8 @@ export class AlertSpool {
   private queued: Array<{ lines: string; resolve: () => void; reject: (err: unknown) => void }> = [];
   private writing = false;
   private draining = false;
+  /** Whether the last attempt to deliver spooled alerts failed (Temporal away). */
+  private failing = false;
 
   private constructor(private readonly options: SpoolOptions) {}
 
@@ -47,6 +49,16 @@ export class AlertSpool {
 
   get pendingBytes(): number {
     return this.bytes;
+  }
+
+  /** Alerts wait here and the last attempt to deliver them failed: Temporal is away. */
+  get stalled(): boolean {
+    return this.bytes > 0 && this.failing;
+  }
+
+  /** The drainer reports each attempt, so readiness can tell a storm being buffered from Temporal away. */
+  attempted(ok: boolean): void {
+    this.failing = !ok;
   }
 
   /** Resolves once the alerts are on disk (fsynced); rejects when the spool is full or the disk fails. */
@@ -186,18 +198,23 @@ export function drainSpool(
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = async () => {
+    // While a drain gets alerts through, the next one starts at once: under a storm the spool is the buffer.
+    let busy = false;
     if (spool.pendingBytes > 0) {
       try {
         await connection.workflowService.describeNamespace({ namespace });
         const delivered = await spool.drain(async (alerts) => {
           await Promise.all(alerts.map((a) => (a.status === 'resolved' ? intake.recordResolved(a) : intake.accept(a))));
         });
+        busy = delivered > 0;
+        spool.attempted(true);
         if (delivered > 0) log.info({ delivered, pendingBytes: spool.pendingBytes }, 'spooled alerts delivered');
       } catch (err) {
+        spool.attempted(false);
         log.warn({ err: String(err), pendingBytes: spool.pendingBytes }, 'spooled alerts wait: Temporal still away');
       }
     }
-    if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
+    if (!stopped) timer = setTimeout(() => void tick(), busy ? 0 : intervalMs);
   };
   timer = setTimeout(() => void tick(), 0);
   return {

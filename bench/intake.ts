@@ -21,6 +21,7 @@ import { AlertIntake, API_INTAKE_OPTIONS } from '../api/intake';
 import { createApiMetrics } from '../api/metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from '../api/routes/alerts';
+import { AlertSpool, drainSpool } from '../api/spool';
 import { buildServer } from '../api/server';
 import { temporalIncidents } from '../api/incidents';
 import { temporalSink } from '../api/temporal-sink';
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
     options: {
       alerts: { type: 'string', default: '20000' },
       'distinct-alerts': { type: 'string', default: '5000' },
+      'spool-after-ms': { type: 'string' },
       distinct: { type: 'boolean', default: false },
       cluster: { type: 'string', default: 'bench' },
       pods: { type: 'string', default: '50' },
@@ -173,6 +175,13 @@ async function main(): Promise<void> {
   }
   const metrics = createApiMetrics();
   const intake = new AlertIntake(temporalSink(client, taskQueue), API_INTAKE_OPTIONS);
+  // With --spool-after-ms, the API's spool is the 202 point once Temporal is slower than that.
+  const spoolAfterMs = values['spool-after-ms'] ? Number(values['spool-after-ms']) : undefined;
+  const spool =
+    spoolAfterMs === undefined
+      ? undefined
+      : AlertSpool.openDir({ dir: path.join(dataDir, 'spool'), maxBytes: 4 * 1024 * 1024 * 1024 });
+  const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;
   const token = `intake-${crypto.randomBytes(12).toString('hex')}`;
   const app = await buildServer({
     logger,
@@ -180,7 +189,15 @@ async function main(): Promise<void> {
     readiness: {},
     metrics,
     incidents: temporalIncidents(client, config.temporal.namespace),
-    routes: [alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: 'bench' })],
+    routes: [
+      alertRoutes({
+        intake,
+        metrics,
+        formats: ALERT_FORMATS,
+        defaultCluster: 'bench',
+        ...(spool ? { spool, deliveryDeadlineMs: spoolAfterMs } : {}),
+      }),
+    ],
   });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -220,6 +237,10 @@ async function main(): Promise<void> {
       load.once('message', (m) => resolve(m as LoadResult));
       load.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
     });
+    // Spooled alerts reach their incidents after the answers: how long after the load until all did.
+    const loadEnded = Date.now();
+    while (spool?.inUse) await new Promise((r) => setTimeout(r, 100));
+    const drainSeconds = (Date.now() - loadEnded) / 1000;
     await intake.flush();
     // Visibility is eventually consistent: wait until the count settles.
     let incidents = 0;
@@ -246,6 +267,7 @@ async function main(): Promise<void> {
         incidents,
         seconds: Number(result.seconds.toFixed(2)),
         alertsPerSecond: Math.round(rate),
+        ...(spool ? { spoolAfterMs, drainedSecondsAfterLoad: Number(drainSeconds.toFixed(2)) } : {}),
         latencyMs: {
           p50: Number(percentile(sorted, 50).toFixed(2)),
           p90: Number(percentile(sorted, 90).toFixed(2)),
@@ -256,11 +278,13 @@ async function main(): Promise<void> {
     );
     lines.push(
       `${storm.name}: alerts/s ${Math.round(rate)} (goal ≥ ${storm.goal}: ratio ${(rate / storm.goal).toFixed(2)}); ` +
-        `p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods`,
+        `p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods` +
+        (spool ? `; spool after ${spoolAfterMs} ms, all in incidents ${drainSeconds.toFixed(1)} s after the load` : ''),
     );
   }
   for (const line of lines) console.log(line);
 
+  drainer?.stop();
   await app.close();
   if (worker) {
     worker.kill('SIGTERM');

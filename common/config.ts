@@ -19,7 +19,7 @@ export interface HoldfastConfig {
     /** Cluster name for alerts that do not carry one. */
     defaultCluster: string;
     /** Where alerts wait, fsynced, while Temporal cannot take them; unset: answer 503 instead. */
-    spool?: { dir: string; maxBytes: number };
+    spool?: { dir: string; maxBytes: number; afterMs: number };
   };
   temporal: {
     address?: string;
@@ -229,6 +229,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
   const port = intSetting(env, 'HOLDFAST_API_PORT', 8080, 0, 65535);
   const spoolDir = setOrUndefined(env, 'HOLDFAST_SPOOL_DIR');
   const spoolMaxBytes = intSetting(env, 'HOLDFAST_SPOOL_MAX_MB', 1024, 1, 1024 * 1024) * 1024 * 1024;
+  const spoolAfterMs = intSetting(env, 'HOLDFAST_SPOOL_AFTER_MS', 5000, 1, 60_000);
   return {
     dataDir: path.resolve(cwd, env.HOLDFAST_DATA_DIR ?? '.holdfast'),
     api: {
@@ -238,7 +239,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
       tokens: env.HOLDFAST_TOKENS,
       webhookSecret: setOrUndefined(env, 'HOLDFAST_WEBHOOK_SECRET'),
       defaultCluster: env.HOLDFAST_CLUSTER_NAME ?? 'default',
-      ...(spoolDir ? { spool: { dir: path.resolve(cwd, spoolDir), maxBytes: spoolMaxBytes } } : {}),
+      ...(spoolDir
+        ? { spool: { dir: path.resolve(cwd, spoolDir), maxBytes: spoolMaxBytes, afterMs: spoolAfterMs } }
+        : {}),
     },
     temporal: {
       address: nonEmpty(env, 'TEMPORAL_ADDRESS'),

@@ -75,11 +75,17 @@ function unprocessable(problems: EntryProblem[]): HttpProblem {
   });
 }
 
-/** Resolves with the promise, or rejects with a 503 once the deadline passes (the alert may still land). */
-async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * Resolves with the work, or rejects once the deadline passes, aborting `controller` so that alerts still
+ * waiting in the intake are withdrawn (one already on its way may still land).
+ */
+async function withinDeadline<T>(work: Promise<T>, ms: number, controller: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Temporal did not take the alert within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`Temporal did not take the alert within ${ms} ms`));
+    }, ms);
   });
   try {
     return await Promise.race([work, deadline]);
@@ -156,10 +162,11 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           // Alerts already wait in the spool: later ones queue behind them, so delivery keeps arrival order.
           if (deps.spool?.inUse && alerts.length > 0) return await spooled().finally(timer);
           let accepted: IncidentAccepted[];
+          const withdraw = new AbortController();
           try {
             accepted = await withinDeadline(
               (async () => {
-                const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert)));
+                const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert, withdraw.signal)));
                 // A resolved alert never opens an incident: it is only recorded on an open one.
                 await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
                 return results.map((r) => ({
@@ -170,6 +177,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
                 }));
               })(),
               deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS,
+              withdraw,
             );
           } catch (err) {
             request.log.error({ err }, 'could not hand alerts to Temporal');

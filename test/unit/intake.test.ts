@@ -105,6 +105,42 @@ describe('alert intake coalescing', () => {
     assert.equal(sink.delivers, 2);
   });
 
+  test('repeats folded into a delivery that fails fail with it and are not counted: a retry counts each once', async () => {
+    const sink = new CountingSink();
+    sink.failNext = 1;
+    const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 60_000, repeatFlushMs: 20 });
+    const original = sampleAlert({ summary: 'same' });
+    const repeats = [1, 2, 3].map((i) => ({ ...original, id: `r${i}` }));
+    const answers = [original, ...repeats].map((a) =>
+      intake.accept(a).then(
+        () => 'ok',
+        () => 'failed',
+      ),
+    );
+    assert.deepEqual(await Promise.all(answers), ['failed', 'failed', 'failed', 'failed']);
+    await sleep(60);
+    await intake.flush();
+    assert.equal(sink.received.size, 0, 'nothing was counted for the failed delivery');
+    // The senders retry (or the API spools and re-delivers): each alert counts exactly once.
+    await Promise.all([original, ...repeats].map((a) => intake.accept(a)));
+    await intake.flush();
+    const got = [...sink.received.values()][0]!;
+    assert.equal(got.alerts.length + got.repeats, 4);
+  });
+
+  test('an alert withdrawn while it waits for its delivery is not delivered', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, minDeliveryIntervalMs: 200 });
+    const target = { cluster: 'c', namespace: 'ns', pod: 'w' };
+    await intake.accept(sampleAlert({ summary: 'first' }, target));
+    const withdraw = new AbortController();
+    const waiting = intake.accept(sampleAlert({ summary: 'second' }, target), withdraw.signal);
+    withdraw.abort();
+    await assert.rejects(waiting, /withdrawn/);
+    await sleep(300);
+    assert.equal(sink.received.get('incident/c/ns/w')!.alerts.length, 1);
+  });
+
   test('a re-send of the same instance (same sender id) is a notification, not an occurrence; it never reopens', async () => {
     const sink = new CountingSink();
     const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 60_000, repeatFlushMs: 20 });
