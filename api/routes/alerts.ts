@@ -147,9 +147,9 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
             ...(notActionable.length > 0 ? { notActionable } : {}),
           };
           /** Durable on local disk instead: delivered in order once Temporal is back. */
-          const spooled = async () => {
+          const spooled = async (waiting: Alert[] = alerts) => {
             try {
-              await deps.spool!.append(alerts);
+              await deps.spool!.append(waiting);
             } catch (err) {
               count('failed', alerts.length);
               request.log.error({ err }, 'could not spool alerts');
@@ -163,12 +163,17 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           if (deps.spool?.inUse && alerts.length > 0) return await spooled().finally(timer);
           let accepted: IncidentAccepted[];
           const withdraw = new AbortController();
+          // Alerts Temporal already holds: only the others are spooled when the deadline passes.
+          const taken = new Set<Alert>();
+          const took = <T>(alert: Alert, work: Promise<T>) => work.then((r) => (taken.add(alert), r));
           try {
             accepted = await withinDeadline(
               (async () => {
-                const results = await Promise.all(firing.map((alert) => deps.intake.accept(alert, withdraw.signal)));
+                const results = await Promise.all(
+                  firing.map((alert) => took(alert, deps.intake.accept(alert, withdraw.signal))),
+                );
                 // A resolved alert never opens an incident: it is only recorded on an open one.
-                await Promise.all(resolved.map((alert) => deps.intake.recordResolved(alert)));
+                await Promise.all(resolved.map((alert) => took(alert, deps.intake.recordResolved(alert))));
                 return results.map((r) => ({
                   incidentId: r.incidentId,
                   workflowId: r.workflowId,
@@ -180,9 +185,12 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
               withdraw,
             );
           } catch (err) {
+            // If one on its way lands after all, its spooled copy is re-delivered as a re-send, not an occurrence.
+            if (deps.spool) {
+              request.log.debug({ err }, 'Temporal did not take the alerts in time: spooled');
+              return await spooled(alerts.filter((a) => !taken.has(a))).finally(timer);
+            }
             request.log.error({ err }, 'could not hand alerts to Temporal');
-            // If the delivery lands after all, the spooled copy is re-delivered as a re-send, not an occurrence.
-            if (deps.spool) return await spooled().finally(timer);
             timer();
             count('failed', alerts.length);
             reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
