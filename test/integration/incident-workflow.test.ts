@@ -95,6 +95,7 @@ describe(
         ['memory'],
       );
       assert.deepEqual(seal.artifacts.map((a) => a.name).sort(), [
+        'containment-verification.json',
         'filesystem.bin',
         'isolate.json',
         'logs.bin',
