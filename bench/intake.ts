@@ -28,7 +28,7 @@ import { temporalSink } from '../api/temporal-sink';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
 import { createLogger } from '../common/logger';
 import { startStack, type RunningStack } from '../scripts/stack';
-import { INCIDENT_WORKFLOW } from '../workflows/definitions';
+import { INCIDENT_WORKFLOW, statusQuery } from '../workflows/definitions';
 
 interface LoadResult {
   sent: number;
@@ -253,6 +253,22 @@ async function main(): Promise<void> {
       if (incidents >= pods) break;
       await new Promise((r) => setTimeout(r, 250));
     }
+    // Every accepted alert is in its incident: an occurrence (alertCount) or a re-send of one (resends).
+    // A spooled copy of an alert that also landed is a re-send (same sender id), never a second occurrence.
+    let inIncidents = 0;
+    let resends = 0;
+    for (let i = 0; i < 120 && inIncidents < result.ok; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 500));
+      const counts = await Promise.all(
+        Array.from({ length: pods }, async (_, pod) => {
+          const handle = client.workflow.getHandle(`incident/${storm.cluster}/storm/pod-${pod}`);
+          const status = await handle.query(statusQuery).catch(() => undefined);
+          return [status?.alertCount ?? 0, status?.resends ?? 0] as const;
+        }),
+      );
+      inIncidents = counts.reduce((sum, [occurrences, again]) => sum + occurrences + again, 0);
+      resends = counts.reduce((sum, [, again]) => sum + again, 0);
+    }
     const sorted = result.latenciesMs.sort((a, b) => a - b);
     const rate = result.ok / result.seconds;
     const p99 = percentile(sorted, 99);
@@ -265,6 +281,8 @@ async function main(): Promise<void> {
         failed: result.failed,
         pods,
         incidents,
+        alertsInIncidents: inIncidents,
+        resends,
         seconds: Number(result.seconds.toFixed(2)),
         alertsPerSecond: Math.round(rate),
         ...(spool ? { spoolAfterMs, drainedSecondsAfterLoad: Number(drainSeconds.toFixed(2)) } : {}),
@@ -278,7 +296,8 @@ async function main(): Promise<void> {
     );
     lines.push(
       `${storm.name}: alerts/s ${Math.round(rate)} (goal ≥ ${storm.goal}: ratio ${(rate / storm.goal).toFixed(2)}); ` +
-        `p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods` +
+        `p99 ${p99.toFixed(1)} ms (goal < 50: ratio ${(p99 / 50).toFixed(2)}); incidents ${incidents} for ${pods} pods; ` +
+        `${inIncidents} of ${result.ok} accepted alerts in them (${resends} as re-sends)` +
         (spool ? `; spool after ${spoolAfterMs} ms, all in incidents ${drainSeconds.toFixed(1)} s after the load` : ''),
     );
   }
