@@ -198,7 +198,8 @@ function single(request: FastifyRequest, name: string): string | undefined {
 const ROLES_OF = Symbol('holdfast.roles');
 type RoleCheck = preHandlerAsyncHookHandler & { [ROLES_OF]?: readonly Role[] };
 
-function rolesOf(handlers: unknown): readonly Role[] | undefined {
+/** The roles a route's preHandler(s) admit, when one of them was made by requireRole (OpenAPI reads it too). */
+export function rolesOf(handlers: unknown): readonly Role[] | undefined {
   const list: unknown[] = Array.isArray(handlers) ? handlers : [handlers];
   for (const h of list) {
     const roles = (h as RoleCheck | undefined)?.[ROLES_OF];

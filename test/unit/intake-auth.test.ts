@@ -273,6 +273,18 @@ describe('authentication before the body is read', () => {
     assert.equal(signed.statusCode, 401);
   });
 
+  test('OpenAPI: intake routes take a bearer token or the timestamp + signature pair; other routes a bearer only', async () => {
+    const doc = (await app.inject({ url: '/openapi.json' })).json();
+    assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), [
+      'bearer',
+      'webhookSignature',
+      'webhookTimestamp',
+    ]);
+    assert.equal(doc.components.securitySchemes.webhookTimestamp.name, 'X-Holdfast-Timestamp');
+    assert.deepEqual(doc.paths[ROUTE].post.security, [{ bearer: [] }, { webhookTimestamp: [], webhookSignature: [] }]);
+    assert.deepEqual(doc.paths['/v1/incidents'].get.security, [{ bearer: [] }]);
+  });
+
   test('a webhook secret shorter than 32 bytes is refused when the server is built', async () => {
     await assert.rejects(server(new RecordingSink(), { webhookSecret: 'x'.repeat(31) }), /at least 32 bytes/);
   });
