@@ -255,6 +255,7 @@ describe('authentication before the body is read', () => {
     const id = 'inc-00000000-0000-4000-8000-000000000001';
     for (const [method, url] of [
       ['GET', '/v1/incidents'],
+      ['HEAD', '/v1/incidents'],
       ['POST', `/v1/incidents/${id}/approve`],
       ['POST', '/v1/alerts/alertmanager'],
       ['POST', '/v1/alerts'],
