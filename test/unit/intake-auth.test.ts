@@ -306,6 +306,39 @@ describe('replay guard', () => {
   });
 });
 
+describe('replay guard over HTTP', () => {
+  test('when the guard is full a signed request is 503 with Retry-After, and nothing is delivered', async () => {
+    const sink = new RecordingSink();
+    const clock = new Clock();
+    const app = await server(sink, { now: clock.now, replayGuard: new ReplayGuard(300, 1) });
+    try {
+      const post = (body: string) =>
+        app.inject({
+          method: 'POST',
+          url: ROUTE,
+          payload: body,
+          headers: { 'content-type': 'application/json', ...signedHeaders(SECRET, body, clock.ms) },
+        });
+      assert.equal((await post(falcoBody())).statusCode, 202);
+      const full = await post(falcoBody());
+      assert.equal(full.statusCode, 503);
+      assert.equal(full.headers['retry-after'], '10');
+      assert.match(full.headers['content-type'] as string, /problem\+json/);
+      assert.equal(sink.delivered.length, 1);
+      // Bearer intake does not use the guard.
+      const bearer = await app.inject({
+        method: 'POST',
+        url: ROUTE,
+        payload: falcoBody(),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${INTAKE}` },
+      });
+      assert.equal(bearer.statusCode, 202);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('/metrics bearer and rate limiting', () => {
   test('/metrics: open without a configured token; with one, 401 without or with another token, 200 with it', async () => {
     const open = await server(new RecordingSink());
