@@ -7,6 +7,8 @@ export class HttpProblem extends Error {
     readonly title: string,
     readonly detail?: string,
     readonly extra: Record<string, unknown> = {},
+    /** Response headers that go with it (e.g. Retry-After). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail ?? title);
   }
@@ -42,6 +44,7 @@ export function sendProblem(
 /** The one error handler: every failure leaves as application/problem+json, internals never leak. */
 export function problemErrorHandler(error: FastifyError | HttpProblem, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof HttpProblem) {
+    for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
     return sendProblem(reply, error.status, error.title, error.detail, error.extra);
   }
   if (error.validation) {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { createEvidenceReadServices, createS3Client } from '../evidence';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
@@ -53,6 +54,11 @@ async function main(): Promise<void> {
     logger,
     tokens: tokens.table,
     webhookSecret: config.api.webhookSecret,
+    metricsToken: config.api.metricsToken,
+    rateLimitPerMinute: config.api.rateLimitPerMinute,
+    ...(config.api.tls
+      ? { tls: { cert: fs.readFileSync(config.api.tls.certFile), key: fs.readFileSync(config.api.tls.keyFile) } }
+      : {}),
     readiness: {
       ...readinessChecks({ workflowService: connection.workflowService, s3, config }),
       ...(spool ? { spool: spoolCheck(spool) } : {}),

@@ -1,11 +1,14 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { HOLDFAST_VERSION } from '../common/version';
+import { rolesOf } from './auth';
 
 interface CollectedRoute {
   method: string;
   url: string;
   schema?: Record<string, unknown>;
   secured: boolean;
+  /** Intake routes also take a webhook signature. */
+  signed: boolean;
 }
 
 /** OpenAPI path templates use {name} where fastify uses :name. */
@@ -39,6 +42,7 @@ export function registerOpenApi(app: FastifyInstance): void {
         url: route.url,
         schema: route.schema as Record<string, unknown> | undefined,
         secured: Boolean(route.preHandler),
+        signed: rolesOf(route.preHandler)?.includes('intake') ?? false,
       });
     }
   });
@@ -54,11 +58,19 @@ export function registerOpenApi(app: FastifyInstance): void {
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'Role tokens: intake, responder, investigator' },
+          webhookTimestamp: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Holdfast-Timestamp',
+            description: 'Unix seconds when the request was signed; refused beyond ±300 s of the server clock',
+          },
           webhookSignature: {
             type: 'apiKey',
             in: 'header',
             name: 'X-Holdfast-Signature',
-            description: 'sha256=<hex HMAC-SHA256 of the raw body> (intake only)',
+            description:
+              'v1=<hex HMAC-SHA256 of "<X-Holdfast-Timestamp>.<raw body>"> with HOLDFAST_WEBHOOK_SECRET (intake ' +
+              'only; with X-Holdfast-Timestamp; a signature is accepted once)',
           },
         },
       },
@@ -76,7 +88,9 @@ export function registerOpenApi(app: FastifyInstance): void {
               { description: code, content: { 'application/json': { schema } } },
             ]),
           ),
-          ...(r.secured ? { security: [{ bearer: [] }] } : {}),
+          ...(r.secured
+            ? { security: [{ bearer: [] }, ...(r.signed ? [{ webhookTimestamp: [], webhookSignature: [] }] : [])] }
+            : {}),
         };
         return paths;
       }, {}),

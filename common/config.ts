@@ -15,7 +15,14 @@ export interface HoldfastConfig {
     publicUrl: string;
     /** `intake=<t>,responder=<t>,investigator=<t>`; unset: tokens generated in the data dir. */
     tokens?: string;
+    /** HMAC key of signed intake (at least MIN_WEBHOOK_SECRET_BYTES bytes); unset: bearer tokens only. */
     webhookSecret?: string;
+    /** When set, `/metrics` needs `Authorization: Bearer <it>`; unset: open. */
+    metricsToken?: string;
+    /** Requests per client (valid token, else IP) per minute; 0: no limit. */
+    rateLimitPerMinute: number;
+    /** Serve HTTPS with these PEM files (absolute paths); unset: plain HTTP. */
+    tls?: { certFile: string; keyFile: string };
     /** Cluster name for alerts that do not carry one. */
     defaultCluster: string;
     /** Where alerts wait, fsynced, while Temporal cannot take them; unset: answer 503 instead. */
@@ -110,6 +117,11 @@ export type Env = Record<string, string | undefined>;
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** The webhook HMAC key's minimum length: as long as the SHA-256 output, so it is never the weak link. */
+export const MIN_WEBHOOK_SECRET_BYTES = 32;
+/** Requests per client per minute by default: far above any sender's normal rate (a 429 makes Alertmanager drop). */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 300_000;
 
 /** Multipart defaults and the presign ceiling, shared with the S3 evidence store. */
 export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
@@ -216,6 +228,32 @@ export function envSecrets(env: Env): SecretLookup {
   return (name) => env[name];
 }
 
+function webhookSecret(env: Env): string | undefined {
+  const secret = setOrUndefined(env, 'HOLDFAST_WEBHOOK_SECRET');
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_WEBHOOK_SECRET_BYTES)
+    throw new ConfigError(
+      `HOLDFAST_WEBHOOK_SECRET must be at least ${MIN_WEBHOOK_SECRET_BYTES} bytes ` +
+        `(e.g. \`openssl rand -hex 32\`), got ${Buffer.byteLength(secret)}`,
+    );
+  return secret;
+}
+
+function metricsToken(env: Env): string | undefined {
+  const token = nonEmpty(env, 'HOLDFAST_METRICS_TOKEN');
+  if (token !== undefined && token.length < 16)
+    throw new ConfigError('HOLDFAST_METRICS_TOKEN must be at least 16 characters');
+  return token;
+}
+
+/** Both files or neither: half a TLS configuration is a mistake, not a wish for plain HTTP. */
+function tlsFiles(env: Env, cwd: string): { certFile: string; keyFile: string } | undefined {
+  const cert = nonEmpty(env, 'HOLDFAST_TLS_CERT');
+  const key = nonEmpty(env, 'HOLDFAST_TLS_KEY');
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError('HOLDFAST_TLS_CERT and HOLDFAST_TLS_KEY must be set together');
+  return { certFile: path.resolve(cwd, cert), keyFile: path.resolve(cwd, key) };
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): HoldfastConfig {
   const mode = (env.HOLDFAST_RETENTION_MODE ?? 'GOVERNANCE').toUpperCase();
   if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') {
@@ -230,14 +268,24 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
   const spoolDir = setOrUndefined(env, 'HOLDFAST_SPOOL_DIR');
   const spoolMaxBytes = intSetting(env, 'HOLDFAST_SPOOL_MAX_MB', 1024, 1, 1024 * 1024) * 1024 * 1024;
   const spoolAfterMs = intSetting(env, 'HOLDFAST_SPOOL_AFTER_MS', 5000, 1, 60_000);
+  const tls = tlsFiles(env, cwd);
   return {
     dataDir: path.resolve(cwd, env.HOLDFAST_DATA_DIR ?? '.holdfast'),
     api: {
       host,
       port,
-      publicUrl: (env.HOLDFAST_PUBLIC_URL ?? `http://${host}:${port}`).replace(/\/+$/, ''),
+      publicUrl: (env.HOLDFAST_PUBLIC_URL ?? `${tls ? 'https' : 'http'}://${host}:${port}`).replace(/\/+$/, ''),
       tokens: env.HOLDFAST_TOKENS,
-      webhookSecret: setOrUndefined(env, 'HOLDFAST_WEBHOOK_SECRET'),
+      webhookSecret: webhookSecret(env),
+      metricsToken: metricsToken(env),
+      rateLimitPerMinute: intSetting(
+        env,
+        'HOLDFAST_RATE_LIMIT_PER_MINUTE',
+        DEFAULT_RATE_LIMIT_PER_MINUTE,
+        0,
+        10_000_000,
+      ),
+      ...(tls ? { tls } : {}),
       defaultCluster: env.HOLDFAST_CLUSTER_NAME ?? 'default',
       ...(spoolDir
         ? { spool: { dir: path.resolve(cwd, spoolDir), maxBytes: spoolMaxBytes, afterMs: spoolAfterMs } }

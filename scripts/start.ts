@@ -65,10 +65,13 @@ async function readyzReason(url: string): Promise<string | undefined> {
     : `HTTP ${res.status}`;
 }
 
-/** A URL for probing the API from this host: a wildcard listen address is reached through loopback. */
-function localUrl(host: string, port: number, pathname: string): string {
+/**
+ * A URL for probing the API from this host: a wildcard listen address is reached through loopback. With TLS
+ * the probe verifies the certificate like any client (NODE_EXTRA_CA_CERTS for a private CA).
+ */
+function localUrl(host: string, port: number, pathname: string, tls = false): string {
   const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}${pathname}`;
+  return `${tls ? 'https' : 'http'}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}${pathname}`;
 }
 
 /** Proves end to end (API-independent) that the worker runs and the bucket enforces Object Lock. */
@@ -141,12 +144,12 @@ async function bringUp(
 
   start('api');
   const notReady = await waitUntil(
-    () => readyzReason(localUrl(config.api.host, config.api.port, '/readyz')),
+    () => readyzReason(localUrl(config.api.host, config.api.port, '/readyz', Boolean(config.api.tls))),
     READY_WAIT_MS,
     over,
   );
   if (over()) return;
-  const api = `http://${config.api.host}:${config.api.port}`;
+  const api = `${config.api.tls ? 'https' : 'http'}://${config.api.host}:${config.api.port}`;
   say(
     notReady
       ? `[holdfast] API on ${api} but NOT READY after ${READY_WAIT_MS / 1000} s: ${notReady}. GET /readyz says when it is. Ctrl-C stops everything.`

@@ -24,8 +24,10 @@ async function runCheck(check: ReadinessCheck): Promise<{ ok: boolean; error?: s
 
 export function healthRoutes(checks: Record<string, ReadinessCheck>) {
   return async function register(app: FastifyInstance) {
-    app.get('/healthz', async () => ({ status: 'ok' }));
-    app.get('/readyz', async (_request, reply) => {
+    // Probes are never rate-limited: a kubelet that gets 429 would restart or unlist a healthy API.
+    const probe = { config: { rateLimit: false } } as const;
+    app.get('/healthz', probe, async () => ({ status: 'ok' }));
+    app.get('/readyz', probe, async (_request, reply) => {
       const names = Object.keys(checks);
       const results = await Promise.all(names.map((name) => runCheck(checks[name]!)));
       const report = Object.fromEntries(names.map((name, i) => [name, results[i]]));

@@ -66,7 +66,7 @@ playbooks:
       logger: pino({ level: 'silent' }),
       readiness: {},
       tokens: new Map([[RESPONDER, 'responder' as const]]),
-      webhookSecret: 'webhook-secret-for-tests',
+      webhookSecret: 'webhook-secret-for-tests-0123456789abcdef',
       incidents: temporalIncidents(h.client, h.client.options.namespace),
       metrics: createApiMetrics(),
       routes: [],

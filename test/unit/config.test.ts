@@ -84,6 +84,8 @@ describe('loadConfig', () => {
       publicUrl: 'http://127.0.0.1:8080',
       tokens: undefined,
       webhookSecret: undefined,
+      metricsToken: undefined,
+      rateLimitPerMinute: 300_000,
       defaultCluster: 'default',
     });
     assert.deepEqual(config.evidence, {
@@ -123,6 +125,33 @@ describe('loadConfig', () => {
     assert.equal(api.tokens, 'intake=x');
     assert.equal(api.webhookSecret, undefined);
     assert.equal(api.defaultCluster, 'prod');
+  });
+
+  test('intake security: webhook secret of at least 32 bytes, metrics token, rate limit, TLS files as a pair', () => {
+    const secret = 'a'.repeat(32);
+    assert.equal(loadConfig({ HOLDFAST_WEBHOOK_SECRET: secret }).api.webhookSecret, secret);
+    for (const short of ['a'.repeat(31), 'webhook-secret-for-tests'])
+      assert.throws(
+        () => loadConfig({ HOLDFAST_WEBHOOK_SECRET: short }),
+        (err: Error) =>
+          err instanceof ConfigError &&
+          err.message.startsWith('HOLDFAST_WEBHOOK_SECRET must be at least 32 bytes') &&
+          !err.message.includes(short),
+      );
+    // Bytes, not characters: 16 two-byte characters are 32 bytes.
+    assert.equal(loadConfig({ HOLDFAST_WEBHOOK_SECRET: 'é'.repeat(16) }).api.webhookSecret, 'é'.repeat(16));
+    assert.equal(
+      loadConfig({ HOLDFAST_METRICS_TOKEN: ' metrics-token-0123456 ' }).api.metricsToken,
+      'metrics-token-0123456',
+    );
+    assert.throws(() => loadConfig({ HOLDFAST_METRICS_TOKEN: 'short' }), /HOLDFAST_METRICS_TOKEN must be at least 16/);
+    assert.equal(loadConfig({ HOLDFAST_RATE_LIMIT_PER_MINUTE: '0' }).api.rateLimitPerMinute, 0);
+    assert.throws(() => loadConfig({ HOLDFAST_RATE_LIMIT_PER_MINUTE: '-1' }), ConfigError);
+    const tls = loadConfig({ HOLDFAST_TLS_CERT: 'tls/cert.pem', HOLDFAST_TLS_KEY: '/etc/tls/key.pem' }, '/srv').api;
+    assert.deepEqual(tls.tls, { certFile: '/srv/tls/cert.pem', keyFile: '/etc/tls/key.pem' });
+    assert.equal(tls.publicUrl, 'https://127.0.0.1:8080', 'the default public URL follows the scheme');
+    for (const half of [{ HOLDFAST_TLS_CERT: 'c.pem' }, { HOLDFAST_TLS_KEY: 'k.pem' }])
+      assert.throws(() => loadConfig(half), /HOLDFAST_TLS_CERT and HOLDFAST_TLS_KEY must be set together/);
   });
 
   test('evidence slice: legal hold words, sizes, and the same messages as before for out-of-range values', () => {
