@@ -6,6 +6,7 @@ import Fastify, {
 } from 'fastify';
 import type http from 'node:http';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import { isSafeNumber, parse as parseLossless } from 'lossless-json';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../common/logger';
 import { authPlugin, bearerClientKey, metricsGuard, type ReplayGuard, type TokenTable } from './auth';
@@ -103,7 +104,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         return;
       }
       try {
-        done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8')));
+        done(null, raw.length === 0 ? undefined : parseJsonExact(raw.toString('utf8')));
       } catch (err) {
         done(
           new HttpProblem(400, 'Bad Request', `body is not valid JSON: ${(err as Error).message.slice(0, 200)}`),
@@ -126,4 +127,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   return app;
+}
+
+/**
+ * JSON with every number kept exactly: one that a JavaScript number would round (Falco's nanosecond
+ * `evt.time`, a 64-bit id) stays the string of its digits, so what Holdfast stores and shows is what was
+ * sent. Plain JSON.parse unless the text has a run of 16 or more digits.
+ */
+export function parseJsonExact(text: string): unknown {
+  if (!/\d{16}/.test(text)) return JSON.parse(text);
+  return parseLossless(text, null, (digits) => (isSafeNumber(digits) ? Number(digits) : digits));
 }

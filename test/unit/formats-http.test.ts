@@ -17,7 +17,7 @@ import { AlertIntake, type IntakeSink } from '../../api/intake';
 import { createApiMetrics } from '../../api/metrics';
 import { AlertSpool } from '../../api/spool';
 import { alertRoutes } from '../../api/routes/alerts';
-import { buildServer } from '../../api/server';
+import { buildServer, parseJsonExact } from '../../api/server';
 import type { Alert, AlertTarget } from '../../common/types';
 import type { AlertBatch } from '../../workflows/definitions';
 import { fixturesDir } from '../helpers/env';
@@ -216,6 +216,22 @@ describe('alert formats over HTTP', () => {
       (single.json() as { notActionable: Array<{ reason: string }> }).notActionable[0]?.reason,
       'not_actionable',
     );
+  });
+
+  test("large integers keep every digit: Falco's nanosecond evt.time is stored as sent, not rounded", async () => {
+    const raw = fixture('falco-terminal-shell.json');
+    assert.match(raw, /"evt\.time": 1795961527481632214/);
+    const res = await post('/v1/alerts/falco', raw);
+    assert.equal(res.statusCode, 202, res.body);
+    assert.equal(sink.delivered[0]?.labels['evt.time'], '1795961527481632214');
+    assert.notEqual(String(JSON.parse(raw).output_fields['evt.time']), '1795961527481632214', 'JSON.parse rounds it');
+    // Numbers a double holds exactly stay numbers; floats too.
+    assert.deepEqual(parseJsonExact('{"a":1,"b":1.5,"c":9007199254740993,"d":"x"}'), {
+      a: 1,
+      b: 1.5,
+      c: '9007199254740993',
+      d: 'x',
+    });
   });
 
   test('injected text is neutralized but the alert is accepted', async () => {
