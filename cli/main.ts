@@ -413,6 +413,11 @@ function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
     );
   }
   for (const f of report.failures) print(io, `  (recorded as not captured) ${f.step}: ${f.error.slice(0, 300)}`);
+  // Signed with the rest: the hashes can hold while the collection itself was interfered with.
+  if (report.tamper && report.tamper.length > 0) {
+    print(io, `  TAMPER: evidence collection was interfered with (${report.tamper.length} finding(s)):`);
+    for (const t of report.tamper) print(io, `    ${t.step} ${t.kind}: ${JSON.stringify(t.detail).slice(1, -1)}`);
+  } else if (report.tamper) print(io, '  tamper: none recorded');
   const others = report.problems.filter((p) => !p.startsWith('artifact ') && !p.startsWith('signature:'));
   for (const p of others) print(io, `  problem: ${p}`);
   const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;

@@ -90,7 +90,7 @@ export const filesystemCapture = defineCapture({
       // tar writes as it reads: output that stops advancing means tar was stopped, not that it is busy.
       stallMs: params.stallSeconds * 1000,
       what: 'tar',
-      onStall: () => kube.launcher.retire(kube.exec, handle),
+      onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
     };
     const tarNotes = [
       ...handle.notes,
@@ -118,7 +118,15 @@ export const filesystemCapture = defineCapture({
         method: `collector exec: cat /proc/${init.pid}/mountinfo`,
         notes: describeOutcome('mountinfo', mounts.outcome, mountsBounds),
       },
-      { name: 'rootfs.tar', body, contentType: 'application/x-tar', collector: handle.info, method, notes: tarNotes },
+      {
+        name: 'rootfs.tar',
+        body,
+        contentType: 'application/x-tar',
+        collector: handle.info,
+        method,
+        notes: tarNotes,
+        tamper: [...(handle.tamper ?? [])],
+      },
       {
         name: 'changed-files.json',
         body: scanner.reportStream(),

@@ -9,7 +9,7 @@ import { cutShort, describeOutcome, ExecReadable, execSmall } from '../collector
 import type { CollectorHandle } from '../collector/launcher';
 import { listTargetProcesses } from '../collector/processes';
 import { COLLECTOR_RBAC } from '../collector/rbac';
-import { CORE_DUMP } from '../collector/scripts';
+import { CORE_DUMP, CORE_INCOMPLETE } from '../collector/scripts';
 import type { Kube } from '../kube';
 import { defineCapture } from '../units';
 
@@ -67,6 +67,7 @@ export const memoryCapture = defineCapture({
       collector: handle.info,
       method: 'collector exec: /proc of the shared PID namespace, processes outside the collector mount namespace',
       notes: [...handle.notes, ...notes],
+      tamper: [...(handle.tamper ?? [])],
     });
 
     for (const proc of processes) {
@@ -98,7 +99,12 @@ export const memoryCapture = defineCapture({
         // stderr, which counts as progress, so a gdb stopped mid-dump stalls like a stopped tar.
         stallMs: params.stallSeconds * 1000,
         what: `gcore of ${proc.pid}`,
-        onStall: () => kube.launcher.retire(kube.exec, handle),
+        onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+        // gdb killed mid-dump leaves a partial core: only a core gdb reported saved is complete.
+        incomplete: (o: { exitCode: number | null; stderr: string }) =>
+          o.exitCode === CORE_INCOMPLETE
+            ? `gcore of ${proc.pid}: gdb ended without saving a complete core while the process still runs: possibly killed by a process in the target`
+            : undefined,
       };
       const coreNotes = [
         `pid ${proc.pid} (${proc.comm}) ${proc.exe}: open with gdb <executable> pid-${proc.pid}.core; ${readable} readable bytes mapped`,
