@@ -33,7 +33,8 @@ const C2_PORT = 4444;
  * /etc/hosts with forged network-state sections (an empty proc-net-tcp) under that nonce, or a guess.
  */
 const FORGER = [
-  `(while :; do nc -l -p ${C2_PORT} > /dev/null; done) &`,
+  // Both ends hold stdin open: busybox nc ends (and closes the connection) at EOF on its stdin.
+  `(while :; do sleep 100000 | nc -l -p ${C2_PORT} > /dev/null; done) &`,
   'sleep 1',
   `(sleep 100000 | nc 127.0.0.1 ${C2_PORT}) &`,
   'header="  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"',
@@ -141,10 +142,12 @@ describe('targets that bend the evidence', { skip: SKIP, timeout: 10 * 60_000 },
     };
     const c2 = state.sockets.filter(
       (s) =>
-        s.protocol === 'tcp' && s.state === 'ESTABLISHED' && (s.remote?.port === C2_PORT || s.local?.port === C2_PORT),
+        s.protocol.startsWith('tcp') &&
+        s.state === 'ESTABLISHED' &&
+        (s.remote?.port === C2_PORT || s.local?.port === C2_PORT),
     );
     t.diagnostic(
-      `tcp sockets parsed: ${state.sockets.filter((s) => s.protocol === 'tcp').length}; C2 ends: ${JSON.stringify(c2)}`,
+      `tcp sockets parsed: ${state.sockets.filter((s) => s.protocol.startsWith('tcp')).length}; C2 ends: ${JSON.stringify(c2)}`,
     );
     assert.ok(
       c2.length >= 1,

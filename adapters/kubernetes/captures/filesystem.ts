@@ -58,12 +58,20 @@ export const filesystemCapture = defineCapture({
   async capture(kube, target, params, run): Promise<CaptureStream[]> {
     if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'filesystem', params);
     const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
-    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 1024, run.signal);
+    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 1024, run.signal, (why) =>
+      kube.launcher.retire(kube.exec, handle, why),
+    );
     const init = processes[0]!;
     const excludes = [...ALWAYS_EXCLUDED, ...params.excludes];
     const root = `/proc/${init.pid}/root`;
 
-    const mountsBounds = { maxBytes: 1024 * 1024, timeoutMs: 30_000, signal: run.signal };
+    const mountsBounds = {
+      maxBytes: 1024 * 1024,
+      timeoutMs: 30_000,
+      signal: run.signal,
+      what: 'mountinfo',
+      onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+    };
     const mounts = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${init.pid}/mountinfo`], mountsBounds);
 
     const argv = [

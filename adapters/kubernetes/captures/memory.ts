@@ -59,7 +59,9 @@ export const memoryCapture = defineCapture({
     const streams: CaptureStream[] = [];
     if (params.tryCheckpoint) streams.push(await tryCheckpoint(kube, handle, run.signal));
 
-    const { processes, notes } = await listTargetProcesses(kube.exec, handle, params.maxProcesses, run.signal);
+    const { processes, notes } = await listTargetProcesses(kube.exec, handle, params.maxProcesses, run.signal, (why) =>
+      kube.launcher.retire(kube.exec, handle, why),
+    );
     streams.push({
       name: 'processes.json',
       body: jsonBody({ targetContainer: handle.targetContainer, processes }),
@@ -71,7 +73,14 @@ export const memoryCapture = defineCapture({
     });
 
     for (const proc of processes) {
-      const mapsBounds = { maxBytes: 16 * 1024 * 1024, timeoutMs: 30_000, signal: run.signal };
+      // A killed cat (exit 137) must not pass for a process that ended: it fails as CollectorInterfered.
+      const mapsBounds = {
+        maxBytes: 16 * 1024 * 1024,
+        timeoutMs: 30_000,
+        signal: run.signal,
+        what: `maps of ${proc.pid}`,
+        onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+      };
       const maps = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${proc.pid}/maps`], mapsBounds);
       const mapsNotes = describeOutcome(`maps of ${proc.pid}`, maps.outcome, mapsBounds);
       streams.push({

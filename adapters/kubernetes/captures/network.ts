@@ -117,7 +117,9 @@ export const networkCapture = defineCapture({
   async capture(kube, target, params, run): Promise<CaptureStream[]> {
     if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'network', params);
     const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
-    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal);
+    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal, (why) =>
+      kube.launcher.retire(kube.exec, handle, why),
+    );
     // The nonce goes over stdin: argv is readable by the target at /proc/<pid>/cmdline.
     const nonce = crypto.randomBytes(8).toString('hex');
     const retire = (why: string) => kube.launcher.retire(kube.exec, handle, why);
