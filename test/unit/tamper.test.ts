@@ -4,6 +4,7 @@
  * the page, the signed manifest and `holdfast evidence verify`.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -129,6 +130,38 @@ describe('sections cannot be forged', () => {
     assert.equal(short.sections.get('hosts'), 'only this');
     assert.equal(short.complete, false);
   });
+
+  test(
+    'the network script with this machine’s busybox: nonce from stdin, every section in order, hosts framed byte for byte',
+    { skip: fs.existsSync('/bin/busybox') ? false : 'needs /bin/busybox' },
+    async () => {
+      const stdout = await new Promise<Buffer>((resolve, reject) => {
+        const child = execFile(
+          '/bin/busybox',
+          ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(process.pid)],
+          { timeout: 30_000, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
+          (err, out) => (err ? reject(err) : resolve(out)),
+        );
+        child.stdin!.end(`${NONCE}\n`);
+      });
+      const split = splitFramedSections(stdout, NONCE, NETWORK_SECTIONS, NETWORK_FRAMED_SECTIONS);
+      assert.equal(split.complete, true, stdout.toString('utf8').slice(0, 2000));
+      assert.deepEqual([...split.sections.keys()], [...NETWORK_SECTIONS]);
+      assert.equal(
+        split.sections.get('hosts'),
+        fs.readFileSync(`/proc/${process.pid}/root/etc/hosts`, 'utf8').slice(0, 65536),
+      );
+      assert.deepEqual(split.findings, []);
+      // Without a nonce on stdin the script refuses to run.
+      const refused = await new Promise<number>((resolve) => {
+        const child = execFile('/bin/busybox', ['sh', '-c', NETWORK_STATE, 'holdfast-net', '1'], (err) =>
+          resolve(Number((err as { code?: unknown } | null)?.code ?? 0)),
+        );
+        child.stdin!.end();
+      });
+      assert.equal(refused, 64);
+    },
+  );
 
   test('the nonce is read from stdin, never from argv; target files are length-framed', () => {
     assert.match(NETWORK_STATE, /read -r nonce/);

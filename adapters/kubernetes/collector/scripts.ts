@@ -172,12 +172,14 @@ export const NETWORK_FRAMED_SECTIONS: readonly string[] = ['resolv.conf', 'hosts
 
 /**
  * What a containment check needs from the pod network namespace (which the collector shares), in sections
- * delimited by "=== $1 <name> ===" ($1 a random nonce): the kernel's TCP tables (the pod's connections and
+ * delimited by "=== <nonce> <name> ===" (a random nonce, read from stdin: argv is readable by the target at
+ * /proc/<pid>/cmdline): the kernel's TCP tables (the pod's connections and
  * listening ports: which peers the pod reached) and the effective capabilities of every process outside the
  * collector (one "pid hex" line each, at most 4096): a process holding CAP_NET_ADMIN could drop the probes.
  */
 export const VERIFY_OBSERVE = sh`
-nonce=$1
+read -r nonce || exit 64
+case "$nonce" in ''|*[!0-9a-f]*) echo "no nonce on stdin" >&2; exit 64;; esac
 section() { echo "=== $nonce $1 ==="; }
 self=$(readlink /proc/self/ns/mnt)
 section tcp; head -c 4194304 /proc/net/tcp 2>&1
@@ -195,8 +197,9 @@ section end
 `;
 
 /**
- * Connect probes from the pod network namespace, all at once: $1 nonce, $2 the connect timeout in seconds,
- * $3 the least time (seconds, may be fractional) between the script's start and the sample of established
+ * Connect probes from the pod network namespace, all at once. One line on stdin (never argv: the target could
+ * read which peers are probed, and when, at /proc/<pid>/cmdline): the nonce, the connect timeout in seconds,
+ * the least time (seconds, may be fractional) between the script's start and the sample of established
  * connections, then address/port pairs (validated by the caller: IP literals and port numbers, never names).
  * Each probe is busybox nc with stdin closed (it connects, sends nothing and ends; what a peer sends is
  * discarded), bounded by its own -w and, outside it, timeout -s KILL. One line per probe:
@@ -205,7 +208,9 @@ section end
  * and `ss -tin` for the established connections (the kernel's time since each last heard from its peer).
  */
 export const VERIFY_PROBE = sh`
-nonce=$1; t=$2; hold=$3; shift 3
+read -r nonce t hold peers || exit 64
+case "$nonce" in ''|*[!0-9a-f]*) echo "no nonce on stdin" >&2; exit 64;; esac
+set -f; set -- $peers; set +f
 bb=/bin/busybox
 section() { echo "=== $nonce $1 ==="; }
 up() { read -r u _ < /proc/uptime; echo "$u"; }
