@@ -193,6 +193,8 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
   if (s.resolvedBy) print(io, `  ended by   ${safe(s.resolvedBy)}`);
   if (s.manifestKey) print(io, `  evidence   ${safe(s.manifestKey)}   (holdfast evidence get ${incidentId} -o DIR)`);
   for (const note of s.notes ?? []) print(io, `  note       ${safe(note, 300)}`);
+  for (const t of s.tamper ?? [])
+    print(io, `  TAMPER     ${safe(t.step, 64)} ${safe(t.kind, 32)}: ${safe(t.detail, 300)}`);
   print(io, '  steps');
   for (const step of s.steps) {
     const extra = [
