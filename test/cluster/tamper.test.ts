@@ -199,6 +199,25 @@ describe('targets that bend the evidence', { skip: SKIP, timeout: 10 * 60_000 },
     assert.equal(two.err.final, true, 'not retried again');
   });
 
+  test('a capture running beside the killed tar in the same collector is never blamed for it', async (t) => {
+    const target = { cluster: 'local', namespace: NS, pod: 'killer', container: 'app' };
+    const incidentId = 'inc-kill-side';
+    const [fs, net] = await Promise.all([
+      cluster.capture('filesystem', target, { incidentId, params: {} }),
+      cluster.capture('network', target, { incidentId, params: {} }),
+    ]);
+    const [fsResult, netResult] = await Promise.all([consume(fs), consume(net)]);
+    t.diagnostic(`filesystem: ${String(fsResult.err)}; network: ${netResult.err ? String(netResult.err) : 'complete'}`);
+    assert.ok(fsResult.err instanceof CollectorInterfered, String(fsResult.err));
+    // The network script is not the target's victim: complete, or ended by our retirement and retried plainly.
+    if (netResult.err) {
+      assert.ok(!(netResult.err instanceof CollectorInterfered), String(netResult.err));
+      assert.match(String(netResult.err), /ended when Holdfast retired its collector/);
+    } else {
+      assert.ok(netResult.bodies.has('network-state.json'));
+    }
+  });
+
   test('gdb SIGKILLed: no partial core is stored as complete; CollectorInterfered with a tamper flag', async (t) => {
     const target = { cluster: 'local', namespace: NS, pod: 'killer', container: 'app' };
     const streams = await cluster.capture('memory', target, {

@@ -264,6 +264,27 @@ describe('a killed or cut-short collector command is never complete', () => {
     }
   });
 
+  test('a command killed because Holdfast retired its collector (for another command) is retried without a flag of its own', async () => {
+    const { exec } = endingExec('part of the network state', exited(137));
+    const retired: string[] = [];
+    let outcome: ExecOutcome | undefined;
+    const stream = new ExecReadable(
+      exec,
+      { ...handle, retiredByHoldfast: () => true },
+      ['sh'],
+      { maxBytes: 1 << 20, timeoutMs: 10_000, what: 'network state', onStall: async (why) => void retired.push(why) },
+      (o) => {
+        outcome = o;
+      },
+    );
+    const { err } = await drain(stream);
+    assert.ok(err instanceof Error && !(err instanceof CollectorInterfered), String(err));
+    assert.match((err as Error).message, /^network state: ended when Holdfast retired its collector/);
+    assert.equal(tamperOfFailure((err as Error).name, (err as Error).message), undefined, 'no tamper flag of its own');
+    assert.deepEqual(retired, [], 'nothing more to retire');
+    assert.match(outcome!.interfered!, /Holdfast retired its collector/);
+  });
+
   test('gcore without its end marker (exit 73) is incomplete; exit 0 and the tool commands without a retire hook are unchanged', async () => {
     const incomplete = (o: ExecOutcome) =>
       o.exitCode === 73 ? 'gcore of 7: gdb ended without saving a complete core' : undefined;

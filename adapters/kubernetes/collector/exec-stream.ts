@@ -266,6 +266,18 @@ export class ExecReadable extends Readable {
     void retire.catch(() => undefined).then(() => this.destroy(failure));
   }
 
+  /**
+   * Killed because Holdfast retired the collector (another command of it was stopped or killed): not this
+   * command's interference. A plain error, so the step retries on a fresh collector; the tamper flag is the
+   * other command's, and the fresh collector reports the retirement.
+   */
+  private diedWithCollector(outcome: ExecOutcome): void {
+    const what = this.bounds.what ?? this.argv[0] ?? 'collector command';
+    const note = `${what}: ended when Holdfast retired its collector (another command of it was stopped or killed); retried on a fresh collector`;
+    this.onEnd({ ...outcome, interfered: note });
+    this.destroy(new Error(note));
+  }
+
   private outcome(): ExecOutcome {
     const exitCause = this.status?.details?.causes?.find((c) => c.reason === 'ExitCode');
     const exitCode = this.status?.status === 'Success' ? 0 : exitCause ? Number(exitCause.message) : null;
@@ -291,6 +303,7 @@ export class ExecReadable extends Readable {
     this.cleanup();
     const outcome = this.outcome();
     const interference = this.interference(outcome);
+    if (interference && this.handle.retiredByHoldfast?.()) return this.diedWithCollector(outcome);
     if (interference) return this.interferedOut(outcome, interference);
     const failure = this.onEnd(outcome);
     if (failure) return void this.destroy(failure);

@@ -39,6 +39,11 @@ export interface CollectorHandle {
    * still carries the tamper flag.
    */
   tamper?: TamperFinding[];
+  /**
+   * Whether Holdfast (this worker) has retired this collector: a command of it killed since died with the
+   * collector, not by the target's hand, and is retried without a tamper flag of its own.
+   */
+  retiredByHoldfast?: () => boolean;
 }
 
 /** What an ended collector says about interference, from its status (the termination message is bounded and matched, never quoted). */
@@ -79,6 +84,9 @@ export function collectorPrefix(incidentId: string): string {
  * and needs no privileged pod on the node. One collector per incident and pod, reused by every step.
  */
 export class CollectorLauncher {
+  /** Collectors this launcher retired (namespace/pod/container), most recent last, bounded. */
+  private readonly retired = new Set<string>();
+
   constructor(
     private readonly core: k8s.CoreV1Api,
     private readonly config: CollectorConfig,
@@ -151,6 +159,9 @@ export class CollectorLauncher {
   async retire(exec: k8s.Exec, handle: CollectorHandle, why = RETIRED_STALLED, waitMs = 20_000): Promise<void> {
     const bounds = { maxBytes: 4096, timeoutMs: 10_000 };
     const message = why === RETIRED_INTERFERED ? RETIRED_INTERFERED : RETIRED_STALLED;
+    // Before the kill: commands of this collector that die from it must see that it was us.
+    this.retired.add(collectorKey(handle));
+    if (this.retired.size > 1000) this.retired.delete(this.retired.values().next().value!);
     await execSmall(exec, handle, ['sh', '-c', RETIRE_COLLECTOR, 'holdfast-retire', message], bounds).catch(
       () => undefined,
     );
@@ -276,8 +287,14 @@ export class CollectorLauncher {
       notes,
       ...(stalledBefore > 0 ? { stalledBefore } : {}),
       ...(tamper.length > 0 ? { tamper } : {}),
+      retiredByHoldfast: () =>
+        this.retired.has(collectorKey({ namespace: pod.metadata!.namespace!, pod: pod.metadata!.name!, container })),
     };
   }
+}
+
+function collectorKey(h: Pick<CollectorHandle, 'namespace' | 'pod' | 'container'>): string {
+  return `${h.namespace}/${h.pod}/${h.container}`;
 }
 
 /** The pod as sent to …/ephemeralcontainers: its resourceVersion makes a concurrent change a 409. */
