@@ -4,7 +4,15 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
-import type { Alert, AlertTally, AlertTarget, ArtifactRef, ContainmentVerification, PodPin } from '../common/types';
+import type {
+  Alert,
+  AlertTally,
+  AlertTarget,
+  ArtifactRef,
+  ContainmentVerification,
+  PodPin,
+  TamperFlag,
+} from '../common/types';
 
 // ---- planIncident ----
 
@@ -30,6 +38,11 @@ export interface StepResult {
   pod?: PodPin;
   /** A containment action checked from inside the pod (isolate): whether it holds, and why. */
   verification?: ContainmentVerification;
+  /**
+   * How collecting this step's evidence was interfered with (bounded: TAMPER_LIMITS). A step that failed
+   * because of it reports it through its failure (CollectorStalled, CollectorInterfered) instead.
+   */
+  tamper?: TamperFlag[];
 }
 
 export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;
@@ -70,6 +83,8 @@ export interface SealInput {
   target: AlertTarget;
   artifacts: ArtifactRef[];
   failures: Array<{ step: string; error: string }>;
+  /** The incident's tamper flags (absent from incidents sealed before they existed). */
+  tamper?: TamperFlag[];
 }
 
 export interface StoredObject {

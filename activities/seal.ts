@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HoldfastConfig } from '../common/config';
 import {
+  boundTamperFlags,
   MANIFEST_SCHEMA,
   type Alert,
   type AlertTally,
@@ -199,6 +200,8 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     target,
     artifacts,
     failures,
+    // Validated and bounded again here: the manifest is signed as written.
+    ...(input.tamper !== undefined ? { tamper: boundTamperFlags(input.tamper) } : {}),
   };
   const bytes = serializeManifest(manifest);
   if (bytes.length > MAX_MANIFEST_BYTES)

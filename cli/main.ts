@@ -193,6 +193,8 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
   if (s.resolvedBy) print(io, `  ended by   ${safe(s.resolvedBy)}`);
   if (s.manifestKey) print(io, `  evidence   ${safe(s.manifestKey)}   (holdfast evidence get ${incidentId} -o DIR)`);
   for (const note of s.notes ?? []) print(io, `  note       ${safe(note, 300)}`);
+  for (const t of s.tamper ?? [])
+    print(io, `  TAMPER     ${safe(t.step, 64)} ${safe(t.kind, 32)}: ${safe(t.detail, 300)}`);
   print(io, '  steps');
   for (const step of s.steps) {
     const extra = [
@@ -413,6 +415,11 @@ function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
     );
   }
   for (const f of report.failures) print(io, `  (recorded as not captured) ${f.step}: ${f.error.slice(0, 300)}`);
+  // Signed with the rest: the hashes can hold while the collection itself was interfered with.
+  if (report.tamper && report.tamper.length > 0) {
+    print(io, `  TAMPER: evidence collection was interfered with (${report.tamper.length} finding(s)):`);
+    for (const t of report.tamper) print(io, `    ${t.step} ${t.kind}: ${JSON.stringify(t.detail).slice(1, -1)}`);
+  } else if (report.tamper) print(io, '  tamper: none recorded');
   const others = report.problems.filter((p) => !p.startsWith('artifact ') && !p.startsWith('signature:'));
   for (const p of others) print(io, `  problem: ${p}`);
   const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;

@@ -25,6 +25,11 @@ export const FailureType = {
    * namespace, may have stopped it with SIGSTOP). Retried once on a fresh collector; a second stall is final.
    */
   CollectorStalled: 'CollectorStalled',
+  /**
+   * A collector command was killed (it ended by a signal) or its output is incomplete (no end marker or
+   * trailer): a process in the target may have killed it. Retried once on a fresh collector, like a stall.
+   */
+  CollectorInterfered: 'CollectorInterfered',
   /** The bucket has no versioning or Object Lock: evidence cannot be kept as promised. */
   ObjectLockUnavailable: 'ObjectLockUnavailable',
   UnknownStep: 'UnknownStep',
@@ -142,6 +147,24 @@ export class CollectorStalled extends HoldfastFailure {
   }
 }
 
+/**
+ * A collector command was killed or its output came out incomplete. Like CollectorStalled: retryable on a
+ * fresh collector (this one is retired), `final` when the collector already replaced a retired one.
+ */
+export class CollectorInterfered extends HoldfastFailure {
+  constructor(
+    message: string,
+    readonly final: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(T.CollectorInterfered, message, options);
+  }
+
+  override get nonRetryable(): boolean {
+    return this.final;
+  }
+}
+
 /** A failure Temporal must not retry, for code that throws straight to Temporal. */
 export function nonRetryableFailure(type: FailureType, message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);
@@ -151,7 +174,9 @@ export function nonRetryableFailure(type: FailureType, message: string): Applica
 export function toActivityFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   const error = err as Error | undefined;
-  if (isNonRetryable(error?.name) || (error instanceof CollectorStalled && error.final)) {
+  const finalCollectorFailure =
+    (error instanceof CollectorStalled || error instanceof CollectorInterfered) && error.final;
+  if (isNonRetryable(error?.name) || finalCollectorFailure) {
     return ApplicationFailure.create({ message: error!.message, type: error!.name, nonRetryable: true });
   }
   return err;

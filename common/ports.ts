@@ -11,6 +11,7 @@ import type {
   PodPin,
   PodRef,
   Severity,
+  TamperFinding,
 } from './types';
 
 export interface PutArtifactInput {
@@ -59,6 +60,11 @@ export interface CaptureStream {
   method: string;
   collector: CollectorInfo;
   notes: string[];
+  /**
+   * How collecting this artifact was interfered with, in Holdfast's words; filled in as the stream runs (like
+   * notes), read once it ended. The step turns them into the incident's tamper flags.
+   */
+  tamper?: TamperFinding[];
 }
 
 export interface CaptureOptions {

@@ -98,6 +98,82 @@ export interface ArtifactRef {
   notes: string[];
 }
 
+// ---- Tamper flags: a process in the target interfered with evidence collection. ----
+
+/**
+ * How the collection was interfered with: a collector command stopped (SIGSTOP) or killed (a signal), its
+ * output incomplete (no end marker or trailer), a collector that ended without Holdfast retiring it, or
+ * collector output holding a section marker it did not write (a forgery, kept as content, never obeyed).
+ */
+export const TAMPER_KINDS = [
+  'collector-stalled',
+  'collector-killed',
+  'output-incomplete',
+  'collector-vanished',
+  'section-forged',
+] as const;
+export type TamperKind = (typeof TAMPER_KINDS)[number];
+
+/** One finding: the step that found it, its kind, and Holdfast's own words (target text only JSON-quoted). */
+export interface TamperFlag {
+  step: string;
+  kind: TamperKind;
+  detail: string;
+}
+
+/** What a capture reports before the step names it. */
+export type TamperFinding = Omit<TamperFlag, 'step'>;
+
+/** Bounds on tamper flags wherever they travel (step results, status, manifest, pages). */
+export const TAMPER_LIMITS = { flags: 50, detail: 300, step: 128 } as const;
+
+/**
+ * Target-owned text inside a tamper detail: JSON-quoted (so it reads as a quotation, control characters
+ * escaped) and bounded; never spliced raw.
+ */
+export function quoteTargetText(text: string, max = 80): string {
+  return JSON.stringify(text.slice(0, max)) + (text.length > max ? '…' : '');
+}
+
+/**
+ * Tamper flags as they may be kept: well-formed, known kinds, control characters replaced, bounded in length
+ * and count, each (kind, detail) once. Accepts anything (old manifests, activity results) and never throws.
+ */
+export function boundTamperFlags(value: unknown, max: number = TAMPER_LIMITS.flags): TamperFlag[] {
+  if (!Array.isArray(value)) return [];
+  const clean = (v: unknown, n: number) =>
+    String(v ?? '')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
+      .slice(0, n);
+  const out: TamperFlag[] = [];
+  const seen = new Set<string>();
+  for (const item of value as Array<Partial<TamperFlag> | undefined>) {
+    if (out.length >= max) break;
+    if (!item || typeof item !== 'object' || !(TAMPER_KINDS as readonly string[]).includes(String(item.kind))) continue;
+    const flag: TamperFlag = {
+      step: clean(item.step, TAMPER_LIMITS.step) || 'unknown',
+      kind: item.kind as TamperKind,
+      detail: clean(item.detail, TAMPER_LIMITS.detail),
+    };
+    const key = `${flag.kind}\u0000${flag.detail}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(flag);
+  }
+  return out;
+}
+
+/** The page's line for each flag (at most `max`, then how many more): "evidence collection was interfered with: …". */
+export function tamperPageLines(flags: TamperFlag[], max = 5): string[] {
+  const lines = flags
+    .slice(0, max)
+    .map((f) => `evidence collection was interfered with (${f.step}, ${f.kind}): ${f.detail}`);
+  if (flags.length > max)
+    lines.push(`evidence collection was interfered with: ${flags.length - max} more finding(s) in the incident status`);
+  return lines;
+}
+
 // ---- Evidence manifest. Its exact stored bytes are what manifest.sig signs. ----
 
 export const MANIFEST_SCHEMA = 'holdfast.evidence-manifest/v1' as const;
@@ -145,4 +221,9 @@ export interface EvidenceManifest {
   target: ManifestTarget;
   artifacts: ArtifactRef[];
   failures: Array<{ step: string; error: string }>;
+  /**
+   * How evidence collection was interfered with (a stopped or killed collector, incomplete output, a forged
+   * section). Absent in manifests sealed before tamper flags existed; empty when nothing was found.
+   */
+  tamper?: TamperFlag[];
 }

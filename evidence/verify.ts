@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import type { EvidenceManifest } from '../common/types';
+import { boundTamperFlags, type EvidenceManifest, type TamperFlag } from '../common/types';
 import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex, verifySignature } from './manifest';
 import { keyIdOf } from './signer';
 import { relativeArtifactPath } from './names';
@@ -40,6 +40,8 @@ export interface VerifyReport {
   signature: { checked: boolean; ok: boolean; detail: string };
   artifacts: ArtifactCheck[];
   failures: Array<{ step: string; error: string }>;
+  /** The manifest's tamper flags (validated and bounded); absent from manifests sealed before they existed. */
+  tamper?: TamperFlag[];
   problems: string[];
 }
 
@@ -118,6 +120,7 @@ async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Pr
   report.incidentId = manifest.incidentId;
   report.keyId = manifest.signing.keyId;
   report.failures = Array.isArray(manifest.failures) ? manifest.failures : [];
+  if (manifest.tamper !== undefined) report.tamper = boundTamperFlags(manifest.tamper);
   for (const a of manifest.artifacts) {
     const rel = relativeArtifactPath(manifest.incidentId, a.key);
     const check: ArtifactCheck = {

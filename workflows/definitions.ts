@@ -3,7 +3,7 @@
  * queries and the status it reports. Pure types and definitions, shared by the API and the worker.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { Alert, AlertTarget, ArtifactRef, ContainmentVerification, Severity } from '../common/types';
+import type { Alert, AlertTarget, ArtifactRef, ContainmentVerification, Severity, TamperFlag } from '../common/types';
 import type { ContinuedIncident } from './incident-state';
 
 export const INCIDENT_WORKFLOW = 'incidentWorkflow';
@@ -143,6 +143,11 @@ export interface IncidentStatus {
   manifestKey?: string;
   /** What the incident as a whole has to say, e.g. that containment started while captures still ran. */
   notes?: string[];
+  /**
+   * How evidence collection was interfered with (a stopped or killed collector, incomplete output, a forged
+   * section), each finding once, bounded: also in the sealed manifest and in every later page.
+   */
+  tamper?: TamperFlag[];
   /**
    * Pages sent outside the escalation: the opening page, approval requests and a containment found not
    * effective, each to one tier-1 notifier.

@@ -7,12 +7,15 @@
 import type { StepResult, StoredObject } from '../activities/contract';
 import type { ApprovalGate, IncidentPlan, PlannedStep } from '../common/plan';
 import {
+  boundTamperFlags,
   maxSeverity,
+  tamperPageLines,
   type AlertTarget,
   type ArtifactRef,
   type ContainmentVerification,
   type PodPin,
   type Severity,
+  type TamperFlag,
 } from '../common/types';
 import type {
   Actor,
@@ -319,6 +322,20 @@ export class IncidentState {
     ];
   }
 
+  /**
+   * Evidence collection was interfered with: the findings join the status's tamper list (each once, bounded)
+   * and every later page and the sealed manifest carry them.
+   */
+  tampered(flags: TamperFlag[] | undefined): void {
+    if (!flags || flags.length === 0) return;
+    this.status.tamper = boundTamperFlags([...(this.status.tamper ?? []), ...flags]);
+  }
+
+  /** What pages must say about interference: "evidence collection was interfered with: …", a few lines at most. */
+  get tamperFindings(): string[] {
+    return tamperPageLines(this.status.tamper ?? []);
+  }
+
   /** Whether any containment action was found not effective. */
   get containmentNotEffective(): boolean {
     return this.status.steps.some((s) => s.kind === 'contain' && s.verification?.verdict === 'not effective');
@@ -350,8 +367,12 @@ export class IncidentState {
   }
 
   /** The step worked: its notes and artifacts join the record, its artifacts the sealed evidence. */
-  succeed(record: StepStatus, result: Pick<StepResult, 'notes' | 'artifacts'> = { notes: [], artifacts: [] }): void {
+  succeed(
+    record: StepStatus,
+    result: Pick<StepResult, 'notes' | 'artifacts' | 'tamper'> = { notes: [], artifacts: [] },
+  ): void {
     record.state = 'succeeded';
+    this.tampered(result.tamper);
     record.notes.push(...result.notes);
     record.artifacts.push(...result.artifacts.map(({ name, key, size, sha256 }) => ({ name, key, size, sha256 })));
     this.artifacts.push(...result.artifacts);

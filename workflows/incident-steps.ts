@@ -6,6 +6,7 @@ import { isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { StepActivity, StepActivityInput, StepActivityName, StepResult } from '../activities/contract';
 import { FailureType, NON_RETRYABLE } from '../common/failures';
 import type { IncidentPlan, PlannedStep } from '../common/plan';
+import type { TamperFinding } from '../common/types';
 import type { StepStatus } from './definitions';
 import type { IncidentState } from './incident-state';
 
@@ -43,6 +44,14 @@ function failureType(err: unknown): string | undefined {
   return innermost(err)?.type;
 }
 
+/** A step that failed because a process in the target stopped or killed its collector: the tamper finding. */
+export function tamperOfFailure(type: string | undefined, message: string | undefined): TamperFinding | undefined {
+  const detail = (message ?? '').slice(0, 300);
+  if (type === FailureType.CollectorStalled) return { kind: 'collector-stalled', detail };
+  if (type !== FailureType.CollectorInterfered) return undefined;
+  return { kind: /: killed by /.test(detail) ? 'collector-killed' : 'output-incomplete', detail };
+}
+
 /** Runs one step activity and records what happened; never throws except on cancellation. */
 export async function runStep(
   state: IncidentState,
@@ -75,6 +84,8 @@ export async function runStep(
       throw err;
     }
     const message = describeFailure(err);
+    const tamper = tamperOfFailure(failureType(err), innermost(err)?.message);
+    if (tamper) state.tampered([{ step: step.name, ...tamper }]);
     if (failureType(err) === FailureType.StepNotApplicable) state.notApplicable(record, message);
     else state.fail(record, message, `${kind === 'undo' ? 'undo.' : ''}${step.name}`);
     return undefined;

@@ -448,6 +448,7 @@ async function seal({ state, info }: Incident): Promise<void> {
         target: state.target,
         artifacts: state.artifacts,
         failures: state.failures,
+        tamper: state.status.tamper ?? [],
       });
       state.sealed(record, sealed.manifest);
     } catch (err) {
@@ -460,12 +461,14 @@ async function seal({ state, info }: Incident): Promise<void> {
 
 /**
  * What every page says: named after the opening alert, at the severity reached by now, and, once a containment
- * check found an action not effective or unproven, that finding (in the title too when not effective).
+ * check found an action not effective or unproven, that finding (in the title too when not effective), and
+ * once evidence collection was interfered with, "evidence collection was interfered with: …".
  */
 function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
   const { incidentId, severity } = state.status;
   const { alert } = state.firstAlert;
-  const findings = state.containmentFindings;
+  // Interference with evidence collection is said in every page sent after it was found.
+  const findings = [...state.containmentFindings, ...state.tamperFindings];
   return {
     incidentId,
     title: `[${severity}] ${state.containmentNotEffective ? 'CONTAINMENT NOT EFFECTIVE: ' : ''}${alert.rule}`.slice(

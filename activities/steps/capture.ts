@@ -1,4 +1,5 @@
 import type { CaptureUnit } from '../../adapters/kubernetes/units';
+import { boundTamperFlags } from '../../common/types';
 import { storeCaptures } from './store';
 import { podOf, type StepDefinition } from './types';
 
@@ -23,7 +24,9 @@ export function captureStep(unit: CaptureUnit): StepDefinition {
         signal: ctx.signal,
       });
       const artifacts = await storeCaptures(ctx, unit.name, streams);
-      return { artifacts, notes: streams.flatMap((s) => s.notes) };
+      // Read once every stream ended: findings are added as the streams run.
+      const tamper = boundTamperFlags(streams.flatMap((s) => (s.tamper ?? []).map((f) => ({ ...f, step: unit.name }))));
+      return { artifacts, notes: streams.flatMap((s) => s.notes), ...(tamper.length > 0 ? { tamper } : {}) };
     },
   };
 }

@@ -12,7 +12,7 @@ import type {
   VerifyOptions,
 } from '../../common/ports';
 import { NotFound, PodReplaced } from '../../common/failures';
-import type { ContainmentVerification, PodPin, PodRef } from '../../common/types';
+import type { ContainmentVerification, PodPin, PodRef, TamperFinding } from '../../common/types';
 
 type Call = { op: string; target: string; dryRun?: boolean; params?: Record<string, unknown>; at: number };
 
@@ -32,6 +32,8 @@ export interface FakeClusterOptions {
    * name; default: effective.
    */
   verifications?: Record<string, ContainmentVerification>;
+  /** What a capture's stream reports as interference, by op name ('capture.<name>'). */
+  tamper?: Record<string, TamperFinding[]>;
 }
 
 type PinOptions = { pod?: PodPin };
@@ -117,7 +119,9 @@ export class FakeCluster implements Cluster {
   async capture(name: string, target: PodRef, opts: CaptureOptions): Promise<CaptureStream[]> {
     this.check(target, opts);
     await this.act(`capture.${name}`, podName(target), { params: opts.params, signal: opts.signal });
-    return [this.stream(`${name}.bin`, `${name} of ${podName(target)}\n`)];
+    const stream = this.stream(`${name}.bin`, `${name} of ${podName(target)}\n`);
+    const tamper = this.options.tamper?.[`capture.${name}`];
+    return [tamper ? { ...stream, tamper: [...tamper] } : stream];
   }
 
   async change(name: string, target: ChangeTarget, opts: MutationOptions): Promise<ActionOutcome> {

@@ -117,6 +117,7 @@ test('show prints the incident, its steps and the commands for a waiting gate; s
       { name: 'isolate', kind: 'contain', state: 'awaiting-approval', artifacts: [], notes: [] },
     ],
     notifications: [{ action: 'open', notifier: 'pd', at: '2026-01-01T00:00:01.000Z', state: 'sent' }],
+    tamper: [{ step: 'memory', kind: 'collector-killed', detail: 'gcore of 1: killed by SIGKILL\u001b[2J' }],
   };
   const r = await cli(['incidents', 'show', ID], () =>
     json(200, {
@@ -142,6 +143,7 @@ test('show prints the incident, its steps and the commands for a waiting gate; s
   assert.match(r.out, /capture {3}memory {11}failed {13}ptrace denied \[31m/);
   assert.ok(!r.out.includes('\u001b'), 'no escape character reaches the terminal');
   assert.match(r.out, /paged pd \(open\): sent/);
+  assert.match(r.out, /\n {2}TAMPER {5}memory collector-killed: gcore of 1: killed by SIGKILL \[2J\n/);
   assert.match(r.out, new RegExp(`waiting for approval: isolate\\n  holdfast incidents approve ${ID} --step isolate`));
 
   // An API without the run fields: nothing printed for them.

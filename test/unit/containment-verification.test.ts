@@ -425,7 +425,10 @@ function scripted(opts: Scripted & { table?: string; caps?: string }) {
     info: { name: 'holdfast-collector', version: 'test', imageDigest: 'sha256:abc' },
     notes: [],
     targetContainer: 'app',
-    async run(argv) {
+    async run(realArgv, bounds) {
+      // The nonce and parameters travel on stdin, never in argv (the target reads /proc/<pid>/cmdline).
+      assert.equal(realArgv.length, 4, realArgv.slice(3).join(' '));
+      const argv = [...realArgv, ...(bounds.stdin ?? '').split(' ')];
       argvs.push(argv);
       const nonce = argv[4]!;
       const s = (name: string, body: string) => `=== ${nonce} ${name} ===\n${body}\n`;
@@ -640,12 +643,14 @@ describe('the check, with a scripted collector', () => {
 
 const TOOLS = fs.existsSync('/bin/busybox') && fs.existsSync('/usr/bin/ss');
 
-function runScript(script: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile('/bin/busybox', ['sh', '-c', script, 'holdfast-test', ...args], { timeout: 20_000 }, (err, stdout) =>
+/** Runs a script as the collector does: its one stdin line (nonce, parameters) on stdin, not in argv. */
+function runScript(script: string, stdinWords: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('/bin/busybox', ['sh', '-c', script, 'holdfast-test'], { timeout: 20_000 }, (err, stdout) =>
       err ? reject(err) : resolve(stdout),
-    ),
-  );
+    );
+    child.stdin!.end(`${stdinWords.join(' ')}\n`);
+  });
 }
 
 describe(

@@ -58,12 +58,20 @@ export const filesystemCapture = defineCapture({
   async capture(kube, target, params, run): Promise<CaptureStream[]> {
     if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'filesystem', params);
     const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
-    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 1024, run.signal);
+    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 1024, run.signal, (why) =>
+      kube.launcher.retire(kube.exec, handle, why),
+    );
     const init = processes[0]!;
     const excludes = [...ALWAYS_EXCLUDED, ...params.excludes];
     const root = `/proc/${init.pid}/root`;
 
-    const mountsBounds = { maxBytes: 1024 * 1024, timeoutMs: 30_000, signal: run.signal };
+    const mountsBounds = {
+      maxBytes: 1024 * 1024,
+      timeoutMs: 30_000,
+      signal: run.signal,
+      what: 'mountinfo',
+      onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+    };
     const mounts = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${init.pid}/mountinfo`], mountsBounds);
 
     const argv = [
@@ -90,7 +98,7 @@ export const filesystemCapture = defineCapture({
       // tar writes as it reads: output that stops advancing means tar was stopped, not that it is busy.
       stallMs: params.stallSeconds * 1000,
       what: 'tar',
-      onStall: () => kube.launcher.retire(kube.exec, handle),
+      onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
     };
     const tarNotes = [
       ...handle.notes,
@@ -118,7 +126,15 @@ export const filesystemCapture = defineCapture({
         method: `collector exec: cat /proc/${init.pid}/mountinfo`,
         notes: describeOutcome('mountinfo', mounts.outcome, mountsBounds),
       },
-      { name: 'rootfs.tar', body, contentType: 'application/x-tar', collector: handle.info, method, notes: tarNotes },
+      {
+        name: 'rootfs.tar',
+        body,
+        contentType: 'application/x-tar',
+        collector: handle.info,
+        method,
+        notes: tarNotes,
+        tamper: [...(handle.tamper ?? [])],
+      },
       {
         name: 'changed-files.json',
         body: scanner.reportStream(),

@@ -9,7 +9,7 @@ import { cutShort, describeOutcome, ExecReadable, execSmall } from '../collector
 import type { CollectorHandle } from '../collector/launcher';
 import { listTargetProcesses } from '../collector/processes';
 import { COLLECTOR_RBAC } from '../collector/rbac';
-import { CORE_DUMP } from '../collector/scripts';
+import { CORE_DUMP, CORE_INCOMPLETE } from '../collector/scripts';
 import type { Kube } from '../kube';
 import { defineCapture } from '../units';
 
@@ -59,7 +59,9 @@ export const memoryCapture = defineCapture({
     const streams: CaptureStream[] = [];
     if (params.tryCheckpoint) streams.push(await tryCheckpoint(kube, handle, run.signal));
 
-    const { processes, notes } = await listTargetProcesses(kube.exec, handle, params.maxProcesses, run.signal);
+    const { processes, notes } = await listTargetProcesses(kube.exec, handle, params.maxProcesses, run.signal, (why) =>
+      kube.launcher.retire(kube.exec, handle, why),
+    );
     streams.push({
       name: 'processes.json',
       body: jsonBody({ targetContainer: handle.targetContainer, processes }),
@@ -67,10 +69,18 @@ export const memoryCapture = defineCapture({
       collector: handle.info,
       method: 'collector exec: /proc of the shared PID namespace, processes outside the collector mount namespace',
       notes: [...handle.notes, ...notes],
+      tamper: [...(handle.tamper ?? [])],
     });
 
     for (const proc of processes) {
-      const mapsBounds = { maxBytes: 16 * 1024 * 1024, timeoutMs: 30_000, signal: run.signal };
+      // A killed cat (exit 137) must not pass for a process that ended: it fails as CollectorInterfered.
+      const mapsBounds = {
+        maxBytes: 16 * 1024 * 1024,
+        timeoutMs: 30_000,
+        signal: run.signal,
+        what: `maps of ${proc.pid}`,
+        onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+      };
       const maps = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${proc.pid}/maps`], mapsBounds);
       const mapsNotes = describeOutcome(`maps of ${proc.pid}`, maps.outcome, mapsBounds);
       streams.push({
@@ -98,7 +108,12 @@ export const memoryCapture = defineCapture({
         // stderr, which counts as progress, so a gdb stopped mid-dump stalls like a stopped tar.
         stallMs: params.stallSeconds * 1000,
         what: `gcore of ${proc.pid}`,
-        onStall: () => kube.launcher.retire(kube.exec, handle),
+        onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+        // gdb killed mid-dump leaves a partial core: only a core gdb reported saved is complete.
+        incomplete: (o: { exitCode: number | null; stderr: string }) =>
+          o.exitCode === CORE_INCOMPLETE
+            ? `gcore of ${proc.pid}: gdb ended without saving a complete core while the process still runs: possibly killed by a process in the target`
+            : undefined,
       };
       const coreNotes = [
         `pid ${proc.pid} (${proc.comm}) ${proc.exe}: open with gdb <executable> pid-${proc.pid}.core; ${readable} readable bytes mapped`,

@@ -3,6 +3,7 @@
  * (resolv.conf, unix socket paths, process names): every parser is line-based, bounded and never
  * evaluates anything.
  */
+import { quoteTargetText, type TamperFinding } from '../../../common/types';
 
 const TCP_STATES: Record<string, string> = {
   '01': 'ESTABLISHED',
@@ -225,4 +226,89 @@ export function parseConntrack(text: string): Array<Record<string, unknown>> {
     if (out.length >= MAX_ITEMS) break;
   }
   return out;
+}
+
+/** Any line shaped like a collector section marker, whatever its nonce. */
+const MARKER_SHAPE = /^=== (\S{1,64}) ([A-Za-z0-9._-]{1,64}) ===$/;
+const FRAME = /^holdfast-bytes (\d{1,9})$/;
+const MAX_SECTION_FINDINGS = 10;
+
+export interface FramedSections {
+  sections: Map<string, string>;
+  /** Marker-shaped lines that were not the next expected marker: forgeries, kept as content, never obeyed. */
+  findings: TamperFinding[];
+  /** Whether the last expected section (the end marker) was reached. */
+  complete: boolean;
+}
+
+/**
+ * Splits collector output written in a fixed order of "=== <nonce> <name> ===" sections. Only the next
+ * expected section's marker with this run's nonce opens a section: a repeated, unexpected or out-of-order
+ * marker (or one with another nonce) is a finding and stays content of the section it appears in, so it never
+ * replaces the real one. Framed sections ("holdfast-bytes <n>" then n bytes) are taken by length, unread for
+ * markers; a marker-shaped line inside them is a finding too (the target wrote it into its own file).
+ */
+export function splitFramedSections(
+  output: Buffer,
+  nonce: string,
+  expected: readonly string[],
+  framed: readonly string[] = [],
+): FramedSections {
+  const sections = new Map<string, string>();
+  const findings: TamperFinding[] = [];
+  const seen = new Set<string>();
+  const find = (detail: string) => {
+    if (findings.length < MAX_SECTION_FINDINGS) findings.push({ kind: 'section-forged', detail });
+  };
+  let next = 0;
+  let current: string | undefined;
+  let lines: string[] = [];
+  const close = () => {
+    if (current !== undefined) sections.set(current, (sections.get(current) ?? '') + lines.join('\n'));
+    lines = [];
+  };
+  let pos = 0;
+  while (pos < output.length) {
+    const nl = output.indexOf(10, pos);
+    const lineEnd = nl < 0 ? output.length : nl;
+    const line = output.toString('utf8', pos, lineEnd);
+    pos = nl < 0 ? output.length : nl + 1;
+    const marker = MARKER_SHAPE.exec(line);
+    if (marker && marker[1] === nonce && marker[2] === expected[next]) {
+      close();
+      current = marker[2]!;
+      seen.add(current);
+      next++;
+      if (!framed.includes(current)) continue;
+      // The target's own text: exactly the announced bytes, whatever they hold.
+      const lengthEnd = output.indexOf(10, pos);
+      const frame = FRAME.exec(output.toString('utf8', pos, lengthEnd < 0 ? output.length : lengthEnd));
+      if (!frame) continue;
+      const start = lengthEnd + 1;
+      const end = Math.min(start + Number(frame[1]), output.length);
+      const content = output.toString('utf8', start, end);
+      sections.set(current, content);
+      for (const inner of content.split('\n')) {
+        const forged = MARKER_SHAPE.exec(inner);
+        if (forged)
+          find(
+            `the target's ${current} holds a line shaped like a collector section marker (${quoteTargetText(forged[2]!, 64)}): kept as that file's content, not obeyed`,
+          );
+      }
+      pos = end < output.length && output[end] === 10 ? end + 1 : end;
+      continue;
+    }
+    if (marker) {
+      const name = quoteTargetText(marker[2]!, 64);
+      const where = current === undefined ? 'before the first section' : `in section ${current}`;
+      if (marker[1] !== nonce)
+        find(`a line shaped like a section marker for ${name} with another nonce ${where}: kept as content`);
+      else if (seen.has(marker[2]!))
+        find(`a repeated section marker for ${name} ${where}: ignored, the first one is kept`);
+      else find(`an unexpected or out-of-order section marker for ${name} ${where}: ignored`);
+    }
+    if (current !== undefined) lines.push(line);
+  }
+  close();
+  return { sections, findings, complete: next === expected.length };
 }

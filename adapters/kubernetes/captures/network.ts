@@ -7,11 +7,17 @@ import type { PodRef } from '../../../common/types';
 import type { CaptureStream } from '../../../common/ports';
 import { jsonBody } from '../../../evidence/json-body';
 import { dryRunPlan } from '../collector/dry-run';
-import { describeOutcome, ExecReadable, execSmall } from '../collector/exec-stream';
+import { describeOutcome, ExecReadable, execSmall, interferenceFailure } from '../collector/exec-stream';
 import type { CollectorHandle } from '../collector/launcher';
 import { listTargetProcesses } from '../collector/processes';
 import { COLLECTOR_RBAC } from '../collector/rbac';
-import { NETWORK_STATE } from '../collector/scripts';
+import {
+  NETWORK_FRAMED_SECTIONS,
+  NETWORK_SECTIONS,
+  NETWORK_STATE,
+  NETWORK_TOOL_KILLED,
+  RETIRED_INTERFERED,
+} from '../collector/scripts';
 import { mapKubernetesError } from '../errors';
 import type { Kube } from '../kube';
 import { ORIGINAL_LABELS_ANNOTATION } from '../labels';
@@ -25,7 +31,7 @@ import {
   parseRoutes,
   parseSocketInodes,
   parseUnixTable,
-  splitSections,
+  splitFramedSections,
   type SocketEntry,
 } from './network-parse';
 
@@ -111,26 +117,46 @@ export const networkCapture = defineCapture({
   async capture(kube, target, params, run): Promise<CaptureStream[]> {
     if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'network', params);
     const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
-    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal);
+    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 4096, run.signal, (why) =>
+      kube.launcher.retire(kube.exec, handle, why),
+    );
+    // The nonce goes over stdin: argv is readable by the target at /proc/<pid>/cmdline.
     const nonce = crypto.randomBytes(8).toString('hex');
+    const retire = (why: string) => kube.launcher.retire(kube.exec, handle, why);
     const bounds = {
       maxBytes: params.maxBytes,
       timeoutMs: 120_000,
       signal: run.signal,
       stallMs: params.stallSeconds * 1000,
       what: 'network state',
-      onStall: () => kube.launcher.retire(kube.exec, handle),
+      onStall: retire,
+      stdin: nonce,
+      incomplete: (o: { exitCode: number | null; stderr: string }) =>
+        o.exitCode === NETWORK_TOOL_KILLED
+          ? `network state: killed by a signal: ${(/holdfast-killed((?: [a-z0-9.-]{1,32}:\d{1,3}){1,20})/.exec(o.stderr)?.[1] ?? ' (unknown)').trim()}: possibly by a process in the target; sections are incomplete`
+          : undefined,
     };
     const raw = await execSmall(
       kube.exec,
       handle,
-      ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(processes[0]!.pid), nonce],
+      ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(processes[0]!.pid)],
       bounds,
     );
-    const text = raw.stdout.toString('utf8');
-    const sections = splitSections(text, nonce);
+    const split = splitFramedSections(raw.stdout, nonce, NETWORK_SECTIONS, NETWORK_FRAMED_SECTIONS);
+    const { sections } = split;
     const notes = [...handle.notes, ...psNotes, ...describeOutcome('network state', raw.outcome, bounds)];
-    if (!sections.has('end')) notes.push('the network state output ended early: later sections are missing');
+    const cutByUs = raw.outcome.truncated || raw.outcome.timedOut;
+    if (!split.complete && !cutByUs && raw.outcome.exitCode === 0) {
+      // Exited cleanly without its end marker: the output is not what the script wrote.
+      await retire(RETIRED_INTERFERED).catch(() => undefined);
+      throw interferenceFailure(
+        handle,
+        'network state: the output ended without its end marker although the script exited 0: possibly interfered with',
+      );
+    }
+    if (!split.complete) notes.push('the network state output ended early: later sections are missing');
+    for (const f of split.findings) notes.push(`tamper: ${f.detail}`);
+    const tamper = [...(handle.tamper ?? []), ...split.findings];
 
     const comm = new Map(processes.map((p) => [p.pid, p.comm]));
     const owners = parseSocketInodes(sections.get('socket-inodes') ?? '');
@@ -170,6 +196,7 @@ export const networkCapture = defineCapture({
         collector: handle.info,
         method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack',
         notes,
+        tamper,
       },
       {
         name: 'network-state.json',

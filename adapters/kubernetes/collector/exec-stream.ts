@@ -1,8 +1,9 @@
 import { Readable, Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
-import { CollectorStalled } from '../../../common/failures';
+import { CollectorInterfered, CollectorStalled } from '../../../common/failures';
 import { mapKubernetesError } from '../errors';
 import type { CollectorHandle } from './launcher';
+import { RETIRED_INTERFERED, RETIRED_STALLED } from './scripts';
 
 type WebSocket = Awaited<ReturnType<k8s.Exec['exec']>>;
 
@@ -17,8 +18,24 @@ export interface ExecBounds {
    * not counting time the consumer held the stream paused. Unset: only the byte and time bounds apply.
    */
   stallMs?: number;
-  /** Called once on a stall, before the stream fails: retires the collector so a retry gets a fresh one. */
-  onStall?: () => Promise<void>;
+  /**
+   * Called once on a stall or an interference (the command was killed, or `incomplete` says its output is),
+   * before the stream fails: retires the collector, with `retiredAs` as its termination message, so a retry
+   * gets a fresh one. Set for every collector tool a process in the target could stop or kill; when set, a
+   * command that ends by a signal fails as CollectorInterfered instead of counting as complete.
+   */
+  onStall?: (retiredAs: string) => Promise<void>;
+  /**
+   * Whether output that ended normally is complete (its end marker or trailer is there): a note saying what
+   * is missing, or undefined. Only checked when `onStall` is set.
+   */
+  incomplete?: (outcome: ExecOutcome) => string | undefined;
+  /**
+   * One line for the command's stdin (a per-run nonce, parameters): a channel the target cannot read, unlike
+   * argv (/proc/<pid>/cmdline of the shared PID namespace). The stream is never ended: with the v4 exec
+   * protocol, ending stdin closes the whole connection.
+   */
+  stdin?: string;
   /** What the command is, for the stall note (default: its program). */
   what?: string;
 }
@@ -33,6 +50,33 @@ export interface ExecOutcome {
   timedOut: boolean;
   /** The output stopped advancing for the stall bound: the command was abandoned. */
   stalled?: boolean;
+  /** The command was killed by a signal or its output is incomplete: the tamper note. */
+  interfered?: string;
+}
+
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  6: 'SIGABRT',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+};
+
+/**
+ * The signal a command ended by, from its exit status (128 + signal, as the runtime and sh report it), or
+ * undefined when it exited on its own.
+ */
+export function killedBy(outcome: Pick<ExecOutcome, 'exitCode'>): string | undefined {
+  const code = outcome.exitCode;
+  if (code === null || code <= 128 || code > 128 + 64) return undefined;
+  return SIGNALS[code - 128] ?? `signal ${code - 128}`;
+}
+
+/** The tamper note of a command killed by a signal. */
+export function killedNote(what: string, signal: string, exitCode: number): string {
+  return `${what}: killed by ${signal} (exit ${exitCode}): possibly by a process in the target; its output is incomplete`;
 }
 
 const MAX_STDERR = 16 * 1024;
@@ -120,8 +164,13 @@ export class ExecReadable extends Readable {
       },
     });
     const { namespace, pod, container } = this.handle;
+    let stdin: Readable | null = null;
+    if (this.bounds.stdin !== undefined) {
+      stdin = new Readable({ read() {} });
+      stdin.push(`${this.bounds.stdin}\n`);
+    }
     this.exec
-      .exec(namespace, pod, container, this.argv, stdout, stderr, null, false, (status) => {
+      .exec(namespace, pod, container, this.argv, stdout, stderr, stdin, false, (status) => {
         this.status = status;
       })
       .then((ws) => {
@@ -189,8 +238,44 @@ export class ExecReadable extends Readable {
         ? 'this collector already replaced a stalled one: not retried'
         : 'the collector is retired and the step retried once on a fresh one'
     }`;
-    const retire = this.bounds.onStall?.() ?? Promise.resolve();
+    const retire = this.bounds.onStall?.(RETIRED_STALLED) ?? Promise.resolve();
     void retire.catch(() => undefined).then(() => this.destroy(new CollectorStalled(message, final)));
+  }
+
+  /**
+   * Why a command that ended is not complete evidence (killed by a signal, or its end marker missing), when
+   * it runs a collector tool (onStall set) and no bound of ours ended it.
+   */
+  private interference(outcome: ExecOutcome): string | undefined {
+    if (!this.bounds.onStall || outcome.truncated || outcome.timedOut) return undefined;
+    const what = this.bounds.what ?? this.argv[0] ?? 'collector command';
+    const signal = killedBy(outcome);
+    if (signal) return killedNote(what, signal, outcome.exitCode!);
+    if (outcome.exitCode === null) return undefined; // the connection closed early: cutShort retries it
+    return this.bounds.incomplete?.(outcome);
+  }
+
+  /**
+   * The command was killed or its output is incomplete: the stream fails as CollectorInterfered (never ends
+   * as if complete), after retiring the collector. Retried once on a fresh one, like a stall.
+   */
+  private interferedOut(outcome: ExecOutcome, note: string): void {
+    this.onEnd({ ...outcome, interfered: note });
+    const failure = interferenceFailure(this.handle, note);
+    const retire = this.bounds.onStall?.(RETIRED_INTERFERED) ?? Promise.resolve();
+    void retire.catch(() => undefined).then(() => this.destroy(failure));
+  }
+
+  /**
+   * Killed because Holdfast retired the collector (another command of it was stopped or killed): not this
+   * command's interference. A plain error, so the step retries on a fresh collector; the tamper flag is the
+   * other command's, and the fresh collector reports the retirement.
+   */
+  private diedWithCollector(outcome: ExecOutcome): void {
+    const what = this.bounds.what ?? this.argv[0] ?? 'collector command';
+    const note = `${what}: ended when Holdfast retired its collector (another command of it was stopped or killed); retried on a fresh collector`;
+    this.onEnd({ ...outcome, interfered: note });
+    this.destroy(new Error(note));
   }
 
   private outcome(): ExecOutcome {
@@ -217,6 +302,9 @@ export class ExecReadable extends Readable {
     this.finished = true;
     this.cleanup();
     const outcome = this.outcome();
+    const interference = this.interference(outcome);
+    if (interference && this.handle.retiredByHoldfast?.()) return this.diedWithCollector(outcome);
+    if (interference) return this.interferedOut(outcome, interference);
     const failure = this.onEnd(outcome);
     if (failure) return void this.destroy(failure);
     this.push(null);
@@ -234,6 +322,22 @@ export class ExecReadable extends Readable {
     this.ws?.close();
     callback(err);
   }
+}
+
+/**
+ * The failure for a killed collector command or incomplete output: retried once on a fresh collector, final
+ * when this collector already replaced one Holdfast retired.
+ */
+export function interferenceFailure(handle: CollectorHandle, note: string): CollectorInterfered {
+  const final = (handle.stalledBefore ?? 0) > 0;
+  return new CollectorInterfered(
+    `${note}; ${
+      final
+        ? 'this collector already replaced a retired one: not retried'
+        : 'the collector is retired and the step retried once on a fresh one'
+    }`,
+    final,
+  );
 }
 
 /** Runs a short command in the collector and returns its (bounded) stdout. */
@@ -267,6 +371,7 @@ export function cutShort(what: string, outcome: ExecOutcome): Error | undefined 
 export function describeOutcome(what: string, outcome: ExecOutcome, bounds: ExecBounds): string[] {
   const notes: string[] = [];
   if (outcome.stalled) return [stallNote(what, bounds.stallMs ?? 0)];
+  if (outcome.interfered) return [outcome.interfered];
   if (outcome.truncated)
     notes.push(`${what}: stopped at the bound of ${bounds.maxBytes} bytes (the artifact is truncated there)`);
   if (outcome.timedOut)

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import type { CollectorInfo, PodRef } from '../../../common/types';
+import type { CollectorInfo, PodRef, TamperFinding } from '../../../common/types';
 import { HOLDFAST_VERSION } from '../../../common/version';
 import { NotFound, Unsupported } from '../../../common/failures';
 import { mapKubernetesError } from '../errors';
 import { execSmall } from './exec-stream';
-import { RETIRE_COLLECTOR, RETIRED_STALLED } from './scripts';
+import { RETIRE_COLLECTOR, RETIRED_INTERFERED, RETIRED_PREFIX, RETIRED_STALLED } from './scripts';
 import type { CollectorConfig } from './settings';
 
 /**
@@ -28,8 +28,46 @@ export interface CollectorHandle {
   targetStartedAt?: string;
   info: CollectorInfo;
   notes: string[];
-  /** How many of this incident's collectors in the pod Holdfast retired after a stall (a stall now is final). */
+  /**
+   * How many of this incident's collectors in the pod Holdfast retired after a stall or an interference (a
+   * stall or interference now is final).
+   */
   stalledBefore?: number;
+  /**
+   * What happened to this incident's earlier collectors in the pod (retired after a stall or a kill, or ended
+   * without Holdfast retiring them): every capture on this collector reports it, so a retry that succeeds
+   * still carries the tamper flag.
+   */
+  tamper?: TamperFinding[];
+  /**
+   * Whether Holdfast (this worker) has retired this collector: a command of it killed since died with the
+   * collector, not by the target's hand, and is retried without a tamper flag of its own.
+   */
+  retiredByHoldfast?: () => boolean;
+}
+
+/** What an ended collector says about interference, from its status (the termination message is bounded and matched, never quoted). */
+export function endedCollectorFinding(name: string, status?: k8s.V1ContainerStatus): TamperFinding | undefined {
+  const ended = status?.state?.terminated;
+  if (!ended) return undefined;
+  const message = ended.message ?? '';
+  if (message.startsWith(RETIRED_STALLED))
+    return {
+      kind: 'collector-stalled',
+      detail: `collector ${name} was retired after a command's output stalled (stopped by a process in the target?)`,
+    };
+  if (message.startsWith(RETIRED_INTERFERED))
+    return {
+      kind: 'collector-killed',
+      detail: `collector ${name} was retired after a command of it was killed or its output came out incomplete`,
+    };
+  // Its idle process ran out its lifetime: the normal end.
+  if (ended.exitCode === 0 && !message.startsWith(RETIRED_PREFIX)) return undefined;
+  const reason = /^[A-Za-z]{1,32}$/.test(ended.reason ?? '') ? `, ${ended.reason}` : '';
+  return {
+    kind: 'collector-vanished',
+    detail: `collector ${name} ended without Holdfast retiring it (exit ${Number(ended.exitCode)}${reason}): possibly killed by a process in the target`,
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -46,6 +84,9 @@ export function collectorPrefix(incidentId: string): string {
  * and needs no privileged pod on the node. One collector per incident and pod, reused by every step.
  */
 export class CollectorLauncher {
+  /** Collectors this launcher retired (namespace/pod/container), most recent last, bounded. */
+  private readonly retired = new Set<string>();
+
   constructor(
     private readonly core: k8s.CoreV1Api,
     private readonly config: CollectorConfig,
@@ -64,9 +105,13 @@ export class CollectorLauncher {
       const usable = mine.filter((c) => !statuses.get(c.name)?.state?.terminated);
       const running = usable.find((c) => statuses.get(c.name)?.state?.running);
       const stalledBefore = mine.filter((c) =>
-        statuses.get(c.name)?.state?.terminated?.message?.startsWith(RETIRED_STALLED),
+        statuses.get(c.name)?.state?.terminated?.message?.startsWith(RETIRED_PREFIX),
       ).length;
-      if (running) return this.handle(pod, running.name, targetContainer, statuses.get(running.name), stalledBefore);
+      const tamper = mine
+        .map((c) => endedCollectorFinding(c.name, statuses.get(c.name)))
+        .filter((f): f is TamperFinding => f !== undefined);
+      if (running)
+        return this.handle(pod, running.name, targetContainer, statuses.get(running.name), stalledBefore, tamper);
       const waiting = usable.at(-1);
       if (waiting) {
         // Added (by us or a parallel step) and still starting: an image that cannot be pulled never will be.
@@ -111,9 +156,13 @@ export class CollectorLauncher {
    * stop whatever else it runs. Its termination message says why (the next collector counts it) and this
    * waits, bounded, until the pod reports it ended, so the step's retry adds a fresh one instead of reusing it.
    */
-  async retire(exec: k8s.Exec, handle: CollectorHandle, waitMs = 20_000): Promise<void> {
+  async retire(exec: k8s.Exec, handle: CollectorHandle, why = RETIRED_STALLED, waitMs = 20_000): Promise<void> {
     const bounds = { maxBytes: 4096, timeoutMs: 10_000 };
-    await execSmall(exec, handle, ['sh', '-c', RETIRE_COLLECTOR, 'holdfast-retire', RETIRED_STALLED], bounds).catch(
+    const message = why === RETIRED_INTERFERED ? RETIRED_INTERFERED : RETIRED_STALLED;
+    // Before the kill: commands of this collector that die from it must see that it was us.
+    this.retired.add(collectorKey(handle));
+    if (this.retired.size > 1000) this.retired.delete(this.retired.values().next().value!);
+    await execSmall(exec, handle, ['sh', '-c', RETIRE_COLLECTOR, 'holdfast-retire', message], bounds).catch(
       () => undefined,
     );
     const deadline = Date.now() + waitMs;
@@ -205,15 +254,22 @@ export class CollectorLauncher {
     targetContainer: string,
     status?: k8s.V1ContainerStatus,
     stalledBefore = 0,
+    tamper: TamperFinding[] = [],
   ): CollectorHandle {
     const target = pod.status?.containerStatuses?.find((s) => s.name === targetContainer);
     // Said in every artifact of this collector: the tamper note survives a retry that succeeds.
-    const notes =
-      stalledBefore > 0
-        ? [
-            `${stalledBefore} earlier collector(s) of this incident were retired after their output stalled: possibly stopped by a process in the target (SIGSTOP); this is a fresh collector`,
-          ]
-        : [];
+    const stalled = tamper.filter((f) => f.kind === 'collector-stalled').length;
+    const killed = tamper.filter((f) => f.kind === 'collector-killed').length;
+    const notes: string[] = [];
+    if (stalled > 0)
+      notes.push(
+        `${stalled} earlier collector(s) of this incident were retired after their output stalled: possibly stopped by a process in the target (SIGSTOP); this is a fresh collector`,
+      );
+    if (killed > 0)
+      notes.push(
+        `${killed} earlier collector(s) of this incident were retired after a command of them was killed or its output came out incomplete: possibly by a process in the target (SIGKILL); this is a fresh collector`,
+      );
+    notes.push(...tamper.filter((f) => f.kind === 'collector-vanished').map((f) => f.detail));
     return {
       namespace: pod.metadata!.namespace!,
       pod: pod.metadata!.name!,
@@ -230,8 +286,15 @@ export class CollectorLauncher {
       },
       notes,
       ...(stalledBefore > 0 ? { stalledBefore } : {}),
+      ...(tamper.length > 0 ? { tamper } : {}),
+      retiredByHoldfast: () =>
+        this.retired.has(collectorKey({ namespace: pod.metadata!.namespace!, pod: pod.metadata!.name!, container })),
     };
   }
+}
+
+function collectorKey(h: Pick<CollectorHandle, 'namespace' | 'pod' | 'container'>): string {
+  return `${h.namespace}/${h.pod}/${h.container}`;
 }
 
 /** The pod as sent to …/ephemeralcontainers: its resourceVersion makes a concurrent change a 409. */

@@ -47,8 +47,16 @@ export async function listTargetProcesses(
   handle: CollectorHandle,
   maxProcesses: number,
   signal?: AbortSignal,
+  retire?: (retiredAs: string) => Promise<void>,
 ): Promise<{ processes: TargetProcess[]; notes: string[] }> {
-  const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: 60_000, signal };
+  // With `retire`, a list whose script was killed (a partial list) fails as CollectorInterfered.
+  const bounds = {
+    maxBytes: 4 * 1024 * 1024,
+    timeoutMs: 60_000,
+    signal,
+    what: 'process list',
+    ...(retire ? { onStall: retire } : {}),
+  };
   const { stdout, outcome } = await execSmall(
     exec,
     handle,

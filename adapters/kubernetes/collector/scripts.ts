@@ -38,6 +38,10 @@ done
 
 /**
  * A core file of process $1 that gdb can open (gcore: ptrace-attach, dump every mapping, detach).
+ * Only a core gdb reports as saved ("Saved corefile", its end marker) is streamed: gdb killed mid-dump leaves
+ * a partial core that gcore would still pass on. Without the marker the script exits 73 when process $1 still
+ * runs (something stopped gdb: a tamper note, the step fails) and 74 when $1 ended meanwhile (nothing to dump);
+ * a tool killed by a signal makes it exit 128 + the signal.
  * While gcore works, the staged core's size is written to stderr as "holdfast-progress <bytes>" each time
  * it changed: the exec stream counts that as progress, so a stopped gdb shows as a stall. Nothing else
  * may reach stderr periodically (it would not count, but would fill the kept stderr text).
@@ -55,16 +59,29 @@ while kill -0 "$g" 2>/dev/null; do
   [ "$s" != "$last" ] && { echo "holdfast-progress $s" >&2; last=$s; }
   sleep 1
 done
-wait "$g" || { tail -n 5 "$dir/gcore.log" >&2; exit 71; }
+wait "$g"; rc=$?
+if [ "$rc" -gt 128 ]; then echo "gcore ended by signal $((rc - 128))" >&2; exit "$rc"; fi
+if ! grep -q '^Saved corefile' "$dir/gcore.log" 2>/dev/null; then
+  tail -n 5 "$dir/gcore.log" >&2
+  [ -d "/proc/$1" ] || { echo "process $1 ended before its core was saved" >&2; exit 74; }
+  echo "gdb ended without saving a complete core of $1 (gcore exit $rc), which still runs" >&2
+  exit 73
+fi
 [ -s "$dir/core.$1" ] || { echo "gcore wrote no core for $1" >&2; exit 72; }
 cat "$dir/core.$1"
 `;
+
+/** CORE_DUMP's exit status when gdb ended without saving a complete core of a process that still runs. */
+export const CORE_INCOMPLETE = 73;
 
 /**
  * Written to the collector's termination message when Holdfast retires it after a stall: the launcher
  * counts the collectors that ended so, and a stall on their replacement is final.
  */
-export const RETIRED_STALLED = 'holdfast: collector retired: a command of it stalled';
+export const RETIRED_PREFIX = 'holdfast: collector retired: ';
+export const RETIRED_STALLED = `${RETIRED_PREFIX}a command of it stalled`;
+/** Likewise after a command of it was killed (a signal) or its output came out incomplete. */
+export const RETIRED_INTERFERED = `${RETIRED_PREFIX}a command of it was killed or cut short`;
 
 /**
  * Retires the collector this runs in: records $1 as its termination message, then kills its main process
@@ -83,15 +100,33 @@ exit 0
 
 /**
  * The pod network namespace as the collector (which shares it) sees it, in sections delimited by
- * "=== $2 <name> ===" where $2 is a random nonce, so the content (resolv.conf is attacker-writable)
- * cannot forge a section. $1 = a pid of the target (for its /etc and its view of /proc/net).
+ * "=== <nonce> <name> ===", in a fixed order. The nonce (16 hex, random per run) arrives on stdin, never in
+ * argv, which the target can read at /proc/<pid>/cmdline. Text the target owns (resolv.conf, hosts) is copied
+ * into the collector's own /tmp first and framed by its exact length ("holdfast-bytes <n>", the n bytes, a
+ * newline): the parser takes those bytes as content without looking for markers in them. A tool killed by a
+ * signal (a process in the target can kill any collector process) is listed after the end marker and makes
+ * the script exit 75. $1 = a pid of the target (for its /etc and its view of /proc/net).
  */
 export const NETWORK_STATE = sh`
-pid=$1; nonce=$2
+pid=$1
+read -r nonce || exit 64
+case "$nonce" in ''|*[!0-9a-f]*) echo "no nonce on stdin" >&2; exit 64;; esac
 section() { echo "=== $nonce $1 ==="; }
+killed=
+chk() { rc=$?; [ "$rc" -gt 128 ] && killed="$killed $1:$rc"; return 0; }
+framed() {
+  t=$(mktemp /tmp/holdfast-net.XXXXXX) || { echo "holdfast-bytes 0"; echo; return 0; }
+  head -c 65536 "$1" > "$t" 2>/dev/null
+  chk "head-$2"
+  n=$(wc -c < "$t")
+  echo "holdfast-bytes $((n))"
+  cat "$t"; chk "cat-$2"
+  echo
+  rm -f "$t"
+}
 self=$(readlink /proc/self/ns/mnt)
-section ss; /usr/bin/ss -tuxanpe 2>&1
-for f in tcp tcp6 udp udp6 unix; do section "proc-net-$f"; cat "/proc/$pid/net/$f" 2>&1; done
+section ss; /usr/bin/ss -tuxanpe 2>&1; chk ss
+for f in tcp tcp6 udp udp6 unix; do section "proc-net-$f"; cat "/proc/$pid/net/$f" 2>&1; chk "cat-$f"; done
 section socket-inodes
 for d in /proc/[0-9]*; do
   p=$\{d#/proc/}
@@ -101,24 +136,50 @@ for d in /proc/[0-9]*; do
     case "$l" in socket:\[*\]) i=$\{l#socket:[}; echo "$p $\{i%]}";; esac
   done
 done
-section interfaces; ip -o addr 2>&1
-section links; ip -o link 2>&1
-section routes; ip route 2>&1
-section routes6; ip -6 route 2>&1
-section resolv.conf; head -c 65536 "/proc/$pid/root/etc/resolv.conf" 2>&1
-section hosts; head -c 65536 "/proc/$pid/root/etc/hosts" 2>&1
+section interfaces; ip -o addr 2>&1; chk ip-addr
+section links; ip -o link 2>&1; chk ip-link
+section routes; ip route 2>&1; chk ip-route
+section routes6; ip -6 route 2>&1; chk ip-route6
+section resolv.conf; framed "/proc/$pid/root/etc/resolv.conf" resolv.conf
+section hosts; framed "/proc/$pid/root/etc/hosts" hosts
 section conntrack; /usr/sbin/conntrack -L -o extended 2>&1 | head -n 100000
 section end
+if [ -n "$killed" ]; then echo "holdfast-killed$killed" >&2; exit 75; fi
 `;
+
+/** The network state script's exit status when one of its tools was killed by a signal. */
+export const NETWORK_TOOL_KILLED = 75;
+
+/** The sections NETWORK_STATE writes, in order; those whose content is length-framed. */
+export const NETWORK_SECTIONS = [
+  'ss',
+  'proc-net-tcp',
+  'proc-net-tcp6',
+  'proc-net-udp',
+  'proc-net-udp6',
+  'proc-net-unix',
+  'socket-inodes',
+  'interfaces',
+  'links',
+  'routes',
+  'routes6',
+  'resolv.conf',
+  'hosts',
+  'conntrack',
+  'end',
+] as const;
+export const NETWORK_FRAMED_SECTIONS: readonly string[] = ['resolv.conf', 'hosts'];
 
 /**
  * What a containment check needs from the pod network namespace (which the collector shares), in sections
- * delimited by "=== $1 <name> ===" ($1 a random nonce): the kernel's TCP tables (the pod's connections and
+ * delimited by "=== <nonce> <name> ===" (a random nonce, read from stdin: argv is readable by the target at
+ * /proc/<pid>/cmdline): the kernel's TCP tables (the pod's connections and
  * listening ports: which peers the pod reached) and the effective capabilities of every process outside the
  * collector (one "pid hex" line each, at most 4096): a process holding CAP_NET_ADMIN could drop the probes.
  */
 export const VERIFY_OBSERVE = sh`
-nonce=$1
+read -r nonce || exit 64
+case "$nonce" in ''|*[!0-9a-f]*) echo "no nonce on stdin" >&2; exit 64;; esac
 section() { echo "=== $nonce $1 ==="; }
 self=$(readlink /proc/self/ns/mnt)
 section tcp; head -c 4194304 /proc/net/tcp 2>&1
@@ -136,8 +197,9 @@ section end
 `;
 
 /**
- * Connect probes from the pod network namespace, all at once: $1 nonce, $2 the connect timeout in seconds,
- * $3 the least time (seconds, may be fractional) between the script's start and the sample of established
+ * Connect probes from the pod network namespace, all at once. One line on stdin (never argv: the target could
+ * read which peers are probed, and when, at /proc/<pid>/cmdline): the nonce, the connect timeout in seconds,
+ * the least time (seconds, may be fractional) between the script's start and the sample of established
  * connections, then address/port pairs (validated by the caller: IP literals and port numbers, never names).
  * Each probe is busybox nc with stdin closed (it connects, sends nothing and ends; what a peer sends is
  * discarded), bounded by its own -w and, outside it, timeout -s KILL. One line per probe:
@@ -146,7 +208,9 @@ section end
  * and `ss -tin` for the established connections (the kernel's time since each last heard from its peer).
  */
 export const VERIFY_PROBE = sh`
-nonce=$1; t=$2; hold=$3; shift 3
+read -r nonce t hold peers || exit 64
+case "$nonce" in ''|*[!0-9a-f]*) echo "no nonce on stdin" >&2; exit 64;; esac
+set -f; set -- $peers; set +f
 bb=/bin/busybox
 section() { echo "=== $nonce $1 ==="; }
 up() { read -r u _ < /proc/uptime; echo "$u"; }

@@ -43,9 +43,10 @@ export interface ProbeCollector {
   info: CollectorInfo;
   notes: string[];
   targetContainer?: string;
+  /** `bounds.stdin`: the one line the script reads first (nonce, parameters): never argv, which the target can read. */
   run(
     argv: string[],
-    bounds: { maxBytes: number; timeoutMs: number },
+    bounds: { maxBytes: number; timeoutMs: number; stdin?: string },
   ): Promise<{ stdout: string; outcome: ExecOutcome }>;
 }
 
@@ -94,18 +95,16 @@ async function probeRound(
 ): Promise<RoundResult> {
   const clock = input.clock ?? SYSTEM_CLOCK;
   const nonce = crypto.randomBytes(8).toString('hex');
-  const argv = [
-    'sh',
-    '-c',
-    VERIFY_PROBE,
-    'holdfast-probe',
+  const argv = ['sh', '-c', VERIFY_PROBE, 'holdfast-probe'];
+  // Nonce, timing and peers over stdin: the target must not learn which peers are probed, or when.
+  const stdin = [
     nonce,
     String(input.probeSeconds),
     (holdMs / 1000).toFixed(1),
     ...peers.flatMap((p) => [p.address, String(p.port)]),
-  ];
+  ].join(' ');
   // nc's own timeout, the KILL after it, and a few seconds for the exec and ss: a stopped script ends here.
-  const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: (input.probeSeconds + 2 + 5) * 1000 + holdMs };
+  const bounds = { maxBytes: 4 * 1024 * 1024, timeoutMs: (input.probeSeconds + 2 + 5) * 1000 + holdMs, stdin };
   // Dated before the exec starts, so the sample's date below is never later than when it was really taken.
   const started = clock.now();
   const { stdout, outcome } = await collector.run(argv, bounds);
@@ -207,8 +206,8 @@ export async function checkIsolation(input: IsolationCheckInput): Promise<Contai
   let sample: RoundResult['sample'];
   try {
     const nonce = crypto.randomBytes(8).toString('hex');
-    const bounds = { maxBytes: 16 * 1024 * 1024, timeoutMs: 15_000 };
-    const observed = await collector.run(['sh', '-c', VERIFY_OBSERVE, 'holdfast-verify', nonce], bounds);
+    const bounds = { maxBytes: 16 * 1024 * 1024, timeoutMs: 15_000, stdin: nonce };
+    const observed = await collector.run(['sh', '-c', VERIFY_OBSERVE, 'holdfast-verify'], bounds);
     const sections = splitSections(observed.stdout, nonce);
     notes.push(...describeOutcome('socket table', observed.outcome, bounds));
     if (!sections.has('end')) notes.push('the socket table output ended early: some connections may be missing');
