@@ -275,7 +275,8 @@ describe('alert formats over HTTP', () => {
 });
 
 describe('Temporal away', () => {
-  test('an alert Temporal does not take within the deadline is answered 503 with Retry-After, not left hanging', async () => {
+  /** An API whose Temporal never answers, with a 200 ms delivery deadline, optionally with a spool. */
+  async function stalledApi(spool?: AlertSpool) {
     const stalled = new RecordingSink();
     stalled.deliver = () => new Promise<string>(() => undefined); // Temporal never answers
     const metrics = createApiMetrics();
@@ -293,17 +294,25 @@ describe('Temporal away', () => {
           formats: ALERT_FORMATS,
           defaultCluster: 'default-cluster',
           deliveryDeadlineMs: 200,
+          ...(spool ? { spool } : {}),
         }),
       ],
     });
-    try {
-      const started = Date.now();
-      const res = await app.inject({
+    const post = () =>
+      app.inject({
         method: 'POST',
         url: '/v1/alerts/falco',
         payload: fixture('falco-terminal-shell.json'),
         headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
       });
+    return { app, post };
+  }
+
+  test('an alert Temporal does not take within the deadline is answered 503 with Retry-After, not left hanging', async () => {
+    const { app, post } = await stalledApi();
+    try {
+      const started = Date.now();
+      const res = await post();
       assert.equal(res.statusCode, 503, res.body);
       assert.equal(res.headers['retry-after'], '10');
       assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
@@ -314,37 +323,10 @@ describe('Temporal away', () => {
   });
 
   test('with a spool, an alert Temporal does not take is fsynced and answered 202 spooled; later ones queue behind', async () => {
-    const stalled = new RecordingSink();
-    stalled.deliver = () => new Promise<string>(() => undefined);
-    const metrics = createApiMetrics();
-    const intake = new AlertIntake(stalled, { repeatWindowMs: 0, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-spool-route-'));
     const spool = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
-    const app = await buildServer({
-      logger: pino({ level: 'silent' }),
-      readiness: {},
-      tokens: new Map([[INTAKE, 'intake']]),
-      incidents: unusedIncidents,
-      metrics,
-      routes: [
-        alertRoutes({
-          intake,
-          metrics,
-          formats: ALERT_FORMATS,
-          defaultCluster: 'default-cluster',
-          deliveryDeadlineMs: 200,
-          spool,
-        }),
-      ],
-    });
+    const { app, post } = await stalledApi(spool);
     try {
-      const post = () =>
-        app.inject({
-          method: 'POST',
-          url: '/v1/alerts/falco',
-          payload: fixture('falco-terminal-shell.json'),
-          headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
-        });
       const first = await post();
       assert.equal(first.statusCode, 202, first.body);
       assert.equal(first.json().spooled, true);
