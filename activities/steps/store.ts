@@ -12,8 +12,18 @@ import type { StepContext } from './types';
 export async function storeCaptures(ctx: StepContext, step: string, streams: CaptureStream[]): Promise<ArtifactRef[]> {
   const artifacts: ArtifactRef[] = [];
   let stored = 0;
+  // A stream can fail before its turn (its collector was retired because the target killed another of its
+  // commands). Unheard, that 'error' would be uncaught and take the whole worker down: keep it, and raise
+  // it when that stream's turn comes.
+  const failedEarly = new Map<CaptureStream, Error>();
+  for (const capture of streams)
+    capture.body.on('error', (err: Error) => {
+      if (!failedEarly.has(capture)) failedEarly.set(capture, err);
+    });
   try {
     for (const capture of streams) {
+      const early = failedEarly.get(capture) ?? capture.body.errored;
+      if (early) throw early;
       const ref = await ctx.deps.evidence.putArtifact({
         incidentId: ctx.incidentId,
         step,

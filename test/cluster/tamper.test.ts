@@ -63,6 +63,8 @@ const SIGKILL_COLLECTOR_TOOLS = [
 /** Reads the streams in order, as the step stores them; returns the bytes of each and the first failure. */
 async function consume(streams: CaptureStream[]): Promise<{ err?: unknown; bodies: Map<string, Buffer> }> {
   const bodies = new Map<string, Buffer>();
+  // As the worker does (activities/steps/store.ts): a stream failing before its turn is heard, not uncaught.
+  for (const s of streams) s.body.on('error', () => undefined);
   try {
     for (const s of streams) {
       const chunks: Buffer[] = [];
