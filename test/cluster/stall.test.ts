@@ -34,6 +34,8 @@ const RETIRE_MARGIN_MS = 25_000;
 /** Reads the streams in order, as the step stores them; returns the first failure and the time to it. */
 async function consume(streams: CaptureStream[]): Promise<{ err?: unknown; ms: number }> {
   const started = Date.now();
+  // As the worker does (activities/steps/store.ts): a stream failing before its turn is heard, not uncaught.
+  for (const s of streams) s.body.on('error', () => undefined);
   try {
     for (const s of streams) for await (const _ of s.body) void _;
     return { ms: Date.now() - started };
