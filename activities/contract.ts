@@ -16,7 +16,8 @@ import type {
 
 // ---- planIncident ----
 
-export type PlanActivity = (input: { target: AlertTarget; alerts: Alert[] }) => Promise<IncidentPlan>;
+/** `storm`: the cluster's storm incident (alerts beyond the creation limits), planned to act on nothing. */
+export type PlanActivity = (input: { target: AlertTarget; alerts: Alert[]; storm?: boolean }) => Promise<IncidentPlan>;
 
 // ---- step.<name> and undo.<name>: one pair per registered step (activities/steps/registry.ts) ----
 

@@ -23,7 +23,10 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps): HoldfastActivities {
   return {
     ...createPlanActivities(deps.playbooks),
-    ...createStepActivities({ cluster: deps.cluster, evidence: deps.evidence }, deps.observeStep),
+    ...createStepActivities(
+      { cluster: deps.cluster, evidence: deps.evidence, clusterName: deps.config.scope.cluster },
+      deps.observeStep,
+    ),
     ...createNotifyActivities({ notifiers: deps.notifiers }),
     sealEvidence: deps.sealEvidence,
     ...createSelfTestActivities({ s3: deps.s3, bucket: deps.config.s3.bucket, retention: deps.config.retention }),

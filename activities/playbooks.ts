@@ -11,6 +11,7 @@ import {
 } from '../common/plan';
 import { SEVERITIES, severityAtLeast, type Alert, type AlertTarget } from '../common/types';
 import { findStep } from './steps/registry';
+import { protectPlan } from './scope';
 
 /**
  * Playbooks: one YAML file maps matchers (source, rule pattern, minimum severity, namespace, labels)
@@ -115,6 +116,12 @@ const playbookSchema = (sources: readonly string[]) =>
        */
       containAfter: Type.Optional(Duration),
       autoCloseAfter: Type.Optional(Duration),
+      /** An alert about a pod that does not exist is recorded and closed; page tier 1 about it too. */
+      pageIfTargetNotFound: Type.Optional(Type.Boolean()),
+      /** In HOLDFAST_PROTECTED_NAMESPACES memory capture is off; this playbook turns it back on. */
+      inProtectedNamespaces: Type.Optional(
+        Type.Object({ captureMemory: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+      ),
     },
     { additionalProperties: false },
   );
@@ -138,6 +145,8 @@ export interface PlaybookOptions {
   knownNotifiers?: string[];
   /** The sources `match.sources` may name (default: every registered alert format's). */
   alertSources?: readonly string[];
+  /** HOLDFAST_PROTECTED_NAMESPACES: plans for targets there are restricted (activities/scope.ts). Default: none. */
+  protectedNamespaces?: readonly string[];
 }
 
 export class PlaybookError extends Error {
@@ -272,6 +281,7 @@ export function planFor(playbook: PlaybookSpec, apiBaseUrl: string, where = `pla
     // At least a second: the network capture gets its chance before isolation.
     containAfterSeconds: Math.max(1, parseDuration(playbook.containAfter, DEFAULT_CONTAIN_AFTER_SECONDS)),
     autoCloseAfterHours: parseDuration(playbook.autoCloseAfter, 7 * 86400) / 3600,
+    ...(playbook.pageIfTargetNotFound ? { pageIfTargetNotFound: true } : {}),
     apiBaseUrl,
   };
 }
@@ -316,16 +326,16 @@ export function parsePlaybooks(text: string, source: string, opts: PlaybookOptio
       }),
     );
   });
-  return buildPlaybooks(file.playbooks, notifiers, opts.apiBaseUrl, source, opts.knownNotifiers);
+  return buildPlaybooks(file.playbooks, notifiers, opts, source);
 }
 
 function buildPlaybooks(
   specs: PlaybookSpec[],
   notifiers: Array<Record<string, unknown>>,
-  apiBaseUrl: string,
+  opts: PlaybookOptions,
   file?: string,
-  otherNotifiers: string[] = [],
 ): Playbooks {
+  const { apiBaseUrl, knownNotifiers: otherNotifiers = [], protectedNamespaces = [] } = opts;
   // The default playbook pages every notifier, whether defined here or in HOLDFAST_NOTIFIERS.
   const everyNotifier = [...new Set([...notifiers.map((n) => String(n.name)), ...otherNotifiers])];
   return {
@@ -334,13 +344,16 @@ function buildPlaybooks(
     notifiers,
     select(alert, target) {
       const chosen = specs.find((pb) => matches(pb, alert, target)) ?? defaultPlaybook(everyNotifier);
-      return planFor(chosen, apiBaseUrl);
+      return protectPlan(planFor(chosen, apiBaseUrl), target, {
+        namespaces: protectedNamespaces,
+        captureMemory: chosen.inProtectedNamespaces?.captureMemory === true,
+      });
     },
   };
 }
 
 export function loadPlaybooks(file: string | undefined, opts: PlaybookOptions): Playbooks {
-  if (!file) return buildPlaybooks([], [], opts.apiBaseUrl, undefined, opts.knownNotifiers);
+  if (!file) return buildPlaybooks([], [], opts);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

@@ -10,6 +10,11 @@ export interface ParseContext {
   /** Cluster name used when the alert does not say (already validated by configuration). */
   defaultCluster: string;
   /**
+   * The clusters Holdfast serves (HOLDFAST_CLUSTERS): an alert naming another is refused (`unknown_cluster`),
+   * since no worker could act on it. Unset: any valid name (tests of parsing alone).
+   */
+  knownClusters?: ReadonlySet<string>;
+  /**
    * A format that carries several alerts (grouped) reports a bad entry here and goes on with the others, so
    * one bad entry does not lose the group; without it, the first bad entry refuses the whole body.
    */
@@ -89,11 +94,13 @@ export const REJECTION_REASONS = [
   'unsupported',
   'invalid_value',
   'not_actionable',
+  'unknown_cluster',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 const REASON_PATTERNS: Array<[RegExp, RejectionReason]> = [
   [/names neither a pod/, 'not_actionable'],
+  [/a cluster Holdfast does not serve/, 'unknown_cluster'],
   [/name is not valid|must not be empty/, 'invalid_name'],
   [/is required|non-empty|needs its/, 'missing_field'],
   [/must be (a string|an object|strings)|must be a number|values must be strings/, 'wrong_type'],

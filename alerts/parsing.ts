@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import type { AlertTarget, Severity } from '../common/types';
 import { boundedText, nameProblem, stripControlChars, type NameKind } from '../common/k8s-names';
-import { AlertNotActionable, AlertRejected } from './format';
+import { AlertNotActionable, AlertRejected, type ParseContext } from './format';
 
 export const LIMITS = {
   /** Alert.summary, UTF-8 bytes. */
@@ -65,7 +65,8 @@ export interface TargetInput {
   pod?: { value: unknown; field: string };
   container?: { value: unknown; field: string };
   node?: { value: unknown; field: string };
-  defaultCluster: string;
+  /** The parse context: the default cluster, and the clusters served. */
+  scope: Pick<ParseContext, 'defaultCluster' | 'knownClusters'>;
 }
 
 /**
@@ -73,9 +74,13 @@ export interface TargetInput {
  * nor a node cannot be keyed to an incident: it is not actionable (AlertNotActionable, naming `missingField`).
  */
 export function buildTarget(input: TargetInput, missingField: string): AlertTarget {
-  const cluster = optionalName('cluster', input.cluster?.value, input.cluster?.field ?? '') ?? input.defaultCluster;
+  const named = optionalName('cluster', input.cluster?.value, input.cluster?.field ?? '');
+  const cluster = named ?? input.scope.defaultCluster;
   const clusterProblem = nameProblem('cluster', cluster);
   if (clusterProblem) throw new AlertRejected(input.cluster?.field ?? '', clusterProblem);
+  // The alert's cluster is where the response acts: one no worker serves is refused, never acted on elsewhere.
+  if (named && input.scope.knownClusters && !input.scope.knownClusters.has(named))
+    throw new AlertRejected(input.cluster?.field ?? '', 'names a cluster Holdfast does not serve');
   const namespace = optionalName('namespace', input.namespace?.value, input.namespace?.field ?? '');
   const pod = optionalName('pod', input.pod?.value, input.pod?.field ?? '');
   const container = optionalName('container', input.container?.value, input.container?.field ?? '');

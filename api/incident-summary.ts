@@ -29,3 +29,8 @@ export function incidentSummary(target: AlertTarget, first?: { rule?: string; se
   if (rule) parts.push(`\`${rule}\``);
   return parts.join(' · ');
 }
+
+/** The storm incident's line: Holdfast's own words and the validated cluster name only. */
+export function stormSummary(cluster: string): string {
+  return `storm · ${isValidName('cluster', cluster) ? cluster : '?'} · alerts beyond the incident creation limits`;
+}

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { DEFAULT_INCIDENT_LIMITS, type IncidentLimits } from '../common/config';
 import type { Alert, AlertTarget } from '../common/types';
 import { incidentIdFromRunId, incidentWorkflowId, type AlertBatch, type IncomingAlert } from '../workflows/definitions';
 
@@ -19,8 +20,11 @@ import { incidentIdFromRunId, incidentWorkflowId, type AlertBatch, type Incoming
  */
 
 export interface IntakeSink {
-  /** Signal-with-start: opens the incident if none is open for this key; returns the run that got the alerts. */
-  deliver(workflowId: string, target: AlertTarget, batch: AlertBatch): Promise<string>;
+  /**
+   * Signal-with-start: opens the incident if none is open for this key; returns the run that got the alerts.
+   * `storm`: the key is a cluster's storm incident (alerts beyond the creation limits), which acts on nothing.
+   */
+  deliver(workflowId: string, target: AlertTarget, batch: AlertBatch, storm?: boolean): Promise<string>;
   /** Plain signal for repeat counts and resolved notices: never opens an incident. False if none is open. */
   signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean>;
   /**
@@ -33,6 +37,8 @@ export interface IntakeSink {
    * ids of the alert instances it held (its memo). Undefined when it is open, or closed otherwise.
    */
   resolvedInstances?(workflowId: string): Promise<ResolvedInstances | undefined>;
+  /** The key's open run and its incident, if one is running (an incident this process has not delivered to yet). */
+  openRun?(workflowId: string): Promise<{ runId: string; incidentId: string } | undefined>;
 }
 
 export interface ResolvedInstances {
@@ -68,7 +74,20 @@ export interface IntakeOptions {
    * sender id) is answered with that incident instead of opening a new one (default 0: off).
    */
   resolveSticksMs?: number;
+  /**
+   * How many incidents may open: per alert source and per namespace per minute (token buckets of that size),
+   * and per request. An alert that would open one beyond them goes to its cluster's storm incident instead
+   * (recorded, counted, paged once, never lost). Unset: no limit.
+   */
+  creation?: CreationLimits;
   onError?: (err: unknown, workflowId: string) => void;
+}
+
+export type CreationLimits = IncidentLimits;
+
+/** One request's count of the incidents it opened, against CreationLimits.perRequest. */
+export interface RequestBudget {
+  opened: number;
 }
 
 /** The options the API runs with (api/main.ts); benches load the same. */
@@ -82,6 +101,7 @@ export const API_INTAKE_OPTIONS: IntakeOptions = {
   maxInFlight: 64,
   maxKeys: 100_000,
   resolveSticksMs: 24 * 3600_000,
+  creation: DEFAULT_INCIDENT_LIMITS,
 };
 
 export interface Accepted {
@@ -91,6 +111,15 @@ export interface Accepted {
   deduplicated: boolean;
   /** The alert re-sent an instance of an incident a responder resolved: it opened nothing. */
   alreadyResolved?: boolean;
+  /** Opening an incident for it was beyond the creation limits: it went to the cluster's storm incident. */
+  storm?: boolean;
+}
+
+/** A new alert on its way into a key: its fingerprint, and the caller's signal to withdraw it. */
+interface Arrival {
+  alert: Alert;
+  fingerprint: string;
+  signal?: AbortSignal;
 }
 
 interface Waiter {
@@ -123,6 +152,12 @@ interface RecentDelivery {
 
 interface KeyState {
   target: AlertTarget;
+  /** The cluster's storm incident (see CreationLimits): it takes alerts of many targets and acts on none. */
+  storm: boolean;
+  /** This key may open an incident: it passed the creation limits (or it is a storm key). */
+  admitted: boolean;
+  /** Whether an incident turned out to be open for a key that was not admitted (asked once). */
+  openCheck?: Promise<boolean>;
   pending: Waiter[];
   inFlight: boolean;
   /** The run that took the last delivery, and its incident. */
@@ -145,6 +180,18 @@ interface KeyState {
 }
 
 const DEFAULT_MAX_BATCH_BYTES = 128 * 1024;
+/** Creation buckets remembered (per source and per namespace); the least recently used are forgotten first. */
+const MAX_CREATION_BUCKETS = 10_000;
+
+/** The workflow id of a cluster's storm incident: one per cluster, apart from every pod's and node's. */
+export function stormWorkflowId(cluster: string): string {
+  return `incident/${cluster}/storm`;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
 const DEFAULT_REPEAT_FLUSH_MAX_MS = 60_000;
 
 /** Identical alerts: same source, rule, severity, target and text; ids and timestamps differ between repeats. */
@@ -174,6 +221,8 @@ export class AlertIntake {
   private readonly keys = new Map<string, KeyState>();
   private inFlight = 0;
   private readonly slotWaiters: Array<() => void> = [];
+  private readonly sourceBuckets = new Map<string, Bucket>();
+  private readonly namespaceBuckets = new Map<string, Bucket>();
 
   constructor(
     private readonly sink: IntakeSink,
@@ -184,10 +233,68 @@ export class AlertIntake {
    * Accepts one firing alert; resolves once it is durable in Temporal (or folded into one that is). Aborting
    * `signal` withdraws it if it has not left yet; one already on its way may still land.
    */
-  accept(alert: Alert, signal?: AbortSignal): Promise<Accepted> {
+  accept(alert: Alert, signal?: AbortSignal, request?: RequestBudget): Promise<Accepted> {
     const workflowId = incidentWorkflowId(alert.target);
     const fingerprint = alertFingerprint(alert);
     const state = this.stateFor(workflowId, alert.target);
+    // A repeat folds into its delivery wherever that went; a new alert for a key that may not open an
+    // incident yet goes to the cluster's storm incident.
+    const arrival: Arrival = { alert, fingerprint, signal };
+    if (!state.admitted && !this.isRepeat(state, fingerprint) && !this.admit(state, alert, request))
+      return this.divert(workflowId, state, arrival);
+    return this.enqueue(workflowId, state, arrival);
+  }
+
+  /**
+   * An alert that may not open an incident: to the key's incident if one is open after all (this process did
+   * not know it, e.g. after a restart), else to the cluster's storm incident.
+   */
+  private async divert(workflowId: string, state: KeyState, arrival: Arrival): Promise<Accepted> {
+    const openRun = this.sink.openRun?.bind(this.sink);
+    state.openCheck ??= openRun
+      ? this.withSlot(() => openRun(workflowId)).then(
+          (run) => {
+            if (run && !state.run) state.run = run;
+            if (run) state.admitted = true;
+            return run !== undefined;
+          },
+          () => false,
+        )
+      : Promise.resolve(false);
+    if ((await state.openCheck) && state.admitted) return this.enqueue(workflowId, state, arrival);
+    const cluster = arrival.alert.target.cluster;
+    const storm = this.stateFor(stormWorkflowId(cluster), { cluster }, true);
+    const accepted = await this.enqueue(stormWorkflowId(cluster), storm, arrival);
+    return { ...accepted, storm: true };
+  }
+
+  private isRepeat(state: KeyState, fingerprint: string): boolean {
+    const recent = state.recent.get(fingerprint);
+    return recent !== undefined && recent.until > Date.now();
+  }
+
+  /**
+   * Whether a new alert for a key not known to have an incident may open one: the request, its source and its
+   * namespace each have room. Either way it stays undecided for the next alert unless admitted.
+   */
+  private admit(state: KeyState, alert: Alert, request?: RequestBudget): boolean {
+    const limits = this.options.creation;
+    if (!limits || state.storm) return (state.admitted = true);
+    if (request && request.opened >= limits.perRequest) return false;
+    const { cluster, namespace = '(host)' } = alert.target;
+    const bySource = (take: boolean) =>
+      takeToken(this.sourceBuckets, `${cluster}/${alert.source}`, limits.perSourcePerMinute, take);
+    const byNamespace = (take: boolean) =>
+      takeToken(this.namespaceBuckets, `${cluster}/${namespace}`, limits.perNamespacePerMinute, take);
+    // Both must have room before either is spent.
+    if (!bySource(false) || !byNamespace(false)) return false;
+    bySource(true);
+    byNamespace(true);
+    if (request) request.opened += 1;
+    return (state.admitted = true);
+  }
+
+  private enqueue(workflowId: string, state: KeyState, { alert, fingerprint, signal }: Arrival): Promise<Accepted> {
     const now = Date.now();
     if (state.recent.size > 1000) {
       for (const [fp, entry] of state.recent) if (entry.until <= now) state.recent.delete(fp);
@@ -274,12 +381,14 @@ export class AlertIntake {
     return this.keys.size;
   }
 
-  private stateFor(workflowId: string, target: AlertTarget): KeyState {
+  private stateFor(workflowId: string, target: AlertTarget, storm = false): KeyState {
     let state = this.keys.get(workflowId);
     if (!state) {
       if (this.keys.size >= this.options.maxKeys) this.evictIdle();
       state = {
         target,
+        storm,
+        admitted: storm || !this.options.creation,
         pending: [],
         inFlight: false,
         recent: new Map(),
@@ -328,10 +437,12 @@ export class AlertIntake {
         const sentAt = Date.now();
         try {
           const runId = await this.withSlot(() =>
-            this.sink.deliver(workflowId, state.target, {
-              alerts: batch.map((w) => w.incoming),
-              repeats: repeats.map(({ latest: _, ...r }) => r),
-            }),
+            this.sink.deliver(
+              workflowId,
+              state.target,
+              { alerts: batch.map((w) => w.incoming), repeats: repeats.map(({ latest: _, ...r }) => r) },
+              state.storm,
+            ),
           );
           let existed = state.run?.runId === runId;
           if (!existed) {
@@ -471,9 +582,10 @@ export class AlertIntake {
         this.sink.signalOpen(workflowId, { alerts: [], repeats: repeats.map(({ latest: _, ...r }) => r) }),
       );
       if (!open) {
-        // The incident closed meanwhile: these alerts are news again, so they open a new incident.
+        // The incident closed meanwhile: these alerts are news again, so they open a new incident (within the limits).
         state.recent.clear();
         state.run = undefined;
+        state.admitted = state.storm || !this.options.creation;
         // Re-sends of an instance the closed incident already had are not news: a resolve sticks.
         for (const r of repeats.filter((repeat) => repeat.count > 0)) {
           const reopened = this.accept(r.latest);
@@ -486,4 +598,25 @@ export class AlertIntake {
       this.options.onError?.(err, workflowId);
     }
   }
+}
+
+/**
+ * Takes a token from the named bucket (`perMinute` deep, refilled evenly over a minute) if `take`, else only
+ * tells whether one is there. Buckets beyond MAX_CREATION_BUCKETS are forgotten oldest first (a full bucket).
+ */
+function takeToken(buckets: Map<string, Bucket>, name: string, perMinute: number, take: boolean): boolean {
+  const now = Date.now();
+  let bucket = buckets.get(name);
+  if (!bucket) {
+    if (buckets.size >= MAX_CREATION_BUCKETS) buckets.delete(buckets.keys().next().value!);
+    bucket = { tokens: perMinute, at: now };
+  }
+  bucket.tokens = Math.min(perMinute, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
+  bucket.at = now;
+  // Re-inserted: the map's order is least recently used first.
+  buckets.delete(name);
+  buckets.set(name, bucket);
+  if (bucket.tokens < 1) return false;
+  if (take) bucket.tokens -= 1;
+  return true;
 }

@@ -46,8 +46,9 @@ async function main(): Promise<void> {
   const metrics = createApiMetrics();
   // The API never holds the private key: public keys come from the bucket, where the worker publishes them.
   const evidence = createEvidenceReadServices(config, s3);
-  const intake = new AlertIntake(temporalSink(client, config.temporal.taskQueue), {
+  const intake = new AlertIntake(temporalSink(client, config.scope.clusters), {
     ...API_INTAKE_OPTIONS,
+    creation: config.scope.incidentLimits,
     onError: (err, workflowId) => logger.error({ err, workflowId }, 'alert delivery to Temporal failed'),
   });
   const app = await buildServer({
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
         metrics,
         formats: ALERT_FORMATS,
         defaultCluster: config.api.defaultCluster,
+        knownClusters: new Set(config.scope.clusters.keys()),
         ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
       }),
       ...evidenceRouteGroup(evidence),

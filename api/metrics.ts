@@ -7,8 +7,8 @@ export function createApiMetrics() {
   const alertsReceived = new client.Counter({
     name: 'holdfast_alerts_received_total',
     help:
-      'Alerts received, by source format and outcome (accepted, deduplicated, resolved, rejected, not_actionable, ' +
-      'unauthorized, failed); rejected ones also by a bounded reason.',
+      'Alerts received, by source format and outcome (accepted, deduplicated, storm: beyond the incident creation ' +
+      'limits, resolved, rejected, not_actionable, unauthorized, failed, spooled); rejected ones also by a bounded reason.',
     labelNames: ['source', 'outcome', 'reason'] as const,
     registers: [registry],
   });

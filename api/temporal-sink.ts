@@ -1,15 +1,27 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
 import type { AlertTarget } from '../common/types';
-import { alertsSignal, INCIDENT_WORKFLOW, type AlertBatch, type IncidentInput } from '../workflows/definitions';
-import { incidentSummary } from './incident-summary';
+import {
+  alertsSignal,
+  incidentIdFromRunId,
+  INCIDENT_WORKFLOW,
+  type AlertBatch,
+  type IncidentInput,
+} from '../workflows/definitions';
+import { incidentSummary, stormSummary } from './incident-summary';
 import type { IntakeSink } from './intake';
 
-/** The intake's way into Temporal: one deterministic workflow id per incident key. */
-export function temporalSink(client: Client, taskQueue: string): IntakeSink {
+/**
+ * The intake's way into Temporal: one deterministic workflow id per incident key, started on the task queue
+ * of the worker that serves the target's cluster (`clusters`: cluster name → task queue).
+ */
+export function temporalSink(client: Client, clusters: ReadonlyMap<string, string>): IntakeSink {
   return {
-    async deliver(workflowId: string, target: AlertTarget, batch: AlertBatch): Promise<string> {
-      const input: IncidentInput = { key: workflowId, target, alerts: [] };
+    async deliver(workflowId: string, target: AlertTarget, batch: AlertBatch, storm?: boolean): Promise<string> {
+      const taskQueue = clusters.get(target.cluster);
+      // Parsing refuses an unknown cluster; this guards a caller that did not parse.
+      if (!taskQueue) throw new Error(`no worker serves cluster "${target.cluster}"`);
+      const input: IncidentInput = { key: workflowId, target, alerts: [], ...(storm ? { storm: true } : {}) };
       const handle = await client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
         taskQueue,
         workflowId,
@@ -23,7 +35,7 @@ export function temporalSink(client: Client, taskQueue: string): IntakeSink {
           ...(target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: target.pod }] : []),
         ],
         // The Temporal UI's one line for this incident; used only when this call starts the run.
-        staticSummary: incidentSummary(target, batch.alerts[0]?.alert),
+        staticSummary: storm ? stormSummary(target.cluster) : incidentSummary(target, batch.alerts[0]?.alert),
       });
       return handle.signaledRunId;
     },
@@ -48,6 +60,19 @@ export function temporalSink(client: Client, taskQueue: string): IntakeSink {
           ? resolved.instances.filter((id): id is string => typeof id === 'string')
           : [];
         return { incidentId, at: resolved.at, instances };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
+    },
+    async openRun(workflowId: string) {
+      try {
+        const description = await client.workflow.getHandle(workflowId).describe();
+        if (description.status.name !== 'RUNNING') return undefined;
+        const memo = description.memo?.incident as { incidentId?: unknown } | undefined;
+        const incidentId =
+          typeof memo?.incidentId === 'string' ? memo.incidentId : incidentIdFromRunId(description.runId);
+        return { runId: description.runId, incidentId };
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;

@@ -174,7 +174,16 @@ async function main(): Promise<void> {
     });
   }
   const metrics = createApiMetrics();
-  const intake = new AlertIntake(temporalSink(client, taskQueue), API_INTAKE_OPTIONS);
+  const intake = new AlertIntake(
+    temporalSink(
+      client,
+      new Map([
+        ['bench-repeats', taskQueue],
+        ['bench-distinct', taskQueue],
+      ]),
+    ),
+    API_INTAKE_OPTIONS,
+  );
   // With --spool-after-ms, the API's spool is the 202 point once Temporal is slower than that.
   const spoolAfterMs = values['spool-after-ms'] ? Number(values['spool-after-ms']) : undefined;
   const spool =

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { nameProblem } from './k8s-names';
 
 /**
  * Every setting the API, the worker and the CLI read, in one place: nothing else in the product reads
@@ -56,7 +57,42 @@ export interface HoldfastConfig {
     metricsPort: number;
   };
   logging: LoggingSettings;
+  scope: ScopeSettings;
 }
+
+/**
+ * What Holdfast may act on, and how fast incidents may open. A worker serves one cluster on its own task
+ * queue (`HOLDFAST_CLUSTER_NAME`, `HOLDFAST_TASK_QUEUE`); the API routes each alert to the queue of the
+ * cluster it names and refuses a cluster it does not know (HOLDFAST_CLUSTERS).
+ */
+export interface ScopeSettings {
+  /** The cluster this worker acts on, and the API's cluster for alerts that name none. */
+  cluster: string;
+  /** Every cluster the API accepts alerts for, with the task queue of the worker that serves it. */
+  clusters: ReadonlyMap<string, string>;
+  /**
+   * Namespaces where containment needs an approval that defaults to reject, memory capture is off unless the
+   * playbook turns it on, and preserve only records: a response aimed at kube-system must not take DNS down.
+   */
+  protectedNamespaces: readonly string[];
+  /** Incidents opened per minute per alert source and per namespace, and by one request; the rest go to the storm incident. */
+  incidentLimits: IncidentLimits;
+}
+
+export interface IncidentLimits {
+  perSourcePerMinute: number;
+  perNamespacePerMinute: number;
+  perRequest: number;
+}
+
+/** New incidents per minute per source and per namespace, and per request, unless configured. */
+export const DEFAULT_INCIDENT_LIMITS: IncidentLimits = {
+  perSourcePerMinute: 60,
+  perNamespacePerMinute: 20,
+  perRequest: 50,
+};
+
+export const DEFAULT_PROTECTED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'holdfast'] as const;
 
 export interface EvidenceSettings {
   /** Legal hold on every object written. */
@@ -254,6 +290,69 @@ function tlsFiles(env: Env, cwd: string): { certFile: string; keyFile: string } 
   return { certFile: path.resolve(cwd, cert), keyFile: path.resolve(cwd, key) };
 }
 
+/** A list of Kubernetes names, comma-separated; each checked, so a typo fails the start rather than matching nothing. */
+function nameList(env: Env, name: string, kind: 'cluster' | 'namespace'): string[] | undefined {
+  const raw = nonEmpty(env, name);
+  if (raw === undefined) return undefined;
+  const names = raw
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const n of names) {
+    const problem = nameProblem(kind, n);
+    if (problem) throw new ConfigError(`${name}: "${n.slice(0, 64)}": ${problem}`);
+  }
+  return names;
+}
+
+/**
+ * HOLDFAST_CLUSTERS: `name[=taskQueue],...` (a bare name is served on HOLDFAST_TASK_QUEUE); unset: the one
+ * cluster HOLDFAST_CLUSTER_NAME on HOLDFAST_TASK_QUEUE. The worker's own cluster is HOLDFAST_CLUSTER_NAME, else the first listed.
+ */
+function scopeSettings(env: Env, taskQueue: string): ScopeSettings {
+  const clusters = new Map<string, string>();
+  for (const entry of (nonEmpty(env, 'HOLDFAST_CLUSTERS') ?? '').split(',')) {
+    if (entry.trim() === '') continue;
+    const [name = '', queue] = entry.split('=').map((part) => part.trim());
+    const problem = nameProblem('cluster', name);
+    if (problem) throw new ConfigError(`HOLDFAST_CLUSTERS: "${name.slice(0, 64)}": ${problem}`);
+    if (queue !== undefined && !/^[A-Za-z0-9._-]{1,200}$/.test(queue))
+      throw new ConfigError(`HOLDFAST_CLUSTERS: the task queue of "${name}" must be 1-200 of A-Z a-z 0-9 . _ -`);
+    clusters.set(name, queue ?? taskQueue);
+  }
+  const named = nonEmpty(env, 'HOLDFAST_CLUSTER_NAME');
+  const cluster = named ?? clusters.keys().next().value ?? 'default';
+  const problem = nameProblem('cluster', cluster);
+  if (problem) throw new ConfigError(`HOLDFAST_CLUSTER_NAME: ${problem}`);
+  if (clusters.size === 0) clusters.set(cluster, taskQueue);
+  else if (named && !clusters.has(named))
+    throw new ConfigError(`HOLDFAST_CLUSTER_NAME "${named}" is not one of HOLDFAST_CLUSTERS`);
+  return {
+    cluster,
+    clusters,
+    protectedNamespaces: nameList(env, 'HOLDFAST_PROTECTED_NAMESPACES', 'namespace') ?? [
+      ...DEFAULT_PROTECTED_NAMESPACES,
+    ],
+    incidentLimits: {
+      perSourcePerMinute: intSetting(
+        env,
+        'HOLDFAST_INCIDENTS_PER_SOURCE_PER_MINUTE',
+        DEFAULT_INCIDENT_LIMITS.perSourcePerMinute,
+        1,
+        1_000_000,
+      ),
+      perNamespacePerMinute: intSetting(
+        env,
+        'HOLDFAST_INCIDENTS_PER_NAMESPACE_PER_MINUTE',
+        DEFAULT_INCIDENT_LIMITS.perNamespacePerMinute,
+        1,
+        1_000_000,
+      ),
+      perRequest: intSetting(env, 'HOLDFAST_INCIDENTS_PER_REQUEST', DEFAULT_INCIDENT_LIMITS.perRequest, 1, 10_000),
+    },
+  };
+}
+
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): HoldfastConfig {
   const mode = (env.HOLDFAST_RETENTION_MODE ?? 'GOVERNANCE').toUpperCase();
   if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') {
@@ -269,6 +368,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
   const spoolMaxBytes = intSetting(env, 'HOLDFAST_SPOOL_MAX_MB', 1024, 1, 1024 * 1024) * 1024 * 1024;
   const spoolAfterMs = intSetting(env, 'HOLDFAST_SPOOL_AFTER_MS', 5000, 1, 60_000);
   const tls = tlsFiles(env, cwd);
+  const taskQueue = env.HOLDFAST_TASK_QUEUE ?? 'holdfast';
+  const scope = scopeSettings(env, taskQueue);
   return {
     dataDir: path.resolve(cwd, env.HOLDFAST_DATA_DIR ?? '.holdfast'),
     api: {
@@ -286,7 +387,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
         10_000_000,
       ),
       ...(tls ? { tls } : {}),
-      defaultCluster: env.HOLDFAST_CLUSTER_NAME ?? 'default',
+      defaultCluster: scope.cluster,
       ...(spoolDir
         ? { spool: { dir: path.resolve(cwd, spoolDir), maxBytes: spoolMaxBytes, afterMs: spoolAfterMs } }
         : {}),
@@ -294,7 +395,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
     temporal: {
       address: nonEmpty(env, 'TEMPORAL_ADDRESS'),
       namespace: env.TEMPORAL_NAMESPACE ?? 'holdfast',
-      taskQueue: env.HOLDFAST_TASK_QUEUE ?? 'holdfast',
+      taskQueue,
       uiUrl: baseUrl(env, 'HOLDFAST_TEMPORAL_UI_URL'),
     },
     s3: {
@@ -316,6 +417,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
       level: env.HOLDFAST_LOG_LEVEL ?? 'info',
       format: env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'auto',
     },
+    scope,
   };
 }
 

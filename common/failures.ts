@@ -21,6 +21,11 @@ export const FailureType = {
    */
   PodReplaced: 'PodReplaced',
   /**
+   * The pod the alert names does not exist (and the incident had not pinned one): the incident closes as
+   * "target not found" without capturing, containing or sealing.
+   */
+  TargetNotFound: 'TargetNotFound',
+  /**
    * A collector command's output stopped advancing (a process in the target, which shares the collector's PID
    * namespace, may have stopped it with SIGSTOP). Retried once on a fresh collector; a second stall is final.
    */
@@ -54,6 +59,7 @@ export const NON_RETRYABLE: readonly FailureType[] = [
   T.ClusterUnavailable,
   T.StepNotApplicable,
   T.PodReplaced,
+  T.TargetNotFound,
   T.ObjectLockUnavailable,
   T.UnknownStep,
   T.UnknownNotifier,
@@ -126,6 +132,12 @@ export class StepNotApplicable extends HoldfastFailure {
 export class PodReplaced extends HoldfastFailure {
   constructor(message: string, options?: { cause?: unknown }) {
     super(T.PodReplaced, message, options);
+  }
+}
+
+export class TargetNotFound extends HoldfastFailure {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.TargetNotFound, message, options);
   }
 }
 

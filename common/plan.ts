@@ -61,6 +61,10 @@ export interface IncidentPlan {
   containAfterSeconds?: number;
   /** Close the incident by itself after this long without resolution (0 = never). */
   autoCloseAfterHours: number;
+  /** When the pod the alert names does not exist: page tier 1 about it (default: only record it and close). */
+  pageIfTargetNotFound?: boolean;
+  /** What the planner changed in the playbook's plan and why (a protected namespace, a storm), in its own words. */
+  notes?: string[];
   /** Link base for notifications (the API's public URL). */
   apiBaseUrl: string;
 }

@@ -23,6 +23,7 @@ export function buildAdapters(
   const playbooks = loadPlaybooks(config.playbooks.file, {
     apiBaseUrl: config.api.publicUrl,
     knownNotifiers: configuredNotifiers.map((n) => n.name),
+    protectedNamespaces: config.scope.protectedNamespaces,
   });
   const notifierConfigs = [...parseNotifierConfigs(JSON.stringify(playbooks.notifiers)), ...configuredNotifiers];
   const evidence = createEvidenceServices(config, s3);

@@ -17,6 +17,11 @@ export interface IncidentInput {
   alerts: IncomingAlert[];
   /** Set only by the incident itself when it continues as new: what the next run resumes from. */
   continued?: ContinuedIncident;
+  /**
+   * The cluster's storm incident: alerts beyond the incident creation limits, about many targets. It acts on
+   * nothing (no preserve, capture or containment): it keeps and counts them, seals them and pages once.
+   */
+  storm?: boolean;
 }
 
 /** An alert plus the fingerprint the API computed for it (identical alerts share one). */
@@ -138,6 +143,16 @@ export interface IncidentStatus {
   alertsNotKept?: number;
   /** How many times the incident continued as new while it waited (each run's history stays bounded). */
   runs?: number;
+  /**
+   * The cluster's storm incident: alerts beyond the incident creation limits, about many targets, kept and
+   * counted; nothing is done to their targets.
+   */
+  storm?: boolean;
+  /**
+   * How the incident ended when not by a responder or by itself: `target-not-found`, the pod the alert named
+   * does not exist (closed after preserve; nothing captured, contained or sealed).
+   */
+  outcome?: 'target-not-found';
   acknowledgedBy?: string;
   resolvedBy?: string;
   manifestKey?: string;

@@ -116,7 +116,7 @@ export class IncidentState {
 
   constructor(
     incidentId: string,
-    input: { key: string; target: AlertTarget },
+    input: { key: string; target: AlertTarget; storm?: boolean },
     private readonly hooks: IncidentStateHooks,
   ) {
     // Key order is the status's JSON shape: keep it.
@@ -130,6 +130,7 @@ export class IncidentState {
       startedAt: hooks.now(),
       steps: [],
       alertCount: 0,
+      ...(input.storm ? { storm: true } : {}),
     };
     this.hasPod = Boolean(input.target.namespace && input.target.pod);
   }
@@ -386,6 +387,24 @@ export class IncidentState {
     record.error = error;
     record.state = 'failed';
     if (failure !== undefined) this.failures.push({ step: failure, error });
+  }
+
+  /**
+   * The pod the alert names does not exist: the step is skipped with the reason, and the incident closes as
+   * "target not found" once the workflow sees it (nothing to capture, contain or seal).
+   */
+  targetNotFound(record: StepStatus, error: string): void {
+    this.notApplicable(record, error);
+    this.status.outcome = 'target-not-found';
+  }
+
+  get targetMissing(): boolean {
+    return this.status.outcome === 'target-not-found';
+  }
+
+  /** Something the incident as a whole has to say, in Holdfast's own words. */
+  note(text: string): void {
+    (this.status.notes ??= []).push(text);
   }
 
   /** The step found nothing to do (not a failure): skipped, with the reason kept as its error. */

@@ -87,6 +87,7 @@ export async function runStep(
     const tamper = tamperOfFailure(failureType(err), innermost(err)?.message);
     if (tamper) state.tampered([{ step: step.name, ...tamper }]);
     if (failureType(err) === FailureType.StepNotApplicable) state.notApplicable(record, message);
+    else if (failureType(err) === FailureType.TargetNotFound) state.targetNotFound(record, message);
     else state.fail(record, message, `${kind === 'undo' ? 'undo.' : ''}${step.name}`);
     return undefined;
   } finally {

@@ -113,6 +113,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   upsertIncidentSearchAttributes(incident);
   const plan = await planResponse(incident);
   await respond(incident, plan);
+  if (targetNotFound(incident)) return await closeTargetNotFound(incident, plan);
   await seal(incident);
   const event = pageEvent(incident, plan);
   const paged = await escalateAndWait(incident, plan, event);
@@ -199,8 +200,14 @@ function upsertIncidentSearchAttributes({ state }: Incident): void {
 async function planResponse({ state }: Incident): Promise<IncidentPlan> {
   const record = state.track('plan', 'plan');
   state.start(record);
-  const plan = await planIncident({ target: state.target, alerts: state.alerts.map((r) => r.alert) });
-  state.succeed(record, { notes: [`playbook ${plan.playbook}${plan.dryRun ? ' (dry run)' : ''}`], artifacts: [] });
+  const plan = await planIncident({
+    target: state.target,
+    alerts: state.alerts.map((r) => r.alert),
+    ...(state.status.storm ? { storm: true } : {}),
+  });
+  // The planner's own notes (a protected namespace, a storm) say what it changed in the playbook and why.
+  const notes = [`playbook ${plan.playbook}${plan.dryRun ? ' (dry run)' : ''}`, ...(plan.notes ?? [])];
+  state.succeed(record, { notes, artifacts: [] });
   state.end(record);
   state.planned(plan);
   log.info('incident planned', { incidentId: state.incidentId, playbook: plan.playbook, dryRun: plan.dryRun });
@@ -212,6 +219,7 @@ async function respond(incident: Incident, plan: IncidentPlan): Promise<void> {
   try {
     await incident.pipeline.run(async () => {
       await preserve(incident, plan);
+      if (targetNotFound(incident)) return;
       pageOnOpen(incident, plan);
       // Incidents started before the grace existed replay waiting for every capture before containing.
       if (!patched('containment-grace')) {
@@ -235,6 +243,34 @@ async function preserve({ state }: Incident, plan: IncidentPlan): Promise<void> 
   if (!plan.preserve) return;
   state.setPhase('preserving');
   await runStep(state, state.track(plan.preserve.name, 'preserve'), 'step', plan.preserve, plan);
+}
+
+/**
+ * The alert named a pod that does not exist (a typo, or an attacker's invention meant to make Holdfast page
+ * and write Object-Locked evidence for nothing). Incidents started before this replay the old path.
+ */
+function targetNotFound({ state }: Incident): boolean {
+  return state.targetMissing && patched('target-not-found');
+}
+
+/**
+ * Closes an incident whose pod does not exist: recorded (the preserve step says why), nothing captured,
+ * contained or sealed, and paged only when the playbook asks (`pageIfTargetNotFound`).
+ */
+async function closeTargetNotFound(incident: Incident, plan: IncidentPlan): Promise<IncidentStatus> {
+  const { state } = incident;
+  const { namespace, pod } = state.target;
+  state.note(`target not found: pod ${namespace}/${pod} does not exist; nothing was captured, contained or sealed`);
+  if (plan.pageIfTargetNotFound) {
+    sendToTierOne(incident, plan, {
+      ...pageEvent(incident, plan),
+      action: 'open',
+      tier: 1,
+      details: [`the pod ${namespace}/${pod} does not exist: the incident was closed without a response`],
+    });
+    await Promise.allSettled(incident.pages);
+  }
+  return state.finish();
 }
 
 /**
@@ -471,10 +507,9 @@ function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
   const findings = [...state.containmentFindings, ...state.tamperFindings];
   return {
     incidentId,
-    title: `[${severity}] ${state.containmentNotEffective ? 'CONTAINMENT NOT EFFECTIVE: ' : ''}${alert.rule}`.slice(
-      0,
-      200,
-    ),
+    title: `[${severity}] ${state.containmentNotEffective ? 'CONTAINMENT NOT EFFECTIVE: ' : ''}${
+      state.status.storm ? 'Alert storm: incidents beyond the creation limits' : alert.rule
+    }`.slice(0, 200),
     ...(findings.length > 0 ? { details: findings } : {}),
     severity,
     summary: alert.summary.slice(0, 1000),

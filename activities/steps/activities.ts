@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { StepActivity, StepActivityInput, StepActivityName, StepResult } from '../contract';
-import { toActivityFailure } from '../../common/failures';
+import { InvalidInput, toActivityFailure } from '../../common/failures';
 import { STEPS } from './registry';
 import type { StepContext, StepDefinition, StepDeps } from './types';
 
@@ -46,6 +46,12 @@ export function createStepActivities(
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       const { ctx, stop } = stepContext(input, deps);
       try {
+        // The alert's cluster is only a label until here: acting on this worker's cluster for another's alert
+        // would hit whatever pod shares the name.
+        if (deps.clusterName !== undefined && input.target.cluster !== deps.clusterName)
+          throw new InvalidInput(
+            `this worker serves cluster ${deps.clusterName}; the incident is about cluster ${input.target.cluster}: nothing was done`,
+          );
         const result = await run(ctx);
         observe(name, 'succeeded', seconds());
         return result;

@@ -1,5 +1,5 @@
 import type { ActionUnit } from '../../adapters/kubernetes/units';
-import { isFailure, FailureType, StepNotApplicable } from '../../common/failures';
+import { isFailure, FailureType, StepNotApplicable, TargetNotFound } from '../../common/failures';
 import type { CaptureStream, ChangeTarget, ContainmentCheck, MutationOptions } from '../../common/ports';
 import type { ContainmentVerification, PodPin } from '../../common/types';
 import type { StepResult } from '../contract';
@@ -57,14 +57,28 @@ const mutation = (ctx: StepContext, pod?: PodPin): MutationOptions => ({
 async function preserve(unit: ActionUnit, ctx: StepContext): Promise<StepResult> {
   const pod = podOf(ctx.target);
   // Pinned first: the record, the change and every later step are about this one pod (its UID).
-  const pin = await ctx.deps.cluster.pinPod(pod, ctx.pod);
+  const pin = await ctx.deps.cluster.pinPod(pod, ctx.pod).catch((err: unknown) => {
+    // An alert about a pod that does not exist (a typo, an attacker's invention): nothing to respond to.
+    if (!ctx.pod && isFailure(err, FailureType.NotFound))
+      throw new TargetNotFound(`pod ${pod.namespace}/${pod.pod} does not exist`, { cause: err });
+    throw err;
+  });
   const inspection = await ctx.deps.cluster.inspect(pod, {
     incidentId: ctx.incidentId,
     params: ctx.params,
     pod: pin,
     signal: ctx.signal,
   });
-  const outcome = await ctx.deps.cluster.change(unit.name, { kind: 'pod', pod }, mutation(ctx, pin));
+  // In a protected namespace the plan asks for the record only: the pod stays as it is (see activities/scope.ts).
+  const outcome =
+    ctx.params.recordOnly === true
+      ? {
+          dryRun: ctx.dryRun,
+          changed: false,
+          notes: ['record only (protected namespace): the pod was not relabelled or annotated'],
+          record: {},
+        }
+      : await ctx.deps.cluster.change(unit.name, { kind: 'pod', pod }, mutation(ctx, pin));
   const pinned = outcome.pod ?? pin;
   const artifacts = await storeCaptures(ctx, 'preserve', [
     ...inspection,

@@ -12,6 +12,11 @@ export type { KubernetesIdentity, RbacRule };
 export interface StepDeps {
   cluster: Cluster;
   evidence: EvidenceStore;
+  /**
+   * The name of the cluster `cluster` reaches (HOLDFAST_CLUSTER_NAME): a step for a target in another cluster is
+   * refused, never run against this one. Unset: not checked (unit tests of one step).
+   */
+  clusterName?: string;
 }
 
 export interface StepContext {

@@ -126,7 +126,9 @@ export function safeLink(url: string | undefined): string | undefined {
 export function targetText(target: AlertTarget): string {
   if (target.pod)
     return `${target.cluster}/${target.namespace}/${target.pod}${target.container ? `/${target.container}` : ''}`;
-  return `${target.cluster}/node/${target.node ?? 'unknown'}`;
+  if (target.node) return `${target.cluster}/node/${target.node}`;
+  // A cluster's storm incident: alerts about many targets.
+  return `${target.cluster} (many targets)`;
 }
 
 const ACTIONS: ReadonlySet<string> = new Set(['trigger', 'resolve', 'open', 'approval', 'containment']);

@@ -118,7 +118,7 @@ function parseOne(entry: unknown, i: number, group: Record<string, unknown>, ctx
   const hasPod = labels.pod !== undefined && labels.pod !== '';
   const target = buildTarget(
     {
-      defaultCluster: ctx.defaultCluster,
+      scope: ctx,
       cluster: label('cluster'),
       namespace: label('namespace'),
       pod: label('pod'),

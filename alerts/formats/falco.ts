@@ -30,7 +30,7 @@ import {
   ruleText,
   summaryText,
 } from '../parsing';
-import { AlertRejected, defineAlertFormat } from '../format';
+import { AlertRejected, defineAlertFormat, type ParseContext } from '../format';
 
 const PRIORITIES: Record<string, Severity> = {
   emergency: 'critical',
@@ -88,7 +88,7 @@ const example = {
   },
 };
 
-function parse(body: unknown, ctx: { rawSha256: string; receivedAt: string; defaultCluster: string }): Alert[] {
+function parse(body: unknown, ctx: ParseContext): Alert[] {
   const b = requireObject(body, '');
   const fields = optionalObject(b.output_fields, '/output_fields') ?? {};
   const f = (name: string) => ({ value: fields[name], field: pointer('output_fields', name) });
@@ -127,7 +127,7 @@ function parse(body: unknown, ctx: { rawSha256: string; receivedAt: string; defa
     fields['k8s.pod.name'] !== undefined && fields['k8s.pod.name'] !== null && fields['k8s.pod.name'] !== '';
   const target = buildTarget(
     {
-      defaultCluster: ctx.defaultCluster,
+      scope: ctx,
       cluster: clusterField,
       namespace: f('k8s.ns.name'),
       pod: f('k8s.pod.name'),

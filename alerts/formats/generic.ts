@@ -76,7 +76,7 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
   const t = requireObject(b.target, '/target');
   const target = buildTarget(
     {
-      defaultCluster: ctx.defaultCluster,
+      scope: ctx,
       cluster: { value: t.cluster, field: '/target/cluster' },
       namespace: { value: t.namespace, field: '/target/namespace' },
       pod: { value: t.pod, field: '/target/pod' },

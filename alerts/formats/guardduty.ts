@@ -188,7 +188,7 @@ function parse(body: unknown, ctx: ParseContext): Alert[] {
 
   const target = buildTarget(
     {
-      defaultCluster: ctx.defaultCluster,
+      scope: ctx,
       cluster: { value: eks.name, field: '/detail/resource/eksClusterDetails/name' },
       namespace: { value: workload.namespace, field: `${wlField}/namespace` },
       pod: isPod ? { value: workload.name, field: `${wlField}/name` } : undefined,

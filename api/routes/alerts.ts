@@ -3,7 +3,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Alert } from '../../common/types';
 import { HttpProblem } from '../errors';
-import type { AlertIntake } from '../intake';
+import type { AlertIntake, RequestBudget } from '../intake';
 import type { AlertSpool } from '../spool';
 import type { ApiMetrics } from '../metrics';
 
@@ -15,7 +15,13 @@ export interface AlertFormatLike {
   grouped?: boolean;
   parse(
     body: unknown,
-    ctx: { rawSha256: string; receivedAt: string; defaultCluster: string; reject?: (problem: Error) => void },
+    ctx: {
+      rawSha256: string;
+      receivedAt: string;
+      defaultCluster: string;
+      knownClusters?: ReadonlySet<string>;
+      reject?: (problem: Error) => void;
+    },
   ): Alert[];
 }
 
@@ -24,6 +30,8 @@ export interface AlertRouteDeps {
   metrics: ApiMetrics;
   formats: readonly AlertFormatLike[];
   defaultCluster: string;
+  /** The clusters served (HOLDFAST_CLUSTERS): an alert naming another is refused with 422. */
+  knownClusters?: ReadonlySet<string>;
   /** How long an alert waits for Temporal before it is spooled, or answered 503 with Retry-After (default 5 s). */
   deliveryDeadlineMs?: number;
   /** Where alerts wait while Temporal cannot take them (HOLDFAST_SPOOL_DIR); without it, 503. */
@@ -36,6 +44,8 @@ interface IncidentAccepted {
   deduplicated: boolean;
   /** A re-send of an alert instance whose incident a responder resolved: no new incident. */
   alreadyResolved?: boolean;
+  /** Beyond the incident creation limits: recorded on the cluster's storm incident, which acts on nothing. */
+  storm?: boolean;
 }
 
 /** How long an alert waits for Temporal before the sender is told to retry (503 with Retry-After). */
@@ -120,6 +130,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
               rawSha256,
               receivedAt: new Date().toISOString(),
               defaultCluster: deps.defaultCluster,
+              ...(deps.knownClusters ? { knownClusters: deps.knownClusters } : {}),
               reject: (problem) => refused.push(problem as Refusal),
             });
           } catch (err) {
@@ -166,11 +177,13 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           // Alerts Temporal already holds: only the others are spooled when the deadline passes.
           const taken = new Set<Alert>();
           const took = <T>(alert: Alert, work: Promise<T>) => work.then((r) => (taken.add(alert), r));
+          // The incidents this request may open: its other new targets go to the cluster's storm incident.
+          const budget: RequestBudget = { opened: 0 };
           try {
             accepted = await withinDeadline(
               (async () => {
                 const results = await Promise.all(
-                  firing.map((alert) => took(alert, deps.intake.accept(alert, withdraw.signal))),
+                  firing.map((alert) => took(alert, deps.intake.accept(alert, withdraw.signal, budget))),
                 );
                 // A resolved alert never opens an incident: it is only recorded on an open one.
                 await Promise.all(resolved.map((alert) => took(alert, deps.intake.recordResolved(alert))));
@@ -179,6 +192,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
                   workflowId: r.workflowId,
                   deduplicated: r.deduplicated,
                   ...(r.alreadyResolved ? { alreadyResolved: true } : {}),
+                  ...(r.storm ? { storm: true } : {}),
                 }));
               })(),
               deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS,
@@ -197,7 +211,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
             throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
           }
           timer();
-          for (const a of accepted) count(a.deduplicated ? 'deduplicated' : 'accepted');
+          for (const a of accepted) count(a.storm ? 'storm' : a.deduplicated ? 'deduplicated' : 'accepted');
           if (resolved.length > 0) count('resolved', resolved.length);
 
           // One incident per distinct pod: several alerts about one pod answer once.

@@ -68,7 +68,7 @@ playbooks:
       - network
     contain: [isolate]
 `,
-      { liveCluster: live },
+      { liveCluster: live, clusterName: 'local' },
     );
   });
 

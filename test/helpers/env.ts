@@ -14,9 +14,12 @@ export function missingServers(): string | undefined {
   return undefined;
 }
 
-/** Configuration for a test, on its own task queue so tests never steal each other's tasks. */
+/**
+ * Configuration for a test, on its own task queue so tests never steal each other's tasks. Its worker serves
+ * cluster `test` (the tests' alerts name it) unless the overrides say otherwise.
+ */
 export function testConfig(taskQueue: string, overrides: Record<string, string> = {}): HoldfastConfig {
-  const config = loadConfig({ ...process.env, ...overrides });
+  const config = loadConfig({ ...process.env, HOLDFAST_CLUSTER_NAME: 'test', ...overrides });
   return { ...config, temporal: { ...config.temporal, taskQueue } };
 }
 

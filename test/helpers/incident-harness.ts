@@ -94,14 +94,16 @@ export async function startHarness(
     temporalAddress?: string;
     /** A given task queue (e.g. one an API process started elsewhere delivers to). */
     taskQueue?: string;
+    /** The cluster the worker serves (default `test`, as sampleAlert's target). */
+    clusterName?: string;
   } = {},
 ): Promise<Harness> {
   quietTemporalRuntime();
   const taskQueue = overrides.taskQueue ?? `incident-test-${crypto.randomUUID()}`;
-  const config = testConfig(
-    taskQueue,
-    overrides.temporalAddress ? { TEMPORAL_ADDRESS: overrides.temporalAddress } : {},
-  );
+  const config = testConfig(taskQueue, {
+    ...(overrides.temporalAddress ? { TEMPORAL_ADDRESS: overrides.temporalAddress } : {}),
+    ...(overrides.clusterName ? { HOLDFAST_CLUSTER_NAME: overrides.clusterName } : {}),
+  });
   const cluster = overrides.cluster ?? new FakeCluster();
   const evidence = new MemoryEvidenceStore();
   const playbooks = parsePlaybooks(playbookYaml, 'test-playbooks.yaml', { apiBaseUrl: 'http://holdfast.test' });
@@ -116,7 +118,7 @@ export async function startHarness(
       keyId: 'test',
     };
   };
-  const { liveCluster, temporalAddress: _address, taskQueue: _queue, ...deps } = overrides;
+  const { liveCluster, temporalAddress: _address, taskQueue: _queue, clusterName: _clusterName, ...deps } = overrides;
   const running = await createWorker(config, {
     evidence,
     notifiers,

@@ -61,7 +61,7 @@ describe('alerts through the API into incidents on the real Temporal dev server'
   before(async () => {
     h = await startHarness(PLAYBOOKS);
     const metrics = createApiMetrics();
-    intake = new AlertIntake(temporalSink(h.client, h.taskQueue), {
+    intake = new AlertIntake(temporalSink(h.client, new Map([['test', h.taskQueue]])), {
       repeatWindowMs: 1000,
       maxBatch: 20,
       maxInFlight: 16,

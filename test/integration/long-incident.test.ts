@@ -72,7 +72,7 @@ playbooks:
     });
 
     test('stays open across runs, seals, pages on, resolves, and the alert counts add up', async (t) => {
-      const intake = new AlertIntake(temporalSink(h.client, h.taskQueue), {
+      const intake = new AlertIntake(temporalSink(h.client, new Map([['test', h.taskQueue]])), {
         repeatWindowMs: 60_000,
         repeatFlushMs: 100,
         repeatFlushMaxMs: 800,

@@ -24,7 +24,7 @@ playbooks:
   });
 
   const intake = () =>
-    new AlertIntake(temporalSink(h.client, h.taskQueue), {
+    new AlertIntake(temporalSink(h.client, new Map([['test', h.taskQueue]])), {
       repeatWindowMs: 60_000,
       maxBatch: 20,
       maxInFlight: 4,

@@ -206,6 +206,44 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ HOLDFAST_SIGNING_KEY_FILE: '  ' }, '/srv').evidence.signingKeyFile, undefined);
   });
 
+  test('scope: the served clusters and their task queues, protected namespaces, incident creation limits', () => {
+    const single = loadConfig({ HOLDFAST_TASK_QUEUE: 'q' }).scope;
+    assert.equal(single.cluster, 'default');
+    assert.deepEqual([...single.clusters], [['default', 'q']]);
+    assert.deepEqual(single.protectedNamespaces, ['kube-system', 'kube-public', 'kube-node-lease', 'holdfast']);
+    assert.deepEqual(single.incidentLimits, { perSourcePerMinute: 60, perNamespacePerMinute: 20, perRequest: 50 });
+
+    const several = loadConfig({
+      HOLDFAST_CLUSTERS: 'prod-eu=holdfast-prod-eu, staging',
+      HOLDFAST_TASK_QUEUE: 'holdfast',
+      HOLDFAST_PROTECTED_NAMESPACES: 'kube-system, payments',
+      HOLDFAST_INCIDENTS_PER_SOURCE_PER_MINUTE: '5',
+      HOLDFAST_INCIDENTS_PER_NAMESPACE_PER_MINUTE: '2',
+      HOLDFAST_INCIDENTS_PER_REQUEST: '3',
+    });
+    assert.equal(several.scope.cluster, 'prod-eu', 'the first listed, when HOLDFAST_CLUSTER_NAME is unset');
+    assert.equal(several.api.defaultCluster, 'prod-eu');
+    assert.deepEqual(
+      [...several.scope.clusters],
+      [
+        ['prod-eu', 'holdfast-prod-eu'],
+        ['staging', 'holdfast'],
+      ],
+    );
+    assert.deepEqual(several.scope.protectedNamespaces, ['kube-system', 'payments']);
+    assert.deepEqual(several.scope.incidentLimits, { perSourcePerMinute: 5, perNamespacePerMinute: 2, perRequest: 3 });
+    assert.equal(loadConfig({ HOLDFAST_CLUSTERS: 'a,b', HOLDFAST_CLUSTER_NAME: 'b' }).scope.cluster, 'b');
+
+    assert.throws(
+      () => loadConfig({ HOLDFAST_CLUSTERS: 'a', HOLDFAST_CLUSTER_NAME: 'b' }),
+      /HOLDFAST_CLUSTER_NAME "b" is not one of HOLDFAST_CLUSTERS/,
+    );
+    assert.throws(() => loadConfig({ HOLDFAST_CLUSTERS: 'bad/name' }), /HOLDFAST_CLUSTERS: "bad\/name"/);
+    assert.throws(() => loadConfig({ HOLDFAST_CLUSTERS: 'a=queue with spaces' }), /task queue of "a"/);
+    assert.throws(() => loadConfig({ HOLDFAST_PROTECTED_NAMESPACES: 'kube-system,../etc' }), /PROTECTED_NAMESPACES/);
+    assert.throws(() => loadConfig({ HOLDFAST_INCIDENTS_PER_REQUEST: '0' }), /between 1 and 10000/);
+  });
+
   test('the older settings keep their messages', () => {
     assert.throws(
       () => loadConfig({ HOLDFAST_API_PORT: '70000' }),

@@ -21,6 +21,7 @@ import { buildServer, parseJsonExact } from '../../api/server';
 import type { Alert, AlertTarget } from '../../common/types';
 import type { AlertBatch } from '../../workflows/definitions';
 import { fixturesDir } from '../helpers/env';
+import { intakeApp } from '../helpers/intake-app';
 
 const INTAKE = 'intake-token-0123456789abcdef';
 
@@ -279,24 +280,11 @@ describe('Temporal away', () => {
   async function stalledApi(spool?: AlertSpool) {
     const stalled = new RecordingSink();
     stalled.deliver = () => new Promise<string>(() => undefined); // Temporal never answers
-    const metrics = createApiMetrics();
     const intake = new AlertIntake(stalled, { repeatWindowMs: 0, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
-    const app = await buildServer({
-      logger: pino({ level: 'silent' }),
-      readiness: {},
-      tokens: new Map([[INTAKE, 'intake']]),
-      incidents: unusedIncidents,
-      metrics,
-      routes: [
-        alertRoutes({
-          intake,
-          metrics,
-          formats: ALERT_FORMATS,
-          defaultCluster: 'default-cluster',
-          deliveryDeadlineMs: 200,
-          ...(spool ? { spool } : {}),
-        }),
-      ],
+    const { app } = await intakeApp(intake, INTAKE, {
+      defaultCluster: 'default-cluster',
+      deliveryDeadlineMs: 200,
+      ...(spool ? { spool } : {}),
     });
     const post = () =>
       app.inject({

@@ -196,6 +196,28 @@ describe('falco', () => {
     );
   });
 
+  test('a cluster Holdfast does not serve is refused (unknown_cluster); the default and served ones pass', () => {
+    const { body, ctx } = fixture('falco-terminal-shell.json');
+    const b = body as { output_fields: Record<string, unknown> };
+    const fields = { ...b.output_fields };
+    delete fields['k8s.cluster.name'];
+    const served = { ...ctx, knownClusters: new Set(['default-cluster', 'staging']) };
+    const parse = (cluster?: string) =>
+      format('falco').parse({ ...b, output_fields: { ...fields, ...(cluster ? { cluster } : {}) } }, served);
+    assert.equal(parse('staging')[0]?.target.cluster, 'staging');
+    assert.equal(parse()[0]?.target.cluster, 'default-cluster');
+    let refused: unknown;
+    try {
+      parse('prod-eu-1');
+    } catch (err) {
+      refused = err;
+    }
+    assert.ok(refused instanceof AlertRejected, 'refused');
+    assert.equal(refused.field, '/output_fields/cluster');
+    assert.equal(refused.reason, 'unknown_cluster');
+    assert.doesNotMatch(refused.message, /prod-eu-1/, 'the message never echoes the value');
+  });
+
   test('a pod alert with an odd hostname keeps the pod and drops the node; a host alert with one is refused', () => {
     const { body, ctx } = fixture('falco-terminal-shell.json');
     const [alert] = format('falco').parse({ ...(body as object), hostname: 'Falco_Pod' }, ctx);

@@ -73,7 +73,7 @@ const tetragonFormat = defineAlertFormat({
     const b = requireObject(body, '');
     const target = buildTarget(
       {
-        defaultCluster: ctx.defaultCluster,
+        scope: ctx,
         namespace: { value: b.namespace, field: '/namespace' },
         pod: { value: b.pod, field: '/pod' },
       },

@@ -31,7 +31,14 @@ export const preserveAction = defineAction({
   description:
     'Records the pod, its owner chain, node, containers (image digests) and recent events; annotates pod and node so ' +
     'autoscalers keep them; relabels the pod out of its controller (which replaces it) and adds quarantine labels.',
-  params: Type.Object({}),
+  params: Type.Object({
+    recordOnly: Type.Optional(
+      Type.Boolean({
+        description:
+          'Only record the pod (set by the plan in a protected namespace): no annotation, relabelling or quarantine',
+      }),
+    ),
+  }),
   example: {},
   rbac: [
     // the record of the pod (read with the capture identity)
