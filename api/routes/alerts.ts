@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Alert } from '../../common/types';
@@ -174,6 +175,8 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           if (deps.spool?.inUse && alerts.length > 0) return await spooled().finally(timer);
           let accepted: IncidentAccepted[];
           const withdraw = new AbortController();
+          // Each alert still waiting in the intake listens for the withdrawal (a group holds up to 1000).
+          setMaxListeners(firing.length + 1, withdraw.signal);
           // Alerts Temporal already holds: only the others are spooled when the deadline passes.
           const taken = new Set<Alert>();
           const took = <T>(alert: Alert, work: Promise<T>) => work.then((r) => (taken.add(alert), r));

@@ -106,7 +106,10 @@ export async function startHarness(
   });
   const cluster = overrides.cluster ?? new FakeCluster();
   const evidence = new MemoryEvidenceStore();
-  const playbooks = parsePlaybooks(playbookYaml, 'test-playbooks.yaml', { apiBaseUrl: 'http://holdfast.test' });
+  const playbooks = parsePlaybooks(playbookYaml, 'test-playbooks.yaml', {
+    apiBaseUrl: 'http://holdfast.test',
+    protectedNamespaces: config.scope.protectedNamespaces,
+  });
   const notifiers = new Map(playbooks.notifiers.map((n) => [String(n.name), new RecordingNotifier()]));
   const seals: SealInput[] = [];
   const sealEvidence = async (input: SealInput): Promise<SealResult> => {
