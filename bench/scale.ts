@@ -283,6 +283,10 @@ async function runRound(n: number, connections: number, timeoutMs: number, clean
       ...stack.env,
       HOLDFAST_PLAYBOOKS: playbooks,
       HOLDFAST_CLUSTER_NAME: 'bench',
+      // A capacity bench: every one of its N pods must get its own incident, so no creation limit applies.
+      HOLDFAST_INCIDENTS_PER_SOURCE_PER_MINUTE: '1000000',
+      HOLDFAST_INCIDENTS_PER_NAMESPACE_PER_MINUTE: '1000000',
+      HOLDFAST_INCIDENTS_PER_REQUEST: '10000',
       HOLDFAST_LOG_LEVEL: 'warn',
       HOLDFAST_TASK_QUEUE: taskQueue,
     };
