@@ -204,11 +204,12 @@ describe('targets that bend the evidence', { skip: SKIP, timeout: 10 * 60_000 },
   test('a capture running beside the killed tar in the same collector is never blamed for it', async (t) => {
     const target = { cluster: 'local', namespace: NS, pod: 'killer', container: 'app' };
     const incidentId = 'inc-kill-side';
-    const [fs, net] = await Promise.all([
-      cluster.capture('filesystem', target, { incidentId, params: {} }),
-      cluster.capture('network', target, { incidentId, params: {} }),
+    // Each capture's streams are read as soon as it hands them over: one may fail while the other is still
+    // being set up, and an error nobody listens to yet would be uncaught.
+    const [fsResult, netResult] = await Promise.all([
+      cluster.capture('filesystem', target, { incidentId, params: {} }).then(consume),
+      cluster.capture('network', target, { incidentId, params: {} }).then(consume),
     ]);
-    const [fsResult, netResult] = await Promise.all([consume(fs), consume(net)]);
     t.diagnostic(`filesystem: ${String(fsResult.err)}; network: ${netResult.err ? String(netResult.err) : 'complete'}`);
     assert.ok(fsResult.err instanceof CollectorInterfered, String(fsResult.err));
     // The network script is not the target's victim: complete, or ended by our retirement and retried plainly.
