@@ -86,6 +86,14 @@ export interface SealInput {
   failures: Array<{ step: string; error: string }>;
   /** The incident's tamper flags (absent from incidents sealed before they existed). */
   tamper?: TamperFlag[];
+  /** The alert request bodies the incident kept, exactly as received (base64), by their SHA-256. */
+  rawBodies?: RawBody[];
+}
+
+/** A request body as the API received it: stored as evidence under `intake/<sha256>.json`. */
+export interface RawBody {
+  sha256: string;
+  base64: string;
 }
 
 export interface StoredObject {

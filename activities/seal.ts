@@ -19,9 +19,17 @@ import {
 } from '../common/types';
 import { FailureType, InvalidInput, isFailure, toActivityFailure } from '../common/failures';
 import { MAX_MANIFEST_BYTES, SIGNED_BYTES_DESCRIPTION, serializeManifest, sha256Hex } from '../evidence/manifest';
-import { assertIncidentId, incidentPrefix, manifestKey, relativeArtifactPath, signatureKey } from '../evidence/names';
+import {
+  artifactKey,
+  assertIncidentId,
+  incidentPrefix,
+  manifestKey,
+  relativeArtifactPath,
+  signatureKey,
+} from '../evidence/names';
+import { HOLDFAST_VERSION } from '../common/version';
 import type { Signer, SmallObjectWriter, StoredObjectInfo } from '../common/ports';
-import type { SealInput, SealResult } from './contract';
+import type { RawBody, SealInput, SealResult } from './contract';
 
 /** What sealing needs from the store (S3EvidenceStore implements it). */
 export interface SealStore extends SmallObjectWriter {
@@ -44,7 +52,15 @@ export interface SealDeps {
   log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
-const LIMITS = { alerts: 1000, artifacts: 10_000, failures: 1000, error: 4000, id: 512, podRecord: 16 * 1024 * 1024 };
+const LIMITS = {
+  alerts: 1000,
+  rawBodies: 1000,
+  artifacts: 10_000,
+  failures: 1000,
+  error: 4000,
+  id: 512,
+  podRecord: 16 * 1024 * 1024,
+};
 const HEX64 = /^[0-9a-f]{64}$/;
 const POD_RECORD_NAMES = ['pod.json', 'events-and-pod.json'];
 
@@ -63,12 +79,50 @@ function validate(input: SealInput): void {
   if (!input.target || typeof input.target.cluster !== 'string') throw new InvalidInput('target.cluster is required');
 }
 
-/** The workflow's alert tally, if it is three non-negative integers (incidents before it had none). */
+/** The workflow's alert tally, if its counts are non-negative integers (incidents before it had none). */
 function tally(value: SealInput['alertTally']): AlertTally | undefined {
   if (!value) return undefined;
-  const { received, kept, notKept } = value;
-  const sound = [received, kept, notKept].every((n) => Number.isSafeInteger(n) && n >= 0);
-  return sound ? { received, kept, notKept } : undefined;
+  const { received, kept, notKept, bodiesNotKept } = value;
+  const counts = [received, kept, notKept, ...(bodiesNotKept === undefined ? [] : [bodiesNotKept])];
+  if (!counts.every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined;
+  return { received, kept, notKept, ...(bodiesNotKept === undefined ? {} : { bodiesNotKept }) };
+}
+
+/**
+ * The alert request bodies the incident kept, stored as evidence exactly as the API received them, each under
+ * `intake/<sha256>.json`: the name is the hash every alert from it carries (rawSha256), checked again here.
+ * A body that does not match its hash is not stored; the failure says so.
+ */
+async function storeRawBodies(
+  deps: SealDeps,
+  incidentId: string,
+  bodies: RawBody[],
+  failures: Array<{ step: string; error: string }>,
+): Promise<ArtifactRef[]> {
+  const stored: ArtifactRef[] = [];
+  for (const body of bodies.slice(0, LIMITS.rawBodies)) {
+    const bytes = typeof body?.base64 === 'string' ? Buffer.from(body.base64, 'base64') : Buffer.alloc(0);
+    const sha256 = sha256Hex(bytes);
+    if (typeof body?.sha256 !== 'string' || !HEX64.test(body.sha256) || sha256 !== body.sha256) {
+      failures.push({ step: 'seal', error: `a request body does not match its recorded sha256: not stored` });
+      continue;
+    }
+    const key = artifactKey(incidentId, 'intake', `${sha256}.json`);
+    const written = await deps.store.putSmallObject(key, bytes, 'application/json', { 'sha256-at-intake': sha256 });
+    stored.push({
+      name: `${sha256}.json`,
+      key,
+      ...(written.versionId ? { versionId: written.versionId } : {}),
+      size: bytes.length,
+      sha256,
+      contentType: 'application/json',
+      capturedAt: (deps.now ?? (() => new Date()))().toISOString(),
+      collector: { name: 'holdfast-api', version: HOLDFAST_VERSION },
+      method: 'intake: an alert request body exactly as the API received it; alerts from it carry this rawSha256',
+      notes: [],
+    });
+  }
+  return stored;
 }
 
 /** Why an artifact reference cannot go into the manifest, or undefined when it is sound. */
@@ -180,6 +234,7 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     else
       artifacts.push({ ...ref, notes: (ref.notes ?? []).map((n) => String(n).slice(0, LIMITS.error)).slice(0, 100) });
   }
+  artifacts.push(...(await storeRawBodies(deps, incidentId, input.rawBodies ?? [], failures)));
   const target = await buildTarget(deps.store, input.target, artifacts);
   const alertTally = tally(input.alertTally);
   const manifest: EvidenceManifest = {

@@ -85,9 +85,12 @@ export interface IntakeOptions {
 
 export type CreationLimits = IncidentLimits;
 
-/** One request's count of the incidents it opened, against CreationLimits.perRequest. */
-export interface RequestBudget {
+/** One HTTP request, as the intake sees it: the incidents it opened so far, and its body as received. */
+export interface IntakeRequest {
+  /** Against CreationLimits.perRequest. */
   opened: number;
+  /** The request body: each incident gets it once, with the first of its alerts, within MAX_RAW_BYTES_PER_INCIDENT. */
+  rawBody?: Buffer;
 }
 
 /** The options the API runs with (api/main.ts); benches load the same. */
@@ -115,11 +118,12 @@ export interface Accepted {
   storm?: boolean;
 }
 
-/** A new alert on its way into a key: its fingerprint, and the caller's signal to withdraw it. */
+/** A new alert on its way into a key: its fingerprint, its request's body, and the caller's signal to withdraw it. */
 interface Arrival {
   alert: Alert;
   fingerprint: string;
   signal?: AbortSignal;
+  rawBody?: Buffer;
 }
 
 interface Waiter {
@@ -158,6 +162,8 @@ interface KeyState {
   admitted: boolean;
   /** Whether an incident turned out to be open for a key that was not admitted (asked once). */
   openCheck?: Promise<boolean>;
+  /** Request bodies sent to this key's incident (by SHA-256), and their bytes, against MAX_RAW_BYTES_PER_INCIDENT. */
+  bodies: { sent: Set<string>; bytes: number };
   pending: Waiter[];
   inFlight: boolean;
   /** The run that took the last delivery, and its incident. */
@@ -180,6 +186,11 @@ interface KeyState {
 }
 
 const DEFAULT_MAX_BATCH_BYTES = 128 * 1024;
+/**
+ * Bytes of request bodies (as received) one incident is sent by this process: the first ones of a storm are
+ * kept byte for byte as evidence; the rest are known by their SHA-256 (each alert's rawSha256) and counted.
+ */
+export const MAX_RAW_BYTES_PER_INCIDENT = 64 * 1024;
 /** Creation buckets remembered (per source and per namespace); the least recently used are forgotten first. */
 const MAX_CREATION_BUCKETS = 10_000;
 
@@ -233,13 +244,13 @@ export class AlertIntake {
    * Accepts one firing alert; resolves once it is durable in Temporal (or folded into one that is). Aborting
    * `signal` withdraws it if it has not left yet; one already on its way may still land.
    */
-  accept(alert: Alert, signal?: AbortSignal, request?: RequestBudget): Promise<Accepted> {
+  accept(alert: Alert, signal?: AbortSignal, request?: IntakeRequest): Promise<Accepted> {
     const workflowId = incidentWorkflowId(alert.target);
     const fingerprint = alertFingerprint(alert);
     const state = this.stateFor(workflowId, alert.target);
+    const arrival: Arrival = { alert, fingerprint, signal, rawBody: request?.rawBody };
     // A repeat folds into its delivery wherever that went; a new alert for a key that may not open an
     // incident yet goes to the cluster's storm incident.
-    const arrival: Arrival = { alert, fingerprint, signal };
     if (!state.admitted && !this.isRepeat(state, fingerprint) && !this.admit(state, alert, request))
       return this.divert(workflowId, state, arrival);
     return this.enqueue(workflowId, state, arrival);
@@ -268,6 +279,24 @@ export class AlertIntake {
     return { ...accepted, storm: true };
   }
 
+  /**
+   * The request body to send with this alert (base64): the first time this incident gets an alert of that
+   * body, while what it was sent stays within MAX_RAW_BYTES_PER_INCIDENT. The others travel as their hash only.
+   */
+  private bodyToSend(state: KeyState, alert: Alert, rawBody: Buffer | undefined): string | undefined {
+    if (!rawBody || state.bodies.sent.has(alert.rawSha256)) return undefined;
+    if (state.bodies.bytes + rawBody.length > MAX_RAW_BYTES_PER_INCIDENT) return undefined;
+    state.bodies.sent.add(alert.rawSha256);
+    state.bodies.bytes += rawBody.length;
+    return rawBody.toString('base64');
+  }
+
+  /** Its delivery failed: the body may go with the alert's retry. */
+  private bodyNotSent(state: KeyState, alert: Alert, base64: string): void {
+    if (!state.bodies.sent.delete(alert.rawSha256)) return;
+    state.bodies.bytes -= Buffer.byteLength(base64, 'base64');
+  }
+
   private isRepeat(state: KeyState, fingerprint: string): boolean {
     const recent = state.recent.get(fingerprint);
     return recent !== undefined && recent.until > Date.now();
@@ -277,7 +306,7 @@ export class AlertIntake {
    * Whether a new alert for a key not known to have an incident may open one: the request, its source and its
    * namespace each have room. Either way it stays undecided for the next alert unless admitted.
    */
-  private admit(state: KeyState, alert: Alert, request?: RequestBudget): boolean {
+  private admit(state: KeyState, alert: Alert, request?: IntakeRequest): boolean {
     const limits = this.options.creation;
     if (!limits || state.storm) return (state.admitted = true);
     if (request && request.opened >= limits.perRequest) return false;
@@ -294,7 +323,11 @@ export class AlertIntake {
     return (state.admitted = true);
   }
 
-  private enqueue(workflowId: string, state: KeyState, { alert, fingerprint, signal }: Arrival): Promise<Accepted> {
+  private enqueue(
+    workflowId: string,
+    state: KeyState,
+    { alert, fingerprint, signal, rawBody }: Arrival,
+  ): Promise<Accepted> {
     const now = Date.now();
     if (state.recent.size > 1000) {
       for (const [fp, entry] of state.recent) if (entry.until <= now) state.recent.delete(fp);
@@ -321,8 +354,9 @@ export class AlertIntake {
       this.scheduleRepeats(workflowId, state);
       return recent.delivered.then((accepted) => ({ ...accepted, deduplicated: true }));
     }
+    const body = this.bodyToSend(state, alert, rawBody);
     const delivered = new Promise<Accepted>((resolve, reject) => {
-      const waiter: Waiter = { incoming: { alert, fingerprint }, resolve, reject };
+      const waiter: Waiter = { incoming: { alert, fingerprint, ...(body ? { rawBody: body } : {}) }, resolve, reject };
       state.pending.push(waiter);
       // Withdrawn (the caller spooled it instead) while still waiting here: it will not also be delivered.
       signal?.addEventListener(
@@ -352,6 +386,7 @@ export class AlertIntake {
         // A failed (or withdrawn) delivery must not make later identical alerts look delivered, and the
         // repeats folded into it failed with it: their callers retry or spool them, so they are not counted here.
         if (state.recent.get(fingerprint) === entry) state.recent.delete(fingerprint);
+        if (body) this.bodyNotSent(state, alert, body);
         const repeat = state.repeats.get(fingerprint);
         if (!repeat) return;
         repeat.count = Math.max(0, repeat.count - entry.folded.count);
@@ -389,6 +424,7 @@ export class AlertIntake {
         target,
         storm,
         admitted: storm || !this.options.creation,
+        bodies: { sent: new Set(), bytes: 0 },
         pending: [],
         inFlight: false,
         recent: new Map(),

@@ -204,6 +204,11 @@ export interface AlertTally {
   kept: number;
   /** Alerts (and their repeats) counted but not kept. */
   notKept: number;
+  /**
+   * Request bodies the incident received but did not keep byte for byte (beyond its bound); the kept ones are
+   * artifacts under `intake/`, named by their SHA-256. Absent from incidents sealed before bodies were kept.
+   */
+  bodiesNotKept?: number;
 }
 
 export interface EvidenceManifest {

@@ -28,6 +28,11 @@ export interface IncidentInput {
 export interface IncomingAlert {
   alert: Alert;
   fingerprint: string;
+  /**
+   * The request body the alert came in, exactly as received (base64; its SHA-256 is `alert.rawSha256`): sent
+   * with the first alert of that body for the incident, while the API's per-incident byte bound allows.
+   */
+  rawBody?: string;
 }
 
 /** An alert as the incident keeps it: identical repeats are folded into a count. */

@@ -4,7 +4,7 @@
  * and wires its hooks to search attributes and signals; unit tests drive it directly. Nothing here
  * may call Temporal, read the clock or do I/O: the workflow passes its deterministic clock in.
  */
-import type { StepResult, StoredObject } from '../activities/contract';
+import type { RawBody, StepResult, StoredObject } from '../activities/contract';
 import type { ApprovalGate, IncidentPlan, PlannedStep } from '../common/plan';
 import {
   boundTamperFlags,
@@ -42,6 +42,11 @@ export const MAX_DISTINCT_ALERTS = 500;
 export const MAX_KEPT_ALERT_BYTES = 128 * 1024;
 /** Sender ids remembered per distinct alert, to tell a re-send of an instance from a new occurrence. */
 export const MAX_INSTANCE_IDS = 8;
+/**
+ * Request bodies kept byte for byte (base64 characters): sealed under intake/ as evidence. Beyond it a body
+ * is known by its hash (each alert's rawSha256) and counted in the manifest's alertTally.bodiesNotKept.
+ */
+export const MAX_KEPT_BODY_BYTES = 128 * 1024;
 
 export type Decision = NonNullable<StepStatus['decision']>;
 
@@ -70,6 +75,8 @@ export interface IncidentSnapshot {
   pinned?: PodPin;
   acknowledgedBy?: Actor;
   escalation?: EscalationProgress;
+  rawBodies?: RawBody[];
+  bodiesNotKept?: number;
 }
 
 /** What the next run of a waiting incident resumes from: its state, its plan and what its pages say. */
@@ -112,6 +119,10 @@ export class IncidentState {
   private cancelledBy?: Actor;
   /** UTF-8 bytes of the kept alerts' JSON, against MAX_KEPT_ALERT_BYTES. */
   private keptAlertBytes = 0;
+  /** The alert request bodies kept as received (see MAX_KEPT_BODY_BYTES), and how many were not. */
+  readonly rawBodies: RawBody[] = [];
+  private keptBodyBytes = 0;
+  bodiesNotKept = 0;
   private escalationProgress?: EscalationProgress;
 
   constructor(
@@ -147,6 +158,8 @@ export class IncidentState {
       ...(this.pinned ? { pinned: this.pinned } : {}),
       ...(this.acknowledgedBy ? { acknowledgedBy: this.acknowledgedBy } : {}),
       ...(this.escalationProgress ? { escalation: this.escalationProgress } : {}),
+      ...(this.rawBodies.length > 0 ? { rawBodies: this.rawBodies } : {}),
+      ...(this.bodiesNotKept > 0 ? { bodiesNotKept: this.bodiesNotKept } : {}),
     };
   }
 
@@ -164,6 +177,8 @@ export class IncidentState {
     state.pinned = snapshot.pinned;
     state.acknowledgedBy = snapshot.acknowledgedBy;
     state.escalationProgress = snapshot.escalation;
+    for (const body of snapshot.rawBodies ?? []) state.keepBody(body.sha256, body.base64);
+    state.bodiesNotKept = snapshot.bodiesNotKept ?? 0;
     return state;
   }
 
@@ -192,6 +207,7 @@ export class IncidentState {
    * `alertsNotKept` too, so the kept records' counts plus `alertsNotKept` always add up to `alertCount`.
    */
   attach(incoming: IncomingAlert[], repeats: NonNullable<AlertBatch['repeats']> = []): void {
+    for (const { alert, rawBody } of incoming) if (rawBody !== undefined) this.keepBody(alert.rawSha256, rawBody);
     for (const { alert, fingerprint } of incoming) {
       const existing = this.alerts.find((r) => r.fingerprint === fingerprint);
       if (existing && (existing.ids ?? [existing.alert.id]).includes(alert.id)) {
@@ -225,6 +241,17 @@ export class IncidentState {
         this.notKept(repeat.count);
       }
     }
+  }
+
+  /** A request body as received, once per hash, within MAX_KEPT_BODY_BYTES; beyond it only counted. */
+  private keepBody(sha256: string, base64: string): void {
+    if (typeof base64 !== 'string' || this.rawBodies.some((b) => b.sha256 === sha256)) return;
+    if (this.keptBodyBytes + base64.length > MAX_KEPT_BODY_BYTES) {
+      this.bodiesNotKept += 1;
+      return;
+    }
+    this.rawBodies.push({ sha256, base64 });
+    this.keptBodyBytes += base64.length;
   }
 
   /** The record remembers the instance's id, within the byte bound (the occurrence counts either way). */

@@ -4,7 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Alert } from '../../common/types';
 import { HttpProblem } from '../errors';
-import type { AlertIntake, RequestBudget } from '../intake';
+import type { AlertIntake, IntakeRequest } from '../intake';
 import type { AlertSpool } from '../spool';
 import type { ApiMetrics } from '../metrics';
 
@@ -180,13 +180,13 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           // Alerts Temporal already holds: only the others are spooled when the deadline passes.
           const taken = new Set<Alert>();
           const took = <T>(alert: Alert, work: Promise<T>) => work.then((r) => (taken.add(alert), r));
-          // The incidents this request may open: its other new targets go to the cluster's storm incident.
-          const budget: RequestBudget = { opened: 0 };
+          // The incidents this request may open (its other new targets go to the storm incident), and its body.
+          const intakeRequest: IntakeRequest = { opened: 0, ...(request.rawBody ? { rawBody: request.rawBody } : {}) };
           try {
             accepted = await withinDeadline(
               (async () => {
                 const results = await Promise.all(
-                  firing.map((alert) => took(alert, deps.intake.accept(alert, withdraw.signal, budget))),
+                  firing.map((alert) => took(alert, deps.intake.accept(alert, withdraw.signal, intakeRequest))),
                 );
                 // A resolved alert never opens an incident: it is only recorded on an open one.
                 await Promise.all(resolved.map((alert) => took(alert, deps.intake.recordResolved(alert))));

@@ -204,6 +204,27 @@ describe('alerts through the API into incidents on the real Temporal dev server'
     });
   });
 
+  test('the request body is sealed byte for byte: a Falco event keeps every digit of its nanosecond evt.time', async () => {
+    const event = falcoEvent('evt-time-pod');
+    // As Falcosidekick sends it: evt.time as a JSON integer no double holds exactly.
+    const raw = JSON.stringify(event).replace('"output_fields":{', '"output_fields":{"evt.time":1795961527481632214,');
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/alerts/falco',
+      payload: raw,
+      headers: { ...auth('intake'), 'content-type': 'application/json' },
+    });
+    assert.equal(res.statusCode, 202, res.body);
+    const { incidentId } = res.json() as { incidentId: string };
+    await waitForIncident(incidentId, (b) => b.status.steps.some((s) => s.name === 'seal' && s.state === 'succeeded'));
+    const sealed = h.seals.find((s) => s.incidentId === incidentId)!;
+    assert.equal(sealed.rawBodies?.length, 1);
+    const body = Buffer.from(sealed.rawBodies![0]!.base64, 'base64');
+    assert.equal(body.toString('utf8'), raw, 'byte for byte');
+    assert.match(body.toString('utf8'), /"evt\.time":1795961527481632214,/);
+    assert.equal(sealed.rawBodies![0]!.sha256, sealed.alerts[0]!.rawSha256);
+  });
+
   test('a timestamped webhook signature authorizes intake; a wrong signature or no credential is 401 and starts nothing', async () => {
     const pod = `hmac-${crypto.randomBytes(3).toString('hex')}`;
     const body = JSON.stringify(falcoEvent(pod));

@@ -151,6 +151,49 @@ describe('evidence: sealing', () => {
     assert.match(manifest.sealedAt, /Z$/);
   });
 
+  test('request bodies are sealed byte for byte under intake/<sha256>.json; one not matching its hash is refused; it verifies', async () => {
+    const store = new MemoryEvidenceStore();
+    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    const signer = keySigner(privateKey);
+    // Falco's nanosecond evt.time, a digit run no double holds, and bytes that are not valid UTF-8.
+    const falco = Buffer.concat([
+      Buffer.from('{"output_fields":{"evt.time":1795961527481632214},"tag":"'),
+      Buffer.from([0xc3, 0x28, 0xff]),
+      Buffer.from('"}'),
+    ]);
+    const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+    const result = await sealEvidenceWith(
+      { store, signer, retention },
+      {
+        incidentId: INCIDENT,
+        workflowId: 'w',
+        runId: 'r',
+        alerts: [],
+        alertTally: { received: 3, kept: 0, notKept: 3, bodiesNotKept: 1 },
+        target: { cluster: 'prod', node: 'node-a' },
+        artifacts: [],
+        failures: [],
+        rawBodies: [
+          { sha256: sha(falco), base64: falco.toString('base64') },
+          { sha256: 'f'.repeat(64), base64: Buffer.from('{"forged":true}').toString('base64') },
+        ],
+      },
+    );
+    const bytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
+    const manifest = parseManifest(bytes);
+    assert.deepEqual(
+      manifest.artifacts.map((a) => [a.key, a.sha256, a.size]),
+      [[`incidents/${INCIDENT}/intake/${sha(falco)}.json`, sha(falco), falco.length]],
+    );
+    const storedBody = await store.readSmall(manifest.artifacts[0]!.key, manifest.artifacts[0]!.versionId, 1e6);
+    assert.ok(storedBody.bytes.equals(falco), 'stored exactly as received, every digit and byte');
+    assert.match(manifest.failures.map((f) => f.error).join(' '), /does not match its recorded sha256: not stored/);
+    assert.deepEqual(manifest.alertTally, { received: 3, kept: 0, notKept: 3, bodiesNotKept: 1 });
+    const dir = await writeDir(store, result.manifest.key, result.manifest.versionId, result.signature.versionId);
+    const verified = await verifyDirectory(dir, { publicKeyPem: signer.publicKeys()[0]!.publicKeyPem });
+    assert.equal(verified.ok, true, verified.problems.join('; '));
+  });
+
   test('an artifact whose version is missing or whose size differs (partial) is left out, with the reason', async () => {
     const store = new MemoryEvidenceStore();
     const { privateKey } = crypto.generateKeyPairSync('ed25519');

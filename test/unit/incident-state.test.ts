@@ -7,6 +7,7 @@ import {
   MAX_DISTINCT_ALERTS,
   MAX_INSTANCE_IDS,
   MAX_KEPT_ALERT_BYTES,
+  MAX_KEPT_BODY_BYTES,
 } from '../../workflows/incident-state';
 
 const COLLECTOR: CollectorInfo = { name: 'holdfast', version: '0.1.0' };
@@ -450,6 +451,27 @@ test('containment before the captures ended: the incident and each capture still
   assert.deepEqual(fs.notes, [`${note}; this capture went on after containment started`]);
   assert.deepEqual(mem.notes, fs.notes);
   assert.deepEqual(net.notes, []);
+});
+
+describe('request bodies kept as received', () => {
+  test('once per hash, within MAX_KEPT_BODY_BYTES; the rest counted; carried across continue-as-new', () => {
+    const { state } = harness();
+    const body = (n: number) => 'x'.repeat(n);
+    const withBody = (sha: string, base64: string) => ({ ...incoming(sha, { rawSha256: sha }), rawBody: base64 });
+    state.attach([withBody('a'.repeat(64), body(100)), withBody('a'.repeat(64), body(100))]);
+    assert.equal(state.rawBodies.length, 1, 'the same body twice is kept once');
+    state.attach([withBody('b'.repeat(64), body(MAX_KEPT_BODY_BYTES - 100))]);
+    state.attach([withBody('c'.repeat(64), body(1))]);
+    assert.deepEqual(
+      state.rawBodies.map((b) => b.sha256[0]),
+      ['a', 'b'],
+    );
+    assert.equal(state.bodiesNotKept, 1);
+    assert.equal(state.status.alertCount, 4, 'bodies never change how alerts count');
+    const restored = IncidentState.restore(JSON.parse(JSON.stringify(state.snapshot())), { now: () => '' });
+    assert.deepEqual(restored.rawBodies, state.rawBodies);
+    assert.equal(restored.bodiesNotKept, 1);
+  });
 });
 
 describe('continue-as-new: snapshot and restore', () => {

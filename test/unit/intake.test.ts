@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { AlertIntake, alertFingerprint, type IntakeSink } from '../../api/intake';
+import { AlertIntake, alertFingerprint, MAX_RAW_BYTES_PER_INCIDENT, type IntakeSink } from '../../api/intake';
 import type { AlertTarget } from '../../common/types';
 import type { AlertBatch } from '../../workflows/definitions';
 import { sampleAlert } from '../helpers/incident-harness';
@@ -249,6 +249,36 @@ describe("alert intake keeps one incident's history growing at a bounded pace", 
     assert.ok(
       gaps.slice(5).every((g) => g >= 90),
       `after the burst: ${gaps.join(', ')} ms`,
+    );
+  });
+
+  test('each incident gets a request body once, with its first alert from it, within MAX_RAW_BYTES_PER_INCIDENT', async () => {
+    const bodies: Array<[string, string | undefined]> = [];
+    const sink = new CountingSink();
+    const deliver = sink.deliver.bind(sink);
+    sink.deliver = async (workflowId: string, t: AlertTarget, batch: AlertBatch) => {
+      for (const a of batch.alerts) bodies.push([`${a.alert.target.pod}/${a.alert.id}`, a.rawBody]);
+      return deliver(workflowId, t, batch);
+    };
+    const intake = new AlertIntake(sink, options);
+    const group = Buffer.from('{"alerts":[…two pods…]}');
+    const request = { opened: 0, rawBody: group };
+    const other = { cluster: 'c', namespace: 'ns', pod: 'q' };
+    await Promise.all([
+      intake.accept(sampleAlert({ id: 'p1', summary: '1' }, target), undefined, request),
+      intake.accept(sampleAlert({ id: 'p2', summary: '2' }, target), undefined, request),
+      intake.accept(sampleAlert({ id: 'q1', summary: '3' }, other), undefined, request),
+    ]);
+    const big = { opened: 0, rawBody: Buffer.alloc(MAX_RAW_BYTES_PER_INCIDENT, 0x7b) };
+    await intake.accept(sampleAlert({ id: 'p3', summary: '4' }, target), undefined, big);
+    assert.deepEqual(
+      bodies.map(([who, b]) => [who, b === undefined ? undefined : Buffer.from(b, 'base64').toString()]),
+      [
+        ['p/p1', group.toString()],
+        ['p/p2', undefined],
+        ['q/q1', group.toString()],
+        ['p/p3', undefined],
+      ],
     );
   });
 
