@@ -4,6 +4,7 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
+import type { IncomingAlert } from '../workflows/definitions';
 import type {
   Alert,
   AlertTally,
@@ -111,6 +112,22 @@ export interface SealResult {
 
 export type SealActivity = (input: SealInput) => Promise<SealResult>;
 
+// ---- openNextIncident ----
+
+/** Alerts that arrived while an incident was closing: they open the key's next incident once it has closed. */
+export interface NextIncidentInput {
+  /** The correlation key (workflow id) and target of the closed incident. */
+  key: string;
+  target: AlertTarget;
+  /** The task queue of the worker serving the target's cluster. */
+  taskQueue: string;
+  /** The closing run: while it still runs, the activity waits (retries). */
+  afterRunId: string;
+  alerts: IncomingAlert[];
+}
+
+export type NextIncidentActivity = (input: NextIncidentInput) => Promise<{ runId: string }>;
+
 // ---- storageSelfTest ----
 
 export interface StorageSelfTestResult {
@@ -131,6 +148,7 @@ export interface NamedActivities {
   sealEvidence: SealActivity;
   notify: NotifyActivity;
   storageSelfTest: StorageSelfTestActivity;
+  openNextIncident: NextIncidentActivity;
 }
 
 /** Everything the worker registers: the named activities plus one step (and undo) activity per step. */

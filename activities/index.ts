@@ -1,6 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { HoldfastConfig } from '../common/config';
 import { createNotifyActivities, type NotifierLike } from './notify';
+import type { IncidentStarter } from '../adapters/temporal/incidents';
+import { createNextIncidentActivities } from './next-incident';
 import { createPlanActivities } from './plan';
 import type { Playbooks } from './playbooks';
 import type { Cluster, EvidenceStore } from '../common/ports';
@@ -17,6 +19,8 @@ export interface ActivityDeps {
   notifiers: ReadonlyMap<string, NotifierLike>;
   playbooks: Playbooks;
   sealEvidence: SealActivity;
+  /** Opens incidents for alerts that arrived while one was closing (a Temporal client); unset: that fails. */
+  incidents?: IncidentStarter;
   observeStep?: StepObserver;
 }
 
@@ -29,6 +33,7 @@ export function createActivities(deps: ActivityDeps): HoldfastActivities {
     ),
     ...createNotifyActivities({ notifiers: deps.notifiers }),
     sealEvidence: deps.sealEvidence,
+    ...createNextIncidentActivities(deps.incidents),
     ...createSelfTestActivities({ s3: deps.s3, bucket: deps.config.s3.bucket, retention: deps.config.retention }),
   };
 }

@@ -1,14 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
 import type { AlertTarget } from '../common/types';
-import {
-  alertsSignal,
-  incidentIdFromRunId,
-  INCIDENT_WORKFLOW,
-  type AlertBatch,
-  type IncidentInput,
-} from '../workflows/definitions';
-import { incidentSummary, stormSummary } from './incident-summary';
+import { temporalIncidentStarter } from '../adapters/temporal/incidents';
+import { alertsSignal, incidentIdFromRunId, type AlertBatch } from '../workflows/definitions';
 import type { IntakeSink } from './intake';
 
 /**
@@ -16,28 +9,13 @@ import type { IntakeSink } from './intake';
  * of the worker that serves the target's cluster (`clusters`: cluster name → task queue).
  */
 export function temporalSink(client: Client, clusters: ReadonlyMap<string, string>): IntakeSink {
+  const starter = temporalIncidentStarter(client);
   return {
     async deliver(workflowId: string, target: AlertTarget, batch: AlertBatch, storm?: boolean): Promise<string> {
       const taskQueue = clusters.get(target.cluster);
       // Parsing refuses an unknown cluster; this guards a caller that did not parse.
       if (!taskQueue) throw new Error(`no worker serves cluster "${target.cluster}"`);
-      const input: IncidentInput = { key: workflowId, target, alerts: [], ...(storm ? { storm: true } : {}) };
-      const handle = await client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
-        taskQueue,
-        workflowId,
-        args: [input],
-        signal: alertsSignal,
-        signalArgs: [batch],
-        typedSearchAttributes: [
-          { key: SEARCH_ATTRIBUTES.status, value: 'planning' },
-          { key: SEARCH_ATTRIBUTES.cluster, value: target.cluster },
-          ...(target.namespace ? [{ key: SEARCH_ATTRIBUTES.namespace, value: target.namespace }] : []),
-          ...(target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: target.pod }] : []),
-        ],
-        // The Temporal UI's one line for this incident; used only when this call starts the run.
-        staticSummary: storm ? stormSummary(target.cluster) : incidentSummary(target, batch.alerts[0]?.alert),
-      });
-      return handle.signaledRunId;
+      return await starter.deliver(workflowId, taskQueue, target, batch, storm);
     },
     async signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean> {
       try {

@@ -35,6 +35,8 @@ export const FailureType = {
    * trailer): a process in the target may have killed it. Retried once on a fresh collector, like a stall.
    */
   CollectorInterfered: 'CollectorInterfered',
+  /** The incident that alerts must follow is still closing: retried until it has closed. */
+  IncidentStillClosing: 'IncidentStillClosing',
   /** The bucket has no versioning or Object Lock: evidence cannot be kept as promised. */
   ObjectLockUnavailable: 'ObjectLockUnavailable',
   UnknownStep: 'UnknownStep',

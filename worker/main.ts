@@ -8,6 +8,8 @@ import {
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../adapters/s3/client';
+import { temporalIncidentStarter } from '../adapters/temporal/incidents';
+import { Client, Connection } from '@temporalio/client';
 import { buildAdapters } from './adapters';
 import { createWorkerMetrics, serveMetrics } from './metrics';
 import { loadConfig, silenceAwsSdkNodeWarning, type HoldfastConfig } from '../common/config';
@@ -46,6 +48,11 @@ export async function createWorker(
 ): Promise<{ worker: Worker; close: () => Promise<void> }> {
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  // A client too, for the one activity that opens incidents (alerts that arrived while one was closing).
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const incidents = temporalIncidentStarter(
+    new Client({ connection: clientConnection, namespace: config.temporal.namespace }),
+  );
   const s3 = overrides.s3 ?? createS3Client(config.s3);
   // Tests that replace every adapter must not need real configuration (signing key, notifier secrets).
   const complete = ['cluster', 'evidence', 'notifiers', 'playbooks', 'sealEvidence'].every((k) => k in overrides);
@@ -58,7 +65,7 @@ export async function createWorker(
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('../workflows'),
-    activities: createActivities({ ...adapters, config, s3 }),
+    activities: createActivities({ incidents, ...adapters, config, s3 }),
     // On SIGINT/SIGTERM running activities are cancelled at once (grace 0, the default) and Temporal retries
     // them on the next worker. One that ignores cancellation must not hold the stop: after this, run() gives up.
     shutdownForceTime: SHUTDOWN_FORCE_MS,
@@ -67,6 +74,7 @@ export async function createWorker(
     worker,
     async close() {
       s3.destroy();
+      await clientConnection.close();
       await connection.close();
     },
   };

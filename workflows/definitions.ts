@@ -8,6 +8,7 @@ import type { ContinuedIncident } from './incident-state';
 
 export const INCIDENT_WORKFLOW = 'incidentWorkflow';
 export const ESCALATION_WORKFLOW = 'escalationWorkflow';
+export const NEXT_INCIDENT_WORKFLOW = 'nextIncidentWorkflow';
 
 export interface IncidentInput {
   /** The correlation key; also the workflow id (see incidentWorkflowId). */
@@ -158,6 +159,11 @@ export interface IncidentStatus {
    * does not exist (closed after preserve; nothing captured, contained or sealed).
    */
   outcome?: 'target-not-found';
+  /**
+   * New alerts that arrived while the incident was closing (after a resolve, a cancel or its auto-close): not
+   * counted here, handed to the key's next incident, which they open.
+   */
+  handedOver?: number;
   acknowledgedBy?: string;
   resolvedBy?: string;
   manifestKey?: string;

@@ -47,6 +47,8 @@ export const MAX_INSTANCE_IDS = 8;
  * is known by its hash (each alert's rawSha256) and counted in the manifest's alertTally.bodiesNotKept.
  */
 export const MAX_KEPT_BODY_BYTES = 128 * 1024;
+/** Alerts that arrived while the incident was closing, handed to the next incident (beyond: kept here). */
+export const MAX_HANDED_OVER_ALERTS = 200;
 
 export type Decision = NonNullable<StepStatus['decision']>;
 
@@ -123,6 +125,15 @@ export class IncidentState {
   readonly rawBodies: RawBody[] = [];
   private keptBodyBytes = 0;
   bodiesNotKept = 0;
+  /**
+   * Set (by the workflow, from a patch) when alerts arriving while the incident closes go to the next incident;
+   * incidents started before that replay keeping them.
+   */
+  handsOverLateAlerts = false;
+  /** The incident is closing by itself (auto-close); a resolution or cancellation closes it too. */
+  private closingByItself = false;
+  /** New alerts that arrived while the incident was closing: the next incident's. */
+  readonly lateAlerts: IncomingAlert[] = [];
   private escalationProgress?: EscalationProgress;
 
   constructor(
@@ -207,14 +218,20 @@ export class IncidentState {
    * `alertsNotKept` too, so the kept records' counts plus `alertsNotKept` always add up to `alertCount`.
    */
   attach(incoming: IncomingAlert[], repeats: NonNullable<AlertBatch['repeats']> = []): void {
-    for (const { alert, rawBody } of incoming) if (rawBody !== undefined) this.keepBody(alert.rawSha256, rawBody);
-    for (const { alert, fingerprint } of incoming) {
+    for (const { alert, fingerprint, rawBody } of incoming) {
       const existing = this.alerts.find((r) => r.fingerprint === fingerprint);
       if (existing && (existing.ids ?? [existing.alert.id]).includes(alert.id)) {
         // The sender re-sent an instance the incident has (Alertmanager every repeat_interval): not news.
         this.resent(existing, 1, alert.receivedAt);
         continue;
       }
+      // News for an incident that is closing: nobody would respond to it here; the next incident will.
+      if (this.closing && this.handsOverLateAlerts && this.lateAlerts.length < MAX_HANDED_OVER_ALERTS) {
+        this.lateAlerts.push({ alert, fingerprint, ...(rawBody !== undefined ? { rawBody } : {}) });
+        this.status.handedOver = this.lateAlerts.length;
+        continue;
+      }
+      if (rawBody !== undefined) this.keepBody(alert.rawSha256, rawBody);
       this.status.alertCount += 1;
       const bytes = existing ? 0 : recordBytes(alert, [alert.id]);
       if (existing) {
@@ -423,6 +440,15 @@ export class IncidentState {
   targetNotFound(record: StepStatus, error: string): void {
     this.notApplicable(record, error);
     this.status.outcome = 'target-not-found';
+  }
+
+  /** Resolved, cancelled or closing by itself: from now on a new alert is the next incident's. */
+  get closing(): boolean {
+    return this.closingByItself || this.resolution !== undefined || this.cancellation !== undefined;
+  }
+
+  beginClosing(): void {
+    this.closingByItself = true;
   }
 
   get targetMissing(): boolean {

@@ -32,6 +32,7 @@ import {
   ESCALATION_WORKFLOW,
   escalationReportSignal,
   incidentIdFromRunId,
+  NEXT_INCIDENT_WORKFLOW,
   rejectSignal,
   resolveSignal,
   statusQuery,
@@ -43,6 +44,7 @@ import {
   type StepStatus,
 } from './definitions';
 import type { EscalationInput, EscalationResult } from './escalation';
+import type { nextIncidentWorkflow } from './next-incident';
 import { IncidentState, type ContinuedIncident, type IncidentSnapshot } from './incident-state';
 import { describeFailure, runStep } from './incident-steps';
 
@@ -119,6 +121,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   const paged = await escalateAndWait(incident, plan, event);
   await close(incident, plan, event, paged);
   rememberResolvedInstances(incident);
+  await handOverLateAlerts(incident);
   return incident.state.finish();
 }
 
@@ -131,9 +134,12 @@ async function resumeIncident(continued: ContinuedIncident): Promise<IncidentSta
   const incident = open(continued.state);
   log.info('incident continued as new', { incidentId: incident.state.incidentId, runs: incident.state.status.runs });
   await waitOrContinue(incident, plan, event);
+  // Resolved, cancelled or auto-closed: a new alert from now on is the next incident's.
+  incident.state.beginClosing();
   await endEscalation(incident);
   await close(incident, plan, event, incident.state.escalation?.paged ?? []);
   rememberResolvedInstances(incident);
+  await handOverLateAlerts(incident);
   return incident.state.finish();
 }
 
@@ -159,9 +165,36 @@ function open(from: IncidentInput | IncidentSnapshot): Incident {
         ? IncidentState.restore(from, hooks)
         : new IncidentState(incidentIdFromRunId(info.firstExecutionRunId), from, hooks),
   };
+  // Incidents started before this replay keeping alerts that arrive while they close.
+  incident.state.handsOverLateAlerts = patched('late-alerts-open-next-incident');
   // Last: a buffered signal (signal-with-start's opening alerts) is handled as soon as its handler is set.
   handleSignalsAndQueries(incident.state);
   return incident;
+}
+
+/**
+ * New alerts that arrived while the incident was closing open the key's next incident, through a detached
+ * child that waits until this run has closed (an alert delivered before that would land here again). Alerts
+ * arriving while the child starts are handed over too; the status counts them all (`handedOver`).
+ */
+async function handOverLateAlerts({ state, info }: Incident): Promise<void> {
+  state.beginClosing();
+  for (let handed = 0, batch = 1; handed < state.lateAlerts.length; batch++) {
+    const alerts = state.lateAlerts.slice(handed);
+    handed += alerts.length;
+    await startChild<typeof nextIncidentWorkflow>(NEXT_INCIDENT_WORKFLOW, {
+      workflowId: `${info.workflowId}/next/${info.runId}/${batch}`,
+      args: [
+        { key: state.status.key, target: state.target, taskQueue: info.taskQueue, afterRunId: info.runId, alerts },
+      ],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
+    });
+  }
+  if (state.lateAlerts.length > 0)
+    state.note(
+      `${state.lateAlerts.length} alert(s) arrived while the incident was closing: they open the next incident`,
+    );
 }
 
 function handleSignalsAndQueries(state: IncidentState): void {
@@ -259,6 +292,7 @@ function targetNotFound({ state }: Incident): boolean {
  */
 async function closeTargetNotFound(incident: Incident, plan: IncidentPlan): Promise<IncidentStatus> {
   const { state } = incident;
+  state.beginClosing();
   const { namespace, pod } = state.target;
   state.note(`target not found: pod ${namespace}/${pod} does not exist; nothing was captured, contained or sealed`);
   if (plan.pageIfTargetNotFound) {
@@ -270,6 +304,7 @@ async function closeTargetNotFound(incident: Incident, plan: IncidentPlan): Prom
     });
     await Promise.allSettled(incident.pages);
   }
+  await handOverLateAlerts(incident);
   return state.finish();
 }
 
@@ -553,6 +588,8 @@ async function escalateAndWaitResumable(incident: Incident, plan: IncidentPlan, 
   if (state.acknowledged) acknowledgedBeforeEscalation(state);
   else await startEscalation(incident, plan, event);
   await waitOrContinue(incident, plan, event);
+  // Resolved, cancelled or auto-closed: a new alert from now on is the next incident's.
+  incident.state.beginClosing();
   await endEscalation(incident);
   return state.escalation?.paged ?? [];
 }

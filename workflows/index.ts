@@ -1,4 +1,5 @@
 // The worker's workflowsPath: every workflow function, and nothing else.
 export { incidentWorkflow } from './incident';
 export { escalationWorkflow } from './escalation';
+export { nextIncidentWorkflow } from './next-incident';
 export { selfTestWorkflow } from './selftest';

@@ -453,6 +453,33 @@ test('containment before the captures ended: the incident and each capture still
   assert.deepEqual(net.notes, []);
 });
 
+describe('alerts arriving while the incident closes', () => {
+  test('new ones are set aside for the next incident (not counted here); re-sends of instances it holds still count here', () => {
+    const { state } = harness();
+    state.handsOverLateAlerts = true;
+    const first = incoming('a');
+    state.attach([first]);
+    state.resolve({ by: 'alice' });
+    state.attach([incoming('b'), { ...first }, incoming('c')]);
+    assert.deepEqual(
+      state.lateAlerts.map((l) => l.fingerprint),
+      ['b', 'c'],
+    );
+    assert.equal(state.status.handedOver, 2);
+    assert.equal(state.status.alertCount, 1);
+    assert.equal(state.status.resends, 1, 'the re-send of an instance it holds is this incident’s');
+  });
+
+  test('before the patch (replayed incidents), or while open, alerts stay with the incident', () => {
+    const { state } = harness();
+    state.attach([incoming('a')]);
+    state.resolve({ by: 'alice' });
+    state.attach([incoming('b')]);
+    assert.equal(state.lateAlerts.length, 0);
+    assert.equal(state.status.alertCount, 2);
+  });
+});
+
 describe('request bodies kept as received', () => {
   test('once per hash, within MAX_KEPT_BODY_BYTES; the rest counted; carried across continue-as-new', () => {
     const { state } = harness();

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
@@ -263,14 +264,16 @@ describe("alert intake keeps one incident's history growing at a bounded pace", 
     const intake = new AlertIntake(sink, options);
     const group = Buffer.from('{"alerts":[…two pods…]}');
     const request = { opened: 0, rawBody: group };
+    // Alerts from one request carry its body's hash, as the routes set it.
+    const fromGroup = { rawSha256: crypto.createHash('sha256').update(group).digest('hex') };
     const other = { cluster: 'c', namespace: 'ns', pod: 'q' };
     await Promise.all([
-      intake.accept(sampleAlert({ id: 'p1', summary: '1' }, target), undefined, request),
-      intake.accept(sampleAlert({ id: 'p2', summary: '2' }, target), undefined, request),
-      intake.accept(sampleAlert({ id: 'q1', summary: '3' }, other), undefined, request),
+      intake.accept(sampleAlert({ id: 'p1', summary: '1', ...fromGroup }, target), undefined, request),
+      intake.accept(sampleAlert({ id: 'p2', summary: '2', ...fromGroup }, target), undefined, request),
+      intake.accept(sampleAlert({ id: 'q1', summary: '3', ...fromGroup }, other), undefined, request),
     ]);
     const big = { opened: 0, rawBody: Buffer.alloc(MAX_RAW_BYTES_PER_INCIDENT, 0x7b) };
-    await intake.accept(sampleAlert({ id: 'p3', summary: '4' }, target), undefined, big);
+    await intake.accept(sampleAlert({ id: 'p3', summary: '4', rawSha256: 'b'.repeat(64) }, target), undefined, big);
     assert.deepEqual(
       bodies.map(([who, b]) => [who, b === undefined ? undefined : Buffer.from(b, 'base64').toString()]),
       [
