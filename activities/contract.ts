@@ -4,13 +4,13 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
-import type { IncomingAlert } from '../workflows/definitions';
 import type {
   Alert,
   AlertTally,
   AlertTarget,
   ArtifactRef,
   ContainmentVerification,
+  IncomingAlert,
   PodPin,
   TamperFlag,
 } from '../common/types';

@@ -1,11 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { HoldfastConfig } from '../common/config';
 import { createNotifyActivities, type NotifierLike } from './notify';
-import type { IncidentStarter } from '../adapters/temporal/incidents';
 import { createNextIncidentActivities } from './next-incident';
 import { createPlanActivities } from './plan';
 import type { Playbooks } from './playbooks';
-import type { Cluster, EvidenceStore } from '../common/ports';
+import type { Cluster, EvidenceStore, IncidentStarter } from '../common/ports';
 import type { HoldfastActivities, SealActivity } from './contract';
 import { createSelfTestActivities } from './selftest';
 import { createStepActivities, type StepObserver } from './steps/activities';

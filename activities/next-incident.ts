@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { IncidentStarter } from '../adapters/temporal/incidents';
+import type { IncidentStarter } from '../common/ports';
 import { FailureType } from '../common/failures';
 import type { NextIncidentActivity } from './contract';
 
@@ -25,7 +25,7 @@ export function createNextIncidentActivities(starter: IncidentStarter | undefine
           `incident run ${afterRunId} is still closing`,
           FailureType.IncidentStillClosing,
         );
-      return { runId: await starter.deliver(key, taskQueue, target, { alerts }) };
+      return { runId: await starter.deliver(key, taskQueue, target, alerts) };
     },
   };
 }

@@ -1,7 +1,15 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AlertTarget } from '../common/types';
-import { temporalIncidentStarter } from '../adapters/temporal/incidents';
-import { alertsSignal, incidentIdFromRunId, type AlertBatch } from '../workflows/definitions';
+import type { IncidentStarter } from '../common/ports';
+import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
+import {
+  alertsSignal,
+  incidentIdFromRunId,
+  INCIDENT_WORKFLOW,
+  type AlertBatch,
+  type IncidentInput,
+} from '../workflows/definitions';
+import { incidentSummary, stormSummary } from './incident-summary';
 import type { IntakeSink } from './intake';
 
 /**
@@ -9,13 +17,12 @@ import type { IntakeSink } from './intake';
  * of the worker that serves the target's cluster (`clusters`: cluster name → task queue).
  */
 export function temporalSink(client: Client, clusters: ReadonlyMap<string, string>): IntakeSink {
-  const starter = temporalIncidentStarter(client);
   return {
     async deliver(workflowId: string, target: AlertTarget, batch: AlertBatch, storm?: boolean): Promise<string> {
       const taskQueue = clusters.get(target.cluster);
       // Parsing refuses an unknown cluster; this guards a caller that did not parse.
       if (!taskQueue) throw new Error(`no worker serves cluster "${target.cluster}"`);
-      return await starter.deliver(workflowId, taskQueue, target, batch, storm);
+      return await signalWithStart(client, workflowId, taskQueue, target, batch, storm);
     },
     async signalOpen(workflowId: string, batch: AlertBatch): Promise<boolean> {
       try {
@@ -61,6 +68,54 @@ export function temporalSink(client: Client, clusters: ReadonlyMap<string, strin
       const memo = description.memo?.incident as { incidentId?: unknown } | undefined;
       const incidentId = typeof memo?.incidentId === 'string' ? memo.incidentId : undefined;
       return { startedAt: description.startTime, ...(incidentId ? { incidentId } : {}) };
+    },
+  };
+}
+
+/** Signal-with-start of an incident: the alerts go to the key's running incident, or open one on `taskQueue`. */
+async function signalWithStart(
+  client: Client,
+  workflowId: string,
+  taskQueue: string,
+  target: AlertTarget,
+  batch: AlertBatch,
+  storm?: boolean,
+): Promise<string> {
+  const input: IncidentInput = { key: workflowId, target, alerts: [], ...(storm ? { storm: true } : {}) };
+  const handle = await client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
+    taskQueue,
+    workflowId,
+    args: [input],
+    signal: alertsSignal,
+    signalArgs: [batch],
+    typedSearchAttributes: [
+      { key: SEARCH_ATTRIBUTES.status, value: 'planning' },
+      { key: SEARCH_ATTRIBUTES.cluster, value: target.cluster },
+      ...(target.namespace ? [{ key: SEARCH_ATTRIBUTES.namespace, value: target.namespace }] : []),
+      ...(target.pod ? [{ key: SEARCH_ATTRIBUTES.pod, value: target.pod }] : []),
+    ],
+    // The Temporal UI's one line for this incident; used only when this call starts the run.
+    staticSummary: storm ? stormSummary(target.cluster) : incidentSummary(target, batch.alerts[0]?.alert),
+  });
+  return handle.signaledRunId;
+}
+
+/**
+ * The same, as the port the worker hands its activities: alerts that arrived while an incident was closing
+ * open the next one (activities/next-incident.ts).
+ */
+export function temporalIncidentStarter(client: Client): IncidentStarter {
+  return {
+    deliver: (workflowId, taskQueue, target, alerts) =>
+      signalWithStart(client, workflowId, taskQueue, target, { alerts }),
+    async runningRun(workflowId) {
+      try {
+        const description = await client.workflow.getHandle(workflowId).describe();
+        return description.status.name === 'RUNNING' ? description.runId : undefined;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
     },
   };
 }

@@ -8,6 +8,7 @@ import type {
   ArtifactRef,
   CollectorInfo,
   ContainmentVerification,
+  IncomingAlert,
   PodPin,
   PodRef,
   Severity,
@@ -270,4 +271,15 @@ export interface Notifier {
    * than 408/429) or NotifierUnavailable (retryable: network, timeout, 408, 429, 5xx).
    */
   send(event: NotificationEvent, opts: { dryRun: boolean; signal?: AbortSignal }): Promise<NotificationResult>;
+}
+
+/**
+ * Opens incidents and hands them alerts (signal-with-start on Temporal): the API's intake does it as alerts
+ * arrive; an activity does it for alerts that arrived while an incident was closing (they open the next one).
+ */
+export interface IncidentStarter {
+  /** The alerts go to the key's running incident, or open one on `taskQueue`; returns the run that got them. */
+  deliver(workflowId: string, taskQueue: string, target: AlertTarget, alerts: IncomingAlert[]): Promise<string>;
+  /** The run of the key's incident while one is running; undefined when none is. */
+  runningRun(workflowId: string): Promise<string | undefined>;
 }

@@ -48,6 +48,17 @@ export interface Alert {
   rawSha256: string;
 }
 
+/** An alert plus the fingerprint the API computed for it (identical alerts share one). */
+export interface IncomingAlert {
+  alert: Alert;
+  fingerprint: string;
+  /**
+   * The request body the alert came in, exactly as received (base64; its SHA-256 is `alert.rawSha256`): sent
+   * with the first alert of that body for the incident, while the API's per-incident byte bound allows.
+   */
+  rawBody?: string;
+}
+
 export interface PodRef {
   cluster: string;
   namespace: string;

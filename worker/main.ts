@@ -8,7 +8,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../adapters/s3/client';
-import { temporalIncidentStarter } from '../adapters/temporal/incidents';
+import { temporalIncidentStarter } from '../api/temporal-sink';
 import { Client, Connection } from '@temporalio/client';
 import { buildAdapters } from './adapters';
 import { createWorkerMetrics, serveMetrics } from './metrics';

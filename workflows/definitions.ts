@@ -3,7 +3,17 @@
  * queries and the status it reports. Pure types and definitions, shared by the API and the worker.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { Alert, AlertTarget, ArtifactRef, ContainmentVerification, Severity, TamperFlag } from '../common/types';
+import type {
+  Alert,
+  AlertTarget,
+  ArtifactRef,
+  ContainmentVerification,
+  IncomingAlert,
+  Severity,
+  TamperFlag,
+} from '../common/types';
+
+export type { IncomingAlert } from '../common/types';
 import type { ContinuedIncident } from './incident-state';
 
 export const INCIDENT_WORKFLOW = 'incidentWorkflow';
@@ -23,17 +33,6 @@ export interface IncidentInput {
    * nothing (no preserve, capture or containment): it keeps and counts them, seals them and pages once.
    */
   storm?: boolean;
-}
-
-/** An alert plus the fingerprint the API computed for it (identical alerts share one). */
-export interface IncomingAlert {
-  alert: Alert;
-  fingerprint: string;
-  /**
-   * The request body the alert came in, exactly as received (base64; its SHA-256 is `alert.rawSha256`): sent
-   * with the first alert of that body for the incident, while the API's per-incident byte bound allows.
-   */
-  rawBody?: string;
 }
 
 /** An alert as the incident keeps it: identical repeats are folded into a count. */
