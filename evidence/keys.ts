@@ -1,8 +1,7 @@
 /**
- * Where /v1/keys gets its public keys. The worker that signs publishes its public key to the evidence
- * bucket (`keys/<keyId>.pem`, locked like the evidence), so the API serves the right keys even when it
- * runs on another host without the private key, and keys of earlier signers (rotation) stay listed.
- * /v1/keys is a convenience: investigators should still obtain the key out of band.
+ * The worker that signs publishes its public key to the evidence bucket (`keys/<keyId>.pem`, locked like the
+ * evidence), a record of which keys signed. Nothing trusts a key for being there: anyone who can write to the
+ * bucket could add one. The API's /v1/keys serves the configured trust file (trusted-keys.ts) instead.
  */
 import crypto from 'node:crypto';
 import { FailureType, isFailure } from '../common/failures';

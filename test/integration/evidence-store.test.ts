@@ -20,6 +20,9 @@ import {
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createEvidenceReadServices } from '../../evidence';
 import { createEvidenceServices, type EvidenceServices } from '../../worker/evidence';
+import { trustSigner } from '../../evidence/trusted-keys';
+import { sealedManifestOf } from '../../workflows/definitions';
+import type { SealResult } from '../../activities/contract';
 import { parseManifest } from '../../evidence/manifest';
 import { createS3Client } from '../../adapters/s3/client';
 import { authPlugin } from '../../api/auth';
@@ -82,6 +85,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   let services: EvidenceServices;
   let app: FastifyInstance;
   let api: string;
+  let sealedResult: SealResult | undefined;
 
   before(async () => {
     s3 = createS3Client(config.s3);
@@ -89,7 +93,8 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       { ...config, dataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence },
       s3,
     );
-    // The API as on another host: its own (empty) data dir, no private key; keys come from the bucket.
+    // The API as on another host: its own data dir, no private key; its trusted keys are provisioned for it.
+    trustSigner(path.join(apiDataDir, 'trusted-keys.pem'), services.signer);
     const reading = createEvidenceReadServices(
       { ...config, dataDir: apiDataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence },
       s3,
@@ -101,6 +106,8 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       evidenceRoutes({
         reader: reading.store,
         custody: reading.custody,
+        // What the incident's workflow records when it seals (IncidentStatus.sealed).
+        sealRecords: async (id) => (id === incidentId && sealedResult ? sealedManifestOf(sealedResult) : undefined),
         legalHolds: reading.store,
         urlExpirySeconds: reading.settings.urlExpirySeconds,
       }),
@@ -287,6 +294,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       failures: [{ step: 'memory', error: 'collector died' }],
     });
     manifestVersion = result.manifest.versionId;
+    sealedResult = result;
     assert.equal(result.keyId, services.signer.keyId);
     assert.equal(
       fs.statSync(path.join(dataDir, 'signing-key.pem')).mode & 0o777,
@@ -354,7 +362,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.equal(
       fetchedReport.suppliedKeyId,
       services.signer.keyId,
-      'the API (without the private key) serves the key the worker published',
+      'the API (without the private key) serves the configured key',
     );
     assert.equal(
       fs.existsSync(path.join(apiDataDir, 'signing-key.pem')),
