@@ -81,6 +81,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   const apiDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-evidence-it-api-'));
   const incidentId = `inc-test-shop-web-${crypto.randomBytes(4).toString('hex')}`;
   const INVESTIGATOR = `inv-${crypto.randomBytes(16).toString('hex')}`;
+  const CUSTODIAN = `cus-${crypto.randomBytes(16).toString('hex')}`;
   let s3: S3Client;
   let services: EvidenceServices;
   let app: FastifyInstance;
@@ -101,7 +102,12 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     );
     app = Fastify();
     app.setErrorHandler(problemErrorHandler);
-    await app.register(authPlugin, { tokens: new Map([[INVESTIGATOR, 'investigator' as const]]) });
+    await app.register(authPlugin, {
+      tokens: new Map([
+        [INVESTIGATOR, 'investigator' as const],
+        [CUSTODIAN, 'custodian' as const],
+      ]),
+    });
     await app.register(
       evidenceRoutes({
         reader: reading.store,
@@ -476,10 +482,17 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       ),
       lockedRefusal,
     );
-    const off = await app.inject({
+    const notTheirs = await app.inject({
       method: 'POST',
       url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
       headers,
+      payload: { on: false },
+    });
+    assert.equal(notTheirs.statusCode, 403, 'an investigator cannot lift a hold');
+    const off = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
+      headers: { ...headers, authorization: `Bearer ${CUSTODIAN}` },
       payload: { on: false },
     });
     assert.equal(off.statusCode, 200, off.body);
