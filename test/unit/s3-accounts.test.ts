@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { repoRoot } from '../helpers/env';
 import { evidenceBucketPolicy, evidenceBucketStatements } from '../../scripts/s3-accounts';
 
 /** Every (action, resource) an identity is allowed, as `action resource` lines. */
@@ -51,4 +54,17 @@ describe('the evidence bucket policy: each identity only what it needs', () => {
       ['worker=W', 'api=A'],
     );
   });
+});
+
+test('evidence/README.md documents the same IAM policies as the code grants', () => {
+  const readme = fs.readFileSync(path.join(repoRoot, 'evidence', 'README.md'), 'utf8');
+  const documented = (heading: string) => {
+    const start = readme.indexOf(`${heading} (IAM policy):`);
+    assert.ok(start >= 0, `evidence/README.md has "${heading} (IAM policy):"`);
+    const block = /```json\n([\s\S]*?)\n```/.exec(readme.slice(start))![1]!;
+    return JSON.parse(block) as { Statement: unknown };
+  };
+  const code = evidenceBucketStatements('holdfast-evidence', { legalHoldOnWrite: false });
+  assert.deepEqual(documented('Worker').Statement, code.worker);
+  assert.deepEqual(documented('API').Statement, code.api);
 });
