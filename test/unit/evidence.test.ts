@@ -19,7 +19,7 @@ import { createSealActivities, sealEvidenceWith } from '../../activities/seal';
 import type { SealInput, SealResult } from '../../activities/contract';
 import { authPlugin } from '../../api/auth';
 import { problemErrorHandler } from '../../api/errors';
-import { evidenceRouteGroup, evidenceRoutes } from '../../api/routes/evidence';
+import { evidenceRouteGroup, evidenceRoutes, incidentSealRecords, sealRecordOf } from '../../api/routes/evidence';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
 import type { IncidentsService } from '../../api/incidents';
@@ -679,5 +679,44 @@ describe('evidence manifest bytes', () => {
     const bytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
     assert.deepEqual(serializeManifest(parseManifest(bytes)), bytes);
     assert.equal(bytes.at(-1), 0x0a);
+  });
+});
+
+describe('seal records come from the incident, not the bucket', () => {
+  const manifestSha = 'a'.repeat(64);
+  const step = (state: 'succeeded' | 'failed') => ({
+    name: 'seal',
+    kind: 'seal' as const,
+    state,
+    notes: [],
+    artifacts: [{ name: 'manifest.json', key: `incidents/${INCIDENT}/manifest.json`, size: 1, sha256: manifestSha }],
+  });
+
+  test('status.sealed when the incident recorded it; else the seal step’s SHA-256 (older incidents); else not sealed', async () => {
+    const sealedManifest = {
+      key: `incidents/${INCIDENT}/manifest.json`,
+      versionId: 'v1',
+      sha256: manifestSha,
+      size: 1,
+      signatureKey: `incidents/${INCIDENT}/manifest.sig`,
+      signatureVersionId: 'v2',
+      signatureSha256: 'b'.repeat(64),
+      keyId: 'c'.repeat(64),
+    };
+    assert.deepEqual(sealRecordOf({ sealed: sealedManifest, steps: [step('succeeded')] }), sealedManifest);
+    assert.deepEqual(sealRecordOf({ steps: [step('succeeded')] }), { sha256: manifestSha });
+    assert.equal(sealRecordOf({ steps: [step('failed')] }), undefined, 'a failed seal sealed nothing');
+    assert.equal(sealRecordOf({ steps: [] }), undefined);
+    const asked: string[] = [];
+    const records = incidentSealRecords({
+      async get(id: string) {
+        asked.push(id);
+        return { status: { sealed: sealedManifest, steps: [] } } as unknown as Awaited<
+          ReturnType<IncidentsService['get']>
+        >;
+      },
+    });
+    assert.deepEqual(await records(INCIDENT), sealedManifest);
+    assert.deepEqual(asked, [INCIDENT]);
   });
 });
