@@ -13,11 +13,18 @@ import fp from 'fastify-plugin';
 import { MIN_WEBHOOK_SECRET_BYTES } from '../common/config';
 import { HttpProblem } from './errors';
 
-export const ROLES = ['intake', 'responder', 'investigator'] as const;
+/**
+ * `custodian` places and lifts legal holds: lifting one lets evidence expire, so it is not an investigator's
+ * to do (an investigator may still place one).
+ */
+export const ROLES = ['intake', 'responder', 'investigator', 'custodian'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Principal {
-  /** Who, for logs and the custody record: the role name for bearer tokens, "webhook-hmac" for signed bodies. */
+  /**
+   * Who, for logs, the custody record and every decision: the person a token was issued to (`alice` in
+   * `responder:alice=<token>`), the role name for a token issued to a role only, "webhook-hmac" for signed bodies.
+   */
   name: string;
   role: Role;
   via: 'bearer' | 'hmac';
@@ -38,24 +45,52 @@ declare module 'fastify' {
   }
 }
 
-export type TokenTable = ReadonlyMap<string, Role>;
+/** Whom a token was issued to: a person in a role, or (the older form) a role alone. */
+export interface TokenHolder {
+  role: Role;
+  /** The person; absent for a role-only token, whose principal is then the role's name. */
+  name?: string;
+}
 
-/** Parses `intake=<t>,responder=<t>,investigator=<t>` (several tokens per role allowed). */
-export function parseTokenSpec(spec: string): Map<string, Role> {
-  const table = new Map<string, Role>();
+/** Token → holder. A bare role is a role-only token (tests and older callers build tables that way). */
+export type TokenTable = ReadonlyMap<string, Role | TokenHolder>;
+
+/** A principal's name: what a custody record and an approval show, so short and plain. */
+const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * Parses `responder:alice=<t>,investigator:bob=<t>,custodian:carol=<t>`; the older `<role>=<t>` still works
+ * (the role is then the principal). A person may hold several tokens; one token names one holder only, since
+ * a token shared between entries could not say who used it.
+ */
+export function parseTokenSpec(spec: string): Map<string, TokenHolder> {
+  const table = new Map<string, TokenHolder>();
   for (const entry of spec
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
     const eq = entry.indexOf('=');
-    const role = entry.slice(0, eq).trim() as Role;
+    const holder = eq < 1 ? '' : entry.slice(0, eq).trim();
     const token = entry.slice(eq + 1).trim();
+    const colon = holder.indexOf(':');
+    const role = (colon < 0 ? holder : holder.slice(0, colon)) as Role;
+    const name = colon < 0 ? undefined : holder.slice(colon + 1);
+    // Only what is left of "=" is ever echoed: the rest is (or, without "=", may be) a token.
     if (eq < 1 || !ROLES.includes(role))
       throw new Error(
-        `HOLDFAST_TOKENS: "${entry.slice(0, 40)}" is not <role>=<token> with role one of ${ROLES.join(', ')}`,
+        `HOLDFAST_TOKENS: ${eq < 1 ? 'an entry' : `"${holder.slice(0, 80)}="`} is not <role>:<person>=<token> ` +
+          `(or <role>=<token>) with role one of ${ROLES.join(', ')}`,
       );
-    if (token.length < 16) throw new Error(`HOLDFAST_TOKENS: the ${role} token must be at least 16 characters`);
-    table.set(token, role);
+    if (name !== undefined && !PRINCIPAL_NAME.test(name))
+      throw new Error(
+        `HOLDFAST_TOKENS: the person in "${holder.slice(0, 80)}" must be 1-64 letters, digits, ".", "_", "@" or "-"`,
+      );
+    const who = name === undefined ? `the ${role}` : `${role}:${name}`;
+    if (token.length < MIN_TOKEN_LENGTH)
+      throw new Error(`HOLDFAST_TOKENS: the token of ${who} must be at least ${MIN_TOKEN_LENGTH} characters`);
+    if (table.has(token)) throw new Error(`HOLDFAST_TOKENS: the token of ${who} is also given to another entry`);
+    table.set(token, name === undefined ? { role } : { role, name });
   }
   return table;
 }
@@ -67,7 +102,7 @@ export function parseTokenSpec(spec: string): Map<string, Role> {
 export function loadOrCreateTokens(
   spec: string | undefined,
   dataDir: string,
-): { table: Map<string, Role>; file?: string; created: boolean } {
+): { table: Map<string, TokenHolder>; file?: string; created: boolean } {
   if (spec && spec.trim()) return { table: parseTokenSpec(spec), created: false };
   const file = path.join(dataDir, 'tokens.env');
   if (fs.existsSync(file)) {
@@ -90,7 +125,8 @@ function timingSafeEqualText(a: string, b: string): boolean {
   return left.length === right.length && crypto.timingSafeEqual(left, right);
 }
 
-function bearerRole(request: FastifyRequest, tokens: TokenTable): Role | undefined {
+/** The principal a bearer token stands for, or undefined when the request carries no valid one. */
+function bearerPrincipal(request: FastifyRequest, tokens: TokenTable): Principal | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return undefined;
   // Auth schemes are case-insensitive (RFC 9110 §11.1): senders write `bearer` as well as `Bearer`.
@@ -98,15 +134,17 @@ function bearerRole(request: FastifyRequest, tokens: TokenTable): Role | undefin
   if (!scheme) return undefined;
   const presented = header.slice(scheme[0].length).trim();
   // Compare against every token so timing does not reveal which prefix matched.
-  let found: Role | undefined;
-  for (const [token, role] of tokens) if (timingSafeEqualText(presented, token)) found = role;
-  return found;
+  let found: Role | TokenHolder | undefined;
+  for (const [token, holder] of tokens) if (timingSafeEqualText(presented, token)) found = holder;
+  if (found === undefined) return undefined;
+  const { role, name } = typeof found === 'string' ? { role: found, name: undefined } : found;
+  return { name: name ?? role, role, via: 'bearer' };
 }
 
 /** A short, stable name for a valid bearer token (for rate-limit keys and logs), never the token itself. */
 export function bearerClientKey(request: FastifyRequest, tokens: TokenTable): string | undefined {
   const header = request.headers.authorization;
-  if (typeof header !== 'string' || !bearerRole(request, tokens)) return undefined;
+  if (typeof header !== 'string' || !bearerPrincipal(request, tokens)) return undefined;
   const presented = header.replace(/^bearer +/i, '').trim();
   return `token:${crypto.createHash('sha256').update(presented).digest('hex').slice(0, 16)}`;
 }
@@ -238,15 +276,15 @@ export const authPlugin = fp(
     const beforeBody = (roles: readonly Role[]): onRequestAsyncHookHandler =>
       async function authenticate(request) {
         if (request.headers.authorization !== undefined) {
-          const role = bearerRole(request, opts.tokens);
-          if (!role) throw unauthorized('the bearer token is not valid');
-          if (!roles.includes(role))
+          const principal = bearerPrincipal(request, opts.tokens);
+          if (!principal) throw unauthorized('the bearer token is not valid');
+          if (!roles.includes(principal.role))
             throw new HttpProblem(
               403,
               'Forbidden',
-              `this token's role (${role}) may not do this; needs ${roles.join(' or ')}`,
+              `this token's role (${principal.role}) may not do this; needs ${roles.join(' or ')}`,
             );
-          request.principal = { name: role, role, via: 'bearer' };
+          request.principal = principal;
           return;
         }
         const signature = single(request, SIGNATURE_HEADER);

@@ -78,7 +78,7 @@ export interface IncidentsService {
   act(
     incidentId: string,
     action: IncidentAction,
-    body: { by: string; step?: string; note?: string; undoContainment?: boolean },
+    body: { by: string; role?: string; step?: string; note?: string; undoContainment?: boolean },
   ): Promise<unknown>;
 }
 
@@ -252,19 +252,30 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
       try {
         switch (action) {
           case 'acknowledge':
-            return await handle.signal(acknowledgeSignal, { by: body.by, note: body.note });
+            return await handle.signal(acknowledgeSignal, { by: body.by, role: body.role, note: body.note });
           case 'approve':
-            return await handle.signal(approveSignal, { step: body.step!, by: body.by, note: body.note });
+            return await handle.signal(approveSignal, {
+              step: body.step!,
+              by: body.by,
+              role: body.role,
+              note: body.note,
+            });
           case 'reject':
-            return await handle.signal(rejectSignal, { step: body.step!, by: body.by, note: body.note });
+            return await handle.signal(rejectSignal, {
+              step: body.step!,
+              by: body.by,
+              role: body.role,
+              note: body.note,
+            });
           case 'resolve':
             return await handle.signal(resolveSignal, {
               by: body.by,
+              role: body.role,
               note: body.note,
               undoContainment: body.undoContainment,
             });
           case 'cancel':
-            return await handle.signal(cancelSignal, { by: body.by, note: body.note });
+            return await handle.signal(cancelSignal, { by: body.by, role: body.role, note: body.note });
         }
       } catch (err) {
         if (err instanceof WorkflowNotFoundError)

@@ -9,7 +9,7 @@ import { AlertIntake, API_INTAKE_OPTIONS } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
-import { evidenceRouteGroup } from './routes/evidence';
+import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
 import { readinessChecks, spoolCheck } from './readiness';
@@ -44,13 +44,14 @@ async function main(): Promise<void> {
   if (tokens.file)
     logger.info({ file: tokens.file }, tokens.created ? 'generated API tokens (mode 0600)' : 'API tokens loaded');
   const metrics = createApiMetrics();
-  // The API never holds the private key: public keys come from the bucket, where the worker publishes them.
+  // The API never reads the private key, nor trusts keys found in the bucket: /v1/keys serves the configured ones.
   const evidence = createEvidenceReadServices(config, s3);
   const intake = new AlertIntake(temporalSink(client, config.scope.clusters), {
     ...API_INTAKE_OPTIONS,
     creation: config.scope.incidentLimits,
     onError: (err, workflowId) => logger.error({ err, workflowId }, 'alert delivery to Temporal failed'),
   });
+  const incidents = temporalIncidents(client, config.temporal.namespace);
   const app = await buildServer({
     logger,
     tokens: tokens.table,
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
       ...readinessChecks({ workflowService: connection.workflowService, s3, config }),
       ...(spool ? { spool: spoolCheck(spool) } : {}),
     },
-    incidents: temporalIncidents(client, config.temporal.namespace),
+    incidents,
     countIncidents: incidentCounter(client, config.temporal.namespace),
     ...(config.temporal.uiUrl
       ? { temporalUi: { url: config.temporal.uiUrl, namespace: config.temporal.namespace } }
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
         knownClusters: new Set(config.scope.clusters.keys()),
         ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
       }),
-      ...evidenceRouteGroup(evidence),
+      ...evidenceRouteGroup(evidence, incidentSealRecords(incidents)),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;

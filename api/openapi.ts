@@ -57,7 +57,12 @@ export function registerOpenApi(app: FastifyInstance): void {
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'Role tokens: intake, responder, investigator' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'Tokens issued to a person in a role (intake, responder, investigator, custodian), or to a role',
+          },
           webhookTimestamp: {
             type: 'apiKey',
             in: 'header',

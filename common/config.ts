@@ -14,7 +14,7 @@ export interface HoldfastConfig {
     port: number;
     /** Base of links in notifications, without a trailing slash. */
     publicUrl: string;
-    /** `intake=<t>,responder=<t>,investigator=<t>`; unset: tokens generated in the data dir. */
+    /** `responder:alice=<t>,investigator:bob=<t>,…` (or `<role>=<t>`); unset: tokens generated in the data dir. */
     tokens?: string;
     /** HMAC key of signed intake (at least MIN_WEBHOOK_SECRET_BYTES bytes); unset: bearer tokens only. */
     webhookSecret?: string;
@@ -102,8 +102,13 @@ export interface EvidenceSettings {
   /** Multipart part size in bytes, and how many parts go up in parallel. */
   partSize: number;
   queueSize: number;
-  /** The signing key file when configured (absolute); unset: `<dataDir>/signing-key.pem`. */
+  /** The signing key file when configured (absolute); unset: `<dataDir>/signing-key.pem`. The worker only. */
   signingKeyFile?: string;
+  /**
+   * The public keys evidence is verified with (PEM, absolute); unset: `<dataDir>/trusted-keys.pem`. The API
+   * serves these at /v1/keys; the embedded worker adds its own key to the file when it can write it.
+   */
+  trustedKeysFile?: string;
 }
 
 /** How to reach Kubernetes as one identity: a kubeconfig file, or (in a cluster) a service account token file. */
@@ -218,12 +223,14 @@ function setOrUndefined(env: Env, name: string): string | undefined {
 
 function evidenceSettings(env: Env, cwd: string): EvidenceSettings {
   const signingKeyFile = nonEmpty(env, 'HOLDFAST_SIGNING_KEY_FILE');
+  const trustedKeysFile = nonEmpty(env, 'HOLDFAST_TRUSTED_KEYS_FILE');
   return {
     legalHold: ['1', 'true', 'on', 'yes'].includes((env.HOLDFAST_LEGAL_HOLD ?? '').toLowerCase()),
     urlExpirySeconds: evidenceInt(env, 'HOLDFAST_EVIDENCE_URL_SECONDS', 300, 1, MAX_PRESIGN_SECONDS),
     partSize: evidenceInt(env, 'HOLDFAST_EVIDENCE_PART_MIB', DEFAULT_PART_SIZE / 1024 / 1024, 5, 64) * 1024 * 1024,
     queueSize: evidenceInt(env, 'HOLDFAST_EVIDENCE_QUEUE', DEFAULT_QUEUE_SIZE, 1, 8),
     ...(signingKeyFile ? { signingKeyFile: path.resolve(cwd, signingKeyFile) } : {}),
+    ...(trustedKeysFile ? { trustedKeysFile: path.resolve(cwd, trustedKeysFile) } : {}),
   };
 }
 

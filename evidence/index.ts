@@ -3,14 +3,13 @@
  * custody and public keys. This is the API's one way to the S3 adapter; the worker adds the signer and
  * sealing on top (worker/evidence.ts).
  */
-import fs from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { S3EvidenceStore } from '../adapters/s3/evidence-store';
 import type { EvidenceSettings, HoldfastConfig } from '../common/config';
 import type { CustodyLog } from '../common/ports';
 import { s3CustodyLog } from './custody';
-import { keyDirectory, type KeyDirectory } from './keys';
-import { keySigner, loadOrCreateSigningKey, signingKeyFile } from './signer';
+import type { KeyDirectory } from './keys';
+import { trustedKeyDirectory, trustedKeysFile } from './trusted-keys';
 
 export { createS3Client } from '../adapters/s3/client';
 
@@ -38,13 +37,12 @@ export function evidenceStore(config: EvidenceConfig, s3: S3Client): S3EvidenceS
 }
 
 /**
- * For the API: never generates a key. Serves the local key file's public key when one exists (embedded
- * mode shares the data dir with the worker) plus every key the workers published in the bucket.
+ * For the API: never reads, let alone generates, a private key, and trusts no key found in the bucket: the
+ * public keys are the configured trust file's (HOLDFAST_TRUSTED_KEYS_FILE, default `<dataDir>/trusted-keys.pem`).
  */
 export function createEvidenceReadServices(config: EvidenceConfig, s3: S3Client): EvidenceReadServices {
   const settings = config.evidence;
   const store = evidenceStore(config, s3);
-  const file = signingKeyFile(config.dataDir, settings.signingKeyFile);
-  const local = fs.existsSync(file) ? keySigner(loadOrCreateSigningKey(file).privateKey) : undefined;
-  return { store, custody: s3CustodyLog(store), settings, keys: keyDirectory(store, local) };
+  const keys = trustedKeyDirectory(trustedKeysFile(config.dataDir, settings.trustedKeysFile));
+  return { store, custody: s3CustodyLog(store), settings, keys };
 }

@@ -1,23 +1,18 @@
 /**
- * Where /v1/keys gets its public keys. The worker that signs publishes its public key to the evidence
- * bucket (`keys/<keyId>.pem`, locked like the evidence), so the API serves the right keys even when it
- * runs on another host without the private key, and keys of earlier signers (rotation) stay listed.
- * /v1/keys is a convenience: investigators should still obtain the key out of band.
+ * The worker that signs publishes its public key to the evidence bucket (`keys/<keyId>.pem`, locked like the
+ * evidence), a record of which keys signed. Nothing trusts a key for being there: anyone who can write to the
+ * bucket could add one. The API's /v1/keys serves the configured trust file (trusted-keys.ts) instead.
  */
-import crypto from 'node:crypto';
 import { FailureType, isFailure } from '../common/failures';
 import type { PublicKeyInfo, Signer, SmallObjectWriter, StoredObjectInfo } from '../common/ports';
-import { keyIdOf } from './signer';
 
 export const KEYS_PREFIX = 'keys/';
-const KEY_ID = /^[0-9a-f]{64}$/;
 
 export interface KeyStore extends SmallObjectWriter {
   head(key: string, versionId?: string): Promise<StoredObjectInfo>;
-  readSmall(key: string, versionId: string | undefined, maxBytes: number): Promise<{ bytes: Buffer }>;
-  listKeys(prefix: string, max?: number): Promise<string[]>;
 }
 
+/** The public keys evidence is verified with (GET /v1/keys): the trust file's (trusted-keys.ts). */
 export interface KeyDirectory {
   publicKeys(): Promise<PublicKeyInfo[]>;
 }
@@ -38,41 +33,4 @@ export async function publishPublicKeys(store: KeyStore, signer: Signer): Promis
         'key-id': info.keyId,
       });
   }
-}
-
-/** Parses a published key, accepting it only if it is Ed25519 and its id matches its name. */
-function parsePublished(keyId: string, pem: string): PublicKeyInfo | undefined {
-  try {
-    const key = crypto.createPublicKey(pem);
-    if (key.asymmetricKeyType !== 'ed25519' || keyIdOf(key) !== keyId) return undefined;
-    return { keyId, algorithm: 'Ed25519', publicKeyPem: key.export({ type: 'spki', format: 'pem' }).toString() };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The local signer's keys (if any) first, then every valid key published in the bucket; cached briefly. */
-export function keyDirectory(
-  store: KeyStore,
-  local?: Signer,
-  cacheMs = 60_000,
-  now: () => number = Date.now,
-): KeyDirectory {
-  let cached: { at: number; keys: PublicKeyInfo[] } | undefined;
-  return {
-    async publicKeys() {
-      if (cached && now() - cached.at < cacheMs) return cached.keys;
-      const keys = new Map<string, PublicKeyInfo>();
-      for (const k of local?.publicKeys() ?? []) keys.set(k.keyId, k);
-      for (const object of await store.listKeys(KEYS_PREFIX, 200)) {
-        const keyId = object.slice(KEYS_PREFIX.length).replace(/\.pem$/, '');
-        if (!KEY_ID.test(keyId) || keys.has(keyId)) continue;
-        const { bytes } = await store.readSmall(object, undefined, 4096);
-        const info = parsePublished(keyId, bytes.toString('utf8'));
-        if (info) keys.set(keyId, info);
-      }
-      cached = { at: now(), keys: [...keys.values()] };
-      return cached.keys;
-    },
-  };
 }

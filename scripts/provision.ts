@@ -1,9 +1,13 @@
 /**
  * Prepares existing servers for Holdfast (used by docker-compose and for S3/Temporal you run yourself):
- * creates the evidence bucket with Object Lock enabled if it does not exist.
+ * creates the evidence bucket with Object Lock enabled if it does not exist and, on versitygw, when
+ * the HOLDFAST_S3_WORKER_… and HOLDFAST_S3_API_… keys are set, the worker's and the API's own accounts with the bucket
+ * policy that gives each only what it needs (scripts/s3-accounts.ts). Runs with the root (admin) credentials.
  */
 import { createS3Client } from '../adapters/s3/client';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
+import { provisionS3Accounts } from './s3-accounts';
+import { scriptSettings } from './settings';
 import { ensureLockedBucket } from './stack';
 
 async function main(): Promise<void> {
@@ -22,6 +26,19 @@ async function main(): Promise<void> {
     }
   }
   console.log(`bucket ${config.s3.bucket} ready (Object Lock enabled)`);
+  const accounts = scriptSettings().s3Accounts;
+  if (accounts && config.s3.endpoint && config.s3.accessKeyId && config.s3.secretAccessKey) {
+    const root = { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey };
+    await provisionS3Accounts(s3, config.s3.endpoint, root, config.s3.bucket, accounts, {
+      legalHoldOnWrite: config.evidence.legalHold,
+    });
+    console.log(
+      `accounts ${accounts.worker.accessKeyId} (worker) and ${accounts.api.accessKeyId} (API) bound to ${config.s3.bucket} by the least-privilege policy`,
+    );
+  } else if (accounts)
+    throw new Error(
+      'the worker and API accounts need S3_ENDPOINT and the root AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+    );
   s3.destroy();
 }
 

@@ -24,6 +24,31 @@ export interface ScriptSettings {
   keepTestData: boolean;
   /** Where `npm run demo` works (one directory per run). */
   demoDir: string;
+  /**
+   * provision.js (compose's s3-setup): versitygw accounts to create for the worker and the API, bound to the
+   * bucket by the least-privilege policy; unset: none (AWS: attach the IAM policies in evidence/README.md).
+   */
+  s3Accounts?: {
+    worker: { accessKeyId: string; secretAccessKey: string };
+    api: { accessKeyId: string; secretAccessKey: string };
+  };
+}
+
+/** Both accounts' keys, or none: half a set would leave one service on the root account. */
+function s3Accounts(env: Env): ScriptSettings['s3Accounts'] {
+  const names = [
+    'HOLDFAST_S3_WORKER_ACCESS_KEY',
+    'HOLDFAST_S3_WORKER_SECRET_KEY',
+    'HOLDFAST_S3_API_ACCESS_KEY',
+    'HOLDFAST_S3_API_SECRET_KEY',
+  ] as const;
+  const [workerKey, workerSecret, apiKey, apiSecret] = names.map((n) => env[n] || undefined);
+  if (!workerKey && !workerSecret && !apiKey && !apiSecret) return undefined;
+  if (!workerKey || !workerSecret || !apiKey || !apiSecret) throw new Error(`set all of ${names.join(', ')} or none`);
+  return {
+    worker: { accessKeyId: workerKey, secretAccessKey: workerSecret },
+    api: { accessKeyId: apiKey, secretAccessKey: apiSecret },
+  };
 }
 
 function port(env: Env, name: string, fallback: number): number {
@@ -49,5 +74,6 @@ export function scriptSettings(env: Env = process.env): ScriptSettings {
     skipCluster: env.HOLDFAST_SKIP_CLUSTER === '1',
     keepTestData: env.HOLDFAST_KEEP_TEST_DATA === '1',
     demoDir: env.HOLDFAST_DEMO_DIR ?? path.join(os.tmpdir(), 'holdfast-demo'),
+    s3Accounts: s3Accounts(env),
   };
 }

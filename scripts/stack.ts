@@ -17,6 +17,7 @@ import {
 import { createS3Client } from '../adapters/s3/client';
 import { SEARCH_ATTRIBUTE_NAMES } from '../common/search-attributes';
 import { spawnOwned, type OwnedChild } from './processes';
+import { embeddedS3Accounts, provisionS3Accounts, type S3Accounts } from './s3-accounts';
 import { ensureServer } from './servers';
 
 export interface StackOptions {
@@ -27,6 +28,8 @@ export interface StackOptions {
   /** Omit for a headless server (tests). */
   temporalUiPort?: number;
   s3Port?: number;
+  /** HOLDFAST_LEGAL_HOLD: the worker's account may set a legal hold on what it writes. */
+  legalHoldOnWrite?: boolean;
   /** Temporal dynamic config, e.g. low history limits for tests of continue-as-new. */
   temporalDynamicConfig?: Record<string, unknown>;
   log: (line: string) => void;
@@ -36,7 +39,10 @@ export interface RunningStack {
   temporalAddress: string;
   temporalUiUrl?: string;
   s3Endpoint: string;
+  /** The root account: setting up buckets and tests only, never the worker's or the API's. */
   s3Credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The worker's and the API's own least-privilege accounts (scripts/s3-accounts.ts). */
+  s3Accounts: S3Accounts;
   /** Environment a worker or API needs to reach this stack. */
   env: Record<string, string>;
   /** Server process ids, for benchmarks that measure their memory. */
@@ -196,6 +202,7 @@ export async function startTemporal(
 export async function startS3(opts: StackOptions): Promise<{
   endpoint: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  accounts: S3Accounts;
   pid?: number;
   stop: (graceMs?: number) => Promise<void>;
 }> {
@@ -204,9 +211,11 @@ export async function startS3(opts: StackOptions): Promise<{
   if (!(await portIsFree(port))) throw new Error(`port ${port} for S3 is in use (set HOLDFAST_S3_PORT or S3_ENDPOINT)`);
   const root = path.join(opts.dataDir, 's3', 'root');
   const versions = path.join(opts.dataDir, 's3', 'versions');
-  fs.mkdirSync(root, { recursive: true });
-  fs.mkdirSync(versions, { recursive: true });
+  // versitygw's internal IAM (accounts beyond root) keeps its users here.
+  const iam = path.join(opts.dataDir, 's3', 'iam');
+  for (const dir of [root, versions, iam]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const credentials = embeddedS3Credentials(opts.dataDir);
+  const accounts = embeddedS3Accounts(opts.dataDir);
   const logFile = path.join(opts.dataDir, 'versitygw.log');
   const pidFile = path.join(opts.dataDir, 'versitygw.pid');
   killStale(pidFile, opts.log);
@@ -214,7 +223,7 @@ export async function startS3(opts: StackOptions): Promise<{
   const server = startServer(
     'versitygw',
     bin,
-    ['--port', `127.0.0.1:${port}`, 'posix', '--versioning-dir', versions, root],
+    ['--port', `127.0.0.1:${port}`, '--iam-dir', iam, 'posix', '--versioning-dir', versions, root],
     { ...process.env, ROOT_ACCESS_KEY: credentials.accessKeyId, ROOT_SECRET_KEY: credentials.secretAccessKey },
     logFile,
     pidFile,
@@ -244,10 +253,16 @@ export async function startS3(opts: StackOptions): Promise<{
       logFile,
     );
     await ensureLockedBucket(s3, opts.bucket);
+    await provisionS3Accounts(s3, endpoint, credentials, opts.bucket, accounts, {
+      legalHoldOnWrite: opts.legalHoldOnWrite ?? false,
+    });
+  } catch (err) {
+    await server.stop();
+    throw err;
   } finally {
     s3.destroy();
   }
-  return { endpoint, credentials, pid: server.child.pid, stop: (graceMs) => server.stop(graceMs) };
+  return { endpoint, credentials, accounts, pid: server.child.pid, stop: (graceMs) => server.stop(graceMs) };
 }
 
 /** The evidence bucket must have Object Lock from birth: S3 cannot add it to an existing bucket reliably. */
@@ -284,6 +299,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     temporalUiUrl: temporal.uiUrl,
     s3Endpoint: s3.endpoint,
     s3Credentials: s3.credentials,
+    s3Accounts: s3.accounts,
     env: {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: opts.namespace,

@@ -167,6 +167,7 @@ async function main(): Promise<number> {
   const apps: Stop[] = [];
   const servers: Stop[] = [];
   const env: NodeJS.ProcessEnv = { ...process.env, HOLDFAST_DATA_DIR: config.dataDir };
+  const envOf: Record<'worker' | 'api', NodeJS.ProcessEnv> = { worker: {}, api: {} };
   let shuttingDown = false;
   let stopping: Promise<void> | undefined;
   let exitCode = 0;
@@ -207,16 +208,17 @@ async function main(): Promise<number> {
     };
     if (!config.s3.endpoint) {
       say('[holdfast] starting embedded S3 (versitygw)…');
-      const s3 = await startS3({ ...stackOpts, s3Port: ports.s3 });
+      const s3 = await startS3({ ...stackOpts, s3Port: ports.s3, legalHoldOnWrite: config.evidence.legalHold });
       servers.push(s3.stop);
-      Object.assign(env, {
-        S3_ENDPOINT: s3.endpoint,
-        S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      });
+      Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_FORCE_PATH_STYLE: 'true' });
+      // Each process its own least-privilege account (scripts/s3-accounts.ts); the root account stays here.
+      for (const name of ['worker', 'api'] as const)
+        Object.assign(envOf[name], {
+          AWS_ACCESS_KEY_ID: s3.accounts[name].accessKeyId,
+          AWS_SECRET_ACCESS_KEY: s3.accounts[name].secretAccessKey,
+        });
       say(
-        `[holdfast]   S3 at ${s3.endpoint}, bucket ${config.s3.bucket} (Object Lock on), credentials in ${path.join(config.dataDir, 's3-credentials.json')}`,
+        `[holdfast]   S3 at ${s3.endpoint}, bucket ${config.s3.bucket} (Object Lock on); the worker and the API each have their own account (${path.join(config.dataDir, 's3-accounts.json')}), root in ${path.join(config.dataDir, 's3-credentials.json')}`,
       );
     }
     if (!config.temporal.address) {
@@ -236,7 +238,7 @@ async function main(): Promise<number> {
     const start = (name: 'worker' | 'api') => {
       const child = spawnOwned(name, process.execPath, [path.join(__dirname, '..', name, 'main.js')], {
         stdio: 'inherit',
-        env,
+        env: { ...env, ...envOf[name] },
       });
       apps.push(async (graceMs) => {
         await child.stop(graceMs);

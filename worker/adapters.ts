@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ActivityDeps } from '../activities';
 import { createEvidenceServices } from './evidence';
+import { trustSigner, trustedKeysFile } from '../evidence/trusted-keys';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../adapters/kubernetes/cluster';
 import { DEFAULT_COLLECTOR, type CollectorConfig } from '../adapters/kubernetes/collector/settings';
@@ -32,7 +33,19 @@ export function buildAdapters(
       { file: evidence.signingKeyFile, keyId: evidence.signer.keyId },
       'generated the manifest signing key (mode 0600)',
     );
-  // Publish the public key now so GET /v1/keys lists it before the first incident is sealed.
+  // The API verifies with the trust file's keys only: embedded and compose setups let the worker add its own.
+  const trustFile = trustedKeysFile(config.dataDir, config.evidence.trustedKeysFile);
+  try {
+    const added = trustSigner(trustFile, evidence.signer);
+    if (added.length > 0)
+      logger?.info({ file: trustFile, keyIds: added }, 'added the signing public key to the trusted keys');
+  } catch (err) {
+    logger?.warn(
+      { err, file: trustFile },
+      'could not add the signing public key to the trusted keys file: provision it for the API (HOLDFAST_TRUSTED_KEYS_FILE)',
+    );
+  }
+  // A copy in the bucket, for the record (the API no longer trusts keys found there).
   void evidence
     .publishSigningKey()
     .catch((err: unknown) => logger?.warn({ err }, 'could not publish the signing key yet; sealing will retry'));

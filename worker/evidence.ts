@@ -8,7 +8,7 @@ import type { EvidenceSettings } from '../common/config';
 import type { CustodyLog, Signer } from '../common/ports';
 import { evidenceStore, type EvidenceConfig } from '../evidence';
 import { s3CustodyLog } from '../evidence/custody';
-import { keyDirectory, publishPublicKeys, type KeyDirectory } from '../evidence/keys';
+import { publishPublicKeys } from '../evidence/keys';
 import { fileSigner, signingKeyFile } from '../evidence/signer';
 import type { S3EvidenceStore } from '../adapters/s3/evidence-store';
 
@@ -20,8 +20,6 @@ export interface EvidenceServices {
   signingKeyCreated: boolean;
   custody: CustodyLog;
   settings: EvidenceSettings;
-  /** The public keys /v1/keys serves: this signer's, then those published in the bucket. */
-  keys: KeyDirectory;
   /** Publishes the signer's public key to `keys/<keyId>.pem` in the bucket (also done before the first seal). */
   publishSigningKey(): Promise<void>;
   sealEvidence: ReturnType<typeof createSealActivities>['sealEvidence'];
@@ -65,10 +63,9 @@ export function createEvidenceServices(
     signingKeyCreated: fromFile?.created ?? false,
     custody: s3CustodyLog(store),
     settings,
-    keys: keyDirectory(store, signer),
     publishSigningKey,
     async sealEvidence(input) {
-      // The API (maybe on another host) serves keys from the bucket: make sure this one is there.
+      // A record in the bucket of which keys signed (nothing trusts it: the API serves its trust file).
       await publishSigningKey().catch((err: unknown) =>
         options.log?.('could not publish the signing public key', { err: (err as Error).message }),
       );

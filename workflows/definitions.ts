@@ -3,6 +3,7 @@
  * queries and the status it reports. Pure types and definitions, shared by the API and the worker.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { SealResult } from '../activities/contract';
 import type {
   Alert,
   AlertTarget,
@@ -57,11 +58,16 @@ export interface AlertBatch {
 
 export interface ApprovalDecision {
   step: string;
+  /** The person whose token was used (the role's name for a role-only token). */
   by: string;
+  /** The role the token carried; absent from signals sent before people were recorded. */
+  role?: string;
   note?: string;
 }
 export interface Actor {
+  /** The person whose token was used (the role's name for a role-only token), or "timeout", "auto-close". */
   by: string;
+  role?: string;
   note?: string;
 }
 export interface ResolveRequest extends Actor {
@@ -112,7 +118,7 @@ export interface StepStatus {
   error?: string;
   artifacts: Array<Pick<ArtifactRef, 'name' | 'key' | 'size' | 'sha256'>>;
   notes: string[];
-  decision?: { approved: boolean; by: string; at: string; note?: string };
+  decision?: { approved: boolean; by: string; role?: string; at: string; note?: string };
   /** A containment action checked from inside the pod: effective, not effective or unverified, and why. */
   verification?: ContainmentVerification;
 }
@@ -166,6 +172,12 @@ export interface IncidentStatus {
   acknowledgedBy?: string;
   resolvedBy?: string;
   manifestKey?: string;
+  /**
+   * The exact manifest and signature versions this incident sealed, as the seal wrote them: the evidence route
+   * serves these and nothing else, so a newer `manifest.json` or `manifest.sig` put in the bucket is ignored.
+   * Absent from incidents sealed before it was recorded (their seal step still lists the manifest's SHA-256).
+   */
+  sealed?: SealedManifest;
   /** What the incident as a whole has to say, e.g. that containment started while captures still ran. */
   notes?: string[];
   /**
@@ -178,6 +190,31 @@ export interface IncidentStatus {
    * effective, each to one tier-1 notifier.
    */
   notifications?: NotificationRecord[];
+}
+
+export interface SealedManifest {
+  key: string;
+  versionId?: string;
+  sha256: string;
+  size: number;
+  signatureKey: string;
+  signatureVersionId?: string;
+  signatureSha256: string;
+  keyId: string;
+}
+
+/** What an incident records of its seal (IncidentStatus.sealed). */
+export function sealedManifestOf({ manifest, signature, keyId }: SealResult): SealedManifest {
+  return {
+    key: manifest.key,
+    ...(manifest.versionId ? { versionId: manifest.versionId } : {}),
+    sha256: manifest.sha256,
+    size: manifest.size,
+    signatureKey: signature.key,
+    ...(signature.versionId ? { signatureVersionId: signature.versionId } : {}),
+    signatureSha256: signature.sha256,
+    keyId,
+  };
 }
 
 export interface NotificationRecord {

@@ -4,7 +4,7 @@
  * and wires its hooks to search attributes and signals; unit tests drive it directly. Nothing here
  * may call Temporal, read the clock or do I/O: the workflow passes its deterministic clock in.
  */
-import type { RawBody, StepResult, StoredObject } from '../activities/contract';
+import type { RawBody, SealResult, StepResult } from '../activities/contract';
 import type { ApprovalGate, IncidentPlan, PlannedStep } from '../common/plan';
 import {
   boundTamperFlags,
@@ -30,6 +30,7 @@ import type {
   ResolveRequest,
   StepStatus,
 } from './definitions';
+import { sealedManifestOf } from './definitions';
 import type { EscalationInput, EscalationResult } from './escalation';
 
 /** An incident keeps at most this many distinct alerts; repeats beyond only raise counts. */
@@ -386,9 +387,12 @@ export class IncidentState {
     return this.status.steps.some((s) => s.kind === 'contain' && s.verification?.verdict === 'not effective');
   }
 
-  sealed(record: StepStatus, manifest: StoredObject): void {
+  /** The seal wrote the manifest and its signature: their exact versions are what the evidence route serves. */
+  sealed(record: StepStatus, result: SealResult): void {
+    const { manifest } = result;
     record.state = 'succeeded';
     this.status.manifestKey = manifest.key;
+    this.status.sealed = sealedManifestOf(result);
     record.artifacts.push({ name: 'manifest.json', key: manifest.key, size: manifest.size, sha256: manifest.sha256 });
   }
 
@@ -560,7 +564,13 @@ export class IncidentState {
   /** Approve or reject a gated step; the first decision for a step wins. */
   decide(approved: boolean, decision: ApprovalDecision): void {
     if (!this.decisions.has(decision.step)) {
-      this.decisions.set(decision.step, { approved, by: decision.by, at: this.hooks.now(), note: decision.note });
+      this.decisions.set(decision.step, {
+        approved,
+        by: decision.by,
+        ...(decision.role ? { role: decision.role } : {}),
+        at: this.hooks.now(),
+        note: decision.note,
+      });
     }
   }
 

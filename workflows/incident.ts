@@ -523,7 +523,7 @@ async function seal({ state, info }: Incident): Promise<void> {
         failures: state.failures,
         tamper: state.status.tamper ?? [],
       });
-      state.sealed(record, sealed.manifest);
+      state.sealed(record, sealed);
     } catch (err) {
       state.fail(record, describeFailure(err));
     } finally {

@@ -12,6 +12,8 @@ import type { CustodyEntry, CustodyLog, EvidenceReader } from '../../common/port
 import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../evidence/manifest';
 import { manifestKey, relativeArtifactPath, signatureKey } from '../../evidence/names';
 import type { EvidenceManifest } from '../../common/types';
+import type { IncidentStatus, SealedManifest } from '../../workflows/definitions';
+import type { IncidentsService } from '../incidents';
 import { HttpProblem } from '../errors';
 import { keysRoutes } from './keys';
 import {
@@ -22,9 +24,32 @@ import {
   LegalHoldResponse,
 } from '../schemas/evidence';
 
+/**
+ * What the incident's workflow recorded when it sealed: the manifest's SHA-256 always, its version and the
+ * signature's for incidents sealed since IncidentStatus.sealed exists (older ones: only the seal step's hash).
+ */
+export type SealRecord = Pick<SealedManifest, 'sha256'> & Partial<Omit<SealedManifest, 'sha256'>>;
+/** The seal record of an incident, or undefined while it has not sealed; throws a 404 problem for no such incident. */
+export type SealRecords = (incidentId: string) => Promise<SealRecord | undefined>;
+
+/** The seal record in an incident's status, or undefined when it has not sealed. */
+export function sealRecordOf(status: Pick<IncidentStatus, 'sealed' | 'steps'>): SealRecord | undefined {
+  if (status.sealed) return status.sealed;
+  const step = status.steps.find((s) => s.kind === 'seal' && s.state === 'succeeded');
+  const manifest = step?.artifacts.find((a) => a.name === 'manifest.json');
+  return manifest ? { sha256: manifest.sha256 } : undefined;
+}
+
+/** Seal records from the incidents service (Temporal): what the workflow recorded, never what the bucket says. */
+export function incidentSealRecords(incidents: Pick<IncidentsService, 'get'>): SealRecords {
+  return async (incidentId) => sealRecordOf((await incidents.get(incidentId)).status);
+}
+
 export interface EvidenceRouteDeps {
   reader: EvidenceReader;
   custody: CustodyLog;
+  /** Which manifest and signature versions each incident sealed: the only ones the routes serve. */
+  sealRecords: SealRecords;
   /** Places or lifts legal holds (S3EvidenceStore.setLegalHold); without it the legal-hold route is absent. */
   legalHolds?: { setLegalHold(key: string, versionId: string | undefined, on: boolean): Promise<void> };
   /** Default presigned URL lifetime (seconds, at most 900). */
@@ -45,22 +70,49 @@ function isNotFound(err: unknown): boolean {
   return isFailure(err, FailureType.NotFound);
 }
 
-/** The latest signature and the exact manifest version it names. */
-async function loadSealed(reader: EvidenceReader, incidentId: string): Promise<Sealed> {
+const notSealed = (incidentId: string) =>
+  new HttpProblem(
+    404,
+    'Not Found',
+    `no sealed evidence for incident ${incidentId} (not sealed yet, or no such incident)`,
+  );
+
+/** An object the incident recorded is missing or differs from its record: never serve a substitute. */
+const notAsSealed = (incidentId: string, what: string) =>
+  new HttpProblem(
+    409,
+    'Conflict',
+    `the ${what} in the bucket is not the one incident ${incidentId} sealed (its SHA-256 differs from the ` +
+      `incident's record): refusing to serve it; the bucket may have been tampered with`,
+  );
+
+/**
+ * The manifest and signature exactly as the incident sealed them. The versions come from the workflow's record;
+ * for incidents sealed before it held them, the newest signature names the manifest version, which is served only
+ * if its SHA-256 is the one the seal step recorded. Either way a manifest or signature put in the bucket later is
+ * never what an investigator gets.
+ */
+async function loadSealed(reader: EvidenceReader, records: SealRecords, incidentId: string): Promise<Sealed> {
+  const record = await records(incidentId);
+  if (!record) throw notSealed(incidentId);
   let sig;
   try {
-    sig = await reader.readSmall(signatureKey(incidentId), undefined, 4096);
+    sig = await reader.readSmall(signatureKey(incidentId), record.signatureVersionId, 4096);
   } catch (err) {
-    if (isNotFound(err))
-      throw new HttpProblem(
-        404,
-        'Not Found',
-        `no sealed evidence for incident ${incidentId} (not sealed yet, or no such incident)`,
-      );
+    if (isNotFound(err)) throw notSealed(incidentId);
     throw err;
   }
-  const manifestVersion = sig.metadata['manifest-version-id'];
-  const stored = await reader.readSmall(manifestKey(incidentId), manifestVersion, MAX_MANIFEST_BYTES);
+  if (record.signatureSha256 && sha256Hex(sig.bytes) !== record.signatureSha256)
+    throw notAsSealed(incidentId, 'signature');
+  const manifestVersion = record.versionId ?? sig.metadata['manifest-version-id'];
+  let stored;
+  try {
+    stored = await reader.readSmall(manifestKey(incidentId), manifestVersion, MAX_MANIFEST_BYTES);
+  } catch (err) {
+    if (isNotFound(err)) throw notAsSealed(incidentId, 'manifest');
+    throw err;
+  }
+  if (sha256Hex(stored.bytes) !== record.sha256) throw notAsSealed(incidentId, 'manifest');
   let manifest: EvidenceManifest;
   try {
     manifest = parseManifest(stored.bytes);
@@ -140,7 +192,7 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
       async (request) => {
         const { incidentId } = request.params;
         const expiresIn = request.query.expiresIn ?? defaultExpiry;
-        const sealed = await loadSealed(deps.reader, incidentId);
+        const sealed = await loadSealed(deps.reader, deps.sealRecords, incidentId);
         const artifacts = sealed.manifest.artifacts.flatMap((a) => {
           const path = relativeArtifactPath(incidentId, a.key);
           return path ? [{ ...a, path }] : [];
@@ -183,9 +235,10 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
       app.post(
         '/v1/incidents/:incidentId/evidence/legal-hold',
         {
-          ...investigator,
+          preHandler: app.requireRole('investigator', 'custodian'),
           schema: {
-            summary: 'Place (on: true) or lift (on: false) a legal hold on the manifest, signature and every artifact',
+            summary:
+              'Place (on: true; investigator or custodian) or lift (on: false; custodian only) a legal hold on the manifest, signature and every artifact',
             params: EvidenceIncidentParams,
             body: LegalHoldBody,
             response: { 200: LegalHoldResponse },
@@ -193,7 +246,14 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
         },
         async (request) => {
           const { incidentId } = request.params;
-          const sealed = await loadSealed(deps.reader, incidentId);
+          // Lifting a hold lets evidence expire with its retention: the custodian's decision, not an investigator's.
+          if (!request.body.on && request.principal!.role !== 'custodian')
+            throw new HttpProblem(
+              403,
+              'Forbidden',
+              `lifting a legal hold needs the custodian role; this token's role is ${request.principal!.role}`,
+            );
+          const sealed = await loadSealed(deps.reader, deps.sealRecords, incidentId);
           const objects = [
             { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
             { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
@@ -223,7 +283,7 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
       },
       async (request, reply) => {
         const { incidentId } = request.params;
-        const sealed = await loadSealed(deps.reader, incidentId);
+        const sealed = await loadSealed(deps.reader, deps.sealRecords, incidentId);
         const artifacts = sealed.manifest.artifacts.flatMap((a) => {
           const path = relativeArtifactPath(incidentId, a.key);
           return path ? [{ ...a, path }] : [];
@@ -271,18 +331,22 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
 
 /**
  * Both evidence route groups from the evidence services, ready for buildServer's `routes`:
- * `routes: evidenceRouteGroup(createEvidenceReadServices(config, s3))`.
+ * `routes: evidenceRouteGroup(createEvidenceReadServices(config, s3), incidentSealRecords(incidents))`.
  */
-export function evidenceRouteGroup(services: {
-  store: EvidenceReader & NonNullable<EvidenceRouteDeps['legalHolds']>;
-  custody: CustodyLog;
-  keys: Parameters<typeof keysRoutes>[0];
-  settings: { urlExpirySeconds: number };
-}): FastifyPluginAsync[] {
+export function evidenceRouteGroup(
+  services: {
+    store: EvidenceReader & NonNullable<EvidenceRouteDeps['legalHolds']>;
+    custody: CustodyLog;
+    keys: Parameters<typeof keysRoutes>[0];
+    settings: { urlExpirySeconds: number };
+  },
+  sealRecords: SealRecords,
+): FastifyPluginAsync[] {
   return [
     evidenceRoutes({
       reader: services.store,
       custody: services.custody,
+      sealRecords,
       legalHolds: services.store,
       urlExpirySeconds: services.settings.urlExpirySeconds,
     }),

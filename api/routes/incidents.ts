@@ -99,8 +99,10 @@ export function incidentRoutes(
             errors: [{ field: 'body/step', message: 'required' }],
           });
         }
-        await incidents.act(incidentId, action, { ...body, by: request.principal!.name });
-        request.log.info({ incidentId, action, by: request.principal!.name }, 'incident action');
+        const { name, role } = request.principal!;
+        // The person whose token was used, never a name from the body: decisions are recorded as theirs.
+        await incidents.act(incidentId, action, { ...body, by: name, role });
+        request.log.info({ incidentId, action, by: name, role }, 'incident action');
         return reply.code(202).send({ incidentId, action, accepted: true });
       },
     );

@@ -20,6 +20,9 @@ import {
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createEvidenceReadServices } from '../../evidence';
 import { createEvidenceServices, type EvidenceServices } from '../../worker/evidence';
+import { trustSigner } from '../../evidence/trusted-keys';
+import { sealedManifestOf } from '../../workflows/definitions';
+import type { SealResult } from '../../activities/contract';
 import { parseManifest } from '../../evidence/manifest';
 import { createS3Client } from '../../adapters/s3/client';
 import { authPlugin } from '../../api/auth';
@@ -78,10 +81,12 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   const apiDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-evidence-it-api-'));
   const incidentId = `inc-test-shop-web-${crypto.randomBytes(4).toString('hex')}`;
   const INVESTIGATOR = `inv-${crypto.randomBytes(16).toString('hex')}`;
+  const CUSTODIAN = `cus-${crypto.randomBytes(16).toString('hex')}`;
   let s3: S3Client;
   let services: EvidenceServices;
   let app: FastifyInstance;
   let api: string;
+  let sealedResult: SealResult | undefined;
 
   before(async () => {
     s3 = createS3Client(config.s3);
@@ -89,18 +94,26 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       { ...config, dataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence },
       s3,
     );
-    // The API as on another host: its own (empty) data dir, no private key; keys come from the bucket.
+    // The API as on another host: its own data dir, no private key; its trusted keys are provisioned for it.
+    trustSigner(path.join(apiDataDir, 'trusted-keys.pem'), services.signer);
     const reading = createEvidenceReadServices(
       { ...config, dataDir: apiDataDir, evidence: loadConfig({ HOLDFAST_EVIDENCE_URL_SECONDS: '600' }).evidence },
       s3,
     );
     app = Fastify();
     app.setErrorHandler(problemErrorHandler);
-    await app.register(authPlugin, { tokens: new Map([[INVESTIGATOR, 'investigator' as const]]) });
+    await app.register(authPlugin, {
+      tokens: new Map([
+        [INVESTIGATOR, 'investigator' as const],
+        [CUSTODIAN, 'custodian' as const],
+      ]),
+    });
     await app.register(
       evidenceRoutes({
         reader: reading.store,
         custody: reading.custody,
+        // What the incident's workflow records when it seals (IncidentStatus.sealed).
+        sealRecords: async (id) => (id === incidentId && sealedResult ? sealedManifestOf(sealedResult) : undefined),
         legalHolds: reading.store,
         urlExpirySeconds: reading.settings.urlExpirySeconds,
       }),
@@ -287,6 +300,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       failures: [{ step: 'memory', error: 'collector died' }],
     });
     manifestVersion = result.manifest.versionId;
+    sealedResult = result;
     assert.equal(result.keyId, services.signer.keyId);
     assert.equal(
       fs.statSync(path.join(dataDir, 'signing-key.pem')).mode & 0o777,
@@ -354,7 +368,7 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
     assert.equal(
       fetchedReport.suppliedKeyId,
       services.signer.keyId,
-      'the API (without the private key) serves the key the worker published',
+      'the API (without the private key) serves the configured key',
     );
     assert.equal(
       fs.existsSync(path.join(apiDataDir, 'signing-key.pem')),
@@ -468,10 +482,17 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       ),
       lockedRefusal,
     );
-    const off = await app.inject({
+    const notTheirs = await app.inject({
       method: 'POST',
       url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
       headers,
+      payload: { on: false },
+    });
+    assert.equal(notTheirs.statusCode, 403, 'an investigator cannot lift a hold');
+    const off = await app.inject({
+      method: 'POST',
+      url: `/v1/incidents/${incidentId}/evidence/legal-hold`,
+      headers: { ...headers, authorization: `Bearer ${CUSTODIAN}` },
       payload: { on: false },
     });
     assert.equal(off.statusCode, 200, off.body);

@@ -152,6 +152,19 @@ test(
       const tokens = fs.statSync(path.join(dataDir, 'tokens.env'));
       assert.equal(tokens.mode & 0o777, 0o600, 'generated tokens are private');
       assert.ok(processesUsing(dataDir).length >= 2, 'temporal and versitygw run with this data dir');
+      // The worker and the API each on their own S3 account; the API serves the worker's key from the trust file.
+      const accounts = path.join(dataDir, 's3-accounts.json');
+      assert.equal(fs.statSync(accounts).mode & 0o777, 0o600, 'the accounts file is private');
+      const { worker, api: apiAccount } = JSON.parse(fs.readFileSync(accounts, 'utf8')) as Record<
+        string,
+        { accessKeyId: string }
+      >;
+      assert.notEqual(worker!.accessKeyId, apiAccount!.accessKeyId);
+      const keys = (await (await fetch(`http://127.0.0.1:${api}/v1/keys`)).json()) as {
+        keys: Array<{ keyId: string }>;
+      };
+      assert.equal(keys.keys.length, 1, 'the worker put its public key in the trust file');
+      assert.match(fs.readFileSync(path.join(dataDir, 'trusted-keys.pem'), 'utf8'), new RegExp(keys.keys[0]!.keyId));
 
       // The API links an incident to the embedded Temporal UI (npm start sets HOLDFAST_TEMPORAL_UI_URL).
       const intake = /intake=([^,\s]+)/.exec(fs.readFileSync(path.join(dataDir, 'tokens.env'), 'utf8'))![1]!;

@@ -5,6 +5,7 @@ import pino from 'pino';
 import type { IncidentAction, IncidentDetail, IncidentsService } from '../../api/incidents';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
+import { parseTokenSpec } from '../../api/auth';
 
 const TOKENS = {
   intake: 'intake-token-0123456789',
@@ -111,7 +112,7 @@ describe('API basics (inject, no servers)', () => {
     assert.deepEqual(incidents.actions.at(-1), {
       incidentId: id,
       action: 'approve',
-      body: { step: 'isolate', note: 'go', by: 'responder' },
+      body: { step: 'isolate', note: 'go', by: 'responder', role: 'responder' },
     });
     const missing = await app.inject({
       method: 'POST',
@@ -259,6 +260,45 @@ describe('GET /v1/incidents/{id}: workflow, current run and Temporal UI link', (
       assert.equal(body.workflowId, 'incident/prod/shop/web-1');
       assert.equal(body.runId, '11111111-2222-4333-8444-555555555555');
       assert.equal('temporalUiUrl' in body, false);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('people, not roles: actions are recorded as the person whose token was used', () => {
+  test('a person token names the person; a role-only token names the role; a name in the body is refused', async () => {
+    const incidents = new FakeIncidents();
+    const app = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      tokens: parseTokenSpec('responder:alice=alice-token-0123456789,responder=shared-responder-012345'),
+      incidents,
+      metrics: createApiMetrics(),
+    });
+    const id = 'inc-00000000-0000-4000-8000-000000000001';
+    const act = (token: string, action: string, payload: object) =>
+      app.inject({
+        method: 'POST',
+        url: `/v1/incidents/${id}/${action}`,
+        payload,
+        headers: { authorization: `Bearer ${token}` },
+      });
+    try {
+      assert.equal((await act('alice-token-0123456789', 'approve', { step: 'isolate' })).statusCode, 202);
+      assert.equal((await act('alice-token-0123456789', 'acknowledge', {})).statusCode, 202);
+      assert.equal((await act('shared-responder-012345', 'resolve', { note: 'done' })).statusCode, 202);
+      assert.deepEqual(
+        incidents.actions.map((a) => [a.action, a.body]),
+        [
+          ['approve', { step: 'isolate', by: 'alice', role: 'responder' }],
+          ['acknowledge', { by: 'alice', role: 'responder' }],
+          ['resolve', { note: 'done', by: 'responder', role: 'responder' }],
+        ],
+      );
+      const claimed = await act('shared-responder-012345', 'approve', { step: 'isolate', by: 'alice' });
+      assert.equal(claimed.statusCode, 400, 'nobody records a decision in another name');
+      assert.equal(incidents.actions.length, 3);
     } finally {
       await app.close();
     }

@@ -65,3 +65,29 @@ test('the Dockerfile copies every source folder the build compiles', () => {
     assert.match(dockerfile, new RegExp(`^COPY ${folder} \\./${folder}$`, 'm'), `COPY ${folder}`);
   }
 });
+
+test('compose: the API never mounts the signing key and has its own S3 account; only s3-setup holds the root one', () => {
+  const merged = YAML.parse(fs.readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, { environment?: Record<string, string>; volumes?: string[] }>;
+  };
+  const { services } = merged;
+  const worker = services['holdfast-worker']!;
+  const api = services['holdfast-api']!;
+  const volumeOf = (mount: string) => mount.split(':')[0];
+  const workerData = worker.volumes!.find((v) => v.split(':')[1] === worker.environment!.HOLDFAST_DATA_DIR)!;
+  assert.ok(workerData, 'the worker keeps its data dir (and the signing key in it) on a volume');
+  assert.ok(!api.volumes!.map(volumeOf).includes(volumeOf(workerData)), "the API does not mount the worker's volume");
+  assert.equal(api.environment!.HOLDFAST_SIGNING_KEY_FILE, undefined);
+  const trust = api.environment!.HOLDFAST_TRUSTED_KEYS_FILE!;
+  assert.ok(
+    api.volumes!.some((v) => v.endsWith(':ro') && trust.startsWith(`${v.split(':')[1]}/`)),
+    'the trust file is read-only for the API',
+  );
+  const account = (name: string) => services[name]!.environment!.AWS_ACCESS_KEY_ID;
+  assert.match(account('holdfast-worker')!, /HOLDFAST_S3_WORKER_ACCESS_KEY/);
+  assert.match(account('holdfast-api')!, /HOLDFAST_S3_API_ACCESS_KEY/);
+  assert.match(account('s3-setup')!, /HOLDFAST_S3_ACCESS_KEY\b/);
+  for (const [name, service] of Object.entries(services))
+    if (name !== 's3-setup' && name !== 's3')
+      assert.doesNotMatch(JSON.stringify(service.environment ?? {}), /HOLDFAST_S3_SECRET_KEY/, `${name}: no root key`);
+});

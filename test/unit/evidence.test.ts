@@ -10,16 +10,16 @@ import { ApplicationFailure } from '@temporalio/common';
 import Fastify from 'fastify';
 import tar from 'tar-stream';
 import { progressBar } from '../../cli/progress';
-import { keyDirectory, publishPublicKeys } from '../../evidence/keys';
+import { publishPublicKeys } from '../../evidence/keys';
 import { parseManifest, serializeManifest, verifySignature } from '../../evidence/manifest';
 import { artifactKey, relativeArtifactPath } from '../../evidence/names';
 import { keyIdOf, keySigner, loadOrCreateSigningKey } from '../../evidence/signer';
 import { verifyBundle, verifyDirectory } from '../../evidence/verify';
 import { createSealActivities, sealEvidenceWith } from '../../activities/seal';
-import type { SealInput } from '../../activities/contract';
+import type { SealInput, SealResult } from '../../activities/contract';
 import { authPlugin } from '../../api/auth';
 import { problemErrorHandler } from '../../api/errors';
-import { evidenceRouteGroup, evidenceRoutes } from '../../api/routes/evidence';
+import { evidenceRouteGroup, evidenceRoutes, incidentSealRecords, sealRecordOf } from '../../api/routes/evidence';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
 import type { IncidentsService } from '../../api/incidents';
@@ -27,6 +27,7 @@ import pino from 'pino';
 import { keysRoutes } from '../../api/routes/keys';
 import type { Alert } from '../../common/types';
 import { MemoryCustodyLog, MemoryEvidenceStore } from '../fakes/evidence-store';
+import { sealedManifestOf } from '../../workflows/definitions';
 
 const INCIDENT = 'inc-prod-payments-api-7d9f-20261128t145201z';
 const collector = { name: 'holdfast-test', version: '0.0.0' };
@@ -87,6 +88,12 @@ async function sealed(store = new MemoryEvidenceStore()) {
   };
   const result = await sealEvidenceWith({ store, signer, retention }, input);
   return { store, signer, input, result, privateKey };
+}
+
+/** The seal records the incident's workflow would keep: INCIDENT sealed as `result`, nothing else sealed. */
+function recordsOf(result: SealResult, legacy = false) {
+  const record = legacy ? { sha256: result.manifest.sha256 } : sealedManifestOf(result);
+  return async (incidentId: string) => (incidentId === INCIDENT ? record : undefined);
 }
 
 describe('evidence: names are validated, never paths', () => {
@@ -419,11 +426,14 @@ describe('evidence API (in-memory store)', () => {
     store: MemoryEvidenceStore,
     custody: MemoryCustodyLog,
     keys: { publicKeys(): ReturnType<ReturnType<typeof keySigner>['publicKeys']> },
+    result: SealResult,
   ) {
     const server = Fastify();
     server.setErrorHandler(problemErrorHandler);
     await server.register(authPlugin, { tokens });
-    await server.register(evidenceRoutes({ reader: store, custody, urlExpirySeconds: 120 }));
+    await server.register(
+      evidenceRoutes({ reader: store, custody, sealRecords: recordsOf(result), urlExpirySeconds: 120 }),
+    );
     await server.register(keysRoutes(keys));
     return server;
   }
@@ -431,7 +441,7 @@ describe('evidence API (in-memory store)', () => {
   test('roles, validation, 404 before sealing, custody before access, the bundle as tar', async () => {
     const { store, signer, result } = await sealed();
     const custody = new MemoryCustodyLog();
-    const server = await app(store, custody, signer);
+    const server = await app(store, custody, signer, result);
     const inv = { authorization: 'Bearer investigator-token-0123456789', 'user-agent': 'unit-test' };
     try {
       assert.equal((await server.inject({ url: `/v1/incidents/${INCIDENT}/evidence` })).statusCode, 401);
@@ -510,6 +520,131 @@ describe('evidence API (in-memory store)', () => {
   });
 });
 
+describe('evidence API: only what the incident sealed, people, custodians', () => {
+  const people = new Map([
+    ['investigator-bob-0123456789ab', { role: 'investigator' as const, name: 'bob' }],
+    ['custodian-carol-0123456789ab', { role: 'custodian' as const, name: 'carol' }],
+  ]);
+  const bob = { authorization: 'Bearer investigator-bob-0123456789ab' };
+  const carol = { authorization: 'Bearer custodian-carol-0123456789ab' };
+
+  async function server(store: MemoryEvidenceStore, custody: MemoryCustodyLog, records: ReturnType<typeof recordsOf>) {
+    const app = Fastify();
+    app.setErrorHandler(problemErrorHandler);
+    await app.register(authPlugin, { tokens: people });
+    await app.register(evidenceRoutes({ reader: store, custody, sealRecords: records, legalHolds: store }));
+    return app;
+  }
+
+  /** An attacker with write access to the bucket signs a manifest of their own and puts it, its signature and their key. */
+  async function tamper(store: MemoryEvidenceStore, sealedBytes: Buffer) {
+    const forged = { ...parseManifest(sealedBytes), artifacts: [] };
+    const attacker = keySigner(crypto.generateKeyPairSync('ed25519').privateKey);
+    forged.signing = { ...forged.signing, keyId: attacker.keyId };
+    const bytes = serializeManifest(forged);
+    const planted = await store.putSmallObject(`incidents/${INCIDENT}/manifest.json`, bytes, 'application/json');
+    await store.putSmallObject(
+      `incidents/${INCIDENT}/manifest.sig`,
+      await attacker.sign(bytes),
+      'application/octet-stream',
+      {
+        'manifest-version-id': planted.versionId!,
+      },
+    );
+    await store.putSmallObject(
+      `keys/${attacker.keyId}.pem`,
+      Buffer.from(attacker.publicKeys()[0]!.publicKeyPem),
+      'application/x-pem-file',
+    );
+    return { attacker, planted };
+  }
+
+  test('a manifest, signature and key put in the bucket after the seal are never served', async () => {
+    const { store, signer, result } = await sealed();
+    const sealedBytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
+    const { planted } = await tamper(store, sealedBytes);
+    const custody = new MemoryCustodyLog();
+    const app = await server(store, custody, recordsOf(result));
+    try {
+      const res = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: bob });
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.equal(body.manifestVersionId, result.manifest.versionId);
+      assert.notEqual(body.manifestVersionId, planted.versionId);
+      assert.equal(body.manifestSha256, result.manifest.sha256);
+      assert.equal(body.signatureVersionId, result.signature.versionId);
+      assert.equal(body.keyId, signer.keyId);
+      assert.ok(
+        verifySignature(
+          Buffer.from(body.manifestBase64, 'base64'),
+          Buffer.from(body.signatureBase64, 'base64'),
+          signer.publicKeys()[0]!.publicKeyPem,
+        ),
+      );
+      const bundle = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence/bundle`, headers: bob });
+      assert.equal(bundle.headers['x-holdfast-manifest-sha256'], result.manifest.sha256);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('an incident sealed before versions were recorded: the newest manifest is served only if it hashes as sealed', async () => {
+    const { store, result } = await sealed();
+    const custody = new MemoryCustodyLog();
+    const app = await server(store, custody, recordsOf(result, true));
+    try {
+      const before = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: bob });
+      assert.equal(before.statusCode, 200, before.body);
+      assert.equal(before.json().manifestSha256, result.manifest.sha256);
+      const sealedBytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
+      await tamper(store, sealedBytes);
+      const after = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: bob });
+      assert.equal(after.statusCode, 409, after.body);
+      assert.match(after.json().detail, /not the one incident .* sealed/);
+      assert.equal(custody.entries.length, 1, 'the refused read is not an access');
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('custody names the person; an investigator places a hold but cannot lift it, a custodian can', async () => {
+    const { store, result } = await sealed();
+    const custody = new MemoryCustodyLog();
+    const app = await server(store, custody, recordsOf(result));
+    const hold = (headers: Record<string, string>, on: boolean) =>
+      app.inject({
+        method: 'POST',
+        url: `/v1/incidents/${INCIDENT}/evidence/legal-hold`,
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload: JSON.stringify({ on }),
+      });
+    const manifestHold = () => store.legalHolds.get(`${result.manifest.key}@${result.manifest.versionId}`);
+    try {
+      assert.equal((await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: bob })).statusCode, 200);
+      assert.deepEqual(custody.entries[0]!.who, { name: 'bob', role: 'investigator', via: 'bearer' });
+
+      assert.equal((await hold(bob, true)).statusCode, 200);
+      assert.equal(manifestHold(), true);
+      const refused = await hold(bob, false);
+      assert.equal(refused.statusCode, 403, refused.body);
+      assert.match(refused.json().detail, /custodian/);
+      assert.equal(manifestHold(), true, 'the hold stays');
+      assert.equal(custody.entries.length, 2, 'a refused lift is not recorded as an access');
+
+      assert.equal((await hold(carol, false)).statusCode, 200);
+      assert.equal(manifestHold(), false);
+      assert.deepEqual(custody.entries.at(-1)!.who, { name: 'carol', role: 'custodian', via: 'bearer' });
+      assert.equal(
+        (await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers: carol })).statusCode,
+        403,
+        'a custodian holds, it does not read evidence',
+      );
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('evidence routes wired into buildServer', () => {
   test('evidenceRouteGroup registers through ServerDeps.routes: read, legal hold (JSON body via the server parser), keys, OpenAPI', async () => {
     const { store, signer, result } = await sealed();
@@ -521,7 +656,10 @@ describe('evidence routes wired into buildServer', () => {
       incidents,
       metrics: createApiMetrics(),
       tokens: new Map([['investigator-token-0123456789', 'investigator' as const]]),
-      routes: evidenceRouteGroup({ store, custody, keys: signer, settings: { urlExpirySeconds: 60 } }),
+      routes: evidenceRouteGroup(
+        { store, custody, keys: signer, settings: { urlExpirySeconds: 60 } },
+        recordsOf(result),
+      ),
     });
     try {
       const headers = { authorization: 'Bearer investigator-token-0123456789' };
@@ -557,24 +695,16 @@ describe('evidence routes wired into buildServer', () => {
   });
 });
 
-describe('evidence: public key directory', () => {
-  test('published keys are served; a key file whose id does not match its content is ignored', async () => {
+describe('evidence: public keys published to the bucket', () => {
+  test('each signer publishes its key once, as a record', async () => {
     const store = new MemoryEvidenceStore();
     const worker = keySigner(crypto.generateKeyPairSync('ed25519').privateKey);
     await publishPublicKeys(store, worker);
     await publishPublicKeys(store, worker);
-    assert.equal(
-      [...store.versions.keys()].filter((k) => k.startsWith(`keys/${worker.keyId}.pem@`)).length,
-      1,
-      'published once',
-    );
-    const impostor = crypto.generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    await store.putSmallObject(`keys/${'0'.repeat(64)}.pem`, Buffer.from(impostor), 'application/x-pem-file');
-    const keys = await keyDirectory(store).publicKeys();
-    assert.deepEqual(
-      keys.map((k) => k.keyId),
-      [worker.keyId],
-    );
+    const published = [...store.versions.keys()].filter((k) => k.startsWith(`keys/${worker.keyId}.pem@`));
+    assert.equal(published.length, 1, 'published once');
+    const { bytes } = await store.readSmall(`keys/${worker.keyId}.pem`, undefined, 4096);
+    assert.equal(bytes.toString(), worker.publicKeys()[0]!.publicKeyPem);
   });
 });
 
@@ -584,5 +714,44 @@ describe('evidence manifest bytes', () => {
     const bytes = (await store.readSmall(result.manifest.key, result.manifest.versionId, 1e6)).bytes;
     assert.deepEqual(serializeManifest(parseManifest(bytes)), bytes);
     assert.equal(bytes.at(-1), 0x0a);
+  });
+});
+
+describe('seal records come from the incident, not the bucket', () => {
+  const manifestSha = 'a'.repeat(64);
+  const step = (state: 'succeeded' | 'failed') => ({
+    name: 'seal',
+    kind: 'seal' as const,
+    state,
+    notes: [],
+    artifacts: [{ name: 'manifest.json', key: `incidents/${INCIDENT}/manifest.json`, size: 1, sha256: manifestSha }],
+  });
+
+  test('status.sealed when the incident recorded it; else the seal step’s SHA-256 (older incidents); else not sealed', async () => {
+    const sealedManifest = {
+      key: `incidents/${INCIDENT}/manifest.json`,
+      versionId: 'v1',
+      sha256: manifestSha,
+      size: 1,
+      signatureKey: `incidents/${INCIDENT}/manifest.sig`,
+      signatureVersionId: 'v2',
+      signatureSha256: 'b'.repeat(64),
+      keyId: 'c'.repeat(64),
+    };
+    assert.deepEqual(sealRecordOf({ sealed: sealedManifest, steps: [step('succeeded')] }), sealedManifest);
+    assert.deepEqual(sealRecordOf({ steps: [step('succeeded')] }), { sha256: manifestSha });
+    assert.equal(sealRecordOf({ steps: [step('failed')] }), undefined, 'a failed seal sealed nothing');
+    assert.equal(sealRecordOf({ steps: [] }), undefined);
+    const asked: string[] = [];
+    const records = incidentSealRecords({
+      async get(id: string) {
+        asked.push(id);
+        return { status: { sealed: sealedManifest, steps: [] } } as unknown as Awaited<
+          ReturnType<IncidentsService['get']>
+        >;
+      },
+    });
+    assert.deepEqual(await records(INCIDENT), sealedManifest);
+    assert.deepEqual(asked, [INCIDENT]);
   });
 });

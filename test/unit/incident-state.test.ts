@@ -273,12 +273,26 @@ describe('incident state', () => {
     assert.equal(host.applies({}), true);
   });
 
-  test('sealing records the manifest on the step and the status', () => {
+  test('sealing records the manifest on the step and the status, with the exact versions sealed', () => {
     const { state } = harness();
     const record = state.track('seal', 'seal');
-    state.sealed(record, { key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64), versionId: 'v1' });
+    state.sealed(record, {
+      manifest: { key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64), versionId: 'v1' },
+      signature: { key: 'incidents/inc-1/manifest.sig', size: 64, sha256: 'c'.repeat(64), versionId: 'v2' },
+      keyId: 'd'.repeat(64),
+    });
     assert.equal(record.state, 'succeeded');
     assert.equal(state.status.manifestKey, 'incidents/inc-1/manifest.json');
+    assert.deepEqual(state.status.sealed, {
+      key: 'incidents/inc-1/manifest.json',
+      versionId: 'v1',
+      sha256: 'b'.repeat(64),
+      size: 10,
+      signatureKey: 'incidents/inc-1/manifest.sig',
+      signatureVersionId: 'v2',
+      signatureSha256: 'c'.repeat(64),
+      keyId: 'd'.repeat(64),
+    });
     assert.deepEqual(record.artifacts, [
       { name: 'manifest.json', key: 'incidents/inc-1/manifest.json', size: 10, sha256: 'b'.repeat(64) },
     ]);
