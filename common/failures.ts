@@ -30,6 +30,11 @@ export const FailureType = {
    * trailer): a process in the target may have killed it. Retried once on a fresh collector, like a stall.
    */
   CollectorInterfered: 'CollectorInterfered',
+  /**
+   * The collector container runs an image other than the pinned digest (the imageID the kubelet reports
+   * differs from HOLDFAST_COLLECTOR_IMAGE's): no capture runs in it. Not retried: the pod holds it for good.
+   */
+  CollectorUnverified: 'CollectorUnverified',
   /** The bucket has no versioning or Object Lock: evidence cannot be kept as promised. */
   ObjectLockUnavailable: 'ObjectLockUnavailable',
   UnknownStep: 'UnknownStep',
@@ -54,6 +59,7 @@ export const NON_RETRYABLE: readonly FailureType[] = [
   T.ClusterUnavailable,
   T.StepNotApplicable,
   T.PodReplaced,
+  T.CollectorUnverified,
   T.ObjectLockUnavailable,
   T.UnknownStep,
   T.UnknownNotifier,
@@ -95,6 +101,11 @@ export class HoldfastFailure extends Error {
 export class PermissionDenied extends HoldfastFailure {
   constructor(message: string, options?: { cause?: unknown }) {
     super(T.PermissionDenied, message, options);
+  }
+}
+export class CollectorUnverified extends HoldfastFailure {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.CollectorUnverified, message, options);
   }
 }
 export class NotFound extends HoldfastFailure {

@@ -20,7 +20,7 @@ import type { StepResult } from '../../activities/contract';
 import type { StepContext } from '../../activities/steps/types';
 import { MemoryEvidenceStore } from '../fakes/evidence-store';
 import { repoRoot } from '../helpers/env';
-import { IMAGES, kubeClients, MERGE_PATCH, waitFor } from '../helpers/kube';
+import { IMAGES, kubeClients, localCollectorImage, MERGE_PATCH, waitFor } from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -133,7 +133,7 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
       kubeconfigs[identity] = kc;
     }
     const collector = {
-      image: IMAGES.collector,
+      image: localCollectorImage(),
       imagePullPolicy: 'Never' as const,
       lifetimeSeconds: 3600,
       readyTimeoutMs: 90_000,

@@ -7,9 +7,9 @@ import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
 import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
-import { LOCAL_IMAGES, sleep, waitFor } from '../../scripts/local-env';
+import { LOCAL_IMAGES, localCollectorImage, sleep, waitFor } from '../../scripts/local-env';
 
-export { sleep, waitFor };
+export { localCollectorImage, sleep, waitFor };
 
 export const IMAGES = LOCAL_IMAGES;
 
@@ -107,7 +107,7 @@ export function kubeClients(file: string) {
 /** The Kubernetes adapter with the locally imported collector image (never pulled). */
 export function localCollectorCluster(kc: k8s.KubeConfig, lifetimeSeconds = 600): KubernetesCluster {
   return new KubernetesCluster(kc, {
-    image: IMAGES.collector,
+    image: localCollectorImage(),
     imagePullPolicy: 'Never',
     lifetimeSeconds,
     readyTimeoutMs: 90_000,
