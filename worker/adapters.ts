@@ -21,6 +21,7 @@ export function buildAdapters(
   config: HoldfastConfig,
   s3: S3Client,
   logger?: Logger,
+  cluster: Cluster = clusterFromConfig(config.kubernetes),
 ): Omit<ActivityDeps, 'config' | 's3'> {
   // Notifiers come from the playbooks file's `notifiers:` and from HOLDFAST_NOTIFIERS(_FILE).
   const configuredNotifiers = notifierConfigsFrom(config.notifiers);
@@ -40,7 +41,7 @@ export function buildAdapters(
     .publishSigningKey()
     .catch((err: unknown) => logger?.warn({ err }, 'could not publish the signing key yet; sealing will retry'));
   return {
-    cluster: clusterFromConfig(config.kubernetes),
+    cluster,
     evidence: evidence.store,
     notifiers: createNotifiers(notifierConfigs, { secret: config.notifiers.secret, logger }),
     playbooks,

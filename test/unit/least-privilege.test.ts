@@ -4,6 +4,7 @@
  * each collector's reported imageID checked), and the record scale-to-zero leaves on the pod.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,6 +171,41 @@ test('collector pin: a digest reference is pinned, a tag is not; a tag is refuse
   assert.equal(loadConfig({ HOLDFAST_COLLECTOR_ALLOW_TAG: 'yes' }).kubernetes.collector.allowTag, undefined, 'only 1');
   // without cluster access no collector ever runs: nothing to refuse (steps fail with ClusterUnavailable)
   assert.ok(clusterFromConfig(loadConfig({}).kubernetes));
+});
+
+test('collector pin: the worker process refuses to start on a tag, before it connects to anything', () => {
+  const kubeconfig = writeKubeconfig();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-pin-data-'));
+  const run = (extra: Record<string, string>) =>
+    spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'worker', 'main.js')], {
+      env: {
+        PATH: process.env.PATH,
+        HOLDFAST_DATA_DIR: dataDir,
+        // nothing listens there: a worker that got past the check would fail on this instead
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+        HOLDFAST_CAPTURE_KUBECONFIG: kubeconfig,
+        HOLDFAST_CONTAINMENT_KUBECONFIG: kubeconfig,
+        HOLDFAST_LOG_FORMAT: 'json',
+        ...extra,
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const refused = run({ HOLDFAST_COLLECTOR_IMAGE: 'docker.io/holdfast/collector:local' });
+  assert.equal(refused.status, 1);
+  assert.match(
+    refused.stderr,
+    /ConfigError: the collector image "docker\.io\/holdfast\/collector:local" is not pinned by digest/,
+  );
+  assert.deepEqual(fs.readdirSync(dataDir), [], 'refused before it wrote anything (no signing key generated)');
+  const allowed = run({
+    HOLDFAST_COLLECTOR_IMAGE: 'docker.io/holdfast/collector:local',
+    HOLDFAST_COLLECTOR_ALLOW_TAG: '1',
+  });
+  assert.notEqual(allowed.status, 0);
+  assert.doesNotMatch(allowed.stderr, /not pinned by digest/, 'allowed: it went on, to fail on the missing Temporal');
+  const pinned = run({ HOLDFAST_COLLECTOR_IMAGE: PINNED });
+  assert.doesNotMatch(pinned.stderr, /not pinned by digest/);
 });
 
 function writeKubeconfig(): string {
