@@ -359,7 +359,10 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
       ],
       [
         'a privileged collector',
-        ephemeral({ securityContext: { ...ephemeral().securityContext, privileged: true } }),
+        // (privileged with allowPrivilegeEscalation false is invalid anyway: the policy must refuse the valid one)
+        ephemeral({
+          securityContext: { ...ephemeral().securityContext, privileged: true, allowPrivilegeEscalation: true },
+        }),
         /collector securityContext/,
       ],
       [
