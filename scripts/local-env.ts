@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { pinAdmissionPolicy } from './admission-policy';
 import { spawnOwned, type OwnedChild } from './processes';
+import type { ManifestObject } from './rbac-namespaced';
 import { scriptSettings } from './settings';
 import { freePort } from './stack';
 
@@ -129,20 +131,19 @@ const REPLACED_KINDS = new Set([
   'ClusterRoleBinding',
   'ValidatingAdmissionPolicy',
   'ValidatingAdmissionPolicyBinding',
-  'ConfigMap',
 ]);
 
 /**
  * Creates every object of deploy/rbac.yaml, rbac-checkpoint.yaml (the demo's and the e2e test's playbooks try
- * the checkpoint) and admission-policy.yaml, its ConfigMap pinning `collectorImage`; replaces the roles,
- * bindings, policy and ConfigMap that exist (idempotent).
+ * the checkpoint) and admission-policy.yaml pinned to `collectorImage`; replaces the roles, bindings and
+ * policy that exist (idempotent).
  */
 export async function applyRbac(kc: k8s.KubeConfig, collectorImage = localCollectorImage()): Promise<void> {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  const docs = DEPLOY_ACCESS_FILES.flatMap(deployObjects).map((doc) =>
-    doc.kind === 'ConfigMap' && doc.metadata?.name === 'holdfast-collector'
-      ? ({ ...doc, data: { image: collectorImage } } as k8s.KubernetesObject)
-      : doc,
+  const docs = DEPLOY_ACCESS_FILES.flatMap((file) =>
+    file === 'admission-policy.yaml'
+      ? (pinAdmissionPolicy(deployObjects(file) as ManifestObject[], collectorImage) as k8s.KubernetesObject[])
+      : deployObjects(file),
   );
   for (const doc of docs) {
     try {

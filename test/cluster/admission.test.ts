@@ -7,8 +7,9 @@
  * is admitted and works. Then the pin itself: a collector whose reported imageID is not the pinned digest is
  * refused before any capture runs in it.
  *
- * The roles, the policy and its binding are copied under names of this run (the binding limited to this run's
- * namespace, the policy's ConfigMap parameter in it), so other tests keep the originals. The service accounts
+ * The roles, the policy (pinned to the locally built collector by scripts/admission-policy.ts) and its binding
+ * are copied under names of this run (the binding limited to this run's namespace), so other tests keep the
+ * originals. The service accounts
  * are named like the real ones (the policy matches `*:holdfast-capture`).
  */
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import { collectorPrefix } from '../../adapters/kubernetes/collector/launcher';
 import { SplitCluster } from '../../adapters/kubernetes/split';
 import { FailureType, toActivityFailure } from '../../common/failures';
+import { pinAdmissionPolicy } from '../../scripts/admission-policy';
 import { deployObjects } from '../../scripts/local-env';
 import { namespacedRbac, type ManifestObject } from '../../scripts/rbac-namespaced';
 import { MemoryEvidenceStore } from '../fakes/evidence-store';
@@ -161,15 +163,13 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
     captureCore = captureKc.makeApiClient(k8s.CoreV1Api);
 
     // deploy/admission-policy.yaml as shipped, under this run's names, its binding limited to this namespace
-    const policyDocs = deployObjects('admission-policy.yaml');
-    const policy = policyDocs.find((d) => d.kind === 'ValidatingAdmissionPolicy') as k8s.V1ValidatingAdmissionPolicy;
+    const policyDocs = pinAdmissionPolicy(deployObjects('admission-policy.yaml') as ManifestObject[], collectorImage);
+    const policy = policyDocs.find(
+      (d) => d.kind === 'ValidatingAdmissionPolicy',
+    ) as unknown as k8s.V1ValidatingAdmissionPolicy;
     const binding = policyDocs.find(
       (d) => d.kind === 'ValidatingAdmissionPolicyBinding',
-    ) as k8s.V1ValidatingAdmissionPolicyBinding;
-    await admin.core.createNamespacedConfigMap({
-      namespace: NS,
-      body: { metadata: { name: 'holdfast-collector' }, data: { image: collectorImage } },
-    });
+    ) as unknown as k8s.V1ValidatingAdmissionPolicyBinding;
     const policyName = runName(policy.metadata!.name!);
     await admission.createValidatingAdmissionPolicy({ body: { ...policy, metadata: { name: policyName } } });
     created.push(() => admission.deleteValidatingAdmissionPolicy({ name: policyName }));
@@ -180,7 +180,6 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
         spec: {
           ...binding.spec,
           policyName,
-          paramRef: { ...binding.spec!.paramRef, namespace: NS },
           matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } } },
         },
       },
@@ -201,7 +200,9 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
     );
     await waitFor('the admission policy in effect', 60_000, async () => {
       const err = await addAsCapture(ephemeral({ image: IMAGES.busybox }), 'All');
-      return err !== undefined && /holdfast-capture may/.test(bodyMessage(err));
+      if (err !== undefined && /holdfast-capture may/.test(bodyMessage(err))) return true;
+      // said in the timeout's message
+      throw new Error(err === undefined ? 'admitted' : `${status(err)} ${bodyMessage(err)}`);
     });
   });
 
@@ -303,14 +304,14 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
     const account = (subjects: unknown) =>
       (subjects as Array<{ name: string }>)[0]!.name.replace('holdfast-', 'scoped-');
     for (const object of generated) {
-      const subjects = [{ kind: 'ServiceAccount', name: account(object.subjects), namespace: NS }];
+      const subjects = () => [{ kind: 'ServiceAccount', name: account(object.subjects), namespace: NS }];
       if (object.kind === 'Role') {
         // named apart from nothing: Roles live in this run's namespace, deleted with it
         await rbac.createNamespacedRole({ namespace: NS, body: object as unknown as k8s.V1Role });
       } else if (object.kind === 'RoleBinding') {
         await rbac.createNamespacedRoleBinding({
           namespace: NS,
-          body: { ...(object as unknown as k8s.V1RoleBinding), subjects },
+          body: { ...(object as unknown as k8s.V1RoleBinding), subjects: subjects() },
         });
       } else if (object.kind === 'ClusterRole') {
         const name = runName(object.metadata.name);
@@ -320,7 +321,7 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
         const name = runName(object.metadata.name);
         const binding = object as unknown as k8s.V1ClusterRoleBinding;
         await rbac.createClusterRoleBinding({
-          body: { ...binding, metadata: { name }, roleRef: { ...binding.roleRef, name }, subjects },
+          body: { ...binding, metadata: { name }, roleRef: { ...binding.roleRef, name }, subjects: subjects() },
         });
         created.push(() => rbac.deleteClusterRoleBinding({ name }));
       }

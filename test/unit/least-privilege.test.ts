@@ -17,7 +17,8 @@ import { CollectorLauncher, collectorPrefix, digestOf } from '../../adapters/kub
 import { collectorPinProblem, DEFAULT_COLLECTOR, pinnedDigest } from '../../adapters/kubernetes/collector/settings';
 import { ConfigError, loadConfig } from '../../common/config';
 import { FailureType, toActivityFailure } from '../../common/failures';
-import { namespacedRbac, readManifest } from '../../scripts/rbac-namespaced';
+import { pinAdmissionPolicy } from '../../scripts/admission-policy';
+import { namespacedRbac, readManifest, type ManifestObject } from '../../scripts/rbac-namespaced';
 import { clusterFromConfig } from '../../worker/adapters';
 import { repoRoot } from '../helpers/env';
 
@@ -26,15 +27,16 @@ type Policy = {
   kind: string;
   apiVersion: string;
   metadata: { name: string };
-  data: { image: string };
   spec: {
     failurePolicy: string;
     matchConstraints: { resourceRules: Array<{ operations: string[]; resources: string[] }> };
     matchConditions: Array<{ expression: string }>;
     validations: Array<{ expression: string }>;
+    variables: Array<{ name: string; expression: string }>;
+    paramKind?: unknown;
     policyName: string;
     validationActions: string[];
-    paramRef: { name: string; parameterNotFoundAction: string };
+    paramRef?: unknown;
   };
 };
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
@@ -103,7 +105,6 @@ test('admission policy: matches the capture identity, fails closed, pins the col
   ).map((d) => d.toJSON() as Policy);
   const policy = docs.find((d) => d.kind === 'ValidatingAdmissionPolicy')!;
   const binding = docs.find((d) => d.kind === 'ValidatingAdmissionPolicyBinding')!;
-  const params = docs.find((d) => d.kind === 'ConfigMap')!;
   assert.equal(policy.apiVersion, 'admissionregistration.k8s.io/v1');
   assert.equal(policy.spec.failurePolicy, 'Fail');
   assert.deepEqual(
@@ -116,9 +117,19 @@ test('admission policy: matches the capture identity, fails closed, pins the col
   assert.match(policy.spec.matchConditions[0]!.expression, /endsWith\(':holdfast-capture'\)/);
   assert.equal(binding.spec.policyName, policy.metadata.name);
   assert.deepEqual(binding.spec.validationActions, ['Deny']);
-  assert.equal(binding.spec.paramRef.parameterNotFoundAction, 'Deny');
-  assert.equal(binding.spec.paramRef.name, params.metadata.name);
-  assert.ok(pinnedDigest(params.data.image), 'the ConfigMap holds a digest reference');
+  // the pin is in the policy, not a parameter (a deleted policy's parameter cache goes stale on 1.34)
+  assert.equal(policy.spec.paramKind, undefined);
+  assert.equal(binding.spec.paramRef, undefined);
+  assert.equal(docs.length, 2);
+  const pinned = (objects: Policy[]) =>
+    objects.find((d) => d.kind === 'ValidatingAdmissionPolicy')!.spec.variables.find((v) => v.name === 'pinnedImage')!
+      .expression;
+  assert.equal(pinned(docs), `'docker.io/holdfast/collector@sha256:${'0'.repeat(64)}'`, 'shipped: refuses every image');
+  const mine = pinAdmissionPolicy(docs as unknown as ManifestObject[], PINNED) as unknown as Policy[];
+  assert.equal(pinned(mine), `'${PINNED}'`);
+  assert.deepEqual(mine[1], docs[1], 'the binding unchanged');
+  for (const bad of ['docker.io/holdfast/collector:local', `x@${DIGEST}' || true || '`, ''])
+    assert.throws(() => pinAdmissionPolicy(docs as unknown as ManifestObject[], bad), /not a digest reference/);
   // the securityContext the policy demands is the one the launcher sets
   const launcher = fs.readFileSync(path.join(repoRoot, 'adapters', 'kubernetes', 'collector', 'launcher.ts'), 'utf8');
   const capabilities = launcher.match(/const COLLECTOR_CAPABILITIES = (\[[^\]]*\])/)![1]!;
@@ -132,7 +143,7 @@ test('admission policy: matches the capture identity, fails closed, pins the col
     'runAsUser == 0',
     'runAsNonRoot == false',
     "startsWith('holdfast-collector-')",
-    'c.image == params.data.image',
+    'c.image == variables.pinnedImage',
   ])
     assert.ok(all.includes(check), check);
   assert.ok(collectorPrefix('inc-x').startsWith('holdfast-collector-'));
