@@ -46,6 +46,7 @@ import {
   clusterUp,
   identitiesEnv,
   LOCAL_IMAGES,
+  localCollectorImage,
   startHoldfast,
   waitFor,
   type RunningHoldfast,
@@ -407,7 +408,7 @@ async function main(): Promise<void> {
         HOLDFAST_PLAYBOOKS: playbooks,
         HOLDFAST_CLUSTER_NAME: 'local',
         HOLDFAST_LOG_LEVEL: 'warn',
-        HOLDFAST_COLLECTOR_IMAGE: LOCAL_IMAGES.collector,
+        HOLDFAST_COLLECTOR_IMAGE: localCollectorImage(),
         HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
       },
     });
@@ -571,7 +572,7 @@ async function throughput(
     const p = await core.readNamespacedPod({ name: 'bigfs', namespace: ns });
     return p.status?.phase === 'Running' ? true : undefined;
   });
-  const collector = { ...DEFAULT_COLLECTOR, image: LOCAL_IMAGES.collector, imagePullPolicy: 'Never' as const };
+  const collector = { ...DEFAULT_COLLECTOR, image: localCollectorImage(), imagePullPolicy: 'Never' as const };
   const target = { cluster: 'local', namespace: ns, pod: 'bigfs', container: 'app' };
   const handle = await new CollectorLauncher(core, collector).ensure(target, 'inc-bench-raw');
   const exec = new k8s.Exec(kc);

@@ -127,7 +127,7 @@ export interface KubernetesSettings {
   capture: KubernetesIdentity;
   containment: KubernetesIdentity;
   /** Overrides of the collector adapter's defaults (image, pull policy); unset fields keep them. */
-  collector: { image?: string; imagePullPolicy?: PullPolicy };
+  collector: { image?: string; imagePullPolicy?: PullPolicy; allowTag?: boolean };
 }
 
 /** Resolves a secret named by a notifier's `*Env` field; undefined when the variable is not set. */
@@ -254,7 +254,12 @@ function kubernetesSettings(env: Env): KubernetesSettings {
     kubeconfig: setOrUndefined(env, 'KUBECONFIG'),
     capture: identity('CAPTURE'),
     containment: identity('CONTAINMENT'),
-    collector: { ...(image ? { image } : {}), ...(imagePullPolicy ? { imagePullPolicy } : {}) },
+    collector: {
+      ...(image ? { image } : {}),
+      ...(imagePullPolicy ? { imagePullPolicy } : {}),
+      // local development only: a tag-only collector image, and no check of the image the kubelet ran
+      ...(env.HOLDFAST_COLLECTOR_ALLOW_TAG === '1' ? { allowTag: true } : {}),
+    },
   };
 }
 

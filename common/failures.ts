@@ -37,6 +37,11 @@ export const FailureType = {
   CollectorInterfered: 'CollectorInterfered',
   /** The incident that alerts must follow is still closing: retried until it has closed. */
   IncidentStillClosing: 'IncidentStillClosing',
+  /**
+   * The collector container runs an image other than the pinned digest (the imageID the kubelet reports
+   * differs from HOLDFAST_COLLECTOR_IMAGE's): no capture runs in it. Not retried: the pod holds it for good.
+   */
+  CollectorUnverified: 'CollectorUnverified',
   /** The bucket has no versioning or Object Lock: evidence cannot be kept as promised. */
   ObjectLockUnavailable: 'ObjectLockUnavailable',
   UnknownStep: 'UnknownStep',
@@ -62,6 +67,7 @@ export const NON_RETRYABLE: readonly FailureType[] = [
   T.StepNotApplicable,
   T.PodReplaced,
   T.TargetNotFound,
+  T.CollectorUnverified,
   T.ObjectLockUnavailable,
   T.UnknownStep,
   T.UnknownNotifier,
@@ -103,6 +109,11 @@ export class HoldfastFailure extends Error {
 export class PermissionDenied extends HoldfastFailure {
   constructor(message: string, options?: { cause?: unknown }) {
     super(T.PermissionDenied, message, options);
+  }
+}
+export class CollectorUnverified extends HoldfastFailure {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(T.CollectorUnverified, message, options);
   }
 }
 export class NotFound extends HoldfastFailure {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { silenceAwsSdkNodeWarning } from '../common/config';
 import { c2Pod, falcoAlert, shopDeployment } from './demo-workload';
-import { clusterUp, identitiesEnv, LOCAL_IMAGES, repoRoot, startHoldfast, waitFor } from './local-env';
+import { clusterUp, identitiesEnv, localCollectorImage, repoRoot, startHoldfast, waitFor } from './local-env';
 import { scriptSettings } from './settings';
 import { freePort, startStack } from './stack';
 
@@ -140,7 +140,7 @@ playbooks:
       HOLDFAST_PLAYBOOKS: playbooks,
       HOLDFAST_CLUSTER_NAME: 'local',
       HOLDFAST_LOG_LEVEL: 'warn',
-      HOLDFAST_COLLECTOR_IMAGE: LOCAL_IMAGES.collector,
+      HOLDFAST_COLLECTOR_IMAGE: localCollectorImage(),
       HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
     },
   });

@@ -9,18 +9,46 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { pinAdmissionPolicy } from './admission-policy';
 import { spawnOwned, type OwnedChild } from './processes';
+import type { ManifestObject } from './rbac-namespaced';
+import { scriptSettings } from './settings';
 import { freePort } from './stack';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Workload images of the local cluster (never pulled). The collector is pinned by digest: localCollectorImage(). */
 export const LOCAL_IMAGES = {
   busybox: 'docker.io/holdfast/busybox:local',
   distroless: 'docker.io/holdfast/distroless:local',
-  collector: 'docker.io/holdfast/collector:local',
 } as const;
+
+/** Where scripts/cluster/images.sh writes the locally built collector's digest reference when it imports it. */
+export function localCollectorRefFile(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(scriptSettings(env).cacheDir, 'images', 'collector.ref');
+}
+
+/**
+ * The locally built collector as a digest reference (`docker.io/holdfast/collector@sha256:…`), as the worker
+ * must be given it (a tag is refused). There is no registry: images.sh imports the archive into containerd
+ * under that name too and writes the reference to localCollectorRefFile(); read at each call (a rebuild changes it).
+ */
+export function localCollectorImage(env: NodeJS.ProcessEnv = process.env): string {
+  const file = localCollectorRefFile(env);
+  let ref: string;
+  try {
+    ref = fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new Error(
+      `${file} is missing: the local collector image is not imported yet (bash scripts/cluster/images.sh)`,
+    );
+  }
+  if (!/^docker\.io\/holdfast\/collector@sha256:[0-9a-f]{64}$/.test(ref))
+    throw new Error(`${file} does not hold a collector digest reference: ${JSON.stringify(ref.slice(0, 120))}`);
+  return ref;
+}
 
 /** Polls fn until it returns a value other than undefined/false, or fails after timeoutMs. */
 export async function waitFor<T>(
@@ -88,22 +116,48 @@ export function clusterDown(): void {
   if (fs.existsSync(downScript)) spawnSync('bash', [downScript], { stdio: 'inherit', timeout: 5 * 60_000 });
 }
 
-/** Creates every object of deploy/rbac.yaml, replacing the roles and bindings that exist (idempotent). */
-export async function applyRbac(kc: k8s.KubeConfig): Promise<void> {
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map(
+/** deploy/ files whose objects the local setup applies: the identities, the optional checkpoint role, the admission policy. */
+export const DEPLOY_ACCESS_FILES = ['rbac.yaml', 'rbac-checkpoint.yaml', 'admission-policy.yaml'] as const;
+
+/** The objects of a deploy/ file, as YAML documents. */
+export function deployObjects(file: string): k8s.KubernetesObject[] {
+  return YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', file), 'utf8')).map(
     (d) => d.toJSON() as k8s.KubernetesObject,
+  );
+}
+
+const REPLACED_KINDS = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
+
+/**
+ * Creates every object of deploy/rbac.yaml, rbac-checkpoint.yaml (the demo's and the e2e test's playbooks try
+ * the checkpoint) and admission-policy.yaml pinned to `collectorImage`; replaces the roles, bindings and
+ * policy that exist (idempotent).
+ */
+export async function applyRbac(kc: k8s.KubeConfig, collectorImage = localCollectorImage()): Promise<void> {
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const docs = DEPLOY_ACCESS_FILES.flatMap((file) =>
+    file === 'admission-policy.yaml'
+      ? (pinAdmissionPolicy(deployObjects(file) as ManifestObject[], collectorImage) as k8s.KubernetesObject[])
+      : deployObjects(file),
   );
   for (const doc of docs) {
     try {
       await objects.create(doc);
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
-      if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') {
+      if (REPLACED_KINDS.has(doc.kind!)) {
         const current = await objects.read({
           apiVersion: doc.apiVersion!,
-          kind: doc.kind,
-          metadata: { name: doc.metadata!.name! },
+          kind: doc.kind!,
+          metadata: {
+            name: doc.metadata!.name!,
+            ...(doc.metadata?.namespace ? { namespace: doc.metadata.namespace } : {}),
+          },
         });
         await objects.replace({
           ...doc,
@@ -137,12 +191,17 @@ export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, account: stri
   return file;
 }
 
-/** deploy/rbac.yaml applied; environment for a worker holding exactly the capture and containment identities. */
+/**
+ * deploy/'s identities and admission policy applied; environment for a worker holding exactly the capture and
+ * containment identities, with the locally built collector pinned by digest.
+ */
 export async function identitiesEnv(adminKubeconfig: string, dir: string): Promise<Record<string, string>> {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(adminKubeconfig);
-  await applyRbac(kc);
+  const collector = localCollectorImage();
+  await applyRbac(kc, collector);
   return {
+    HOLDFAST_COLLECTOR_IMAGE: collector,
     HOLDFAST_CAPTURE_KUBECONFIG: await serviceAccountKubeconfig(kc, 'holdfast-capture', dir),
     HOLDFAST_CONTAINMENT_KUBECONFIG: await serviceAccountKubeconfig(kc, 'holdfast-containment', dir),
   };

@@ -13,6 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { workerPollingCheck } from '../api/readiness';
 import { ConfigError, loadConfig, silenceAwsSdkNodeWarning, type HoldfastConfig } from '../common/config';
+import { localCollectorImage, localCollectorRefFile } from './local-env';
 import { spawnOwned } from './processes';
 import { scriptSettings } from './settings';
 import { startS3, startTemporal } from './stack';
@@ -233,6 +234,13 @@ async function main(): Promise<number> {
       // Incidents link to the embedded UI unless the operator named another.
       if (!config.temporal.uiUrl && temporal.uiUrl) env.HOLDFAST_TEMPORAL_UI_URL = temporal.uiUrl;
       say(`[holdfast]   Temporal at ${temporal.address}, namespace ${config.temporal.namespace}, UI ${temporal.uiUrl}`);
+    }
+
+    // The worker refuses a collector not pinned by digest: the locally built one (scripts/cluster/images.sh
+    // writes its digest reference when it imports it into the local cluster) unless the operator named one.
+    if (!config.kubernetes.collector.image && fs.existsSync(localCollectorRefFile())) {
+      env.HOLDFAST_COLLECTOR_IMAGE = localCollectorImage();
+      say(`[holdfast]   collector ${env.HOLDFAST_COLLECTOR_IMAGE} (the local cluster's, ${localCollectorRefFile()})`);
     }
 
     const start = (name: 'worker' | 'api') => {

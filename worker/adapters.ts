@@ -4,20 +4,25 @@ import { createEvidenceServices } from './evidence';
 import { trustSigner, trustedKeysFile } from '../evidence/trusted-keys';
 import * as k8s from '@kubernetes/client-node';
 import { KubernetesCluster } from '../adapters/kubernetes/cluster';
-import { DEFAULT_COLLECTOR, type CollectorConfig } from '../adapters/kubernetes/collector/settings';
+import {
+  collectorPinProblem,
+  DEFAULT_COLLECTOR,
+  type CollectorConfig,
+} from '../adapters/kubernetes/collector/settings';
 import { SplitCluster } from '../adapters/kubernetes/split';
 import { unavailableCluster } from '../adapters/kubernetes/unavailable';
 import type { Cluster } from '../common/ports';
 import { createNotifiers, notifierConfigsFrom, parseNotifierConfigs } from '../adapters/notifiers/registry';
 import { loadPlaybooks } from '../activities/playbooks';
 import type { Logger } from '../common/logger';
-import type { HoldfastConfig, KubernetesIdentity, KubernetesSettings } from '../common/config';
+import { ConfigError, type HoldfastConfig, type KubernetesIdentity, type KubernetesSettings } from '../common/config';
 
 /** Builds the real adapters from configuration. Each is replaceable in tests through createWorker's overrides. */
 export function buildAdapters(
   config: HoldfastConfig,
   s3: S3Client,
   logger?: Logger,
+  cluster: Cluster = clusterFromConfig(config.kubernetes),
 ): Omit<ActivityDeps, 'config' | 's3'> {
   // Notifiers come from the playbooks file's `notifiers:` and from HOLDFAST_NOTIFIERS(_FILE).
   const configuredNotifiers = notifierConfigsFrom(config.notifiers);
@@ -50,7 +55,7 @@ export function buildAdapters(
     .publishSigningKey()
     .catch((err: unknown) => logger?.warn({ err }, 'could not publish the signing key yet; sealing will retry'));
   return {
-    cluster: clusterFromConfig(config.kubernetes),
+    cluster,
     evidence: evidence.store,
     notifiers: createNotifiers(notifierConfigs, { secret: config.notifiers.secret, logger }),
     playbooks,
@@ -64,6 +69,7 @@ export function collectorConfig(settings: KubernetesSettings['collector']): Coll
     ...DEFAULT_COLLECTOR,
     image: settings.image ?? DEFAULT_COLLECTOR.image,
     imagePullPolicy: settings.imagePullPolicy ?? DEFAULT_COLLECTOR.imagePullPolicy,
+    ...(settings.allowTag ? { allowTag: true } : {}),
   };
 }
 
@@ -97,5 +103,8 @@ export function clusterFromConfig(settings: KubernetesSettings): Cluster {
     );
   }
   const collector = collectorConfig(settings.collector);
+  // Refused at start, not at the first capture: with cluster access, a collector not pinned by digest never runs.
+  const problem = collectorPinProblem(collector);
+  if (problem) throw new ConfigError(problem);
   return new SplitCluster(new KubernetesCluster(capture, collector), new KubernetesCluster(containment, collector));
 }

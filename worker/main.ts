@@ -10,7 +10,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { createS3Client } from '../adapters/s3/client';
 import { temporalIncidentStarter } from '../api/temporal-sink';
 import { Client, Connection } from '@temporalio/client';
-import { buildAdapters } from './adapters';
+import { buildAdapters, clusterFromConfig } from './adapters';
 import { createWorkerMetrics, serveMetrics } from './metrics';
 import { loadConfig, silenceAwsSdkNodeWarning, type HoldfastConfig } from '../common/config';
 import { createLogger, type Logger } from '../common/logger';
@@ -47,6 +47,8 @@ export async function createWorker(
   logger?: Logger,
 ): Promise<{ worker: Worker; close: () => Promise<void> }> {
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is not set');
+  // Before connecting: a worker that must not run (a collector not pinned by digest) refuses at once.
+  const cluster = overrides.cluster ?? clusterFromConfig(config.kubernetes);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // A client too, for the one activity that opens incidents (alerts that arrived while one was closing).
   const clientConnection = await Connection.connect({ address: config.temporal.address });
@@ -56,7 +58,7 @@ export async function createWorker(
   const s3 = overrides.s3 ?? createS3Client(config.s3);
   // Tests that replace every adapter must not need real configuration (signing key, notifier secrets).
   const complete = ['cluster', 'evidence', 'notifiers', 'playbooks', 'sealEvidence'].every((k) => k in overrides);
-  const adapters = { ...(complete ? {} : buildAdapters(config, s3, logger)), ...overrides } as Omit<
+  const adapters = { ...(complete ? {} : buildAdapters(config, s3, logger, cluster)), ...overrides } as Omit<
     ActivityDeps,
     'config' | 's3'
   >;

@@ -13,7 +13,7 @@ export const ORIGINAL_LABELS_ANNOTATION = 'holdfast.io/original-labels';
 export const CORDONED_BY_ANNOTATION = 'holdfast.io/cordoned-by';
 /** On the pod: the ReplicaSet it was detached from, so a later step still finds its workload. */
 export const ORIGINAL_OWNER_ANNOTATION = 'holdfast.io/original-owner';
-/** On a workload Holdfast scaled to zero: `<incident id>:<replicas before>`. */
+/** On the suspect pod, after Holdfast scaled its workload to zero: JSON `{incident, workload: {kind, name}, replicas}` (the size before). */
 export const SCALED_DOWN_ANNOTATION = 'holdfast.io/scaled-down';
 
 const digest = (text: string, chars: number) => crypto.createHash('sha256').update(text).digest('hex').slice(0, chars);

@@ -24,6 +24,12 @@ export interface RbacRule {
    * to the unit's: captures → capture, preserve and contain actions → containment.
    */
   identity?: KubernetesIdentity;
+  /**
+   * Granted only by the optional ClusterRole `holdfast-<identity>-<optionalRole>` (deploy/rbac-<optionalRole>.yaml),
+   * for a parameter that needs more than the identity's base role (the memory step's tryCheckpoint needs
+   * nodes/proxy, which reaches the kubelet's /run and /exec on every node): an operator grants it only to use it.
+   */
+  optionalRole?: 'checkpoint';
 }
 
 interface UnitInfo<P extends TObject> {

@@ -5,7 +5,9 @@
 #   docker.io/holdfast/pause:local       static C pause process (containerd sandbox image)
 #   docker.io/holdfast/busybox:local     busybox-static (a workload with a shell)
 #   docker.io/holdfast/distroless:local  one static C binary (tinyhttp) + /app/message; no shell, no tools; uid 65532
-#   docker.io/holdfast/collector:local   trusted tools for captures (busybox, gdb+gcore, ss, conntrack, GNU tar, tcpdump)
+#   docker.io/holdfast/collector:local   trusted tools for captures (busybox, gdb+gcore, ss, conntrack, GNU tar, tcpdump);
+#                                        also named docker.io/holdfast/collector@sha256:<manifest digest> on import,
+#                                        the reference written to $HOLDFAST_CACHE_DIR/images/collector.ref
 # Usage: images.sh [build|import]   (default: build and import; import needs containerd from up.sh running)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -146,11 +148,19 @@ import_images() {
     local f="$IMG_CACHE/$i-$h.oci.tar"
     [[ -f "$f" ]] || die "missing $f (run images.sh build)"
     local want; want="$(tar -xOf "$f" index.json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).manifests[0].digest))')"
-    if ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q "name==docker.io/holdfast/$i:local" 2>/dev/null | grep -q . &&
-       ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls 2>/dev/null | awk -v n="docker.io/holdfast/$i:local" '$1==n{print $3}' | grep -qx "$want"; then
-      continue
+    if ! { ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q "name==docker.io/holdfast/$i:local" 2>/dev/null | grep -q . &&
+       ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls 2>/dev/null | awk -v n="docker.io/holdfast/$i:local" '$1==n{print $3}' | grep -qx "$want"; }; then
+      ctr -a "$CONTAINERD_SOCK" -n k8s.io images import --all-platforms "$f" >&2
     fi
-    ctr -a "$CONTAINERD_SOCK" -n k8s.io images import --all-platforms "$f" >&2
+    if [[ $i == collector ]]; then
+      # The worker runs the collector only by digest (a tag is refused): the image also gets its digest name,
+      # as a pull by digest from a registry would give it, so the kubelet finds `...collector@sha256:<manifest>`
+      # and reports that as the container's imageID. Tests, the demo and `npm start` read the reference here.
+      local ref="docker.io/holdfast/$i@$want"
+      ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q "name==$ref" 2>/dev/null | grep -q . ||
+        ctr -a "$CONTAINERD_SOCK" -n k8s.io images tag "docker.io/holdfast/$i:local" "$ref" >&2
+      printf '%s\n' "$ref" > "$IMG_CACHE/collector.ref.tmp" && mv "$IMG_CACHE/collector.ref.tmp" "$IMG_CACHE/collector.ref"
+    fi
   done
   log "images imported into containerd k8s.io: $(ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep holdfast | tr '\n' ' ')"
 }

@@ -74,7 +74,11 @@ start() { # name cmd... : start in its own session, log to $LOG_DIR/name.log
   local n="$1"; shift
   if running "$n"; then log "$n already running (pid $(cat "$RUN_DIR/$n.pid"))"; return; fi
   log "starting $n"
-  setsid "$@" >>"$LOG_DIR/$n.log" 2>&1 < /dev/null 9>&- &
+  # Every inherited descriptor above stderr is closed, not only our lock's (9): a daemon holding one keeps it
+  # open for the cluster's life, e.g. the caller's `flock /tmp/holdfast-cluster.lock ...` lock, which then never
+  # frees (seen: every waiter blocked until the cluster went down). `exec` keeps the pid the pidfile records.
+  ( for fd in /proc/self/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done; exec setsid "$@" ) \
+    >>"$LOG_DIR/$n.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$n.pid"
 }
 wait_for() { # description timeout_s command...

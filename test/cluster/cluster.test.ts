@@ -9,7 +9,16 @@ import https from 'node:https';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
-import { deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, MERGE_PATCH, waitFor } from '../helpers/kube';
+import {
+  deploymentOf,
+  deploymentReady,
+  execIn,
+  IMAGES,
+  kubeClients,
+  localCollectorImage,
+  MERGE_PATCH,
+  waitFor,
+} from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -79,7 +88,7 @@ describe('local Kubernetes cluster (scripts/cluster)', { skip: SKIP }, () => {
     const current = await core.readNamespacedPod({ name: pod, namespace: NS });
     const ephemeral: k8s.V1EphemeralContainer = {
       name,
-      image: IMAGES.collector,
+      image: localCollectorImage(),
       imagePullPolicy: 'Never',
       targetContainerName: target,
       command: ['sh', '-c', script],

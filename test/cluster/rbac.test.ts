@@ -20,7 +20,14 @@ import type { StepResult } from '../../activities/contract';
 import type { StepContext } from '../../activities/steps/types';
 import { MemoryEvidenceStore } from '../fakes/evidence-store';
 import { repoRoot } from '../helpers/env';
-import { IMAGES, kubeClients, MERGE_PATCH, waitFor } from '../helpers/kube';
+import {
+  IMAGES,
+  kubeClients,
+  localCollectorImage,
+  MERGE_PATCH,
+  serviceAccountKubeConfig,
+  waitFor,
+} from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -30,10 +37,16 @@ const RUN = crypto.randomBytes(3).toString('hex');
 const NS = `holdfast-rbac-${RUN}`;
 
 type Rule = k8s.V1PolicyRule;
-const roles = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8'))
+const roles = ['rbac.yaml', 'rbac-checkpoint.yaml']
+  .flatMap((file) => YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', file), 'utf8')))
   .map((d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] })
   .filter((d) => d.kind === 'ClusterRole');
-const rulesOf = (identity: string) => roles.find((r) => r.metadata.name === `holdfast-${identity}`)!.rules!;
+const roleRules = (name: string) => roles.find((r) => r.metadata.name === name)!.rules!;
+/** The identity's role; the capture one with the optional checkpoint role (the memory step below tries it). */
+const rulesOf = (identity: string) =>
+  identity === 'capture'
+    ? [...roleRules('holdfast-capture'), ...roleRules('holdfast-capture-checkpoint')]
+    : roleRules(`holdfast-${identity}`);
 
 /** The rules with one verb of one resource taken away. */
 function without(rules: Rule[], resource: string, verb: string): Rule[] {
@@ -117,23 +130,11 @@ describe('deploy/rbac.yaml on the RBAC-enabled cluster', { skip: SKIP, timeout: 
           subjects: [{ kind: 'ServiceAccount', name: identity, namespace: NS }],
         },
       });
-      const token = await admin.core.createNamespacedServiceAccountToken({
-        name: identity,
-        namespace: NS,
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
-      });
-      const kc = new k8s.KubeConfig();
-      const server = admin.kc.getCurrentCluster()!;
-      kc.loadFromOptions({
-        clusters: [{ name: 'local', server: server.server, caData: server.caData, caFile: server.caFile }],
-        users: [{ name: identity, token: token.status!.token }],
-        contexts: [{ name: identity, cluster: 'local', user: identity }],
-        currentContext: identity,
-      });
+      const kc = await serviceAccountKubeConfig(admin.kc, NS, identity);
       kubeconfigs[identity] = kc;
     }
     const collector = {
-      image: IMAGES.collector,
+      image: localCollectorImage(),
       imagePullPolicy: 'Never' as const,
       lifetimeSeconds: 3600,
       readyTimeoutMs: 90_000,

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { QUARANTINE_LABEL } from '../../adapters/kubernetes/labels';
 import { c2Pod, DROPPED_FILE, falcoAlert, memoryMarker, shopDeployment } from '../../scripts/demo-workload';
-import { identitiesEnv, startHoldfast, type RunningHoldfast } from '../../scripts/local-env';
+import { identitiesEnv, localCollectorImage, startHoldfast, type RunningHoldfast } from '../../scripts/local-env';
 import { missingServers, repoRoot } from '../helpers/env';
 import { deploymentOf, deploymentReady, execIn, IMAGES, kubeClients, sleep, tarNames, waitFor } from '../helpers/kube';
 import { startRecordingServer, type RecordingServer } from '../helpers/recording-server';
@@ -184,7 +184,7 @@ playbooks:
       ...identities,
       HOLDFAST_PLAYBOOKS: playbooks,
       HOLDFAST_CLUSTER_NAME: 'local',
-      HOLDFAST_COLLECTOR_IMAGE: IMAGES.collector,
+      HOLDFAST_COLLECTOR_IMAGE: localCollectorImage(),
       HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
       HOLDFAST_LOG_LEVEL: 'warn',
     };
@@ -274,7 +274,7 @@ playbooks:
     assert.ok(!now.metadata?.ownerReferences?.some((o) => o.controller), 'no controller owns the suspect any more');
     assert.equal(
       now.spec?.ephemeralContainers?.[0]?.image,
-      IMAGES.collector,
+      localCollectorImage(),
       'the collector came from the trusted image',
     );
     const node = await core.readNode({ name: nodeName });

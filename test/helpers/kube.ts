@@ -7,9 +7,9 @@ import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
 import { KubernetesCluster } from '../../adapters/kubernetes/cluster';
-import { LOCAL_IMAGES, sleep, waitFor } from '../../scripts/local-env';
+import { LOCAL_IMAGES, localCollectorImage, sleep, waitFor } from '../../scripts/local-env';
 
-export { sleep, waitFor };
+export { localCollectorImage, sleep, waitFor };
 
 export const IMAGES = LOCAL_IMAGES;
 
@@ -107,7 +107,7 @@ export function kubeClients(file: string) {
 /** The Kubernetes adapter with the locally imported collector image (never pulled). */
 export function localCollectorCluster(kc: k8s.KubeConfig, lifetimeSeconds = 600): KubernetesCluster {
   return new KubernetesCluster(kc, {
-    image: IMAGES.collector,
+    image: localCollectorImage(),
     imagePullPolicy: 'Never',
     lifetimeSeconds,
     readyTimeoutMs: 90_000,
@@ -154,4 +154,49 @@ export async function tarNames(archive: string | Buffer): Promise<string[]> {
   else extract.end(archive);
   await done;
   return names;
+}
+
+/** A KubeConfig that authenticates as a service account (a one-hour token), for tests that act as one identity. */
+export async function serviceAccountKubeConfig(
+  admin: k8s.KubeConfig,
+  namespace: string,
+  account: string,
+): Promise<k8s.KubeConfig> {
+  const core = admin.makeApiClient(k8s.CoreV1Api);
+  const token = await core.createNamespacedServiceAccountToken({
+    name: account,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const kc = new k8s.KubeConfig();
+  const server = admin.getCurrentCluster()!;
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: server.server, caData: server.caData, caFile: server.caFile }],
+    users: [{ name: account, token: token.status!.token }],
+    contexts: [{ name: account, cluster: 'local', user: account }],
+    currentContext: account,
+  });
+  return kc;
+}
+
+/** The admin kubeconfig of the local cluster and, without one, why a cluster test skips. */
+export function localClusterOrSkip(): { kubeconfig: string; skip: false } | { kubeconfig: undefined; skip: string } {
+  const kubeconfig = process.env.HOLDFAST_TEST_KUBECONFIG;
+  return kubeconfig
+    ? { kubeconfig, skip: false }
+    : {
+        kubeconfig: undefined,
+        skip: 'HOLDFAST_TEST_KUBECONFIG not set: the local cluster needs root; run npm run cluster:up',
+      };
+}
+
+/** A pod of one busybox container (`container`) that only sleeps: a target to act on. */
+export function sleepingPod(name: string, container = 'app'): k8s.V1Pod {
+  return {
+    metadata: { name },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: container, image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '100000'] }],
+    },
+  };
 }

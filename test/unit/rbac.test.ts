@@ -17,19 +17,44 @@ function triples(rules: Rule[]): string[] {
   return [...out].sort();
 }
 
-const documents = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'rbac.yaml'), 'utf8')).map(
-  (d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] },
-);
+const deployFile = (file: string) =>
+  YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', file), 'utf8')).map(
+    (d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: Rule[] },
+  );
+const documents = deployFile('rbac.yaml');
+const checkpointDocuments = deployFile('rbac-checkpoint.yaml');
 const roleRules = (name: string) =>
-  documents.find((d) => d.kind === 'ClusterRole' && d.metadata.name === name)?.rules ?? [];
+  [...documents, ...checkpointDocuments].find((d) => d.kind === 'ClusterRole' && d.metadata.name === name)?.rules ?? [];
+
+/** What the steps declare for an identity: its base role (optional = undefined) or one optional role. */
+const declaredFor = (identity: KubernetesIdentity, optional?: string) =>
+  triples(
+    STEPS.flatMap((step) =>
+      step.rbac.filter((rule) => identityOf(step, rule) === identity && rule.optionalRole === optional),
+    ),
+  );
 
 for (const identity of ['capture', 'containment'] as KubernetesIdentity[]) {
   test(`deploy/rbac.yaml grants holdfast-${identity} exactly what the steps declare for that identity`, () => {
-    const declared = triples(STEPS.flatMap((step) => step.rbac.filter((rule) => identityOf(step, rule) === identity)));
+    const declared = declaredFor(identity);
     assert.ok(declared.length > 0);
     assert.deepEqual(triples(roleRules(`holdfast-${identity}`)), declared);
   });
 }
+
+test('deploy/rbac-checkpoint.yaml grants exactly what tryCheckpoint declares (nodes/proxy), bound to holdfast-capture only', () => {
+  assert.deepEqual(triples(roleRules('holdfast-capture-checkpoint')), declaredFor('capture', 'checkpoint'));
+  assert.deepEqual(declaredFor('capture', 'checkpoint'), ['core/nodes/proxy:create']);
+  assert.deepEqual(declaredFor('containment', 'checkpoint'), []);
+  const binding = checkpointDocuments.find((d) => d.kind === 'ClusterRoleBinding') as unknown as {
+    roleRef: { name: string };
+    subjects: Array<{ name: string; namespace: string }>;
+  };
+  assert.equal(binding.roleRef.name, 'holdfast-capture-checkpoint');
+  assert.deepEqual(binding.subjects, [
+    { kind: 'ServiceAccount', name: 'holdfast-capture', namespace: 'holdfast-system' },
+  ]);
+});
 
 test('the identities are split: capture cannot change pods, nodes or policies; containment cannot exec or add containers', () => {
   const capture = triples(roleRules('holdfast-capture'));
@@ -39,6 +64,8 @@ test('the identities are split: capture cannot change pods, nodes or policies; c
     'core/nodes:patch',
     'networking.k8s.io/networkpolicies:create',
     'core/pods:delete',
+    // only in the optional checkpoint role: the kubelet's /run and /exec on every node
+    'core/nodes/proxy:create',
   ])
     assert.ok(!capture.includes(forbidden), forbidden);
   for (const forbidden of [
@@ -47,17 +74,23 @@ test('the identities are split: capture cannot change pods, nodes or policies; c
     'core/pods/ephemeralcontainers:update',
     'core/nodes/proxy:create',
     'core/secrets:get',
+    // a workload's size only through its scale subresource: patch or update could rewrite its pod template
+    'apps/deployments:patch',
+    'apps/deployments:update',
+    'apps/replicasets:patch',
+    'apps/replicasets:update',
+    'apps/statefulsets:patch',
   ])
     assert.ok(!containment.includes(forbidden), forbidden);
   // deleting pods and scaling workloads exist only for the approval-gated steps
   const gated = STEPS.filter((s) => s.requiresApproval).flatMap((s) =>
     s.rbac.filter((r) => identityOf(s, r) === 'containment'),
   );
-  for (const t of triples(gated).filter((x) => x.endsWith(':delete') || x.includes('deployments:patch')))
+  for (const t of triples(gated).filter((x) => x.endsWith(':delete') || x.includes('deployments/scale:update')))
     assert.ok(containment.includes(t), t);
   const ungated = triples(STEPS.filter((s) => !s.requiresApproval).flatMap((s) => s.rbac));
   assert.ok(!ungated.includes('core/pods:delete'), 'no step without an approval gate deletes pods');
-  const wildcard = documents
+  const wildcard = [...documents, ...checkpointDocuments]
     .flatMap((d) => d.rules ?? [])
     .some((r) => [...r.verbs, ...r.resources, ...r.apiGroups].includes('*'));
   assert.equal(wildcard, false, 'no wildcard in any rule');

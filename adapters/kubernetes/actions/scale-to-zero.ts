@@ -5,18 +5,22 @@ import type { PodRef } from '../../../common/types';
 import { call } from '../errors';
 import { dryRunOf, MERGE_PATCH, type Kube } from '../kube';
 import { ORIGINAL_OWNER_ANNOTATION, SCALED_DOWN_ANNOTATION } from '../labels';
-import { readPinnedPod } from '../pods';
-import { defineAction, type UnitRun } from '../units';
+import { readPinnedPod, readPod } from '../pods';
+import { defineAction } from '../units';
 
 type WorkloadRef = { kind: 'Deployment' | 'ReplicaSet'; name: string };
-type Workload = { metadata?: k8s.V1ObjectMeta; spec?: { replicas?: number } };
+
+/** What the pod's SCALED_DOWN_ANNOTATION holds: the scale is changed through the scale subresource, which keeps no annotation of its own. */
+interface ScaledDown {
+  incident: string;
+  workload: WorkloadRef;
+  replicas: number;
+}
 
 /**
- * The Deployment (else ReplicaSet) the pod belonged to, before or after preserve detached it; the pod
- * checked against the incident's pin when given (undo passes none: it restores only what it recorded).
+ * The Deployment (else ReplicaSet) the pod belonged to, before or after preserve detached it.
  */
-async function workloadOf(kube: Kube, target: PodRef, pin?: UnitRun['pod']): Promise<WorkloadRef> {
-  const pod = await readPinnedPod(kube, target, pin);
+async function workloadOf(kube: Kube, target: PodRef, pod: k8s.V1Pod): Promise<WorkloadRef> {
   const recorded = pod.metadata?.annotations?.[ORIGINAL_OWNER_ANNOTATION];
   const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
   const rsName = owner
@@ -35,36 +39,78 @@ async function workloadOf(kube: Kube, target: PodRef, pin?: UnitRun['pod']): Pro
   return deployment ? { kind: 'Deployment', name: deployment.name } : { kind: 'ReplicaSet', name: rsName };
 }
 
-function readWorkload(kube: Kube, target: PodRef, workload: WorkloadRef): Promise<Workload> {
-  const args = { name: workload.name, namespace: target.namespace };
-  const read: () => Promise<Workload> =
-    workload.kind === 'Deployment'
-      ? () => kube.apps.readNamespacedDeployment(args)
-      : () => kube.apps.readNamespacedReplicaSet(args);
-  return call(`get ${workload.kind} ${workload.name}`, read);
+/**
+ * The scale subresource only: the containment identity can change a workload's size and nothing else of it
+ * (patch on the workload could rewrite its pod template, which is code execution in the namespace).
+ */
+function readScale(kube: Kube, namespace: string, workload: WorkloadRef): Promise<k8s.V1Scale> {
+  const args = { name: workload.name, namespace };
+  return workload.kind === 'Deployment'
+    ? call(`get deployments/scale ${namespace}/${workload.name}`, () => kube.apps.readNamespacedDeploymentScale(args))
+    : call(`get replicasets/scale ${namespace}/${workload.name}`, () => kube.apps.readNamespacedReplicaSetScale(args));
 }
 
-async function scale(
+/** Sets the size, conditional on the resourceVersion read (a concurrent change is a conflict, retried by the step). */
+async function writeScale(
   kube: Kube,
-  target: PodRef,
+  namespace: string,
   workload: WorkloadRef,
+  current: k8s.V1Scale,
   replicas: number,
-  annotation: string | null,
-  run: UnitRun,
+  run: { dryRun: boolean },
 ): Promise<void> {
-  const { name } = workload;
-  const namespace = target.namespace;
-  const dryRun = dryRunOf(run);
-  const body = { metadata: { annotations: { [SCALED_DOWN_ANNOTATION]: annotation } }, spec: { replicas } };
-  if (workload.kind === 'Deployment') {
-    await call(`patch deployments ${namespace}/${name}`, () =>
-      kube.apps.patchNamespacedDeployment({ name, namespace, body, dryRun }, MERGE_PATCH),
+  const body: k8s.V1Scale = {
+    apiVersion: 'autoscaling/v1',
+    kind: 'Scale',
+    metadata: { name: workload.name, namespace, resourceVersion: current.metadata?.resourceVersion },
+    spec: { replicas },
+  };
+  const args = { name: workload.name, namespace, body, dryRun: dryRunOf(run) };
+  if (workload.kind === 'Deployment')
+    await call(`update deployments/scale ${namespace}/${workload.name}`, () =>
+      kube.apps.replaceNamespacedDeploymentScale(args),
     );
-  } else {
-    await call(`patch replicasets ${namespace}/${name}`, () =>
-      kube.apps.patchNamespacedReplicaSet({ name, namespace, body, dryRun }, MERGE_PATCH),
+  else
+    await call(`update replicasets/scale ${namespace}/${workload.name}`, () =>
+      kube.apps.replaceNamespacedReplicaSetScale(args),
     );
+}
+
+/** The record on the pod, or undefined when it is absent or not ours to read (anyone who can patch the pod can write it). */
+export function parseScaledDown(value: string | undefined): ScaledDown | undefined {
+  if (!value || value.length > 1024) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
   }
+  const r = parsed as { incident?: unknown; workload?: { kind?: unknown; name?: unknown }; replicas?: unknown };
+  if (
+    typeof r?.incident !== 'string' ||
+    (r.workload?.kind !== 'Deployment' && r.workload?.kind !== 'ReplicaSet') ||
+    typeof r.workload.name !== 'string' ||
+    !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(r.workload.name) ||
+    typeof r.replicas !== 'number' ||
+    !Number.isSafeInteger(r.replicas) ||
+    r.replicas < 1
+  )
+    return undefined;
+  return { incident: r.incident, workload: { kind: r.workload.kind, name: r.workload.name }, replicas: r.replicas };
+}
+
+async function annotatePod(kube: Kube, target: PodRef, value: string | null, run: { dryRun: boolean }) {
+  await call(`patch pod ${target.namespace}/${target.pod}`, () =>
+    kube.core.patchNamespacedPod(
+      {
+        name: target.pod,
+        namespace: target.namespace,
+        body: { metadata: { annotations: { [SCALED_DOWN_ANNOTATION]: value } } },
+        dryRun: dryRunOf(run),
+      },
+      MERGE_PATCH,
+    ),
+  );
 }
 
 /**
@@ -82,48 +128,64 @@ export const scaleToZeroAction = defineAction({
   params: Type.Object({}),
   example: { approval: { required: true, timeout: '30m', onTimeout: 'reject' } },
   rbac: [
-    { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-    { apiGroups: ['apps'], resources: ['replicasets', 'deployments'], verbs: ['get', 'patch'] },
+    // the pod (checked against the pin) carries the record of the change: the scale subresource keeps none
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] },
+    { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'] },
+    { apiGroups: ['apps'], resources: ['deployments/scale', 'replicasets/scale'], verbs: ['get', 'update'] },
   ],
   timeouts: { startToCloseSeconds: 60, heartbeatSeconds: 0, maximumAttempts: 5 },
   requiresApproval: true,
   async apply(kube, target, _params, run) {
-    const workload = await workloadOf(kube, target, run.pod);
-    const current = await readWorkload(kube, target, workload);
-    const replicas = current.spec?.replicas ?? 1;
-    if (replicas === 0)
-      return {
-        changed: false,
-        dryRun: run.dryRun,
-        notes: [`${workload.kind} ${workload.name} was already at 0 replicas`],
-      };
-    await scale(kube, target, workload, 0, `${run.incidentId}:${replicas}`, run);
+    const pod = await readPinnedPod(kube, target, run.pod);
+    const workload = await workloadOf(kube, target, pod);
+    const label = `${workload.kind} ${target.namespace}/${workload.name}`;
+    const scale = await readScale(kube, target.namespace, workload);
+    const replicas = scale.spec?.replicas ?? 0;
+    const mine = parseScaledDown(pod.metadata?.annotations?.[SCALED_DOWN_ANNOTATION]);
+    if (replicas === 0) {
+      // A retry after the scale went through: still this incident's change.
+      if (mine?.incident === run.incidentId && mine.workload.name === workload.name)
+        return {
+          changed: true,
+          dryRun: run.dryRun,
+          record: { workload, replicasBefore: mine.replicas },
+          notes: [`${label} scaled from ${mine.replicas} to 0 (the suspect pod, detached, keeps running)`],
+        };
+      return { changed: false, dryRun: run.dryRun, notes: [`${label} was already at 0 replicas`] };
+    }
+    // Recorded first: if the scale fails, undo finds the workload not at 0 and leaves it alone.
+    const record: ScaledDown = { incident: run.incidentId, workload, replicas };
+    await annotatePod(kube, target, JSON.stringify(record), run);
+    await writeScale(kube, target.namespace, workload, scale, 0, run);
     return {
       changed: true,
       dryRun: run.dryRun,
       record: { workload, replicasBefore: replicas },
-      notes: [
-        `${workload.kind} ${target.namespace}/${workload.name} scaled from ${replicas} to 0 (the suspect pod, detached, keeps running)`,
-      ],
+      notes: [`${label} scaled from ${replicas} to 0 (the suspect pod, detached, keeps running)`],
     };
   },
   async undo(kube, target, _params, run) {
-    const workload = await workloadOf(kube, target);
-    const current = await readWorkload(kube, target, workload);
-    const [incident, before] = (current.metadata?.annotations?.[SCALED_DOWN_ANNOTATION] ?? '').split(':');
+    const pod = await readPod(kube, target);
+    const recorded = parseScaledDown(pod.metadata?.annotations?.[SCALED_DOWN_ANNOTATION]);
     // Only undo our own scale-down, and only to the size it had.
-    if (incident !== run.incidentId || !/^\d+$/.test(before ?? '')) {
+    if (recorded?.incident !== run.incidentId)
       return {
         changed: false,
         dryRun: run.dryRun,
-        notes: [`${workload.kind} ${workload.name} was not scaled down by this incident; left as is`],
+        notes: [`the pod records no scale-down by this incident; nothing scaled back`],
       };
-    }
-    await scale(kube, target, workload, Number(before), null, run);
-    return {
-      changed: true,
-      dryRun: run.dryRun,
-      notes: [`${workload.kind} ${target.namespace}/${workload.name} scaled back to ${before}`],
-    };
+    const { workload, replicas } = recorded;
+    const label = `${workload.kind} ${target.namespace}/${workload.name}`;
+    const scale = await readScale(kube, target.namespace, workload);
+    const now = scale.spec?.replicas ?? 0;
+    if (now !== 0)
+      return {
+        changed: false,
+        dryRun: run.dryRun,
+        notes: [`${label} is at ${now} replicas: someone scaled it since this incident did; left as is`],
+      };
+    await writeScale(kube, target.namespace, workload, scale, replicas, run);
+    await annotatePod(kube, target, null, run);
+    return { changed: true, dryRun: run.dryRun, notes: [`${label} scaled back to ${replicas}`] };
   },
 });

@@ -51,7 +51,11 @@ export const memoryCapture = defineCapture({
     }),
   }),
   example: { maxBytesPerProcess: 536870912, maxProcesses: 16, tryCheckpoint: true },
-  rbac: [...COLLECTOR_RBAC, { apiGroups: [''], resources: ['nodes/proxy'], verbs: ['create'] }],
+  rbac: [
+    ...COLLECTOR_RBAC,
+    // only with tryCheckpoint: nodes/proxy reaches the kubelet's /run and /exec on every node
+    { apiGroups: [''], resources: ['nodes/proxy'], verbs: ['create'], optionalRole: 'checkpoint' },
+  ],
   timeouts: { startToCloseSeconds: 1800, heartbeatSeconds: 60, maximumAttempts: 3 },
   async capture(kube, target, params, run): Promise<CaptureStream[]> {
     if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'memory', params);

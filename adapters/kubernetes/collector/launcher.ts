@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { CollectorInfo, PodRef, TamperFinding } from '../../../common/types';
 import { HOLDFAST_VERSION } from '../../../common/version';
-import { NotFound, Unsupported } from '../../../common/failures';
+import { CollectorUnverified, NotFound, Unsupported } from '../../../common/failures';
 import { mapKubernetesError } from '../errors';
 import { execSmall } from './exec-stream';
 import { RETIRE_COLLECTOR, RETIRED_INTERFERED, RETIRED_PREFIX, RETIRED_STALLED } from './scripts';
-import type { CollectorConfig } from './settings';
+import { pinnedDigest, type CollectorConfig } from './settings';
 
 /**
  * SYS_PTRACE: read /proc/<pid>/{root,mem,fd} of processes owned by other users and let gdb attach.
@@ -110,8 +110,11 @@ export class CollectorLauncher {
       const tamper = mine
         .map((c) => endedCollectorFinding(c.name, statuses.get(c.name)))
         .filter((f): f is TamperFinding => f !== undefined);
-      if (running)
-        return this.handle(pod, running.name, targetContainer, statuses.get(running.name), stalledBefore, tamper);
+      if (running) {
+        const status = statuses.get(running.name);
+        this.verifyImage(target, running.name, status);
+        return this.handle(pod, running.name, targetContainer, status, stalledBefore, tamper);
+      }
       const waiting = usable.at(-1);
       if (waiting) {
         // Added (by us or a parallel step) and still starting: an image that cannot be pulled never will be.
@@ -202,6 +205,25 @@ export class CollectorLauncher {
         );
       });
     return { wouldAdd, targetContainer };
+  }
+
+  /**
+   * Before any capture runs in a collector: the image the kubelet reports having run (its imageID) must carry
+   * the pinned digest. A collector someone else added under our name, or a node that holds another image under
+   * the collector's name, is refused for good (non-retryable: the pod keeps that container). An image not
+   * pinned by digest never gets here in the worker (refused at start unless HOLDFAST_COLLECTOR_ALLOW_TAG, for
+   * local development): there is nothing to compare with.
+   */
+  private verifyImage(target: PodRef, container: string, status?: k8s.V1ContainerStatus): void {
+    const pinned = pinnedDigest(this.config.image);
+    if (!pinned) return;
+    const reported = digestOf(status?.imageID);
+    if (reported === pinned) return;
+    // imageID comes from the node: reduced to its digest (or none), never quoted.
+    throw new CollectorUnverified(
+      `collector ${container} in ${target.namespace}/${target.pod} runs image ${reported ?? '(no digest reported)'}, ` +
+        `not the pinned ${pinned}: no capture runs in it`,
+    );
   }
 
   private read(target: PodRef): Promise<k8s.V1Pod> {
@@ -302,9 +324,10 @@ function withEphemeral(pod: k8s.V1Pod, container: k8s.V1EphemeralContainer): k8s
   return { ...pod, spec: { ...pod.spec!, ephemeralContainers: [...(pod.spec?.ephemeralContainers ?? []), container] } };
 }
 
-function digestOf(imageID?: string): string | undefined {
-  const match = imageID?.match(/sha256:[0-9a-f]{64}/);
-  return match?.[0];
+/** The digest of a kubelet imageID (`repo@sha256:…`, or a bare `sha256:…`); anything else is none. */
+export function digestOf(imageID?: string): string | undefined {
+  if (!imageID || imageID.length > 1024) return undefined;
+  return imageID.match(/(?:^|@)(sha256:[0-9a-f]{64})$/)?.[1];
 }
 
 function chooseTarget(pod: k8s.V1Pod, target: PodRef): string {
