@@ -282,9 +282,13 @@ describe('a real Alertmanager sending to the API', { skip: missingServers() }, (
 
       // 4. The alert resolves in Alertmanager (endsAt), then fires anew (a new startsAt): a new incident.
       await am.push([{ ...podAlert(podA), endsAt: new Date().toISOString() }]);
-      await until('the resolved notice for pod A', 30_000, async () =>
+      const notice = await until('the resolved notice for pod A', 30_000, async () =>
         exchanges.find((e) => e.sent.alerts.some((x) => x.labels.pod === podA && x.status === 'resolved')),
       );
+      // Recorded on an open incident only: pod A's is closed, so nothing names it and nothing opens.
+      assert.equal(notice.status, 202);
+      assert.equal(notice.answer.resolved, 1);
+      assert.equal(answerFor(notice, podA), undefined);
       const anewAt = Date.now();
       await am.push([podAlert(podA, new Date().toISOString())]);
       const anew = await until('the notification of pod A firing anew', 30_000, async () =>
@@ -296,6 +300,7 @@ describe('a real Alertmanager sending to the API', { skip: missingServers() }, (
       assert.ok(opened, JSON.stringify(anew.answer));
       assert.notEqual(opened.incidentId, a.incidentId, 'firing anew opens a new incident, never the resolved one');
       assert.ok(!opened.alreadyResolved);
+      assert.equal(opened.deduplicated, false);
       const next = await until('the new incident to hold the alert', 20_000, async () => {
         const got = await incident(opened.incidentId);
         return got.status.alertCount === 1 ? got : undefined;
