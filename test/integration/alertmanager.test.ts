@@ -150,7 +150,7 @@ describe('a real Alertmanager sending to the API', { skip: missingServers() }, (
     assert.equal(res.statusCode, 200, res.body);
     return res.json() as IncidentBody;
   };
-  /** Notifications for a group (by alertname) that carry the pod's alert, firing, after `since`. */
+  /** Notifications that carried the pod's alert as firing, answered after `since`. */
   const firingFor = (pod: string, since = 0) =>
     exchanges.filter((e) => e.at > since && e.sent.alerts.some((a) => a.labels.pod === pod && a.status === 'firing'));
   const answerFor = (e: Exchange, pod: string) =>
