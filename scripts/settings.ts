@@ -8,14 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Env } from '../common/config';
 
-export type ServerName = 'temporal' | 'versitygw';
+export type ServerName = 'temporal' | 'versitygw' | 'alertmanager';
 
 export interface ScriptSettings {
   /** Where built servers are cached (HOLDFAST_CACHE_DIR, else $XDG_CACHE_HOME/holdfast, else ~/.cache/holdfast). */
   cacheDir: string;
   /** The Go binary that builds the servers (HOLDFAST_GO); unset: `go` on the PATH or /usr/local/go/bin/go. */
   go?: string;
-  /** Server binaries to use instead of building them (HOLDFAST_TEMPORAL_BIN, HOLDFAST_VERSITYGW_BIN). */
+  /**
+   * Server binaries to use instead of building them (HOLDFAST_TEMPORAL_BIN, HOLDFAST_VERSITYGW_BIN, and
+   * HOLDFAST_ALERTMANAGER_BIN: the Prometheus Alertmanager the intake's integration test sends through).
+   */
   serverBins: Record<ServerName, string | undefined>;
   /** `npm start`'s embedded servers. Not validated, as they never were: the server reports a bad port. */
   ports: { s3: number; temporal: number; temporalUi: number };
@@ -65,6 +68,7 @@ export function scriptSettings(env: Env = process.env): ScriptSettings {
     serverBins: {
       temporal: env.HOLDFAST_TEMPORAL_BIN || undefined,
       versitygw: env.HOLDFAST_VERSITYGW_BIN || undefined,
+      alertmanager: env.HOLDFAST_ALERTMANAGER_BIN || undefined,
     },
     ports: {
       s3: port(env, 'HOLDFAST_S3_PORT', 7070),

@@ -1,7 +1,8 @@
 /**
  * `npm test`: starts the real servers the tests need on free loopback ports (Temporal, S3 and, as root,
- * the local Kubernetes cluster), runs every test with node's test runner, stops everything, and exits
- * with the runner's status. Extra arguments select test files or folders (default: all of dist/test).
+ * the local Kubernetes cluster; the Alertmanager test starts its own, built here), runs every test with
+ * node's test runner, stops everything, and exits with the runner's status. Extra arguments select test
+ * files or folders (default: all of dist/test).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { silenceAwsSdkNodeWarning } from '../common/config';
 import { clusterDown, clusterUp, repoRoot } from './local-env';
 import { spawnOwned } from './processes';
+import { ensureServer } from './servers';
 import { scriptSettings } from './settings';
 import { startStack } from './stack';
 
@@ -39,6 +41,9 @@ async function main(): Promise<number> {
       ? requested
       : TEST_DIRS.map((dir) => path.join(repoRoot, 'dist', 'test', dir)).filter((dir) => fs.existsSync(dir));
 
+  // The intake's test against a real sender starts its own Alertmanager (test/helpers/alertmanager.ts): built
+  // here on a cold cache, so the build is not counted against that test's time.
+  await ensureServer('alertmanager', say);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-test-'));
   say(`[holdfast] starting Temporal and S3 for the tests (data in ${dataDir})…`);
   const stack = await startStack({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: say });

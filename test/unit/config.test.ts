@@ -347,7 +347,7 @@ describe('loadCliConfig and the other loaders', () => {
       HOLDFAST_S3_PORT: '7171',
       HOLDFAST_SKIP_CLUSTER: '1',
     });
-    assert.deepEqual(settings.serverBins, { temporal: '/bin/temporal', versitygw: undefined });
+    assert.deepEqual(settings.serverBins, { temporal: '/bin/temporal', versitygw: undefined, alertmanager: undefined });
     assert.deepEqual(settings.ports, { s3: 7171, temporal: 7233, temporalUi: 8233 });
     assert.equal(settings.skipCluster, true);
     assert.equal(settings.keepTestData, false);
