@@ -1,8 +1,9 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import type { Alert } from '../common/types';
-import type { AlertIntake } from './intake';
+import { MAX_RAW_BYTES_PER_INCIDENT, type AlertIntake, type IntakeRequest } from './intake';
 
 /**
  * A durable local spool for alerts that Temporal cannot take now (it is down or stalled), for senders that
@@ -61,9 +62,17 @@ export class AlertSpool {
     this.failing = !ok;
   }
 
-  /** Resolves once the alerts are on disk (fsynced); rejects when the spool is full or the disk fails. */
-  append(alerts: Alert[]): Promise<void> {
-    const lines = alerts.map((a) => `${JSON.stringify(a)}\n`).join('');
+  /**
+   * Resolves once the alerts are on disk (fsynced); rejects when the spool is full or the disk fails. The
+   * request body they came in is kept with them (up to MAX_RAW_BYTES_PER_INCIDENT), so it reaches their
+   * incidents as evidence when they are delivered, as if they had not waited.
+   */
+  append(alerts: Alert[], rawBody?: Buffer): Promise<void> {
+    const body =
+      rawBody && rawBody.length <= MAX_RAW_BYTES_PER_INCIDENT && alerts.length > 0
+        ? `${JSON.stringify({ [BODY_LINE]: rawBody.toString('base64') })}\n`
+        : '';
+    const lines = body + alerts.map((a) => `${JSON.stringify(a)}\n`).join('');
     if (this.bytes + Buffer.byteLength(lines) > this.options.maxBytes)
       return Promise.reject(new Error(`the alert spool is full (${this.options.maxBytes} bytes)`));
     return new Promise<void>((resolve, reject) => {
@@ -76,7 +85,7 @@ export class AlertSpool {
    * Delivers every spooled alert, oldest first, with `deliver` (the intake); a segment is deleted once all
    * its alerts were taken. Stops at the first failure (Temporal still away) and returns the count delivered.
    */
-  async drain(deliver: (alerts: Alert[]) => Promise<void>): Promise<number> {
+  async drain(deliver: (alerts: Alert[], bodies: ReadonlyMap<string, Buffer>) => Promise<void>): Promise<number> {
     if (this.draining) return 0;
     this.draining = true;
     let delivered = 0;
@@ -85,8 +94,8 @@ export class AlertSpool {
       // Appends meanwhile open a new segment, delivered by the next drain.
       for (const name of this.segments()) {
         const file = path.join(this.options.dir, name);
-        const alerts = readSegment(file);
-        await deliver(alerts);
+        const { alerts, bodies } = readSegment(file);
+        await deliver(alerts, bodies);
         const size = fs.statSync(file).size;
         fs.unlinkSync(file);
         this.bytes -= size;
@@ -161,17 +170,31 @@ function segmentName(seq: number): string {
 }
 
 /** The alerts of a segment; a torn last line (never answered 202) is skipped. */
-function readSegment(file: string): Alert[] {
+/** A spool line that holds the request body of the alerts after it (base64), not an alert. */
+const BODY_LINE = 'holdfastRequestBody';
+
+/** The alerts of a segment, and the request bodies they came in, by SHA-256 (their rawSha256). */
+function readSegment(file: string): { alerts: Alert[]; bodies: Map<string, Buffer> } {
   const alerts: Alert[] = [];
+  const bodies = new Map<string, Buffer>();
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     if (line.length === 0) continue;
+    let entry: Record<string, unknown>;
     try {
-      alerts.push(JSON.parse(line) as Alert);
+      entry = JSON.parse(line) as Record<string, unknown>;
     } catch {
       // A write cut short by a crash: its sender never got a 202.
+      continue;
     }
+    const body = entry[BODY_LINE];
+    if (typeof body !== 'string') {
+      alerts.push(entry as unknown as Alert);
+      continue;
+    }
+    const bytes = Buffer.from(body, 'base64');
+    bodies.set(crypto.createHash('sha256').update(bytes).digest('hex'), bytes);
   }
-  return alerts;
+  return { alerts, bodies };
 }
 
 function syncDir(dir: string): void {
@@ -203,8 +226,23 @@ export function drainSpool(
     if (spool.pendingBytes > 0) {
       try {
         await connection.workflowService.describeNamespace({ namespace });
-        const delivered = await spool.drain(async (alerts) => {
-          await Promise.all(alerts.map((a) => (a.status === 'resolved' ? intake.recordResolved(a) : intake.accept(a))));
+        const delivered = await spool.drain(async (alerts, bodies) => {
+          // Alerts of one request share its body (and its limit on the incidents it may open), as they would have.
+          const requests = new Map<string, IntakeRequest>();
+          const requestOf = (a: Alert) => {
+            let request = requests.get(a.rawSha256);
+            if (!request) {
+              const rawBody = bodies.get(a.rawSha256);
+              request = { opened: 0, ...(rawBody ? { rawBody } : {}) };
+              requests.set(a.rawSha256, request);
+            }
+            return request;
+          };
+          await Promise.all(
+            alerts.map((a) =>
+              a.status === 'resolved' ? intake.recordResolved(a) : intake.accept(a, undefined, requestOf(a)),
+            ),
+          );
         });
         busy = delivered > 0;
         spool.attempted(true);

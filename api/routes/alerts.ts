@@ -161,7 +161,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           /** Durable on local disk instead: delivered in order once Temporal is back. */
           const spooled = async (waiting: Alert[] = alerts) => {
             try {
-              await deps.spool!.append(waiting);
+              await deps.spool!.append(waiting, request.rawBody);
             } catch (err) {
               count('failed', alerts.length);
               request.log.error({ err }, 'could not spool alerts');

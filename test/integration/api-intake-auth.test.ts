@@ -48,6 +48,7 @@ describe('the API process: TLS, signed intake, /metrics token', { skip: missingS
   const env = (extra: Record<string, string>) => ({
     ...process.env,
     HOLDFAST_TASK_QUEUE: `auth-${crypto.randomUUID()}`,
+    HOLDFAST_CLUSTER_NAME: 'test',
     HOLDFAST_API_PORT: String(port),
     HOLDFAST_TOKENS: `intake=${INTAKE}`,
     HOLDFAST_DATA_DIR: path.join(dir, 'data'),

@@ -37,6 +37,7 @@ describe('spool while Temporal is away', { skip: missingServers() }, () => {
         ...process.env,
         TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
         HOLDFAST_TASK_QUEUE: taskQueue,
+        HOLDFAST_CLUSTER_NAME: 'test',
         HOLDFAST_API_PORT: String(apiPort),
         HOLDFAST_TOKENS: `intake=${TOKEN}`,
         HOLDFAST_DATA_DIR: path.join(dataDir, 'api'),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,25 @@ describe('alert spool', () => {
     );
     assert.equal(second.inUse, false);
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  test('the request body waits with its alerts and comes back with them, by its hash, across a restart', async () => {
+    const dir = tempDir();
+    const body = Buffer.from('{"output_fields":{"evt.time":1795961527481632214}}');
+    const sha = crypto.createHash('sha256').update(body).digest('hex');
+    const spool = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
+    await spool.append(
+      alerts(2).map((a) => ({ ...a, rawSha256: sha })),
+      body,
+    );
+    await spool.append(alerts(1, 2));
+    const restarted = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
+    let seen: { ids: string[]; bodies: Array<[string, string]> } | undefined;
+    const count = await restarted.drain(async (batch, bodies) => {
+      seen = { ids: batch.map((a) => a.id), bodies: [...bodies].map(([k, v]) => [k, v.toString()]) };
+    });
+    assert.equal(count, 3, 'the body line is not an alert');
+    assert.deepEqual(seen, { ids: ['a-0', 'a-1', 'a-2'], bodies: [[sha, body.toString()]] });
   });
 
   test('a failed delivery keeps the segment for the next drain; appends meanwhile queue behind it', async () => {
