@@ -106,6 +106,53 @@ describe('what Holdfast acts on, through the workflow', { skip: missingServers()
   });
 });
 
+describe('one worker per cluster, each on its own task queue', { skip: missingServers() }, () => {
+  const workers: Record<'east' | 'west', Harness> = {} as never;
+  let app: FastifyInstance;
+  before(async () => {
+    const playbook = 'playbooks: [{ name: two, capture: [logs], contain: [] }]';
+    workers.east = await startHarness(playbook, { clusterName: 'east' });
+    workers.west = await startHarness(playbook, { clusterName: 'west' });
+    const queues = new Map([
+      ['east', workers.east.taskQueue],
+      ['west', workers.west.taskQueue],
+    ]);
+    const intake = new AlertIntake(temporalSink(workers.east.client, queues), API_INTAKE_OPTIONS);
+    ({ app } = await intakeApp(intake, TOKEN, { defaultCluster: 'east', knownClusters: new Set(queues.keys()) }));
+  });
+  after(async () => {
+    await app?.close();
+    await workers.east?.close();
+    await workers.west?.close();
+  });
+
+  test("each alert's incident runs on the worker of its cluster; a worker never acts on the other's pod", async () => {
+    const post = (cluster: string, pod: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/alerts',
+        payload: { source: 'tetragon', title: 'Shell', severity: 'high', target: { cluster, namespace: 'shop', pod } },
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+    const answers = await Promise.all([post('east', 'web-1'), post('west', 'web-1')]);
+    for (const a of answers) assert.equal(a.statusCode, 202, a.body);
+    for (const [cluster, h] of Object.entries(workers)) {
+      const handle = h.client.workflow.getHandle(`incident/${cluster}/shop/web-1`);
+      const status = await h.waitForStatus(handle, (s) =>
+        s.steps.some((x) => x.name === 'logs' && x.state !== 'pending'),
+      );
+      assert.equal(status.steps.find((x) => x.name === 'logs')?.state, 'succeeded', cluster);
+      assert.equal((await handle.describe()).taskQueue, h.taskQueue, `${cluster}'s incident on its own queue`);
+      // Each fake cluster saw exactly one incident's calls: its own.
+      assert.deepEqual([...new Set(h.cluster.calls.map((c) => c.target))], ['shop/web-1'], cluster);
+      await handle.terminate('test done');
+    }
+    assert.equal(workers.east.cluster.calls.length > 0 && workers.west.cluster.calls.length > 0, true);
+    const elsewhere = await post('north', 'web-1');
+    assert.equal(elsewhere.statusCode, 422, 'a cluster no worker serves');
+  });
+});
+
 describe('storms beyond the incident creation limits, through the API routes', { skip: missingServers() }, () => {
   let h: Harness;
   let app: FastifyInstance;
