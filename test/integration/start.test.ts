@@ -169,11 +169,19 @@ test(
       // The API links an incident to the embedded Temporal UI (npm start sets HOLDFAST_TEMPORAL_UI_URL).
       const intake = /intake=([^,\s]+)/.exec(fs.readFileSync(path.join(dataDir, 'tokens.env'), 'utf8'))![1]!;
       const responder = /responder=([^,\s]+)/.exec(fs.readFileSync(path.join(dataDir, 'tokens.env'), 'utf8'))![1]!;
-      const accepted = await fetch(`http://127.0.0.1:${api}/v1/alerts/falco`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${intake}`, 'content-type': 'application/json' },
-        body: fs.readFileSync(path.join(repoRoot, 'test', 'fixtures', 'alerts', 'falco-terminal-shell.json')),
-      });
+      // As the README shows it: the fixture names cluster prod-eu-1, which npm start does not serve (422), so
+      // it is posted about cluster `default`, the one npm start serves.
+      const fixture = fs.readFileSync(path.join(repoRoot, 'test', 'fixtures', 'alerts', 'falco-terminal-shell.json'));
+      const post = (body: string) =>
+        fetch(`http://127.0.0.1:${api}/v1/alerts/falco`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${intake}`, 'content-type': 'application/json' },
+          body,
+        });
+      const elsewhere = await post(fixture.toString());
+      assert.equal(elsewhere.status, 422, await elsewhere.clone().text());
+      assert.match(await elsewhere.text(), /unknown_cluster/);
+      const accepted = await post(fixture.toString().replace('"prod-eu-1"', '"default"'));
       assert.equal(accepted.status, 202, await accepted.clone().text());
       const { incidentId } = (await accepted.json()) as { incidentId: string };
       // Visibility lists a new run a moment after it starts.
