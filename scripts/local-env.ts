@@ -20,6 +20,8 @@ export const LOCAL_IMAGES = {
   busybox: 'docker.io/holdfast/busybox:local',
   distroless: 'docker.io/holdfast/distroless:local',
   collector: 'docker.io/holdfast/collector:local',
+  /** busybox + /hostile (scripts/cluster/images/hostile.c): workloads that bend evidence, for tamper tests. */
+  hostile: 'docker.io/holdfast/hostile:local',
 } as const;
 
 /** Polls fn until it returns a value other than undefined/false, or fails after timeoutMs. */
