@@ -11,11 +11,18 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type * as k8s from '@kubernetes/client-node';
 import * as tar from 'tar-stream';
 import type { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import type { CaptureStream } from '../../common/ports';
-import { createReadyNamespace, execIn, IMAGES, kubeClients, localCollectorCluster, waitFor } from '../helpers/kube';
+import {
+  createReadyNamespace,
+  execIn,
+  IMAGES,
+  kubeClients,
+  localCollectorCluster,
+  shellPod,
+  waitFor,
+} from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -120,21 +127,7 @@ describe('targets that hide evidence', { skip: SKIP, timeout: 15 * 60_000 }, () 
   let admin: ReturnType<typeof kubeClients>;
   let cluster: KubernetesCluster;
 
-  const pod = (name: string, script: string): k8s.V1Pod => ({
-    metadata: { name },
-    spec: {
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'app',
-          image: IMAGES.hostile,
-          imagePullPolicy: 'Never',
-          command: ['sh', '-c', script],
-          resources: { limits: { cpu: '500m' } },
-        },
-      ],
-    },
-  });
+  const pod = (name: string, script: string) => shellPod(name, IMAGES.hostile, script);
   const target = (name: string) => ({ cluster: 'local', namespace: NS, pod: name, container: 'app' });
 
   before(async () => {
