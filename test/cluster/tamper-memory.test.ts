@@ -174,6 +174,9 @@ describe('targets that hide evidence', { skip: SKIP, timeout: 15 * 60_000 }, () 
     };
     const implant = listed.processes.find((p) => p.cmdline.startsWith(`/hostile bigmap ${MARKER}`));
     assert.ok(implant, `the implant is listed: ${JSON.stringify(listed.processes.slice(0, 5))}`);
+    t.diagnostic(
+      `${listed.processes.length} processes (pid:KiB resident): ${listed.processes.map((p) => `${p.pid}:${p.rssKiB}`).join(' ')}; dumped ${listed.dumped.join(',')}`,
+    );
     assert.ok(listed.dumped.includes(implant.pid), 'the implant is dumped');
     const core = result.seen.get(`pid-${implant.pid}.resident.core`);
     t.diagnostic(`implant pid ${implant.pid} (${implant.rssKiB} KiB resident): resident core ${JSON.stringify(core)}`);
@@ -268,7 +271,7 @@ describe('targets that hide evidence', { skip: SKIP, timeout: 15 * 60_000 }, () 
     // A byte bound well above the output: all of it passes through the worker.
     const streams = await cluster.capture('network', target('sockets'), {
       incidentId: 'inc-hide-net',
-      params: { maxBytes: 512 * MiB },
+      params: { maxBytes: 512 * MiB, timeoutSeconds: 600 },
     });
     const result = await consume(streams);
     clearInterval(sampler);

@@ -80,6 +80,12 @@ export const networkCapture = defineCapture({
     'plus the NetworkPolicies, Services and EndpointSlices that concern the pod.',
   params: Type.Object({
     maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
+    timeoutSeconds: Type.Integer({
+      minimum: 10,
+      maximum: 1800,
+      default: 120,
+      description: 'Time bound of the network state script (ss, /proc/net, socket owners, conntrack).',
+    }),
     maxParsedEntries: Type.Integer({
       minimum: 100,
       maximum: 200_000,
@@ -122,7 +128,7 @@ export const networkCapture = defineCapture({
     const retire = (why: string) => kube.launcher.retire(kube.exec, handle, why);
     const bounds = {
       maxBytes: params.maxBytes,
-      timeoutMs: 120_000,
+      timeoutMs: params.timeoutSeconds * 1000,
       signal: run.signal,
       stallMs: params.stallSeconds * 1000,
       what: 'network state',

@@ -37,10 +37,13 @@ static int bigmap(const char *marker) {
   return 0;
 }
 
+/* Kept reachable and written through a volatile pointer: the compiler may not drop the memory it never reads. */
+static char *volatile decoy_memory;
+
 static int decoy(long kib) {
-  char *p = malloc((size_t)kib * 1024);
-  if (!p) return 1;
-  memset(p, 0x5a, (size_t)kib * 1024);
+  decoy_memory = malloc((size_t)kib * 1024);
+  if (!decoy_memory) return 1;
+  for (size_t i = 0; i < (size_t)kib * 1024; i += 4096) decoy_memory[i] = 0x5a;
   wait_forever();
   return 0;
 }
