@@ -219,8 +219,8 @@ export const memoryCapture = defineCapture({
       const how = dumpMethod(readable, params.maxBytesPerProcess, stageBound.bytes);
       streams.push(
         how.method === 'gcore'
-          ? gcoreStream(kube, handle, proc, readable, stageBound.bytes, params, run.signal)
-          : residentStream(kube, handle, proc, readable, how.why!, params, run.signal),
+          ? gcoreStream(kube, handle, proc, readable, stageBound.bytes, params, notDumped, run.signal)
+          : residentStream(kube, handle, proc, readable, how.why!, params, notDumped, run.signal),
       );
     }
     // Read last: by then it also lists the processes that ended before their dump.
@@ -284,6 +284,7 @@ function gcoreStream(
   readable: bigint,
   stageBound: number,
   params: MemoryParams,
+  notDumped: NotDumped[],
   signal?: AbortSignal,
 ): CaptureStream {
   // The core also holds ELF headers and notes: allow some room above the mapped bytes.
@@ -314,6 +315,8 @@ function gcoreStream(
       bounds,
       (outcome) => {
         coreNotes.push(...describeOutcome(`gcore of ${proc.pid}`, outcome, bounds));
+        if (outcome.exitCode !== 0 || outcome.truncated || outcome.timedOut)
+          notDumped.push(coreFailed(proc, 'gcore', outcome));
         if (outcome.exitCode === CORE_STAGE_BOUND)
           coreNotes.push(`pid ${proc.pid} grew past the stage bound while gdb wrote its core: no core stored`);
         return cutShort(`core of ${proc.pid}`, outcome);
@@ -339,6 +342,7 @@ function residentStream(
   readable: bigint,
   why: string,
   params: MemoryParams,
+  notDumped: NotDumped[],
   signal?: AbortSignal,
 ): CaptureStream {
   const bounds = {
@@ -363,6 +367,8 @@ function residentStream(
       bounds,
       (outcome) => {
         notes.push(...describeOutcome(`resident dump of ${proc.pid}`, outcome, bounds));
+        if (outcome.exitCode !== 0 || outcome.truncated || outcome.timedOut)
+          notDumped.push(coreFailed(proc, 'resident dump', outcome));
         const summary = /holdfast-memdump: pid \d+: [^\n]{0,600}/.exec(outcome.stderr)?.[0];
         if (summary) notes.push(summary);
         return cutShort(`resident dump of ${proc.pid}`, outcome);
@@ -372,6 +378,21 @@ function residentStream(
     collector: handle.info,
     method: `collector exec: ${RESIDENT_DUMP_TOOL} (pages present or swapped per /proc/<pid>/pagemap, read from /proc/<pid>/mem, streamed as an ELF core; nothing staged)`,
     notes,
+  };
+}
+
+/** A dump that did not end complete, for not-dumped.json (its artifact's notes say more). */
+function coreFailed(proc: TargetProcess, what: string, outcome: ExecOutcome): NotDumped {
+  const how = outcome.truncated
+    ? 'stopped at its byte bound'
+    : outcome.timedOut
+      ? 'stopped at its time bound'
+      : `exit ${outcome.exitCode ?? 'unknown'}`;
+  return {
+    pid: proc.pid,
+    comm: proc.comm,
+    rssKiB: proc.rssKiB,
+    reason: `${what} incomplete or failed (${how}): see its notes`,
   };
 }
 
