@@ -114,7 +114,8 @@ export interface ArtifactRef {
 /**
  * How the collection was interfered with: a collector command stopped (SIGSTOP) or killed (a signal), its
  * output incomplete (no end marker or trailer), a collector that ended without Holdfast retiring it, or
- * collector output holding a section marker it did not write (a forgery, kept as content, never obeyed).
+ * collector output holding a section marker it did not write (a forgery, kept as content, never obeyed), or
+ * processes of one container that see different roots (a chroot into a decoy tree).
  */
 export const TAMPER_KINDS = [
   'collector-stalled',
@@ -122,6 +123,7 @@ export const TAMPER_KINDS = [
   'output-incomplete',
   'collector-vanished',
   'section-forged',
+  'root-inconsistent',
 ] as const;
 export type TamperKind = (typeof TAMPER_KINDS)[number];
 

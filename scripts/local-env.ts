@@ -23,6 +23,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const LOCAL_IMAGES = {
   busybox: 'docker.io/holdfast/busybox:local',
   distroless: 'docker.io/holdfast/distroless:local',
+  /** busybox + /hostile (scripts/cluster/images/hostile.c): workloads that bend evidence, for tamper tests. */
+  hostile: 'docker.io/holdfast/hostile:local',
 } as const;
 
 /** Where scripts/cluster/images.sh writes the locally built collector's digest reference when it imports it. */

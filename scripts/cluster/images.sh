@@ -5,9 +5,10 @@
 #   docker.io/holdfast/pause:local       static C pause process (containerd sandbox image)
 #   docker.io/holdfast/busybox:local     busybox-static (a workload with a shell)
 #   docker.io/holdfast/distroless:local  one static C binary (tinyhttp) + /app/message; no shell, no tools; uid 65532
-#   docker.io/holdfast/collector:local   trusted tools for captures (busybox, gdb+gcore, ss, conntrack, GNU tar, tcpdump);
+#   docker.io/holdfast/collector:local   trusted tools for captures (busybox, gdb+gcore, holdfast-memdump, ss, conntrack, GNU tar, tcpdump);
 #                                        also named docker.io/holdfast/collector@sha256:<manifest digest> on import,
 #                                        the reference written to $HOLDFAST_CACHE_DIR/images/collector.ref
+#   docker.io/holdfast/hostile:local     busybox + /hostile (static C: 3 GiB NORESERVE map, decoys, 200k sockets) for tamper tests
 # Usage: images.sh [build|import]   (default: build and import; import needs containerd from up.sh running)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -78,7 +79,7 @@ fetch_gdb_minimal() { # gdb without python (gdb-minimal), unpacked without insta
   rm -rf "$GDB_DEB_DIR/x"; dpkg-deb -x "$(ls "$GDB_DEB_DIR"/gdb-minimal_*.deb | head -1)" "$GDB_DEB_DIR/x"
 }
 
-IMAGES=(pause busybox distroless collector)
+IMAGES=(pause busybox distroless collector hostile)
 build_images() {
   need_pkgs busybox-static gcc libc6-dev iproute2 conntrack tar gdb tcpdump
   local h; h="$(inputs_hash)"
@@ -111,8 +112,16 @@ build_images() {
   oci_archive "$r" docker.io/holdfast/distroless:local "$IMG_CACHE/distroless-$h.oci.tar" \
     '{"Entrypoint":["/app/tinyhttp"],"User":"65532:65532","Env":["PORT=8080"],"WorkingDir":"/app","ExposedPorts":{"8080/tcp":{}}}'
 
+  # hostile: the busybox workload plus /hostile (test/cluster/tamper-memory.test.ts)
+  r="$w/hostile"; busybox_tree "$r"; mkdir -p "$r/etc" "$r/tmp" "$r/root"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$r/etc/passwd"; printf 'root:x:0:\n' > "$r/etc/group"
+  gcc "${cflags[@]}" -o "$r/hostile" "$SRC/hostile.c"
+  oci_archive "$r" docker.io/holdfast/hostile:local "$IMG_CACHE/hostile-$h.oci.tar" \
+    '{"Cmd":["sh"],"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/"}'
+
   # collector
   r="$w/collector"; mkdir -p "$r/etc" "$r/tmp" "$r/evidence"; chmod 1777 "$r/tmp"
+  mkdir -p "$r/usr/bin"; gcc "${cflags[@]}" -o "$r/usr/bin/holdfast-memdump" "$SRC/memdump.c"
   copy_with_libs "$r" /usr/bin/ss /usr/bin/ss
   copy_with_libs "$r" /usr/sbin/conntrack /usr/sbin/conntrack
   copy_with_libs "$r" /usr/bin/tar /usr/bin/tar
@@ -130,6 +139,7 @@ build_images() {
     echo "holdfast/collector:local — trusted tools for Holdfast capture steps (built by scripts/cluster/images.sh)"
     echo "busybox $(/bin/busybox | head -1 | awk '{print $2}') (static, Debian busybox-static): sh, ps, ls, cat, cp, find, sha256sum, nsenter, ip, netstat, nc, wget, tar (GNU tar preferred), gzip, ..."
     echo "$gdbnote"
+    echo "holdfast-memdump (scripts/cluster/images/memdump.c, static): resident pages of a process as an ELF core, streamed"
     echo "ss: $(/usr/bin/ss -V 2>&1 | head -1) (Debian iproute2, dynamic + its libs)"
     echo "conntrack: $(/usr/sbin/conntrack --version 2>&1 | head -1) (Debian, dynamic + its libs)"
     echo "tar: $(/usr/bin/tar --version | head -1) (Debian, dynamic + its libs)"

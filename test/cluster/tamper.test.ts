@@ -11,14 +11,21 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type * as k8s from '@kubernetes/client-node';
 import type { KubernetesCluster } from '../../adapters/kubernetes/cluster';
 import { collectorPrefix } from '../../adapters/kubernetes/collector/launcher';
 import { RETIRED_INTERFERED } from '../../adapters/kubernetes/collector/scripts';
 import { CollectorInterfered } from '../../common/failures';
 import type { CaptureStream } from '../../common/ports';
 import { tamperOfFailure } from '../../workflows/incident-steps';
-import { createReadyNamespace, execIn, IMAGES, kubeClients, localCollectorCluster, waitFor } from '../helpers/kube';
+import {
+  createReadyNamespace,
+  execIn,
+  IMAGES,
+  kubeClients,
+  localCollectorCluster,
+  shellPod,
+  waitFor,
+} from '../helpers/kube';
 
 const KUBECONFIG = process.env.HOLDFAST_TEST_KUBECONFIG;
 const SKIP = KUBECONFIG
@@ -83,21 +90,7 @@ describe('targets that bend the evidence', { skip: SKIP, timeout: 10 * 60_000 },
   let admin: ReturnType<typeof kubeClients>;
   let cluster: KubernetesCluster;
 
-  const pod = (name: string, script: string): k8s.V1Pod => ({
-    metadata: { name },
-    spec: {
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'app',
-          image: IMAGES.busybox,
-          imagePullPolicy: 'Never',
-          command: ['sh', '-c', script],
-          resources: { limits: { cpu: '500m' } },
-        },
-      ],
-    },
-  });
+  const pod = (name: string, script: string) => shellPod(name, IMAGES.busybox, script);
 
   const collectorState = async (name: string, incidentId: string, n: number) => {
     const p = await admin.core.readNamespacedPod({ name, namespace: NS });

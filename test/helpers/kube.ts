@@ -114,6 +114,25 @@ export function localCollectorCluster(kc: k8s.KubeConfig, lifetimeSeconds = 600)
   });
 }
 
+/** A pod of one container "app" running `script` in sh (a local image, never pulled), quick to delete. */
+export function shellPod(name: string, image: string, script: string): k8s.V1Pod {
+  return {
+    metadata: { name },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'app',
+          image,
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', script],
+          resources: { limits: { cpu: '500m' } },
+        },
+      ],
+    },
+  };
+}
+
 /** Creates a namespace and waits for its default service account (pods are refused until it exists). */
 export async function createReadyNamespace(core: k8s.CoreV1Api, namespace: k8s.V1Namespace): Promise<void> {
   const name = namespace.metadata!.name!;

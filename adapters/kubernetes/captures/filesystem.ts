@@ -3,12 +3,75 @@ import { Type } from '@sinclair/typebox';
 import type { CaptureStream } from '../../../common/ports';
 import { dryRunPlan } from '../collector/dry-run';
 import { cutShort, describeOutcome, ExecReadable, execSmall } from '../collector/exec-stream';
-import { listTargetProcesses } from '../collector/processes';
+import { listTargetProcesses, MAX_LISTED_PROCESSES } from '../collector/processes';
 import { COLLECTOR_RBAC } from '../collector/rbac';
+import { ROOTS } from '../collector/scripts';
+import { jsonBody } from '../../../evidence/json-body';
 import { defineCapture } from '../units';
 import { ChangedFilesScanner } from './changed-files';
 
 const ALWAYS_EXCLUDED = ['/proc', '/sys', '/dev'];
+
+/** A root some processes of the container see: /proc/<pid>/root's device:inode and their mountinfo. */
+export interface RootGroup {
+  /** device:inode of "/" as these processes see it. */
+  root: string;
+  /** sha256 of their /proc/<pid>/mountinfo (paths in it are relative to their root). */
+  mountinfoSha256: string;
+  /**
+   * The root field of the mount at their "/" in mountinfo ("/" for a filesystem's root), or "-" when no mount
+   * is at their "/": a chroot into a directory, whose mount lies above the new root and is not shown.
+   */
+  mountAtRoot: string;
+  pids: number[];
+}
+
+/** ROOTS lines → one group per distinct view (device:inode, mountinfo); unreadable pids (ended) left out. */
+export function groupRoots(text: string): RootGroup[] {
+  const groups = new Map<string, RootGroup>();
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    if (f.length < 4 || !/^\d{1,10}$/.test(f[0]!) || !/^\d{1,20}:\d{1,20}$/.test(f[1]!)) continue;
+    if (!/^[0-9a-f]{64}$/.test(f[2]!)) continue;
+    const key = `${f[1]} ${f[2]}`;
+    const group = groups.get(key) ?? {
+      root: f[1]!,
+      mountinfoSha256: f[2]!,
+      mountAtRoot: f.slice(3).join(' ').trim().slice(0, 256),
+      pids: [],
+    };
+    group.pids.push(Number(f[0]));
+    groups.set(key, group);
+  }
+  const list = [...groups.values()];
+  for (const g of list) g.pids.sort((a, b) => a - b);
+  return list.sort((a, b) => a.pids[0]! - b.pids[0]!);
+}
+
+/**
+ * The root to read: the view of the lowest pid among those whose "/" is a mount's root (not chrooted into a
+ * directory), else the lowest pid's; more than one view is a tamper finding that names each.
+ */
+export function chooseRoot(groups: RootGroup[]): {
+  chosen?: RootGroup;
+  finding?: { kind: 'root-inconsistent'; detail: string };
+  notes: string[];
+} {
+  if (groups.length === 0) return { notes: [] };
+  const real = groups.filter((g) => g.mountAtRoot === '/');
+  const chosen = real[0] ?? groups[0]!;
+  if (groups.length === 1) return { chosen, notes: [] };
+  const name = (g: RootGroup) =>
+    `pid ${g.pids.slice(0, 4).join(',')}${g.pids.length > 4 ? `,… (${g.pids.length})` : ''} see root ${g.root}${g.mountAtRoot === '/' ? '' : ' (no mount at their /: chrooted into a directory)'}`;
+  const detail = `processes of the container see ${groups.length} different roots: ${groups.map(name).join('; ')}; the filesystem is read through pid ${chosen.pids[0]}${real.length === 0 ? ' although no process shows an unchrooted root' : ''}`;
+  const notes = [
+    `root views differ: ${groups.map(name).join('; ')} (all listed in roots.json)`,
+    real.length === 0
+      ? `no process of the container sees a mount at its "/" (every one is chrooted): rootfs.tar is the view of pid ${chosen.pids[0]}, not necessarily the container's root`
+      : `rootfs.tar is read through pid ${chosen.pids[0]}, whose "/" is a filesystem root (not a chroot into a directory)`,
+  ];
+  return { chosen, finding: { kind: 'root-inconsistent', detail: detail.slice(0, 300) }, notes };
+}
 
 /** Exclusion paths come from the playbook: absolute, no "..", no glob characters. */
 function tarExclude(path: string): string {
@@ -58,12 +121,34 @@ export const filesystemCapture = defineCapture({
   async capture(kube, target, params, run): Promise<CaptureStream[]> {
     if (run.dryRun) return dryRunPlan(kube.launcher, target, run.incidentId, 'filesystem', params);
     const handle = await kube.launcher.ensure(target, run.incidentId, run.signal);
-    const { processes, notes: psNotes } = await listTargetProcesses(kube.exec, handle, 1024, run.signal, (why) =>
-      kube.launcher.retire(kube.exec, handle, why),
+    const { processes, notes: psNotes } = await listTargetProcesses(
+      kube.exec,
+      handle,
+      MAX_LISTED_PROCESSES,
+      run.signal,
+      (why) => kube.launcher.retire(kube.exec, handle, why),
     );
-    const init = processes[0]!;
+    // Every process's view of "/" before reading one: a process that chrooted into a decoy tree (PID 1 can)
+    // must not decide what is read, and disagreement is itself a finding.
+    const rootsBounds = {
+      maxBytes: 4 * 1024 * 1024,
+      timeoutMs: 120_000,
+      signal: run.signal,
+      what: 'root views',
+      onStall: (why: string) => kube.launcher.retire(kube.exec, handle, why),
+    };
+    const rootsOut = await execSmall(
+      kube.exec,
+      handle,
+      ['sh', '-c', ROOTS, 'holdfast-roots', ...processes.map((p) => String(p.pid))],
+      rootsBounds,
+    );
+    const groups = groupRoots(rootsOut.stdout.toString('utf8'));
+    const roots = chooseRoot(groups);
+    const init = processes.find((p) => p.pid === roots.chosen?.pids[0]) ?? processes[0]!;
     const excludes = [...ALWAYS_EXCLUDED, ...params.excludes];
     const root = `/proc/${init.pid}/root`;
+    const rootTamper = roots.finding ? [roots.finding] : [];
 
     const mountsBounds = {
       maxBytes: 1024 * 1024,
@@ -103,6 +188,7 @@ export const filesystemCapture = defineCapture({
     const tarNotes = [
       ...handle.notes,
       ...psNotes,
+      ...roots.notes,
       `read through ${root} (pid ${init.pid}, ${init.comm}) of container ${handle.targetContainer}`,
       `excluded: ${excludes.join(', ')}${params.includeMounts ? '' : '; other filesystems (volumes, secrets, bind mounts) are not crossed: see mountinfo.txt'}`,
     ];
@@ -119,6 +205,16 @@ export const filesystemCapture = defineCapture({
     const method = `collector exec: GNU tar --format=posix of ${root}`;
     return [
       {
+        name: 'roots.json',
+        body: jsonBody({ readThroughPid: init.pid, roots: groups }),
+        contentType: 'application/json',
+        collector: handle.info,
+        method:
+          'collector exec: stat -L of /proc/<pid>/root/ and sha256 of /proc/<pid>/mountinfo for every process of the container',
+        notes: [...describeOutcome('root views', rootsOut.outcome, rootsBounds), ...roots.notes],
+        tamper: rootTamper,
+      },
+      {
         name: 'mountinfo.txt',
         body: Readable.from([mounts.stdout]),
         contentType: 'text/plain',
@@ -133,7 +229,7 @@ export const filesystemCapture = defineCapture({
         collector: handle.info,
         method,
         notes: tarNotes,
-        tamper: [...(handle.tamper ?? [])],
+        tamper: [...(handle.tamper ?? []), ...rootTamper],
       },
       {
         name: 'changed-files.json',

@@ -93,49 +93,61 @@ export interface SocketEntry {
   processes: Array<{ pid: number; comm?: string }>;
 }
 
+/** One line of /proc/net/{tcp,tcp6,udp,udp6}, or undefined (the header, anything malformed). */
+export function parseInetLine(protocol: string, line: string): SocketEntry | undefined {
+  const f = line.trim().split(/\s+/);
+  if (f.length < 10 || !/^\d+:$/.test(f[0]!)) return undefined;
+  const state = protocol.startsWith('tcp')
+    ? (TCP_STATES[f[3]!.toUpperCase()] ?? f[3])
+    : f[3] === '07'
+      ? 'UNCONN'
+      : f[3] === '01'
+        ? 'ESTABLISHED'
+        : f[3];
+  return {
+    protocol,
+    state,
+    local: decodeProcAddress(f[1]!),
+    remote: decodeProcAddress(f[2]!),
+    uid: Number(f[7]),
+    inode: Number(f[9]),
+    processes: [],
+  };
+}
+
 export function parseInetTable(protocol: string, text: string): SocketEntry[] {
   const entries: SocketEntry[] = [];
   for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10 || !/^\d+:$/.test(f[0]!)) continue;
-    const state = protocol.startsWith('tcp')
-      ? (TCP_STATES[f[3]!.toUpperCase()] ?? f[3])
-      : f[3] === '07'
-        ? 'UNCONN'
-        : f[3] === '01'
-          ? 'ESTABLISHED'
-          : f[3];
-    entries.push({
-      protocol,
-      state,
-      local: decodeProcAddress(f[1]!),
-      remote: decodeProcAddress(f[2]!),
-      uid: Number(f[7]),
-      inode: Number(f[9]),
-      processes: [],
-    });
+    const entry = parseInetLine(protocol, line);
+    if (entry) entries.push(entry);
     if (entries.length >= MAX_ITEMS) break;
   }
   return entries;
 }
 
+/** One line of /proc/net/unix, or undefined (the header, anything malformed). */
+export function parseUnixLine(line: string): SocketEntry | undefined {
+  const f = line.trim().split(/\s+/);
+  if (f.length < 7 || !/^[0-9a-f]+:$/i.test(f[0]!)) return undefined;
+  const type = ({ '0001': 'stream', '0002': 'dgram', '0005': 'seqpacket' } as Record<string, string>)[f[4]!] ?? f[4];
+  const state =
+    ({ '01': 'UNCONNECTED', '02': 'CONNECTING', '03': 'CONNECTED', '04': 'DISCONNECTING' } as Record<string, string>)[
+      f[5]!
+    ] ?? f[5];
+  return {
+    protocol: `unix-${type}`,
+    state,
+    inode: Number(f[6]),
+    path: f.slice(7).join(' ').slice(0, 512) || undefined,
+    processes: [],
+  };
+}
+
 export function parseUnixTable(text: string): SocketEntry[] {
   const entries: SocketEntry[] = [];
   for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 7 || !/^[0-9a-f]+:$/i.test(f[0]!)) continue;
-    const type = ({ '0001': 'stream', '0002': 'dgram', '0005': 'seqpacket' } as Record<string, string>)[f[4]!] ?? f[4];
-    const state =
-      ({ '01': 'UNCONNECTED', '02': 'CONNECTING', '03': 'CONNECTED', '04': 'DISCONNECTING' } as Record<string, string>)[
-        f[5]!
-      ] ?? f[5];
-    entries.push({
-      protocol: `unix-${type}`,
-      state,
-      inode: Number(f[6]),
-      path: f.slice(7).join(' ').slice(0, 512) || undefined,
-      processes: [],
-    });
+    const entry = parseUnixLine(line);
+    if (entry) entries.push(entry);
     if (entries.length >= MAX_ITEMS) break;
   }
   return entries;
@@ -196,33 +208,38 @@ export function parseResolvConf(text: string): { nameservers: string[]; search: 
   return conf;
 }
 
-/** conntrack -L -o extended: "ipv4 2 tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… … [ASSURED] mark=0 use=1". */
+/** One line of conntrack -L -o extended: "ipv4 2 tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… … [ASSURED] mark=0 use=1". */
+export function parseConntrackLine(line: string): Record<string, unknown> | undefined {
+  const tokens = line.trim().split(/\s+/);
+  if (tokens.length < 6 || !/^ipv[46]$/.test(tokens[0]!)) return undefined;
+  const entry: Record<string, unknown> = { family: tokens[0], protocol: tokens[2], timeout: Number(tokens[4]) };
+  const original: Record<string, string> = {};
+  const reply: Record<string, string> = {};
+  const flags: string[] = [];
+  for (const token of tokens.slice(5, 64)) {
+    const kv = token.match(/^([a-z_]+)=(.{0,64})$/);
+    if (kv) {
+      const side = ['src', 'dst', 'sport', 'dport', 'type', 'code', 'id'].includes(kv[1]!)
+        ? kv[1]! in original
+          ? reply
+          : original
+        : undefined;
+      if (side) side[kv[1]!] = kv[2]!;
+      else entry[kv[1]!] = kv[2];
+    } else if (/^\[[A-Z_]+\]$/.test(token)) {
+      flags.push(token.slice(1, -1));
+    } else if (/^[A-Z_]+$/.test(token)) {
+      entry.state = token;
+    }
+  }
+  return { ...entry, original, reply, flags };
+}
+
 export function parseConntrack(text: string): Array<Record<string, unknown>> {
   const out: Array<Record<string, unknown>> = [];
   for (const line of text.split('\n')) {
-    const tokens = line.trim().split(/\s+/);
-    if (tokens.length < 6 || !/^ipv[46]$/.test(tokens[0]!)) continue;
-    const entry: Record<string, unknown> = { family: tokens[0], protocol: tokens[2], timeout: Number(tokens[4]) };
-    const original: Record<string, string> = {};
-    const reply: Record<string, string> = {};
-    const flags: string[] = [];
-    for (const token of tokens.slice(5)) {
-      const kv = token.match(/^([a-z_]+)=(.{0,64})$/);
-      if (kv) {
-        const side = ['src', 'dst', 'sport', 'dport', 'type', 'code', 'id'].includes(kv[1]!)
-          ? kv[1]! in original
-            ? reply
-            : original
-          : undefined;
-        if (side) side[kv[1]!] = kv[2]!;
-        else entry[kv[1]!] = kv[2];
-      } else if (/^\[[A-Z_]+\]$/.test(token)) {
-        flags.push(token.slice(1, -1));
-      } else if (/^[A-Z_]+$/.test(token)) {
-        entry.state = token;
-      }
-    }
-    out.push({ ...entry, original, reply, flags });
+    const entry = parseConntrackLine(line);
+    if (entry) out.push(entry);
     if (out.length >= MAX_ITEMS) break;
   }
   return out;
@@ -241,74 +258,354 @@ export interface FramedSections {
   complete: boolean;
 }
 
+/** Where SectionSplitter hands what it split: each line of a section, or a framed section's whole content. */
+export interface SectionSink {
+  line(section: string, line: string): void;
+  framed(section: string, content: string): void;
+}
+
 /**
- * Splits collector output written in a fixed order of "=== <nonce> <name> ===" sections. Only the next
- * expected section's marker with this run's nonce opens a section: a repeated, unexpected or out-of-order
- * marker (or one with another nonce) is a finding and stays content of the section it appears in, so it never
- * replaces the real one. Framed sections ("holdfast-bytes <n>" then n bytes) are taken by length, unread for
- * markers; a marker-shaped line inside them is a finding too (the target wrote it into its own file).
+ * Splits collector output written in a fixed order of "=== <nonce> <name> ===" sections, as it streams:
+ * write() chunks, then end(). Only the next expected section's marker with this run's nonce opens a section:
+ * a repeated, unexpected or out-of-order marker (or one with another nonce) is a finding and stays content of
+ * the section it appears in, so it never replaces the real one. Framed sections ("holdfast-bytes <n>" then n
+ * bytes) are taken by length, unread for markers; a marker-shaped line inside them is a finding too (the
+ * target wrote it into its own file). What it holds is bounded: one line (longer ones are cut at maxLine and
+ * counted), one framed content (maxFrame).
  */
+export class SectionSplitter {
+  readonly findings: TamperFinding[] = [];
+  /** Lines longer than maxLine, cut there. */
+  longLines = 0;
+  private next = 0;
+  private current: string | undefined;
+  /** The sections opened so far. */
+  readonly opened = new Set<string>();
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  private dropping = false;
+  /** After a framed section's marker: its next line may be the length line. */
+  private expectFrame = false;
+  private frame: { remaining: number; chunks: Buffer[]; kept: number } | undefined;
+  private skipNewline = false;
+
+  constructor(
+    private readonly nonce: string,
+    private readonly expected: readonly string[],
+    private readonly framedNames: readonly string[],
+    private readonly sink: SectionSink,
+    private readonly maxLine = 64 * 1024,
+    private readonly maxFrame = 1024 * 1024,
+  ) {}
+
+  /** Whether the last expected section (the end marker) was reached. */
+  get complete(): boolean {
+    return this.next === this.expected.length;
+  }
+
+  write(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.skipNewline) {
+        this.skipNewline = false;
+        if (chunk[pos] === 10) pos++;
+        continue;
+      }
+      if (this.frame) {
+        const take = Math.min(this.frame.remaining, chunk.length - pos);
+        if (this.frame.kept < this.maxFrame) {
+          const keep = Math.min(take, this.maxFrame - this.frame.kept);
+          this.frame.chunks.push(chunk.subarray(pos, pos + keep));
+          this.frame.kept += keep;
+        }
+        this.frame.remaining -= take;
+        pos += take;
+        if (this.frame.remaining === 0) {
+          this.endFrame();
+          this.skipNewline = true;
+        }
+        continue;
+      }
+      const nl = chunk.indexOf(10, pos);
+      const end = nl < 0 ? chunk.length : nl;
+      this.addPartial(chunk.subarray(pos, end));
+      pos = end;
+      if (nl >= 0) {
+        pos = nl + 1;
+        this.flushLine();
+      }
+    }
+  }
+
+  end(): void {
+    if (this.frame) this.endFrame();
+    else if (this.partialBytes > 0 || this.dropping) this.flushLine();
+  }
+
+  private addPartial(bytes: Buffer): void {
+    if (this.dropping || bytes.length === 0) return;
+    const room = this.maxLine - this.partialBytes;
+    if (bytes.length > room) {
+      this.partial.push(bytes.subarray(0, room));
+      this.partialBytes += room;
+      this.dropping = true;
+      this.longLines++;
+      return;
+    }
+    this.partial.push(bytes);
+    this.partialBytes += bytes.length;
+  }
+
+  private flushLine(): void {
+    const line = Buffer.concat(this.partial, this.partialBytes).toString('utf8');
+    this.partial = [];
+    this.partialBytes = 0;
+    this.dropping = false;
+    this.onLine(line);
+  }
+
+  private find(detail: string): void {
+    if (this.findings.length < MAX_SECTION_FINDINGS) this.findings.push({ kind: 'section-forged', detail });
+  }
+
+  private onLine(line: string): void {
+    if (this.expectFrame) {
+      this.expectFrame = false;
+      const frame = FRAME.exec(line);
+      if (frame) {
+        this.frame = { remaining: Number(frame[1]), chunks: [], kept: 0 };
+        if (this.frame.remaining === 0) {
+          this.endFrame();
+          this.skipNewline = true;
+        }
+        return;
+      }
+    }
+    const marker = MARKER_SHAPE.exec(line);
+    if (marker && marker[1] === this.nonce && marker[2] === this.expected[this.next]) {
+      this.current = marker[2]!;
+      this.opened.add(this.current);
+      this.next++;
+      this.expectFrame = this.framedNames.includes(this.current);
+      return;
+    }
+    if (marker) {
+      const name = quoteTargetText(marker[2]!, 64);
+      const where = this.current === undefined ? 'before the first section' : `in section ${this.current}`;
+      if (marker[1] !== this.nonce)
+        this.find(`a line shaped like a section marker for ${name} with another nonce ${where}: kept as content`);
+      else if (this.opened.has(marker[2]!))
+        this.find(`a repeated section marker for ${name} ${where}: ignored, the first one is kept`);
+      else this.find(`an unexpected or out-of-order section marker for ${name} ${where}: ignored`);
+    }
+    if (this.current !== undefined) this.sink.line(this.current, line);
+  }
+
+  private endFrame(): void {
+    const section = this.current!;
+    const content = Buffer.concat(this.frame!.chunks).toString('utf8');
+    this.frame = undefined;
+    for (const inner of content.split('\n')) {
+      const forged = MARKER_SHAPE.exec(inner);
+      if (forged)
+        this.find(
+          `the target's ${section} holds a line shaped like a collector section marker (${quoteTargetText(forged[2]!, 64)}): kept as that file's content, not obeyed`,
+        );
+    }
+    this.sink.framed(section, content);
+  }
+}
+
+/** SectionSplitter over a whole buffer: every section's text (lines joined by newlines; framed content as is). */
 export function splitFramedSections(
   output: Buffer,
   nonce: string,
   expected: readonly string[],
   framed: readonly string[] = [],
 ): FramedSections {
+  const lines = new Map<string, string[]>();
+  const contents = new Map<string, string>();
+  const splitter = new SectionSplitter(
+    nonce,
+    expected,
+    framed,
+    {
+      line: (section, line) => {
+        const list = lines.get(section) ?? [];
+        list.push(line);
+        lines.set(section, list);
+        if (!contents.has(section)) contents.set(section, '');
+      },
+      framed: (section, content) => contents.set(section, content),
+    },
+    Number.MAX_SAFE_INTEGER,
+    Number.MAX_SAFE_INTEGER,
+  );
+  splitter.write(output);
+  splitter.end();
   const sections = new Map<string, string>();
-  const findings: TamperFinding[] = [];
-  const seen = new Set<string>();
-  const find = (detail: string) => {
-    if (findings.length < MAX_SECTION_FINDINGS) findings.push({ kind: 'section-forged', detail });
-  };
-  let next = 0;
-  let current: string | undefined;
-  let lines: string[] = [];
-  const close = () => {
-    if (current !== undefined) sections.set(current, (sections.get(current) ?? '') + lines.join('\n'));
-    lines = [];
-  };
-  let pos = 0;
-  while (pos < output.length) {
-    const nl = output.indexOf(10, pos);
-    const lineEnd = nl < 0 ? output.length : nl;
-    const line = output.toString('utf8', pos, lineEnd);
-    pos = nl < 0 ? output.length : nl + 1;
-    const marker = MARKER_SHAPE.exec(line);
-    if (marker && marker[1] === nonce && marker[2] === expected[next]) {
-      close();
-      current = marker[2]!;
-      seen.add(current);
-      next++;
-      if (!framed.includes(current)) continue;
-      // The target's own text: exactly the announced bytes, whatever they hold.
-      const lengthEnd = output.indexOf(10, pos);
-      const frame = FRAME.exec(output.toString('utf8', pos, lengthEnd < 0 ? output.length : lengthEnd));
-      if (!frame) continue;
-      const start = lengthEnd + 1;
-      const end = Math.min(start + Number(frame[1]), output.length);
-      const content = output.toString('utf8', start, end);
-      sections.set(current, content);
-      for (const inner of content.split('\n')) {
-        const forged = MARKER_SHAPE.exec(inner);
-        if (forged)
-          find(
-            `the target's ${current} holds a line shaped like a collector section marker (${quoteTargetText(forged[2]!, 64)}): kept as that file's content, not obeyed`,
-          );
-      }
-      pos = end < output.length && output[end] === 10 ? end + 1 : end;
-      continue;
-    }
-    if (marker) {
-      const name = quoteTargetText(marker[2]!, 64);
-      const where = current === undefined ? 'before the first section' : `in section ${current}`;
-      if (marker[1] !== nonce)
-        find(`a line shaped like a section marker for ${name} with another nonce ${where}: kept as content`);
-      else if (seen.has(marker[2]!))
-        find(`a repeated section marker for ${name} ${where}: ignored, the first one is kept`);
-      else find(`an unexpected or out-of-order section marker for ${name} ${where}: ignored`);
-    }
-    if (current !== undefined) lines.push(line);
+  for (const name of expected) {
+    if (!contents.has(name) && !lines.has(name) && !splitter.opened.has(name)) continue;
+    sections.set(name, (contents.get(name) ?? '') + (lines.get(name) ?? []).join('\n'));
   }
-  close();
-  return { sections, findings, complete: next === expected.length };
+  return { sections, findings: splitter.findings, complete: splitter.complete };
+}
+
+/** The socket tables of the network state output: section → protocol. */
+const SOCKET_TABLES: Record<string, string> = {
+  'proc-net-tcp': 'tcp',
+  'proc-net-tcp6': 'tcp6',
+  'proc-net-udp': 'udp',
+  'proc-net-udp6': 'udp6',
+  'proc-net-unix': 'unix',
+};
+/** Sections kept as text (small by nature; bounded all the same). */
+const TEXT_SECTIONS = ['interfaces', 'routes', 'routes6', 'resolv.conf'];
+const MAX_OWNERS = 64;
+const CONNTRACK_ERROR = /Operation not permitted|not supported|can't open|error/i;
+
+export interface NetworkStateLimits {
+  /** Parsed entries kept per socket table and for conntrack; the rest are counted (all stay in the raw text). */
+  maxEntriesPerTable: number;
+  /** Bytes kept per text section (interfaces, routes, resolv.conf). */
+  maxTextBytes: number;
+}
+
+export interface ParsedNetworkState {
+  sockets: SocketEntry[];
+  interfaces: ReturnType<typeof parseInterfaces>;
+  routes: Array<Record<string, string>>;
+  dns: ReturnType<typeof parseResolvConf>;
+  conntrack: { reachable: false; reason: string } | { reachable: true; entries: Array<Record<string, unknown>> };
+  /** Entries seen beyond the bounds, per table: the parsed lists are a sample, the raw text is complete. */
+  bounded: Record<string, { seen: number; parsed: number }>;
+}
+
+/**
+ * The network state output parsed as it streams, holding a bounded sample: at most maxEntriesPerTable
+ * entries per socket table and for conntrack (the others are counted, and stay in the raw text, which is
+ * stored as it streams), owners only for the sockets kept, bounded text sections. Memory stays bounded
+ * whatever the target holds (a million unix sockets).
+ */
+export class NetworkStateParser {
+  readonly splitter: SectionSplitter;
+  private readonly tables = new Map<string, { entries: SocketEntry[]; seen: number }>();
+  private readonly byInode = new Map<number, SocketEntry[]>();
+  private readonly texts = new Map<string, { text: string; cut: boolean }>();
+  private readonly conntrack = {
+    entries: [] as Array<Record<string, unknown>>,
+    seen: 0,
+    head: '',
+    error: false,
+    summary: false,
+  };
+
+  constructor(
+    nonce: string,
+    expected: readonly string[],
+    framed: readonly string[],
+    private readonly limits: NetworkStateLimits,
+  ) {
+    this.splitter = new SectionSplitter(nonce, expected, framed, {
+      line: (section, line) => this.line(section, line),
+      framed: (section, content) => this.text(section, content),
+    });
+  }
+
+  write(chunk: Buffer): void {
+    this.splitter.write(chunk);
+  }
+
+  end(): void {
+    this.splitter.end();
+  }
+
+  private line(section: string, line: string): void {
+    const protocol = SOCKET_TABLES[section];
+    if (protocol) {
+      const entry = protocol === 'unix' ? parseUnixLine(line) : parseInetLine(protocol, line);
+      if (!entry) return;
+      const table = this.tables.get(section) ?? { entries: [], seen: 0 };
+      this.tables.set(section, table);
+      table.seen++;
+      if (table.entries.length >= this.limits.maxEntriesPerTable) return;
+      table.entries.push(entry);
+      const same = this.byInode.get(entry.inode) ?? [];
+      same.push(entry);
+      this.byInode.set(entry.inode, same);
+    } else if (section === 'socket-inodes') {
+      const match = /^(\d{1,10}) (\d{1,20})$/.exec(line);
+      if (!match) return;
+      for (const entry of this.byInode.get(Number(match[2])) ?? []) {
+        const pid = Number(match[1]);
+        if (entry.processes.length < MAX_OWNERS && !entry.processes.some((p) => p.pid === pid))
+          entry.processes.push({ pid });
+      }
+    } else if (section === 'conntrack') {
+      if (this.conntrack.head.length < 300) this.conntrack.head += `${line.slice(0, 300)}\n`;
+      if (CONNTRACK_ERROR.test(line)) this.conntrack.error = true;
+      if (/flow entries have been shown/.test(line)) this.conntrack.summary = true;
+      const entry = parseConntrackLine(line);
+      if (!entry) return;
+      this.conntrack.seen++;
+      if (this.conntrack.entries.length < this.limits.maxEntriesPerTable) this.conntrack.entries.push(entry);
+    } else if (TEXT_SECTIONS.includes(section)) {
+      this.text(section, `${line}\n`, true);
+    }
+  }
+
+  private text(section: string, content: string, append = false): void {
+    if (!TEXT_SECTIONS.includes(section)) return;
+    const kept = append ? (this.texts.get(section) ?? { text: '', cut: false }) : { text: '', cut: false };
+    const room = this.limits.maxTextBytes - kept.text.length;
+    if (content.length > room) kept.cut = true;
+    kept.text += content.slice(0, Math.max(room, 0));
+    this.texts.set(section, kept);
+  }
+
+  /** The parsed sample, with each process's comm, and notes on what the bounds left out. */
+  result(comm: Map<number, string>): { parsed: ParsedNetworkState; notes: string[] } {
+    const notes: string[] = [];
+    const bounded: ParsedNetworkState['bounded'] = {};
+    const sockets: SocketEntry[] = [];
+    for (const section of Object.keys(SOCKET_TABLES)) {
+      const table = this.tables.get(section);
+      if (!table) continue;
+      for (const entry of table.entries)
+        sockets.push({ ...entry, processes: entry.processes.map((p) => ({ pid: p.pid, comm: comm.get(p.pid) })) });
+      if (table.seen > table.entries.length) {
+        bounded[section] = { seen: table.seen, parsed: table.entries.length };
+        notes.push(
+          `${section}: ${table.seen} entries, the first ${table.entries.length} parsed into network-state.json (bound maxParsedEntries); all are in network-state.txt`,
+        );
+      }
+    }
+    if (this.conntrack.seen > this.conntrack.entries.length) {
+      bounded.conntrack = { seen: this.conntrack.seen, parsed: this.conntrack.entries.length };
+      notes.push(
+        `conntrack: ${this.conntrack.seen} entries, the first ${this.conntrack.entries.length} parsed into network-state.json (bound maxParsedEntries); all are in network-state.txt`,
+      );
+    }
+    for (const [section, kept] of this.texts)
+      if (kept.cut) notes.push(`${section}: parsed from its first ${this.limits.maxTextBytes} characters`);
+    if (this.splitter.longLines > 0)
+      notes.push(`${this.splitter.longLines} line(s) longer than 64 KiB were parsed from their first 64 KiB`);
+    const conntrack: ParsedNetworkState['conntrack'] =
+      this.conntrack.error && !this.conntrack.summary
+        ? { reachable: false, reason: this.conntrack.head.trim().slice(0, 300) }
+        : { reachable: true, entries: this.conntrack.entries };
+    if (!conntrack.reachable) notes.push(`conntrack not reachable: ${conntrack.reason}`);
+    const text = (section: string) => this.texts.get(section)?.text ?? '';
+    return {
+      parsed: {
+        sockets,
+        interfaces: parseInterfaces(text('interfaces')),
+        routes: [...parseRoutes(text('routes')), ...parseRoutes(text('routes6'))],
+        dns: parseResolvConf(text('resolv.conf')),
+        conntrack,
+        bounded,
+      },
+      notes,
+    };
+  }
 }

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { Type } from '@sinclair/typebox';
 import { FailureType, isFailure } from '../../../common/failures';
@@ -7,7 +7,7 @@ import type { PodRef } from '../../../common/types';
 import type { CaptureStream } from '../../../common/ports';
 import { jsonBody } from '../../../evidence/json-body';
 import { dryRunPlan } from '../collector/dry-run';
-import { describeOutcome, ExecReadable, execSmall, interferenceFailure } from '../collector/exec-stream';
+import { describeOutcome, ExecReadable, type ExecOutcome, interferenceFailure } from '../collector/exec-stream';
 import type { CollectorHandle } from '../collector/launcher';
 import { listTargetProcesses } from '../collector/processes';
 import { COLLECTOR_RBAC } from '../collector/rbac';
@@ -23,17 +23,7 @@ import type { Kube } from '../kube';
 import { ORIGINAL_LABELS_ANNOTATION } from '../labels';
 import { API_COLLECTOR } from '../streams';
 import { defineCapture } from '../units';
-import {
-  parseConntrack,
-  parseInetTable,
-  parseInterfaces,
-  parseResolvConf,
-  parseRoutes,
-  parseSocketInodes,
-  parseUnixTable,
-  splitFramedSections,
-  type SocketEntry,
-} from './network-parse';
+import { NetworkStateParser, type ParsedNetworkState } from './network-parse';
 
 /** Kubernetes label selector semantics (matchLabels AND every matchExpression); an empty selector selects all. */
 export function selects(selector: k8s.V1LabelSelector | undefined, labels: Record<string, string>): boolean {
@@ -90,6 +80,19 @@ export const networkCapture = defineCapture({
     'plus the NetworkPolicies, Services and EndpointSlices that concern the pod.',
   params: Type.Object({
     maxBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 ** 2 }),
+    timeoutSeconds: Type.Integer({
+      minimum: 10,
+      maximum: 1800,
+      default: 120,
+      description: 'Time bound of the network state script (ss, /proc/net, socket owners, conntrack).',
+    }),
+    maxParsedEntries: Type.Integer({
+      minimum: 100,
+      maximum: 200_000,
+      default: 20_000,
+      description:
+        'Entries parsed into network-state.json per socket table (and for conntrack); the rest are counted in a note and stay in network-state.txt. Bounds the worker memory whatever the pod holds.',
+    }),
     packetCaptureSeconds: Type.Integer({
       minimum: 0,
       maximum: 300,
@@ -125,7 +128,7 @@ export const networkCapture = defineCapture({
     const retire = (why: string) => kube.launcher.retire(kube.exec, handle, why);
     const bounds = {
       maxBytes: params.maxBytes,
-      timeoutMs: 120_000,
+      timeoutMs: params.timeoutSeconds * 1000,
       signal: run.signal,
       stallMs: params.stallSeconds * 1000,
       what: 'network state',
@@ -136,52 +139,78 @@ export const networkCapture = defineCapture({
           ? `network state: killed by a signal: ${(/holdfast-killed((?: [a-z0-9.-]{1,32}:\d{1,3}){1,20})/.exec(o.stderr)?.[1] ?? ' (unknown)').trim()}: possibly by a process in the target; sections are incomplete`
           : undefined,
     };
-    const raw = await execSmall(
+    // Parsed as it streams (a bounded sample, never the whole output in memory); the raw text is stored as it
+    // streams through. The parsed JSON is ready once the raw text ended complete.
+    const parser = new NetworkStateParser(nonce, NETWORK_SECTIONS, NETWORK_FRAMED_SECTIONS, {
+      maxEntriesPerTable: params.maxParsedEntries,
+      maxTextBytes: 1024 * 1024,
+    });
+    const notes = [...handle.notes, ...psNotes];
+    const tamper = [...(handle.tamper ?? [])];
+    const comm = new Map(processes.map((p) => [p.pid, p.comm]));
+    let outcome: ExecOutcome | undefined;
+    let parsedOk!: (parsed: ParsedNetworkState) => void;
+    let parsedFailed!: (err: Error) => void;
+    const parsed = new Promise<ParsedNetworkState>((resolve, reject) => {
+      parsedOk = resolve;
+      parsedFailed = reject;
+    });
+    parsed.catch(() => undefined);
+    const raw = new ExecReadable(
       kube.exec,
       handle,
       ['sh', '-c', NETWORK_STATE, 'holdfast-net', String(processes[0]!.pid)],
       bounds,
+      (o) => {
+        outcome = o;
+        notes.push(...describeOutcome('network state', o, bounds));
+      },
     );
-    const split = splitFramedSections(raw.stdout, nonce, NETWORK_SECTIONS, NETWORK_FRAMED_SECTIONS);
-    const { sections } = split;
-    const notes = [...handle.notes, ...psNotes, ...describeOutcome('network state', raw.outcome, bounds)];
-    const cutByUs = raw.outcome.truncated || raw.outcome.timedOut;
-    if (!split.complete && !cutByUs && raw.outcome.exitCode === 0) {
-      // Exited cleanly without its end marker: the output is not what the script wrote.
-      await retire(RETIRED_INTERFERED).catch(() => undefined);
-      throw interferenceFailure(
-        handle,
-        'network state: the output ended without its end marker although the script exited 0: possibly interfered with',
-      );
-    }
-    if (!split.complete) notes.push('the network state output ended early: later sections are missing');
-    for (const f of split.findings) notes.push(`tamper: ${f.detail}`);
-    const tamper = [...(handle.tamper ?? []), ...split.findings];
-
-    const comm = new Map(processes.map((p) => [p.pid, p.comm]));
-    const owners = parseSocketInodes(sections.get('socket-inodes') ?? '');
-    const sockets: SocketEntry[] = [
-      ...parseInetTable('tcp', sections.get('proc-net-tcp') ?? ''),
-      ...parseInetTable('tcp6', sections.get('proc-net-tcp6') ?? ''),
-      ...parseInetTable('udp', sections.get('proc-net-udp') ?? ''),
-      ...parseInetTable('udp6', sections.get('proc-net-udp6') ?? ''),
-      ...parseUnixTable(sections.get('proc-net-unix') ?? ''),
-    ].map((s) => ({ ...s, processes: (owners.get(s.inode) ?? []).map((pid) => ({ pid, comm: comm.get(pid) })) }));
-    const conntrackText = sections.get('conntrack') ?? '';
-    const conntrack =
-      /Operation not permitted|not supported|can't open|error/i.test(conntrackText) &&
-      !/flow entries have been shown/.test(conntrackText)
-        ? { reachable: false, reason: conntrackText.trim().slice(0, 300) }
-        : { reachable: true, entries: parseConntrack(conntrackText) };
-    if (!conntrack.reachable) notes.push(`conntrack not reachable: ${conntrack.reason}`);
-
-    const parsed = {
-      sockets,
-      interfaces: parseInterfaces(sections.get('interfaces') ?? ''),
-      routes: [...parseRoutes(sections.get('routes') ?? ''), ...parseRoutes(sections.get('routes6') ?? '')],
-      dns: parseResolvConf(sections.get('resolv.conf') ?? ''),
-      conntrack,
-    };
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc, callback) {
+        parser.write(chunk);
+        callback(null, chunk);
+      },
+      flush(callback) {
+        parser.end();
+        const cutByUs = Boolean(outcome?.truncated || outcome?.timedOut);
+        if (!parser.splitter.complete && !cutByUs && outcome?.exitCode === 0) {
+          // Exited cleanly without its end marker: the output is not what the script wrote.
+          const failure = interferenceFailure(
+            handle,
+            'network state: the output ended without its end marker although the script exited 0: possibly interfered with',
+          );
+          void retire(RETIRED_INTERFERED)
+            .catch(() => undefined)
+            .then(() => callback(failure));
+          return;
+        }
+        if (!parser.splitter.complete) notes.push('the network state output ended early: later sections are missing');
+        for (const f of parser.splitter.findings) notes.push(`tamper: ${f.detail}`);
+        tamper.push(...parser.splitter.findings);
+        const result = parser.result(comm);
+        notes.push(...result.notes);
+        parsedOk(result.parsed);
+        callback();
+      },
+    });
+    const rawBody = pipeline(raw, tee, (err) => {
+      if (err) parsedFailed(err);
+    });
+    let jsonStarted = false;
+    const parsedBody = new Readable({
+      read() {
+        if (jsonStarted) return;
+        jsonStarted = true;
+        parsed.then(
+          (value) => {
+            this.push(Buffer.from(`${JSON.stringify(value, null, 2)}\n`));
+            this.push(null);
+          },
+          (err: Error) => this.destroy(new Error(`network state not parsed: ${err.message}`)),
+        );
+      },
+    });
 
     const view = await kubernetesView(kube, target).catch((err: unknown) => {
       const mapped = mapKubernetesError(err, 'network view');
@@ -191,7 +220,7 @@ export const networkCapture = defineCapture({
     const streams: CaptureStream[] = [
       {
         name: 'network-state.txt',
-        body: Readable.from([raw.stdout]),
+        body: rawBody,
         contentType: 'text/plain',
         collector: handle.info,
         method: 'collector exec in the pod network namespace: ss, /proc/net, ip, resolv.conf, conntrack',
@@ -200,10 +229,10 @@ export const networkCapture = defineCapture({
       },
       {
         name: 'network-state.json',
-        body: jsonBody(parsed),
+        body: parsedBody,
         contentType: 'application/json',
         collector: handle.info,
-        method: 'parsed from network-state.txt',
+        method: 'parsed from network-state.txt as it streamed (a bounded sample: see "bounded")',
         notes: [],
       },
       {

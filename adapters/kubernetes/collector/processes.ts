@@ -15,6 +15,8 @@ export interface TargetProcess {
   comm: string;
   exe: string;
   cmdline: string;
+  /** Resident set size in KiB (VmRSS), when the kernel shows one (not for kernel threads or zombies). */
+  rssKiB?: number;
 }
 
 export function parseProcessList(text: string): TargetProcess[] {
@@ -31,11 +33,15 @@ export function parseProcessList(text: string): TargetProcess[] {
       containerId: /^[0-9a-f]{64}$/.test(fields[4]!) ? fields[4] : undefined,
       comm: fields[5]!.trim().slice(0, 64),
       exe: fields[6]!.trim().slice(0, 1024),
-      cmdline: fields.slice(7).join(' ').trim().slice(0, 4096),
+      cmdline: fields[7]!.trim().slice(0, 4096),
+      rssKiB: num(fields[8]?.trim()),
     });
   }
   return processes.sort((a, b) => a.pid - b.pid);
 }
+
+/** How many processes the listing reads before it stops (and says so): far above any real container's. */
+export const MAX_LISTED_PROCESSES = 16384;
 
 /**
  * The target container's processes (bounded), lowest pid first (its init). They are the processes whose
@@ -66,7 +72,9 @@ export async function listTargetProcesses(
   const visible = parseProcessList(stdout.toString('utf8'));
   const notes =
     outcome.exitCode === 3
-      ? [`more than ${maxProcesses} processes visible: only the first ${maxProcesses} (by pid) were considered`]
+      ? [
+          `more than ${maxProcesses} processes visible: only the first ${maxProcesses} by pid (numeric order) were considered`,
+        ]
       : describeOutcome('process list', outcome, bounds);
   const byContainer = handle.targetContainerId ? visible.filter((p) => p.containerId === handle.targetContainerId) : [];
   let processes = byContainer;

@@ -12,27 +12,29 @@ function sh(strings: TemplateStringsArray): string {
 
 /**
  * The processes the collector can see outside its own mount namespace (the caller keeps the target
- * container's by the container ID in their cgroup path). $1 = maximum number of processes. One line
- * each: pid, ppid, uid, mnt ns, container ID (last 64-hex id of /proc/<pid>/cgroup), comm, exe,
- * cmdline (tab-separated; tabs and newlines inside values are replaced by spaces).
+ * container's by the container ID in their cgroup path), in numeric pid order (a glob lists /proc in
+ * lexicographic order: 1 10 100 11 2 …), every one of them up to $1. One line each: pid, ppid, uid, mnt ns,
+ * container ID (last 64-hex id of /proc/<pid>/cgroup), comm, exe, cmdline, resident kB (tab-separated; tabs
+ * and newlines inside values are replaced by spaces). More than $1 processes: the first $1 by pid, exit 3.
  */
 export const LIST_PROCESSES = sh`
 self=$(readlink /proc/self/ns/mnt)
 n=0
 clean() { tr '\t\n\r' '   ' | head -c "$1"; }
-for d in /proc/[0-9]*; do
-  p=$\{d#/proc/}
+for p in $(ls /proc | grep '^[0-9][0-9]*$' | sort -n); do
+  d=/proc/$p
   m=$(readlink "$d/ns/mnt" 2>/dev/null) || continue
   [ "$m" = "$self" ] && continue
   n=$((n+1))
   if [ "$n" -gt "$1" ]; then echo "more than $1 processes: list truncated" >&2; exit 3; fi
-  ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
-  uid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "$d/status" 2>/dev/null)
+  st=$(awk '/^PPid:/ { pp = $2 } /^Uid:/ { u = $2 } /^VmRSS:/ { r = $2 } END { printf "%s %s %s", pp, u, r }' "$d/status" 2>/dev/null)
+  set -- "$1" $st
   comm=$(clean 64 < "$d/comm" 2>/dev/null)
   exe=$(readlink "$d/exe" 2>/dev/null | clean 1024)
   cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null | clean 4096)
   cid=$(grep -o '[0-9a-f]\{64\}' "$d/cgroup" 2>/dev/null | tail -n 1)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$ppid" "$uid" "$m" "$cid" "$comm" "$exe" "$cmd"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$2" "$3" "$m" "$cid" "$comm" "$exe" "$cmd" "$4"
+  set -- "$1"
 done
 `;
 
@@ -46,7 +48,10 @@ done
  * it changed: the exec stream counts that as progress, so a stopped gdb shows as a stall. Nothing else
  * may reach stderr periodically (it would not count, but would fill the kept stderr text).
  * gdb needs a seekable file, so the core is staged in the collector's own /tmp (the collector
- * container's writable layer, never the target's filesystem), streamed to stdout and deleted.
+ * container's writable layer, never the target's filesystem), streamed to stdout and deleted. The stage is
+ * bounded: $2 = the most bytes it may hold (the caller sends larger processes to RESIDENT_DUMP, which stages
+ * nothing); a core growing past it (the process grew meanwhile) is abandoned with exit 76, so the pod's
+ * ephemeral storage is never filled by a core.
  */
 export const CORE_DUMP = sh`
 dir=$(mktemp -d /tmp/holdfast-core.XXXXXX) || exit 70
@@ -56,6 +61,11 @@ g=$!
 last=-1
 while kill -0 "$g" 2>/dev/null; do
   s=$( { wc -c < "$dir/core.$1"; } 2>/dev/null || echo 0)
+  if [ "$s" -gt "$2" ]; then
+    pkill -KILL -P "$g" 2>/dev/null; kill -KILL "$g" 2>/dev/null
+    echo "the staged core of $1 passed the stage bound of $2 bytes: abandoned" >&2
+    exit 76
+  fi
   [ "$s" != "$last" ] && { echo "holdfast-progress $s" >&2; last=$s; }
   sleep 1
 done
@@ -73,6 +83,48 @@ cat "$dir/core.$1"
 
 /** CORE_DUMP's exit status when gdb ended without saving a complete core of a process that still runs. */
 export const CORE_INCOMPLETE = 73;
+/** CORE_DUMP's exit status when the staged core passed its bound. */
+export const CORE_STAGE_BOUND = 76;
+
+/** Free space (bytes) of the collector's /tmp, where CORE_DUMP stages cores: one number. */
+export const STAGE_ROOM = sh`
+df -Pk /tmp | awk 'NR == 2 { print $4 * 1024 }'
+`;
+
+/**
+ * The executable of each pid in "$@" (/proc/<pid>/exe: the file the process runs, even when deleted on
+ * disk): one line each, "pid<TAB>device:inode<TAB>sha256<TAB>bytes<TAB>link" (link as readlink shows it,
+ * "(deleted)" included, cleaned like LIST_PROCESSES's). A file already hashed for another pid (same
+ * device:inode) is not read again: "=" for its hash and size. "-" fields when it cannot be read (a kernel
+ * thread, a process that ended).
+ */
+export const EXECUTABLES = sh`
+seen=' '
+for p in "$@"; do
+  l=$(readlink "/proc/$p/exe" 2>/dev/null | tr '\t\n\r' '   ' | head -c 1024)
+  f=$(stat -L -c '%d:%i' "/proc/$p/exe" 2>/dev/null) || f=-
+  case "$seen" in
+    *" $f "*) h==; n==;;
+    *) h=$(sha256sum < "/proc/$p/exe" 2>/dev/null) && n=$(wc -c < "/proc/$p/exe" 2>/dev/null) || { h=-; n=-; }
+       [ "$h" != - ] && seen="$seen$f ";;
+  esac
+  printf '%s\t%s\t%s\t%s\t%s\n' "$p" "$f" "$\{h%% *}" "$n" "$l"
+done
+`;
+
+/**
+ * What each pid in "$@" sees as its root: "pid<TAB>device:inode of /proc/<pid>/root/<TAB>sha256 of its
+ * mountinfo<TAB>root field of the mount at "/" in its mountinfo, or "-" when no mount is at its "/" (a chroot
+ * into a directory: the mount is above its root and not shown)". "pid<TAB>-<TAB>-<TAB>-" when unreadable.
+ */
+export const ROOTS = sh`
+for p in "$@"; do
+  r=$(stat -L -c '%d:%i' "/proc/$p/root/" 2>/dev/null) || r=-
+  m=$(sha256sum < "/proc/$p/mountinfo" 2>/dev/null) || m=-
+  s=$(awk '$5 == "/" { r = $4 } END { print (r == "" ? "-" : r) }' "/proc/$p/mountinfo" 2>/dev/null) || s=-
+  printf '%s\t%s\t%s\t%s\n' "$p" "$r" "$\{m%% *}" "$(printf '%s' "$s" | tr '\t\n\r' '   ' | head -c 256)"
+done
+`;
 
 /**
  * Written to the collector's termination message when Holdfast retires it after a stall: the launcher
@@ -131,10 +183,9 @@ section socket-inodes
 for d in /proc/[0-9]*; do
   p=$\{d#/proc/}
   [ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$self" ] && continue
-  for f in "$d"/fd/*; do
-    l=$(readlink "$f" 2>/dev/null) || continue
-    case "$l" in socket:\[*\]) i=$\{l#socket:[}; echo "$p $\{i%]}";; esac
-  done
+  # One stat for many fds (a readlink per fd forks 200,000 times for 200,000 sockets); fd names are the
+  # kernel's digits and stat's fields its numbers and type names: no text of the target is parsed.
+  (cd "$d/fd" 2>/dev/null && ls | xargs stat -L -c '%i %F' 2>/dev/null) | awk -v p="$p" '$2 == "socket" { print p, $1 }'
 done
 section interfaces; ip -o addr 2>&1; chk ip-addr
 section links; ip -o link 2>&1; chk ip-link
@@ -235,3 +286,9 @@ section sampled; up
 section established; /usr/bin/ss -tinH state established 2>&1 | head -n 4000
 section end
 `;
+
+/**
+ * The collector's resident-page dumper (scripts/cluster/images/memdump.c): `holdfast-memdump PID MAXBYTES`
+ * streams an ELF core of the pages of PID that hold data to stdout, announcing its size first on stderr.
+ */
+export const RESIDENT_DUMP_TOOL = '/usr/bin/holdfast-memdump';
