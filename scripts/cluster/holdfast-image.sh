@@ -52,23 +52,25 @@ build_image() {
   install -m 0644 "$REPO_ROOT/package.json" "$r/app/package.json"
   # node_modules: each production package's own files (nested node_modules are packages listed themselves)
   local pkg
-  while read -r pkg; do
-    (cd "$REPO_ROOT" && find -L "$pkg" -path "$pkg/node_modules" -prune -o -type f \
+  (cd "$REPO_ROOT" && while read -r pkg; do
+    find -L "$pkg" -path "$pkg/node_modules" -prune -o -type f \
       ! -name '*.d.ts' ! -name '*.d.mts' ! -name '*.d.cts' ! -name '*.md' ! -name '*.markdown' \
       ! -path 'node_modules/@temporalio/core-bridge/releases/*' \
       ! -path 'node_modules/@temporalio/core-bridge/sdk-core/*' \
       ! -path 'node_modules/@temporalio/core-bridge/src/*' \
-      -print0 | tar -c -h --null -T - -f -) | tar -C "$r/app" -xf -
-  done < <(prod_packages)
+      -print0
+  done < <(prod_packages) | tar -c -h --null -T - -f -) | tar -C "$r/app" -xf -
   # the core bridge for this platform only (the others are 20 MB each)
   local bridge=node_modules/@temporalio/core-bridge/releases/x86_64-unknown-linux-gnu
   mkdir -p "$r/app/$bridge"; cp -L "$REPO_ROOT/$bridge/index.node" "$r/app/$bridge/index.node"
-  # native addons: the shared libraries they need beyond node's (ldd on the copies' originals)
+  # native addons: the shared libraries they need beyond node's
   local addon
   while read -r addon; do copy_with_libs "$w/libs" "$addon" /addon >/dev/null; done < <(find "$r/app/node_modules" -name '*.node')
   [[ -d "$w/libs/lib" ]] && cp -an "$w/libs/lib/." "$r/lib/"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nholdfast:x:10001:10001:holdfast:/app:/sbin/nologin\n' > "$r/etc/passwd"
   printf 'root:x:0:\nholdfast:x:10001:\n' > "$r/etc/group"
+  # /etc/hosts first (the kubelet writes it, hostAliases included); glibc without this file asks DNS first
+  printf 'hosts: files dns\n' > "$r/etc/nsswitch.conf"
   echo "holdfast:local — node $("$NODE_BIN" --version), $(prod_packages | wc -l) production packages, built by scripts/cluster/holdfast-image.sh" \
     > "$r/etc/holdfast-image"
   local size_mb; size_mb="$(du -sm "$r" | cut -f1)"
