@@ -70,11 +70,19 @@ running() { # name -> 0 if its pidfile names a live process
   local f="$RUN_DIR/$1.pid"
   [[ -s "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
+# A daemon keeps every descriptor it inherits. One holding a caller's lock (`flock /tmp/holdfast-cluster.lock
+# bash up.sh` opens the file as fd 3; our own cluster.lock is fd 9) would hold that lock for as long as the
+# cluster runs, and every later `flock` waits forever. Closes all above stderr, in the subshell that execs it.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do fd="${fd##*/}"; ((fd > 2)) && eval "exec $fd>&-"; done
+  return 0
+}
 start() { # name cmd... : start in its own session, log to $LOG_DIR/name.log
   local n="$1"; shift
   if running "$n"; then log "$n already running (pid $(cat "$RUN_DIR/$n.pid"))"; return; fi
   log "starting $n"
-  setsid "$@" >>"$LOG_DIR/$n.log" 2>&1 < /dev/null 9>&- &
+  ( close_inherited_fds; exec setsid "$@" >>"$LOG_DIR/$n.log" 2>&1 < /dev/null ) &
   echo $! > "$RUN_DIR/$n.pid"
 }
 wait_for() { # description timeout_s command...
