@@ -2,14 +2,13 @@
  * The worker pod's token minter, a native sidecar in deploy/worker.yaml. Kubernetes projects a token only
  * for a pod's own service account, and the worker acts as two identities with roles of their own (capture
  * and containment, deploy/rbac.yaml). This process runs as a third service account that may do nothing
- * but create tokens for those two; it asks the TokenRequest API for short-lived tokens bound to its pod and
- * writes them where the worker reads them (HOLDFAST_CAPTURE_TOKEN_FILE, HOLDFAST_CONTAINMENT_TOKEN_FILE).
+ * but create tokens for those two; it asks the TokenRequest API for short-lived tokens and writes them where the worker reads them (HOLDFAST_CAPTURE_TOKEN_FILE, HOLDFAST_CONTAINMENT_TOKEN_FILE).
  * Each is renewed at half its lifetime, and client-node re-reads a token file at most 60 s after it
  * changes, so the worker never holds an expired token. Unlike a legacy token Secret, a stolen token stops
- * working when its lifetime ends or its pod is deleted, whichever comes first.
+ * working within the hour. (The API server refuses to bind a token of one service account to a pod that
+ * runs as another, so these are not pod-bound; the minter's own projected token is.)
  *
- *   node dist/worker/token-minter.js --namespace NS --dir DIR [--expiration-seconds 3600]
- *     [--pod-name NAME --pod-uid UID] FILE=SERVICEACCOUNT...
+ *   node dist/worker/token-minter.js --namespace NS --dir DIR [--expiration-seconds 3600] FILE=SERVICEACCOUNT...
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,11 +32,9 @@ export interface TokenSource {
 export interface MinterOptions {
   namespace: string;
   expirationSeconds: number;
-  /** The pod the tokens are bound to: they stop working when it is deleted. */
-  pod?: { name: string; uid: string };
 }
 
-/** Tokens from the TokenRequest API (`create serviceaccounts/token`), bound to the pod when it is known. */
+/** Tokens from the TokenRequest API (`create serviceaccounts/token`). */
 export function tokenRequestSource(core: k8s.CoreV1Api, opts: MinterOptions): TokenSource {
   return {
     async mint(serviceAccount) {
@@ -45,13 +42,7 @@ export function tokenRequestSource(core: k8s.CoreV1Api, opts: MinterOptions): To
         name: serviceAccount,
         namespace: opts.namespace,
         body: {
-          spec: {
-            audiences: [],
-            expirationSeconds: opts.expirationSeconds,
-            ...(opts.pod
-              ? { boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: opts.pod.name, uid: opts.pod.uid } }
-              : {}),
-          },
+          spec: { audiences: [], expirationSeconds: opts.expirationSeconds },
         },
       });
       const token = answer.status?.token;
@@ -138,8 +129,6 @@ export function parseMinterArgs(argv: string[]): MinterOptions & { dir: string; 
       namespace: { type: 'string' },
       dir: { type: 'string' },
       'expiration-seconds': { type: 'string', default: '3600' },
-      'pod-name': { type: 'string' },
-      'pod-uid': { type: 'string' },
     },
   });
   const usage = 'usage: token-minter --namespace NS --dir DIR [--expiration-seconds N] FILE=SERVICEACCOUNT...';
@@ -147,8 +136,6 @@ export function parseMinterArgs(argv: string[]): MinterOptions & { dir: string; 
   const expirationSeconds = Number(values['expiration-seconds']);
   if (!Number.isInteger(expirationSeconds) || expirationSeconds < MIN_EXPIRATION_SECONDS || expirationSeconds > 86_400)
     throw new Error(`--expiration-seconds must be an integer from ${MIN_EXPIRATION_SECONDS} to 86400`);
-  if (Boolean(values['pod-name']) !== Boolean(values['pod-uid']))
-    throw new Error('--pod-name and --pod-uid go together');
   const identities: Record<string, string> = {};
   for (const pair of positionals) {
     const match = /^([a-z0-9][a-z0-9-]{0,62})=([a-z0-9][a-z0-9.-]{0,252})$/.exec(pair);
@@ -160,7 +147,6 @@ export function parseMinterArgs(argv: string[]): MinterOptions & { dir: string; 
     dir: path.resolve(values.dir),
     expirationSeconds,
     identities,
-    ...(values['pod-name'] && values['pod-uid'] ? { pod: { name: values['pod-name'], uid: values['pod-uid'] } } : {}),
   };
 }
 

@@ -78,18 +78,14 @@ describe('token minter', () => {
     const ok = parseMinterArgs([
       '--namespace=holdfast-system',
       '--dir=/run/t',
-      '--pod-name=w-1',
-      '--pod-uid=0c9f',
       'capture=holdfast-capture',
       'containment=holdfast-containment',
     ]);
     assert.deepEqual(ok.identities, { capture: 'holdfast-capture', containment: 'holdfast-containment' });
     assert.equal(ok.expirationSeconds, 3600);
-    assert.deepEqual(ok.pod, { name: 'w-1', uid: '0c9f' });
     const base = ['--namespace=n', '--dir=/d'];
     assert.throws(() => parseMinterArgs([...base, '../etc/passwd=x']), /FILE=SERVICEACCOUNT/);
     assert.throws(() => parseMinterArgs([...base, '--expiration-seconds=60', 'a=b']), /600/);
-    assert.throws(() => parseMinterArgs([...base, '--pod-name=w', 'a=b']), /go together/);
     assert.throws(() => parseMinterArgs(base), /usage/);
   });
 });
