@@ -194,6 +194,8 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
       HOLDFAST_COLLECTOR_IMAGE: IMAGES.collector,
       HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
       HOLDFAST_LOG_FORMAT: 'json',
+      // probes would fill the log tails a failure shows
+      HOLDFAST_LOG_LEVEL: 'warn',
     };
     const s3Credentials = {
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!,
