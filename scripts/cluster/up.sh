@@ -146,7 +146,9 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
 if ! ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
   ip link add "$CNI_BRIDGE" type bridge
 fi
-ip addr show dev "$CNI_BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/$POD_GW_PREFIX" dev "$CNI_BRIDGE"
+# Not `ip addr show | grep -q`: grep quits at the match, ip gets SIGPIPE on its next lines, pipefail fails the
+# test and `ip addr add` dies with "Address already assigned" (exit 2; seen on a second up.sh).
+[[ "$(ip addr show dev "$CNI_BRIDGE")" == *"inet $NODE_IP/"* ]] || ip addr add "$NODE_IP/$POD_GW_PREFIX" dev "$CNI_BRIDGE"
 ip link set "$CNI_BRIDGE" up
 # bridged pod-to-pod packets must traverse netfilter for NetworkPolicy (br_netfilter is built in here)
 echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables
