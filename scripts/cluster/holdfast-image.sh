@@ -2,7 +2,7 @@
 # Builds Holdfast's own image, docker.io/holdfast/holdfast:local, as an OCI archive (no Docker, no registry:
 # the same way images.sh builds the collector) and imports it into containerd's k8s.io namespace.
 #   /usr/local/bin/node   this machine's Node 20 binary and the shared libraries ldd resolves for it
-#   /app/dist             the built JavaScript (run `npm run build` first; dist/test and dist/bench left out)
+#   /app/dist             the built JavaScript (run `npm run build` first; tests, benches, dev scripts left out)
 #   /app/node_modules     the production dependency tree (`npm ls --omit=dev`), without type declarations,
 #                         docs and the Temporal core bridge's other platforms; native addons get their libraries
 # The archive is cached in $HOLDFAST_CACHE_DIR/images/app/holdfast-<hash>.oci.tar, the hash over this script,
@@ -28,7 +28,7 @@ inputs_hash() {
   {
     cat "${BASH_SOURCE[0]}" "$CLUSTER_SCRIPTS/oci.sh" "$NODE_BIN" "$REPO_ROOT/package-lock.json"
     # names and contents of the built files (test and bench builds are not in the image)
-    (cd "$DIST" && find . -type f ! -path './test/*' ! -path './bench/*' -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$DIST" && find . -type f ! -path './test/*' ! -path './bench/*' ! -path './scripts/*' ! -name .tsbuildinfo -print0 | sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -c1-12
 }
 
@@ -47,7 +47,7 @@ build_image() {
   mkdir -p "$r/app/dist" "$r/etc" "$r/tmp" "$r/var/lib/holdfast"; chmod 1777 "$r/tmp"
   copy_with_libs "$r" "$NODE_BIN" /usr/local/bin/node
   # dist/ without the test and bench builds
-  (cd "$DIST" && find . -type f ! -path './test/*' ! -path './bench/*' -print0 |
+  (cd "$DIST" && find . -type f ! -path './test/*' ! -path './bench/*' ! -path './scripts/*' ! -name .tsbuildinfo -print0 |
     tar -c --null -T - -f - | tar -C "$r/app/dist" -xf -)
   install -m 0644 "$REPO_ROOT/package.json" "$r/app/package.json"
   # node_modules: each production package's own files (nested node_modules are packages listed themselves)

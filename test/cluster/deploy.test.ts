@@ -13,7 +13,7 @@
  * Reads HOLDFAST_TEST_KUBECONFIG (and the servers `npm test` starts); skips without them.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -125,12 +125,33 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
     const lines: string[] = [];
     for (const p of pods.items) {
       const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
-      lines.push(`${p.metadata?.name}: ${JSON.stringify(statuses.map((s) => ({ name: s.name, state: s.state })))}`);
+      lines.push(
+        `${p.metadata?.name}: ${JSON.stringify(
+          statuses.map((s) => ({ name: s.name, restarts: s.restartCount, state: s.state, last: s.lastState })),
+        )}`,
+      );
       for (const s of statuses) {
+        // a container that restarted: its previous run's end is what explains it
+        const previous = s.restartCount > 0;
         const log = await admin.core
-          .readNamespacedPodLog({ name: p.metadata!.name!, namespace: SYSTEM, container: s.name, tailLines: 15 })
+          .readNamespacedPodLog({
+            name: p.metadata!.name!,
+            namespace: SYSTEM,
+            container: s.name,
+            tailLines: 200,
+            previous,
+          })
           .catch((e: Error) => `(no log: ${e.message})`);
-        lines.push(`--- ${s.name}\n${log}`);
+        // the probes' requests and their answers say nothing
+        const probes = new Set<string>();
+        const kept = String(log)
+          .split('\n')
+          .filter((line) => {
+            const id = /"reqId":"([^"]+)"/.exec(line)?.[1];
+            if (/"url":"\/(readyz|healthz)"/.test(line) && id) probes.add(id);
+            return !(id && probes.has(id));
+          });
+        lines.push(`--- ${s.name}${previous ? ' (previous run)' : ''}\n${kept.slice(-20).join('\n')}`);
       }
     }
     return lines.join('\n');
@@ -143,10 +164,15 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
       WORKLOADS,
       'scraper',
       'scraper',
-      ['sh', '-c', `printf 'GET ${urlPath} HTTP/1.0\\r\\n\\r\\n' | timeout 10 nc -w 5 ${ip} ${port}`],
+      // stdin stays open a while: busybox nc quits when it ends, before a slower server has answered
+      ['sh', '-c', `(printf 'GET ${urlPath} HTTP/1.0\\r\\n\\r\\n'; sleep 5) | timeout 10 nc -w 5 ${ip} ${port}`],
       30_000,
     );
-    assert.equal(r.code, 0, `GET ${ip}:${port}${urlPath} from the pod network: ${r.stderr}`);
+    if (r.code !== 0 || !r.stdout.startsWith('HTTP/'))
+      assert.fail(
+        `GET ${ip}:${port}${urlPath} from the pod network: exit ${r.code} ${r.stderr}\n` +
+          `${await podReport('holdfast-worker')}\n${await podReport('holdfast-api')}`,
+      );
     return r.stdout;
   }
 
@@ -405,16 +431,21 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
     // the evidence, fetched through the in-cluster API, verifies with the public half of the worker's key
     const keyFile = path.join(work, 'trusted.pem');
     fs.writeFileSync(keyFile, publicKeyPem);
+    // Not spawnSync: the API reads S3 through this process's relay, which a blocked event loop would stall.
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [path.join(repoRoot, 'bin', 'holdfast.js'), ...args], {
-        env: { ...process.env, HOLDFAST_API_URL: api, HOLDFAST_TOKEN: tokens.investigator },
-        encoding: 'utf8',
-        timeout: 120_000,
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(repoRoot, 'bin', 'holdfast.js'), ...args],
+          { env: { ...process.env, HOLDFAST_API_URL: api, HOLDFAST_TOKEN: tokens.investigator }, timeout: 120_000 },
+          (err, stdout, stderr) =>
+            resolve({ status: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, stdout, stderr }),
+        );
       });
     const dir = path.join(work, 'evidence');
-    const got = cli('evidence', 'get', incidentId, '-o', dir);
-    assert.equal(got.status, 0, `${got.stdout}\n${got.stderr}`);
-    const verified = cli('evidence', 'verify', dir, '--key', keyFile);
+    const got = await cli('evidence', 'get', incidentId, '-o', dir);
+    if (got.status !== 0) assert.fail(`${got.stdout}\n${got.stderr}\n${await podReport('holdfast-api')}`);
+    const verified = await cli('evidence', 'verify', dir, '--key', keyFile);
     assert.equal(verified.status, 0, `${verified.stdout}\n${verified.stderr}`);
     assert.match(verified.stdout, /VERIFIED/);
   });
