@@ -224,7 +224,8 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
         const description = await service.describeWorkflowExecution({ namespace, execution: { workflowId, runId } });
         progress = (description.pendingActivities ?? []).map((a) => ({
           activity: a.activityType?.name ?? 'unknown',
-          details: decodePayload(a.heartbeatDetails?.payloads?.[0]),
+          // An activity that has not heartbeated yet has no details: null, not absent (the answer's schema requires it).
+          details: decodePayload(a.heartbeatDetails?.payloads?.[0]) ?? null,
         }));
       }
       return { status, alerts, running, progress, workflowId, runId };

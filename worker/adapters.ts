@@ -74,29 +74,35 @@ export function collectorConfig(settings: KubernetesSettings['collector']): Coll
 }
 
 /**
+ * One identity's client configuration, or undefined when nothing is configured. With a token file in a
+ * cluster, client-node's file authenticator reads the file again when its copy is over 60 s old, so a
+ * token renewed in place (deploy/worker.yaml's token minter, a kubelet-projected token) is picked up.
+ */
+export function kubeConfigFor(settings: KubernetesSettings, identity: KubernetesIdentity): k8s.KubeConfig | undefined {
+  const kc = new k8s.KubeConfig();
+  if (identity.kubeconfig) {
+    kc.loadFromFile(identity.kubeconfig);
+  } else if (identity.tokenFile && settings.inCluster) {
+    kc.loadFromCluster();
+    const user = kc.getCurrentUser();
+    if (user?.authProvider?.config) user.authProvider.config.tokenFile = identity.tokenFile;
+  } else if (settings.kubeconfig || settings.inCluster) {
+    kc.loadFromDefault();
+  } else {
+    return undefined;
+  }
+  return kc;
+}
+
+/**
  * Kubernetes access, as one identity or two (capture and containment, see deploy/rbac.yaml): a
  * kubeconfig file per identity; in a cluster, a service account token file per identity; otherwise
  * KUBECONFIG or the pod's own service account for both (common/config.ts reads the variables).
  * Without any, steps fail fast and say why.
  */
 export function clusterFromConfig(settings: KubernetesSettings): Cluster {
-  const forIdentity = (identity: KubernetesIdentity): k8s.KubeConfig | undefined => {
-    const kc = new k8s.KubeConfig();
-    if (identity.kubeconfig) {
-      kc.loadFromFile(identity.kubeconfig);
-    } else if (identity.tokenFile && settings.inCluster) {
-      kc.loadFromCluster();
-      const user = kc.getCurrentUser();
-      if (user?.authProvider?.config) user.authProvider.config.tokenFile = identity.tokenFile;
-    } else if (settings.kubeconfig || settings.inCluster) {
-      kc.loadFromDefault();
-    } else {
-      return undefined;
-    }
-    return kc;
-  };
-  const capture = forIdentity(settings.capture);
-  const containment = forIdentity(settings.containment);
+  const capture = kubeConfigFor(settings, settings.capture);
+  const containment = kubeConfigFor(settings, settings.containment);
   if (!capture || !containment) {
     return unavailableCluster(
       'no Kubernetes access configured (set KUBECONFIG or HOLDFAST_{CAPTURE,CONTAINMENT}_KUBECONFIG, or run in a cluster)',

@@ -89,7 +89,12 @@ async function main(): Promise<void> {
   installTemporalLogger(logger.child({ component: 'temporal-sdk' }));
   const metrics = createWorkerMetrics();
   const metricsPort = config.worker.metricsPort;
-  const metricsServer = metricsPort > 0 ? serveMetrics(metrics, config.api.host, metricsPort) : undefined;
+  // Ready while the worker runs: Worker.create has connected to Temporal and bundled the workflows.
+  const started: { worker?: Worker } = {};
+  const metricsServer =
+    metricsPort > 0
+      ? serveMetrics(metrics, config.api.host, metricsPort, () => started.worker?.getState() === 'RUNNING')
+      : undefined;
   const { worker, close } = await createWorker(
     config,
     {
@@ -98,6 +103,7 @@ async function main(): Promise<void> {
     logger,
   );
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker started');
+  started.worker = worker;
   // The SDK stops the worker on the first SIGINT/SIGTERM and then stops listening, so a second one (under
   // `npm start`, Ctrl-C brings the terminal's SIGINT and then start.ts's SIGTERM) would kill the process in the
   // middle of handing back its tasks. Listening here keeps the stop graceful; start.ts still bounds it.

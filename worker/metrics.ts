@@ -17,9 +17,23 @@ export function createWorkerMetrics() {
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 
-/** Serves GET /metrics on its own port (the API serves its own). */
-export function serveMetrics(metrics: WorkerMetrics, host: string, port: number): http.Server {
+/**
+ * Serves GET /metrics on its own port (the API serves its own), and GET /readyz: 200 once `ready()` says the
+ * worker polls Temporal, else 503, so a Deployment's readiness probe waits for the connection and the
+ * workflow bundle rather than for the process.
+ */
+export function serveMetrics(
+  metrics: WorkerMetrics,
+  host: string,
+  port: number,
+  ready: () => boolean = () => true,
+): http.Server {
   const server = http.createServer((request, response) => {
+    if (request.method === 'GET' && request.url === '/readyz') {
+      const ok = ready();
+      response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'starting\n');
+      return;
+    }
     if (request.method !== 'GET' || request.url !== '/metrics') {
       response.writeHead(404).end();
       return;

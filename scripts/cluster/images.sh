@@ -16,38 +16,7 @@ IMG_CACHE="$HOLDFAST_CACHE_DIR/images"
 SRC="$CLUSTER_SCRIPTS/images"
 mkdir -p "$IMG_CACHE"
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-
-# oci_archive ROOTFS NAME OUT CONFIG_JSON_FRAGMENT  — one-layer OCI image archive, reproducible (mtime 0, sorted).
-oci_archive() {
-  local rootfs="$1" name="$2" out="$3" cfg="$4" t; t="$(mktemp -d)"
-  mkdir -p "$t/blobs/sha256"
-  tar -C "$rootfs" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$t/layer.tar" .
-  local diffid; diffid="$(sha "$t/layer.tar")"
-  gzip -n -6 < "$t/layer.tar" > "$t/layer.tgz"
-  local ldig lsize; ldig="$(sha "$t/layer.tgz")"; lsize="$(stat -c %s "$t/layer.tgz")"
-  mv "$t/layer.tgz" "$t/blobs/sha256/$ldig"; rm "$t/layer.tar"
-  printf '{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"scripts/cluster/images.sh"}]}' "$cfg" "$diffid" > "$t/config.json"
-  local cdig csize; cdig="$(sha "$t/config.json")"; csize="$(stat -c %s "$t/config.json")"; mv "$t/config.json" "$t/blobs/sha256/$cdig"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' "$cdig" "$csize" "$ldig" "$lsize" > "$t/manifest.json"
-  local mdig msize; mdig="$(sha "$t/manifest.json")"; msize="$(stat -c %s "$t/manifest.json")"; mv "$t/manifest.json" "$t/blobs/sha256/$mdig"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' "$mdig" "$msize" "$name" "${name##*:}" > "$t/index.json"
-  printf '{"imageLayoutVersion":"1.0.0"}' > "$t/oci-layout"
-  tar -C "$t" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$out.tmp" oci-layout index.json blobs
-  mv "$out.tmp" "$out"; rm -rf "$t"
-  log "  built $name -> $out ($(du -h "$out" | cut -f1), manifest sha256:${mdig:0:12})"
-}
-
-# copy a dynamically linked binary and the shared libraries ldd resolves for it into ROOTFS (same paths)
-copy_with_libs() {
-  local root="$1" bin="$2" dest="${3:-$2}" lib
-  install -D -m 0755 "$bin" "$root$dest"
-  for lib in $(ldd "$bin" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}'); do
-    local real; real="$(readlink -f "$lib")"
-    local d="$lib"; d="${d#/usr}"; # usrmerge: keep libs under /lib/... in the image
-    [[ -e "$root$d" ]] || install -D -m 0755 "$real" "$root$d"
-  done
-}
+source "$CLUSTER_SCRIPTS/oci.sh"
 
 busybox_tree() { # ROOT: busybox + applet symlinks (never overwriting real files)
   local root="$1" a
@@ -67,7 +36,7 @@ need_pkgs() { # install Debian packages that are missing
 }
 
 inputs_hash() { # hash of this script, the C sources and the host binaries that go into images
-  cat "${BASH_SOURCE[0]}" "$SRC"/*.c "$SRC"/*.sh /bin/busybox /usr/bin/ss /usr/sbin/conntrack /usr/bin/tar /usr/bin/tcpdump 2>/dev/null | sha256sum | cut -c1-12
+  cat "${BASH_SOURCE[0]}" "$CLUSTER_SCRIPTS/oci.sh" "$SRC"/*.c "$SRC"/*.sh /bin/busybox /usr/bin/ss /usr/sbin/conntrack /usr/bin/tar /usr/bin/tcpdump 2>/dev/null | sha256sum | cut -c1-12
 }
 
 GDB_DEB_DIR="$HOLDFAST_CACHE_DIR/debs"
@@ -157,15 +126,12 @@ import_images() {
   for i in "${IMAGES[@]}"; do
     local f="$IMG_CACHE/$i-$h.oci.tar"
     [[ -f "$f" ]] || die "missing $f (run images.sh build)"
-    local want; want="$(tar -xOf "$f" index.json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).manifests[0].digest))')"
-    if ! { ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q "name==docker.io/holdfast/$i:local" 2>/dev/null | grep -q . &&
-       ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls 2>/dev/null | awk -v n="docker.io/holdfast/$i:local" '$1==n{print $3}' | grep -qx "$want"; }; then
-      ctr -a "$CONTAINERD_SOCK" -n k8s.io images import --all-platforms "$f" >&2
-    fi
+    oci_import "$f" "docker.io/holdfast/$i:local"
     if [[ $i == collector ]]; then
       # The worker runs the collector only by digest (a tag is refused): the image also gets its digest name,
       # as a pull by digest from a registry would give it, so the kubelet finds `...collector@sha256:<manifest>`
       # and reports that as the container's imageID. Tests, the demo and `npm start` read the reference here.
+      local want; want="$(tar -xOf "$f" index.json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).manifests[0].digest))')"
       local ref="docker.io/holdfast/$i@$want"
       ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q "name==$ref" 2>/dev/null | grep -q . ||
         ctr -a "$CONTAINERD_SOCK" -n k8s.io images tag "docker.io/holdfast/$i:local" "$ref" >&2

@@ -70,6 +70,14 @@ running() { # name -> 0 if its pidfile names a live process
   local f="$RUN_DIR/$1.pid"
   [[ -s "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
+# A daemon keeps every descriptor it inherits. One holding a caller's lock (`flock /tmp/holdfast-cluster.lock
+# bash up.sh` opens the file as fd 3; our own cluster.lock is fd 9) would hold that lock for as long as the
+# cluster runs, and every later `flock` waits forever. Closes all above stderr, in the subshell that execs it.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do fd="${fd##*/}"; ((fd > 2)) && eval "exec $fd>&-"; done
+  return 0
+}
 start() { # name cmd... : start in its own session, log to $LOG_DIR/name.log
   local n="$1"; shift
   if running "$n"; then log "$n already running (pid $(cat "$RUN_DIR/$n.pid"))"; return; fi
@@ -142,7 +150,9 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
 if ! ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
   ip link add "$CNI_BRIDGE" type bridge
 fi
-ip addr show dev "$CNI_BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/$POD_GW_PREFIX" dev "$CNI_BRIDGE"
+# Not `ip addr show | grep -q`: grep quits at the match, ip gets SIGPIPE on its next lines, pipefail fails the
+# test and `ip addr add` dies with "Address already assigned" (exit 2; seen on a second up.sh).
+[[ "$(ip addr show dev "$CNI_BRIDGE")" == *"inet $NODE_IP/"* ]] || ip addr add "$NODE_IP/$POD_GW_PREFIX" dev "$CNI_BRIDGE"
 ip link set "$CNI_BRIDGE" up
 # bridged pod-to-pod packets must traverse netfilter for NetworkPolicy (br_netfilter is built in here)
 echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables
