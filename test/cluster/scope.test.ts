@@ -81,7 +81,10 @@ describe('scope on the real cluster: kube-system and missing pods', { skip: SKIP
 
   test('a kube-system pod under the default playbook: evidence without memory, and no change to the cluster', async () => {
     const before = await snapshot();
-    const alert = sampleAlert({ severity: 'critical' }, { cluster: 'local', namespace: 'kube-system', pod });
+    const alert = sampleAlert(
+      { severity: 'critical' },
+      { cluster: 'local', namespace: 'kube-system', pod, container: 'app' },
+    );
     const handle = await h.open(alert);
     const status = await h.waitForStatus(
       handle,
