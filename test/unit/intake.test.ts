@@ -243,14 +243,14 @@ describe("alert intake keeps one incident's history growing at a bounded pace", 
     for (let i = 0; i < 9; i++) await intake.accept(sampleAlert({ summary: `burst ${i}` }, target));
     const gaps = sink.deliveries.slice(1).map((d, i) => d.at - sink.deliveries[i]!.at);
     assert.equal(sink.deliveries.length, 9);
-    assert.ok(
-      gaps.slice(0, 4).every((g) => g < 60),
-      `the burst: ${gaps.join(', ')} ms`,
-    );
+    // Load only lengthens gaps: after the burst each waits at least its interval (a lower bound holds on a busy
+    // machine), and the burst's deliveries did not wait for one (together shorter than the paced ones').
     assert.ok(
       gaps.slice(5).every((g) => g >= 90),
       `after the burst: ${gaps.join(', ')} ms`,
     );
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    assert.ok(sum(gaps.slice(0, 4)) < sum(gaps.slice(4)), `the burst: ${gaps.join(', ')} ms`);
   });
 
   test('each incident gets a request body once, with its first alert from it, within MAX_RAW_BYTES_PER_INCIDENT', async () => {
