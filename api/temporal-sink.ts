@@ -9,7 +9,7 @@ import {
   type AlertBatch,
   type IncidentInput,
 } from '../workflows/definitions';
-import { incidentSummary, stormSummary } from './incident-summary';
+import { incidentSummary, stormSummary } from '../common/incident-summary';
 import type { IntakeSink } from './intake';
 
 /**

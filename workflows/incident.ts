@@ -10,6 +10,7 @@ import {
   makeContinueAsNewFunc,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
   upsertMemo,
@@ -19,6 +20,7 @@ import {
   type WorkflowInfo,
 } from '@temporalio/workflow';
 import type { NamedActivities, NotifyEvent } from '../activities/contract';
+import { incidentSummary, stormSummary } from '../common/incident-summary';
 import { FailureType, NON_RETRYABLE, NOTIFY_NON_RETRYABLE, SEAL_NON_RETRYABLE } from '../common/failures';
 import { DEFAULT_CONTAIN_AFTER_SECONDS, type IncidentPlan, type PlannedContainment } from '../common/plan';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
@@ -151,8 +153,10 @@ function open(from: IncidentInput | IncidentSnapshot): Incident {
     now: () => new Date().toISOString(),
     onSeverityRaised: (severity: IncidentStatus['severity']) =>
       upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.severity, value: severity }]),
-    onPhase: (phase: IncidentStatus['phase']) =>
-      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]),
+    onPhase: (phase: IncidentStatus['phase']) => {
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]);
+      showDetails(incident.state);
+    },
     onAcknowledged: (actor: Actor) => stopEscalation(incident, actor),
     onCancelled: () => pipeline.cancel(),
   };
@@ -169,7 +173,20 @@ function open(from: IncidentInput | IncidentSnapshot): Incident {
   incident.state.handsOverLateAlerts = patched('late-alerts-open-next-incident');
   // Last: a buffered signal (signal-with-start's opening alerts) is handled as soon as its handler is set.
   handleSignalsAndQueries(incident.state);
+  showDetails(incident.state);
   return incident;
+}
+
+/**
+ * The incident's line on its page in the Temporal UI, in every run: the static summary the API gives the
+ * first run is not carried over by continue-as-new, so a waiting incident would lose it. The same line as
+ * the summary (validated names, the rule in a code span, never the alert's free text), then the phase.
+ * Current details are answered from memory to a query: they add no command to the history.
+ */
+function showDetails(state: IncidentState): void {
+  const first = state.hasAlerts ? state.firstAlert.alert : undefined;
+  const line = state.status.storm ? stormSummary(state.target.cluster) : incidentSummary(state.target, first);
+  setCurrentDetails(`${line}\n\nphase: ${state.status.phase}`);
 }
 
 /**
@@ -215,6 +232,7 @@ async function awaitFirstAlert({ state }: Incident, input: IncidentInput): Promi
   if (!(await condition(() => state.hasAlerts, '1 minute'))) {
     throw ApplicationFailure.nonRetryable('an incident needs at least one alert', FailureType.InvalidInput);
   }
+  showDetails(state);
 }
 
 /** What the incident list filters on, set once the opening alert is known. */

@@ -112,6 +112,12 @@ playbooks:
       assert.equal(status.severity, 'critical');
       assert.ok(status.manifestKey, 'the incident sealed');
       assert.ok(['escalating', 'acknowledged'].includes(status.phase), status.phase);
+      // The Temporal UI's line for a later run, which has no static summary: the incident's summary and phase.
+      const metadata = await latest.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(
+        metadata.currentDetails ?? '',
+        /^medium · test\/shop\/storm-0 · `Storm of execs`\n\nphase: (escalating|acknowledged)$/,
+      );
       const alerts = await latest.query(alertsQuery);
       const keptCount = alerts.reduce((sum, r) => sum + r.count, 0);
       assert.ok(status.alertsNotKept! > 0, 'the storm went beyond what an incident keeps');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { incidentSummary, SUMMARY_RULE_BYTES, SUMMARY_TARGET_BYTES } from '../../api/incident-summary';
+import { incidentSummary, SUMMARY_RULE_BYTES, SUMMARY_TARGET_BYTES } from '../../common/incident-summary';
 import { utf8ByteLength } from '../../common/k8s-names';
 import type { Severity } from '../../common/types';
 

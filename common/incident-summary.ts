@@ -1,5 +1,5 @@
-import { isValidName, stripControlChars, truncateUtf8 } from '../common/k8s-names';
-import { SEVERITIES, type AlertTarget, type Severity } from '../common/types';
+import { isValidName, stripControlChars, truncateUtf8 } from './k8s-names';
+import { SEVERITIES, type AlertTarget, type Severity } from './types';
 
 /** The rule's share of the summary, in UTF-8 bytes: enough to tell rules apart in a list. */
 export const SUMMARY_RULE_BYTES = 96;
