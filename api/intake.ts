@@ -47,6 +47,9 @@ export interface ResolvedInstances {
   instances: string[];
 }
 
+/** How recent a delivery to a key's run must be for heldBy() to name that run's incident. */
+const HELD_FRESH_MS = 5000;
+
 /** How often the intake looks again whether a key's incident was resolved meanwhile. */
 const RESOLVED_RECHECK_MS = 30_000;
 
@@ -168,6 +171,8 @@ interface KeyState {
   inFlight: boolean;
   /** The run that took the last delivery, and its incident. */
   run?: { runId: string; incidentId: string };
+  /** When Temporal last took a delivery for this key (0: never): how fresh `run` is. */
+  deliveredAt: number;
   /** Fingerprints delivered recently, with the delivery they rode on and the sender ids seen for them. */
   recent: Map<string, RecentDelivery>;
   /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
@@ -398,6 +403,34 @@ export class AlertIntake {
     return delivered;
   }
 
+  /**
+   * Whether accept() would answer this alert from memory, without waiting for Temporal: a repeat of an
+   * alert whose delivery completed (it is folded into a count).
+   */
+  answersAtOnce(alert: Alert): boolean {
+    const state = this.keys.get(incidentWorkflowId(alert.target));
+    const recent = state?.recent.get(alertFingerprint(alert));
+    return recent !== undefined && recent.done && recent.until > Date.now();
+  }
+
+  /**
+   * The open incident a new alert would join while deliveries to it are under way (a storm), when this
+   * process knows it: Temporal took alerts for it moments ago, its key was admitted, and no resolve sticks on
+   * it. Undefined otherwise (a first alert, a quiet key, a storm key, a resolve): then only Temporal can tell.
+   */
+  heldBy(alert: Alert): Accepted | undefined {
+    const workflowId = incidentWorkflowId(alert.target);
+    const state = this.keys.get(workflowId);
+    const now = Date.now();
+    if (!state?.run || !state.admitted || state.storm) return undefined;
+    // Only a run Temporal took alerts for moments ago: one that closed since must not be named.
+    if (now - state.deliveredAt > HELD_FRESH_MS) return undefined;
+    if (state.resolved && state.resolved.until > now) return undefined;
+    // Nothing on its way to the incident: a delivery now is one signal, and Temporal's answer is certain.
+    if (!state.inFlight && state.pending.length === 0) return undefined;
+    return { workflowId, incidentId: state.run.incidentId, deduplicated: true };
+  }
+
   /** Records a resolved alert on the open incident for its target; never opens one. */
   async recordResolved(alert: Alert): Promise<{ workflowId: string; attached: boolean }> {
     const workflowId = incidentWorkflowId(alert.target);
@@ -434,6 +467,7 @@ export class AlertIntake {
         tokens: this.options.deliveryBurst ?? 1,
         tokensAt: Date.now(),
         lastUsed: Date.now(),
+        deliveredAt: 0,
         resolvedCheckedAt: 0,
       };
       this.keys.set(workflowId, state);
@@ -489,6 +523,7 @@ export class AlertIntake {
             state.run = { runId, incidentId: run?.incidentId ?? incidentIdFromRunId(runId) };
           }
           const { incidentId } = state.run!;
+          state.deliveredAt = Date.now();
           for (const waiter of batch) waiter.resolve({ workflowId, incidentId, deduplicated: existed });
         } catch (err) {
           this.restoreRepeats(state, repeats);

@@ -36,7 +36,7 @@ export interface AlertRouteDeps {
   /** How long an alert waits for Temporal before it is spooled, or answered 503 with Retry-After (default 5 s). */
   deliveryDeadlineMs?: number;
   /** Where alerts wait while Temporal cannot take them (HOLDFAST_SPOOL_DIR); without it, 503. */
-  spool?: Pick<AlertSpool, 'inUse' | 'append'>;
+  spool?: Pick<AlertSpool, 'inUse' | 'stalled' | 'append'>;
 }
 
 interface IncidentAccepted {
@@ -158,8 +158,11 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
             ...(rejected.length > 0 ? { rejected } : {}),
             ...(notActionable.length > 0 ? { notActionable } : {}),
           };
-          /** Durable on local disk instead: delivered in order once Temporal is back. */
-          const spooled = async (waiting: Alert[] = alerts) => {
+          /**
+           * Durable on local disk instead: delivered in order once Temporal is back (or, in a storm, as fast as
+           * the incidents take them). `held`: the open incidents the alerts will join, when known.
+           */
+          const spooled = async (waiting: Alert[] = alerts, held: IncidentAccepted[] = []) => {
             try {
               await deps.spool!.append(waiting, request.rawBody);
             } catch (err) {
@@ -169,10 +172,24 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
               throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
             }
             count('spooled', alerts.length);
-            return reply.code(202).send({ incidents: [], resolved: resolved.length, spooled: true, ...partial });
+            const incidents = [...new Map(held.map((a) => [a.incidentId, a])).values()];
+            if (!format.grouped && incidents.length === 1)
+              return reply.code(202).send({ ...incidents[0], spooled: true, ...partial });
+            return reply.code(202).send({ incidents, resolved: resolved.length, spooled: true, ...partial });
           };
-          // Alerts already wait in the spool: later ones queue behind them, so delivery keeps arrival order.
-          if (deps.spool?.inUse && alerts.length > 0) return await spooled().finally(timer);
+          // Exact repeats of delivered alerts are answered from memory (counts), unless Temporal is away: then
+          // nothing is answered that is not on disk.
+          const atOnce =
+            !deps.spool?.stalled && resolved.length === 0 && firing.every((a) => deps.intake.answersAtOnce(a));
+          if (deps.spool && alerts.length > 0 && !atOnce) {
+            // A storm: each alert's incident is open and busy taking deliveries, which Temporal paces per
+            // incident. The spool is the 202 point (written and fsynced, one write for many requests) and the
+            // answer names those incidents; the alerts reach them in order behind what already waits.
+            const held = resolved.length === 0 ? firing.map((a) => deps.intake.heldBy(a)) : [];
+            const known = held.length > 0 && held.every((h) => h !== undefined);
+            // Alerts already wait in the spool: later ones queue behind them, so delivery keeps arrival order.
+            if (deps.spool.inUse || known) return await spooled(alerts, known ? held : []).finally(timer);
+          }
           let accepted: IncidentAccepted[];
           const withdraw = new AbortController();
           // Each alert still waiting in the intake listens for the withdrawal (a group holds up to 1000).

@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -271,6 +272,56 @@ describe('alert formats over HTTP', () => {
     for (const f of ALERT_FORMATS) {
       const schema = doc.paths[f.route]?.post?.requestBody?.content['application/json']?.schema;
       assert.ok(schema?.properties, `${f.route} has a documented body`);
+    }
+  });
+});
+
+describe('a storm of distinct alerts with a spool', () => {
+  test('while its incident takes deliveries, an alert is fsynced and answered at once, naming that incident', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-spool-storm-'));
+    const spool = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
+    const slow = new RecordingSink();
+    const deliver = slow.deliver.bind(slow);
+    let release: () => void = () => undefined;
+    let calls = 0;
+    // The first delivery is quick; the second hangs until released, as Temporal's paced deliveries do.
+    slow.deliver = async (...args) => {
+      calls += 1;
+      if (calls === 2) await new Promise<void>((resolve) => (release = resolve));
+      return deliver(...args);
+    };
+    const intake = new AlertIntake(slow, { repeatWindowMs: 60_000, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
+    const { app } = await intakeApp(intake, INTAKE, { defaultCluster: 'default-cluster', spool });
+    const post = (n: number) => {
+      const falco = JSON.parse(fixture('falco-terminal-shell.json')) as { output: string; uuid?: string };
+      falco.output = `${falco.output} #${n}`;
+      delete falco.uuid;
+      return app.inject({
+        method: 'POST',
+        url: '/v1/alerts/falco',
+        payload: falco,
+        headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
+      });
+    };
+    try {
+      const first = await post(1);
+      assert.equal(first.statusCode, 202, first.body);
+      assert.equal(first.json().spooled, undefined, 'a first alert is answered by Temporal');
+      const second = post(2); // its delivery hangs
+      while (calls < 2) await sleep(5);
+      const third = await post(3);
+      assert.equal(third.statusCode, 202, third.body);
+      assert.equal(third.json().spooled, true, 'on disk, not waiting for the delivery under way');
+      assert.equal(third.json().incidentId, first.json().incidentId, 'the answer names the incident that will hold it');
+      assert.ok(spool.inUse);
+      release();
+      assert.equal((await second).json().incidentId, first.json().incidentId);
+      const delivered: string[] = [];
+      await spool.drain(async (batch) => void delivered.push(...batch.map((a) => a.summary)));
+      assert.equal(delivered.length, 1);
+      assert.match(delivered[0]!, /#3$/);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -160,6 +160,32 @@ describe('alert intake coalescing', () => {
     assert.equal(sink.delivers, 1, 'no delivery reopened the resolved incident');
   });
 
+  test('a storm names its open incident without Temporal (heldBy) only while deliveries to it are under way', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 5000 });
+    const target = { cluster: 'c', namespace: 'ns', pod: 'held' };
+    const first = sampleAlert({ summary: 'first' }, target);
+    assert.equal(intake.heldBy(first), undefined, 'a first alert: only Temporal knows its incident');
+    const opened = await intake.accept(first);
+    assert.equal(
+      intake.heldBy(sampleAlert({ summary: 'quiet' }, target)),
+      undefined,
+      'a quiet key: one signal answers',
+    );
+    assert.equal(intake.answersAtOnce(first), true, 'a repeat of a delivered alert is answered from memory');
+    assert.equal(intake.answersAtOnce(sampleAlert({ summary: 'new' }, target)), false);
+    // A delivery on its way: the next distinct alert's incident is known.
+    const onItsWay = intake.accept(sampleAlert({ summary: 'second' }, target));
+    assert.deepEqual(intake.heldBy(sampleAlert({ summary: 'third' }, target)), {
+      workflowId: opened.workflowId,
+      incidentId: opened.incidentId,
+      deduplicated: true,
+    });
+    await onItsWay;
+    // Another key's storm says nothing about this one, nor about a key never delivered to.
+    assert.equal(intake.heldBy(sampleAlert({}, { ...target, pod: 'other' })), undefined);
+  });
+
   test('fingerprints ignore ids and times but not content', () => {
     const a = sampleAlert();
     assert.equal(alertFingerprint(a), alertFingerprint({ ...a, id: 'other', receivedAt: '2000-01-01T00:00:00Z' }));
