@@ -243,6 +243,12 @@ async function main(): Promise<number> {
       say(`[holdfast]   collector ${env.HOLDFAST_COLLECTOR_IMAGE} (the local cluster's, ${localCollectorRefFile()})`);
     }
 
+    // Falcosidekick posts once and never retries: the API keeps what Temporal cannot take yet on disk.
+    if (!config.api.spool) {
+      envOf.api.HOLDFAST_SPOOL_DIR = path.join(config.dataDir, 'spool');
+      say(`[holdfast]   alerts Temporal cannot take at once wait in ${envOf.api.HOLDFAST_SPOOL_DIR}`);
+    }
+
     const start = (name: 'worker' | 'api') => {
       const child = spawnOwned(name, process.execPath, [path.join(__dirname, '..', name, 'main.js')], {
         stdio: 'inherit',
