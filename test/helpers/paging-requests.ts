@@ -4,6 +4,8 @@
  * Opsgenie webhook-integration alert actions.
  */
 import crypto from 'node:crypto';
+import type { TokenHolder } from '../../api/auth';
+import type { PagingSettings } from '../../common/paging-config';
 import {
   OPSGENIE_TOKEN_HEADER,
   PAGERDUTY_SIGNATURE_HEADER,
@@ -147,5 +149,28 @@ export function opsgenieRequest(payload: unknown, token: string): VendorRequest 
   return {
     body: Buffer.from(JSON.stringify(payload)),
     headers: { 'content-type': 'application/json', [OPSGENIE_TOKEN_HEADER]: token },
+  };
+}
+
+/**
+ * The people of the paging tests: alice is a responder, mapped in every vendor; bob is mapped too but holds an
+ * investigator token only, so he may not act. Users: PagerDuty PXPGF42/PBOBBOB, Slack U012AB3CD/U0BOB, Opsgenie
+ * alice@example.com.
+ */
+export function pagingPeople(secrets: { pagerduty: string; slack: string; opsgenie: string }): {
+  settings: PagingSettings;
+  tokens: Map<string, TokenHolder>;
+} {
+  const users = (alice: string, bob?: string) => new Map([[alice, 'alice'], ...(bob ? [[bob, 'bob'] as const] : [])]);
+  return {
+    settings: {
+      pagerduty: { secret: secrets.pagerduty, users: users('PXPGF42', 'PBOBBOB') },
+      slack: { secret: secrets.slack, users: users('U012AB3CD', 'U0BOB') },
+      opsgenie: { secret: secrets.opsgenie, users: users('alice@example.com') },
+    },
+    tokens: new Map([
+      ['responder-alice-0123456789', { role: 'responder', name: 'alice' }],
+      ['investigator-bob-0123456789', { role: 'investigator', name: 'bob' }],
+    ]),
   };
 }

@@ -12,13 +12,13 @@ import { createApiMetrics } from '../../api/metrics';
 import { temporalPagingActions } from '../../api/paging/temporal';
 import { pagingRoutes } from '../../api/routes/paging/registry';
 import { buildServer } from '../../api/server';
-import type { PagingSettings } from '../../common/paging-config';
 import type { IncidentStatus } from '../../workflows/definitions';
 import { missingServers } from '../helpers/env';
 import { sampleAlert, startHarness, type Harness } from '../helpers/incident-harness';
 import {
   opsgenieAction,
   opsgenieRequest,
+  pagingPeople,
   pagerDutyEvent,
   pagerDutyRequest,
   slackClick,
@@ -33,28 +33,11 @@ import { startRecordingServer, type RecordingServer } from '../helpers/recording
 const PD_SECRET = crypto.randomBytes(24).toString('base64');
 const SLACK_SECRET = crypto.randomBytes(16).toString('hex');
 const OG_TOKEN = crypto.randomBytes(32).toString('hex');
-const SETTINGS: PagingSettings = {
-  pagerduty: {
-    secret: PD_SECRET,
-    users: new Map([
-      ['PXPGF42', 'alice'],
-      ['PBOBBOB', 'bob'],
-    ]),
-  },
-  slack: {
-    secret: SLACK_SECRET,
-    users: new Map([
-      ['U012AB3CD', 'alice'],
-      ['U0BOB', 'bob'],
-    ]),
-  },
-  opsgenie: { secret: OG_TOKEN, users: new Map([['alice@example.com', 'alice']]) },
-};
-// bob is mapped in every vendor but holds an investigator token only: he may not act.
-const TOKENS = new Map([
-  ['responder-alice-0123456789', { role: 'responder' as const, name: 'alice' }],
-  ['investigator-bob-0123456789', { role: 'investigator' as const, name: 'bob' }],
-]);
+const { settings: SETTINGS, tokens: TOKENS } = pagingPeople({
+  pagerduty: PD_SECRET,
+  slack: SLACK_SECRET,
+  opsgenie: OG_TOKEN,
+});
 
 type Button = { action_id?: string; value?: string };
 type SlackMessage = { blocks: Array<{ type: string; elements?: Button[] }> };
@@ -159,7 +142,7 @@ playbooks:
     assert.equal((await signals(handle, signal)).length, 0, `no ${signal} signal`);
   }
 
-  test('Slack: the approval message carries buttons; refused clicks change nothing; Approve makes the step run, once; Acknowledge records the person', async () => {
+  test('Slack: the approval message carries buttons; refused clicks change nothing; Approve makes the step run, once; Acknowledge records the person', async (t) => {
     const alert = sampleAlert({ rule: 'Gated shell', severity: 'high' });
     const handle = await h.open(alert);
     const status = await h.waitForStatus(handle, (s) =>
@@ -200,6 +183,8 @@ playbooks:
     const [first, second] = await Promise.all([deliver('slack', signed), deliver('slack', signed)]);
     assert.deepEqual([first.status, second.status], [200, 200], JSON.stringify([first.body, second.body]));
     assert.equal((first.body as { by: string }).by, 'slack:U012AB3CD→alice');
+    // "applied" twice means both passed the status check and Temporal dropped the second by its request id.
+    t.diagnostic(`concurrent Slack deliveries: ${[first, second].map((r) => (r.body as { outcome: string }).outcome)}`);
     const done = await h.waitForStatus(handle, (s) =>
       s.steps.some((x) => x.name === 'isolate' && x.state === 'succeeded'),
     );
@@ -227,7 +212,7 @@ playbooks:
     await handle.result();
   });
 
-  test('PagerDuty: refused deliveries change nothing; incident.acknowledged lands once; incident.resolved resolves and undoes containment', async () => {
+  test('PagerDuty: refused deliveries change nothing; incident.acknowledged lands once; incident.resolved resolves and undoes containment', async (t) => {
     const alert = sampleAlert({ rule: 'Paged shell', severity: 'critical' });
     const handle = await h.open(alert);
     const status = await h.waitForStatus(handle, (s) => s.phase === 'escalating');
@@ -260,6 +245,7 @@ playbooks:
       both.map((r) => r.status),
       [202, 202],
     );
+    t.diagnostic(`concurrent PagerDuty deliveries: ${both.map((r) => (r.body as { outcome: string }).outcome)}`);
     const acked = await h.waitForStatus(handle, (s) => s.phase === 'acknowledged');
     assert.equal(acked.acknowledgedBy, 'pagerduty:PXPGF42→alice');
     assert.equal(((await deliver('pagerduty', rotated)).body as { outcome: string }).outcome, 'already');
@@ -281,7 +267,7 @@ playbooks:
     assert.equal((await signals(handle, 'resolve')).length, 1);
   });
 
-  test('Opsgenie: a wrong token or unknown user changes nothing; Acknowledge lands once; Close resolves', async () => {
+  test('Opsgenie: a wrong token or unknown user changes nothing; Acknowledge lands once; Close resolves', async (t) => {
     const handle = await h.open(sampleAlert({ rule: 'Genie shell', severity: 'high' }));
     const status = await h.waitForStatus(handle, (s) => s.phase === 'escalating');
     const id = status.incidentId;
@@ -310,6 +296,7 @@ playbooks:
       both.map((r) => r.status),
       [202, 202],
     );
+    t.diagnostic(`concurrent Opsgenie deliveries: ${both.map((r) => (r.body as { outcome: string }).outcome)}`);
     const acked = await h.waitForStatus(handle, (s) => s.phase === 'acknowledged');
     assert.equal(acked.acknowledgedBy, 'opsgenie:alice@example.com→alice');
     assert.equal((await signals(handle, 'acknowledge')).length, 1);

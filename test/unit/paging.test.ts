@@ -29,6 +29,7 @@ import { FakePagingActions } from '../fakes/paging';
 import {
   opsgenieAction,
   opsgenieRequest,
+  pagingPeople,
   pagerDutyEvent,
   pagerDutyRequest,
   slackClick,
@@ -183,28 +184,7 @@ const noIncidents: IncidentsService = {
 };
 
 describe('paging receivers over HTTP', () => {
-  const settings: PagingSettings = {
-    pagerduty: {
-      secret: PD_SECRET,
-      users: new Map([
-        ['PXPGF42', 'alice'],
-        ['PBOB', 'bob'],
-      ]),
-    },
-    slack: {
-      secret: SLACK_SECRET,
-      users: new Map([
-        ['U012AB3CD', 'alice'],
-        ['UBOB', 'bob'],
-      ]),
-    },
-    opsgenie: { secret: OG_TOKEN, users: new Map([['alice@example.com', 'alice']]) },
-  };
-  // bob is mapped but holds only an investigator token: not a responder.
-  const tokens = new Map([
-    ['responder-alice-0123456789', { role: 'responder' as const, name: 'alice' }],
-    ['investigator-bob-0123456789', { role: 'investigator' as const, name: 'bob' }],
-  ]);
+  const { settings, tokens } = pagingPeople({ pagerduty: PD_SECRET, slack: SLACK_SECRET, opsgenie: OG_TOKEN });
   let actions: FakePagingActions;
   let app: FastifyInstance;
   let now = Date.now();
@@ -263,7 +243,7 @@ describe('paging receivers over HTTP', () => {
     const unsigned = { body: signed.body, headers: { 'content-type': 'application/json' } };
     const misSigned = pagerDutyRequest(event, 'not-the-secret-0123456789');
     const tampered = {
-      body: Buffer.from(signed.body.toString().replace('PXPGF42', 'PBOB')),
+      body: Buffer.from(signed.body.toString().replace('PXPGF42', 'PBOBBOB')),
       headers: signed.headers,
     };
     for (const request of [unsigned, misSigned, tampered]) {
@@ -271,7 +251,7 @@ describe('paging receivers over HTTP', () => {
       assert.equal(response.statusCode, 401, response.body);
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
     }
-    for (const agent of ['PUNKNOWN', 'PBOB']) {
+    for (const agent of ['PUNKNOWN', 'PBOBBOB']) {
       const response = await send(
         '/v1/paging/pagerduty',
         pagerDutyRequest(pagerDutyEvent('incident.acknowledged', INCIDENT, agent), PD_SECRET),
@@ -306,7 +286,7 @@ describe('paging receivers over HTTP', () => {
     const unsigned = { body: misSigned.body, headers: { 'content-type': 'application/x-www-form-urlencoded' } };
     for (const request of [stale, misSigned, unsigned])
       assert.equal((await send('/v1/paging/slack', request)).statusCode, 401);
-    for (const user of ['U0UNKNOWN', 'UBOB']) {
+    for (const user of ['U0UNKNOWN', 'U0BOB']) {
       const other = slackClick(user, 'holdfast.approve', { incident: INCIDENT, step: 'isolate' });
       const response = await send('/v1/paging/slack', slackRequest(other, SLACK_SECRET, now));
       assert.equal(response.statusCode, 403, response.body);
