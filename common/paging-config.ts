@@ -11,11 +11,8 @@ export interface PagingVendorSettings {
   users: ReadonlyMap<string, string>;
 }
 
-export interface PagingSettings {
-  pagerduty?: PagingVendorSettings;
-  slack?: PagingVendorSettings;
-  opsgenie?: PagingVendorSettings;
-}
+/** By vendor (a receiver's `vendor` in api/routes/paging/registry.ts): only the configured ones. */
+export type PagingSettings = Readonly<Record<string, PagingVendorSettings>>;
 
 /** A Holdfast person, as HOLDFAST_TOKENS names them. */
 const PERSON = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -42,16 +39,17 @@ export function parsePagingUsers(name: string, spec: string): Map<string, string
   return users;
 }
 
-const VENDORS = {
+/** Each vendor's variables: adding a vendor adds its line here (and its rows in README's Configuration). */
+const VENDORS: Record<string, { secret: string; users: string; minBytes: number }> = {
   pagerduty: { secret: 'HOLDFAST_PAGERDUTY_WEBHOOK_SECRET', users: 'HOLDFAST_PAGERDUTY_USERS', minBytes: 16 },
   slack: { secret: 'HOLDFAST_SLACK_SIGNING_SECRET', users: 'HOLDFAST_SLACK_USERS', minBytes: 16 },
   // Holdfast chooses this token (it is not the vendor's): as long as the intake webhook secret.
   opsgenie: { secret: 'HOLDFAST_OPSGENIE_WEBHOOK_TOKEN', users: 'HOLDFAST_OPSGENIE_USERS', minBytes: 32 },
-} as const;
+};
 
 export function pagingSettings(env: Env): PagingSettings {
-  const settings: PagingSettings = {};
-  for (const [vendor, names] of Object.entries(VENDORS) as Array<[keyof PagingSettings, (typeof VENDORS)['slack']]>) {
+  const settings: Record<string, PagingVendorSettings> = {};
+  for (const [vendor, names] of Object.entries(VENDORS)) {
     const secret = env[names.secret]?.trim() || undefined;
     const users = env[names.users]?.trim() || undefined;
     if (secret === undefined) {

@@ -4,7 +4,7 @@
  * context that sees the raw bytes of the body (the vendors sign those, not a parse of them).
  */
 import crypto from 'node:crypto';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { PagingVendorSettings } from '../../common/paging-config';
 import type { TokenTable } from '../auth';
 import { HttpProblem } from '../errors';
@@ -45,7 +45,8 @@ export interface PagingReceiverDeps {
 
 /** One vendor: its name (the key of its settings) and its routes, built only when its secret is configured. */
 export interface PagingReceiver {
-  readonly vendor: 'pagerduty' | 'slack' | 'opsgenie';
+  /** Its key in PagingSettings (common/paging-config.ts) and the `<vendor>:` of the actors it records. */
+  readonly vendor: string;
   routes(deps: PagingReceiverDeps): FastifyPluginAsync;
 }
 
@@ -144,11 +145,15 @@ export function rawBodies(app: FastifyInstance): void {
  */
 export function rawPostRoute(
   path: string,
+  /** What /openapi.json says of it (there is no body schema: the body is the vendor's, checked by the handler). */
+  summary: string,
   handle: (deps: PagingReceiverDeps, request: FastifyRequest, reply: FastifyReply, raw: Buffer) => Promise<unknown>,
 ): PagingReceiver['routes'] {
   return (deps) => async (app) => {
     rawBodies(app);
-    app.post(path, (request, reply) => handle(deps, request, reply, rawBody(request.body)));
+    app.post(path, { schema: { summary } as FastifySchema }, (request, reply) =>
+      handle(deps, request, reply, rawBody(request.body)),
+    );
   };
 }
 

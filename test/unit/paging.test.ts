@@ -10,7 +10,14 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
 import type { IncidentsService } from '../../api/incidents';
 import { createApiMetrics } from '../../api/metrics';
-import { PAGING_MAX_BODY_BYTES, deliveryRequestId } from '../../api/paging/receiver';
+import {
+  PAGING_MAX_BODY_BYTES,
+  actAs,
+  deliveryRequestId,
+  parseJson,
+  rawPostRoute,
+  type PagingReceiver,
+} from '../../api/paging/receiver';
 import {
   PAGERDUTY_MAX_SIGNATURES,
   SLACK_TOLERANCE_SECONDS,
@@ -21,7 +28,7 @@ import {
   verifySlack,
   verifyToken,
 } from '../../api/paging/signatures';
-import { pagingRoutes } from '../../api/routes/paging/registry';
+import { PAGING_RECEIVERS, pagingRoutes } from '../../api/routes/paging/registry';
 import { buildServer } from '../../api/server';
 import { ConfigError, loadConfig } from '../../common/config';
 import { pagingSettings, type PagingSettings } from '../../common/paging-config';
@@ -332,6 +339,13 @@ describe('paging receivers over HTTP', () => {
         .statusCode,
       401,
     );
+    // Holdfast's own close, come back from Opsgenie: nobody to record, nothing to do.
+    const echo = await send(
+      '/v1/paging/opsgenie',
+      opsgenieRequest(opsgenieAction('Close', INCIDENT, 'Holdfast'), OG_TOKEN),
+    );
+    assert.equal(echo.statusCode, 200);
+    assert.equal(echo.json().ignored, true);
     const stranger = opsgenieAction('Acknowledge', INCIDENT, 'mallory@example.com');
     assert.equal((await send('/v1/paging/opsgenie', opsgenieRequest(stranger, OG_TOKEN))).statusCode, 403);
     assert.deepEqual(
@@ -364,6 +378,49 @@ describe('paging receivers over HTTP', () => {
       await none.close();
     }
     assert.deepEqual(actions.acts, []);
+  });
+
+  test('a vendor added to the receivers list is served once its settings exist; /openapi.json lists every receiver', async () => {
+    const acme: PagingReceiver = {
+      vendor: 'acme',
+      routes: rawPostRoute('/v1/paging/acme', 'Acme pages', async (deps, request, reply, raw) => {
+        if (request.headers['x-acme-token'] !== deps.settings.secret) throw new Error('unsigned');
+        const answer = await actAs(
+          deps,
+          request,
+          'acme',
+          { id: (parseJson(raw) as { user?: string }).user, pattern: /^[a-z]+$/ },
+          { incidentId: INCIDENT, action: 'acknowledge', note: 'acme', delivery: ['1'] },
+        );
+        return reply.code(202).send(answer);
+      }),
+    };
+    const acmeSettings = { acme: { secret: 'acme-secret-0123456789', users: new Map([['al', 'alice']]) } };
+    const withAcme = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      tokens,
+      incidents: noIncidents,
+      metrics: createApiMetrics(),
+      routes: pagingRoutes(acmeSettings, { actions, tokens, now: () => now }, [...PAGING_RECEIVERS, acme]),
+    });
+    try {
+      const response = await withAcme.inject({
+        method: 'POST',
+        url: '/v1/paging/acme',
+        headers: { 'x-acme-token': 'acme-secret-0123456789', 'content-type': 'text/plain' },
+        payload: '{"user":"al"}',
+      });
+      assert.equal(response.statusCode, 202, response.body);
+      assert.equal(response.json().by, 'acme:al→alice');
+      // The registry's own vendors are not configured here: not served.
+      assert.equal((await withAcme.inject({ method: 'POST', url: '/v1/paging/slack' })).statusCode, 404);
+    } finally {
+      await withAcme.close();
+    }
+    const doc = (await app.inject({ url: '/openapi.json' })).json();
+    for (const receiver of PAGING_RECEIVERS)
+      assert.ok(doc.paths[`/v1/paging/${receiver.vendor}`]?.post?.summary, receiver.vendor);
   });
 
   test("the paging routes' raw-body parser stays theirs: the API's JSON routes still parse JSON", async () => {

@@ -32,39 +32,48 @@ const ACTIONS = actionNames([
 /** Opsgenie usernames are e-mail addresses; user and alert ids are UUIDs. */
 const OG_USER = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
 const OG_ID = /^[A-Za-z0-9-]{1,64}$/;
+/** The user Holdfast's Opsgenie notifier closes alerts as (adapters/notifiers/opsgenie.ts). */
+const HOLDFAST_USER = 'Holdfast';
 
 export const opsgenieReceiver: PagingReceiver = {
   vendor: 'opsgenie',
-  routes: rawPostRoute('/v1/paging/opsgenie', async (deps, request, reply, raw) => {
-    const presented = request.headers[OPSGENIE_TOKEN_HEADER];
-    if (typeof presented !== 'string') throw unauthorized(`${OPSGENIE_TOKEN_HEADER} is required`);
-    if (!verifyToken(deps.settings.secret, presented)) throw unauthorized(`${OPSGENIE_TOKEN_HEADER} is not valid`);
-    const body = parseJson(raw);
-    const name = text(body, 'action');
-    const action = ACTIONS(name);
-    const incidentId = text(body, 'alert', 'alias');
-    if (!action || incidentId === undefined || !INCIDENT_ID.test(incidentId))
-      return reply.code(200).send({ ignored: true, reason: 'not an acknowledgement or close of a Holdfast alert' });
-    const alertId = text(body, 'alert', 'alertId');
-    const updatedAt = field(body, 'alert', 'updatedAt');
-    if (
-      alertId === undefined ||
-      !OG_ID.test(alertId) ||
-      (typeof updatedAt !== 'number' && typeof updatedAt !== 'string')
-    )
-      throw new HttpProblem(400, 'Bad Request', 'alert.alertId and alert.updatedAt are required');
-    const answer = await actAs(
-      deps,
-      request,
-      'opsgenie',
-      { id: text(body, 'alert', 'username'), pattern: OG_USER },
-      {
-        incidentId,
-        action,
-        note: `${name} in Opsgenie`,
-        delivery: [alertId, name!, String(updatedAt).slice(0, 40)],
-      },
-    );
-    return reply.code(202).send(answer);
-  }),
+  routes: rawPostRoute(
+    '/v1/paging/opsgenie',
+    'Opsgenie Webhook integration: Acknowledge / Close (X-Holdfast-Opsgenie-Token)',
+    async (deps, request, reply, raw) => {
+      const presented = request.headers[OPSGENIE_TOKEN_HEADER];
+      if (typeof presented !== 'string') throw unauthorized(`${OPSGENIE_TOKEN_HEADER} is required`);
+      if (!verifyToken(deps.settings.secret, presented)) throw unauthorized(`${OPSGENIE_TOKEN_HEADER} is not valid`);
+      const body = parseJson(raw);
+      const name = text(body, 'action');
+      const action = ACTIONS(name);
+      const incidentId = text(body, 'alert', 'alias');
+      if (!action || incidentId === undefined || !INCIDENT_ID.test(incidentId))
+        return reply.code(200).send({ ignored: true, reason: 'not an acknowledgement or close of a Holdfast alert' });
+      const alertId = text(body, 'alert', 'alertId');
+      const updatedAt = field(body, 'alert', 'updatedAt');
+      if (
+        alertId === undefined ||
+        !OG_ID.test(alertId) ||
+        (typeof updatedAt !== 'number' && typeof updatedAt !== 'string')
+      )
+        throw new HttpProblem(400, 'Bad Request', 'alert.alertId and alert.updatedAt are required');
+      // Holdfast's own close (its notifier closes the alert as user "Holdfast"), come back: nothing to do.
+      if (text(body, 'alert', 'username') === HOLDFAST_USER)
+        return reply.code(200).send({ ignored: true, reason: "Holdfast's own action" });
+      const answer = await actAs(
+        deps,
+        request,
+        'opsgenie',
+        { id: text(body, 'alert', 'username'), pattern: OG_USER },
+        {
+          incidentId,
+          action,
+          note: `${name} in Opsgenie`,
+          delivery: [alertId, name!, String(updatedAt).slice(0, 40)],
+        },
+      );
+      return reply.code(202).send(answer);
+    },
+  ),
 };

@@ -30,33 +30,38 @@ const PD_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 export const pagerdutyReceiver: PagingReceiver = {
   vendor: 'pagerduty',
-  routes: rawPostRoute('/v1/paging/pagerduty', async (deps, request, reply, raw) => {
-    const header = request.headers[PAGERDUTY_SIGNATURE_HEADER];
-    if (typeof header !== 'string') throw unauthorized(`${PAGERDUTY_SIGNATURE_HEADER} is required`);
-    if (!verifyPagerDuty(deps.settings.secret, header, raw))
-      throw unauthorized('no PagerDuty signature matches the body');
-    const body = parseJson(raw);
-    const eventType = text(body, 'event', 'event_type');
-    const action = ACTIONS(eventType);
-    const incidentId = text(body, 'event', 'data', 'incident_key');
-    if (!action || incidentId === undefined || !INCIDENT_ID.test(incidentId))
-      return reply
-        .code(200)
-        .send({ ignored: true, reason: 'not an acknowledgement or resolution of a Holdfast incident' });
-    const eventId = text(body, 'event', 'id');
-    if (eventId === undefined || !PD_ID.test(eventId)) throw new HttpProblem(400, 'Bad Request', 'event.id is missing');
-    const agentType = text(body, 'event', 'agent', 'type');
-    const agent = text(body, 'event', 'agent', 'id');
-    // A service or integration acting (e.g. Holdfast's own resolve, echoed back) is nobody to record.
-    if (agentType !== 'user_reference' || agent === undefined || !PD_ID.test(agent))
-      return reply.code(200).send({ ignored: true, reason: 'not done by a PagerDuty user' });
-    const answer = await actAs(
-      deps,
-      request,
-      'pagerduty',
-      { id: agent, pattern: PD_ID },
-      { incidentId, action, note: `${eventType} in PagerDuty`, delivery: [eventId] },
-    );
-    return reply.code(202).send(answer);
-  }),
+  routes: rawPostRoute(
+    '/v1/paging/pagerduty',
+    'PagerDuty Webhooks v3: incident.acknowledged / incident.resolved (X-PagerDuty-Signature)',
+    async (deps, request, reply, raw) => {
+      const header = request.headers[PAGERDUTY_SIGNATURE_HEADER];
+      if (typeof header !== 'string') throw unauthorized(`${PAGERDUTY_SIGNATURE_HEADER} is required`);
+      if (!verifyPagerDuty(deps.settings.secret, header, raw))
+        throw unauthorized('no PagerDuty signature matches the body');
+      const body = parseJson(raw);
+      const eventType = text(body, 'event', 'event_type');
+      const action = ACTIONS(eventType);
+      const incidentId = text(body, 'event', 'data', 'incident_key');
+      if (!action || incidentId === undefined || !INCIDENT_ID.test(incidentId))
+        return reply
+          .code(200)
+          .send({ ignored: true, reason: 'not an acknowledgement or resolution of a Holdfast incident' });
+      const eventId = text(body, 'event', 'id');
+      if (eventId === undefined || !PD_ID.test(eventId))
+        throw new HttpProblem(400, 'Bad Request', 'event.id is missing');
+      const agentType = text(body, 'event', 'agent', 'type');
+      const agent = text(body, 'event', 'agent', 'id');
+      // A service or integration acting (e.g. Holdfast's own resolve, echoed back) is nobody to record.
+      if (agentType !== 'user_reference' || agent === undefined || !PD_ID.test(agent))
+        return reply.code(200).send({ ignored: true, reason: 'not done by a PagerDuty user' });
+      const answer = await actAs(
+        deps,
+        request,
+        'pagerduty',
+        { id: agent, pattern: PD_ID },
+        { incidentId, action, note: `${eventType} in PagerDuty`, delivery: [eventId] },
+      );
+      return reply.code(202).send(answer);
+    },
+  ),
 };

@@ -50,57 +50,61 @@ function single(value: string | string[] | undefined): string | undefined {
 
 export const slackReceiver: PagingReceiver = {
   vendor: 'slack',
-  routes: rawPostRoute('/v1/paging/slack', async (deps, request, reply, raw) => {
-    const verdict = verifySlack(
-      deps.settings.secret,
-      single(request.headers[SLACK_TIMESTAMP_HEADER]),
-      single(request.headers[SLACK_SIGNATURE_HEADER]),
-      raw,
-      Math.floor(deps.now() / 1000),
-    );
-    if (verdict !== 'ok') throw unauthorized(VERDICTS[verdict]);
-    const form = new URLSearchParams(raw.toString('utf8'));
-    let payload: unknown;
-    try {
-      payload = JSON.parse(form.get('payload') ?? '');
-    } catch {
-      throw new HttpProblem(400, 'Bad Request', 'the body carries no payload= JSON');
-    }
-    const actions = field(payload, 'actions');
-    if (text(payload, 'type') !== 'block_actions' || !Array.isArray(actions) || actions.length !== 1)
-      return reply.code(200).send({ ignored: true, reason: 'not one Holdfast button' });
-    const click: unknown = actions[0];
-    const actionId = text(click, 'action_id');
-    const action = ACTIONS(actionId);
-    if (!action) return reply.code(200).send({ ignored: true, reason: 'not a Holdfast button' });
-    let value: unknown;
-    try {
-      value = JSON.parse(text(click, 'value') ?? '');
-    } catch {
-      throw new HttpProblem(400, 'Bad Request', "the button's value is not Holdfast's");
-    }
-    const incidentId = text(value, 'incident');
-    const step = text(value, 'step');
-    const actionTs = text(click, 'action_ts');
-    if (incidentId === undefined || !INCIDENT_ID.test(incidentId))
-      throw new HttpProblem(400, 'Bad Request', "the button's value names no Holdfast incident");
-    if (action !== 'acknowledge' && (step === undefined || !STEP_NAME.test(step)))
-      throw new HttpProblem(400, 'Bad Request', `${action} needs the gated step`);
-    if (actionTs === undefined || !ACTION_TS.test(actionTs))
-      throw new HttpProblem(400, 'Bad Request', 'action_ts is missing');
-    const answer = await actAs(
-      deps,
-      request,
-      'slack',
-      { id: text(payload, 'user', 'id'), pattern: SLACK_USER },
-      {
-        incidentId,
-        action,
-        ...(action === 'acknowledge' ? {} : { step }),
-        note: `${action} button in Slack`,
-        delivery: [text(payload, 'user', 'id')!, actionId!, incidentId, step ?? '', actionTs],
-      },
-    );
-    return reply.code(200).send(answer);
-  }),
+  routes: rawPostRoute(
+    '/v1/paging/slack',
+    'Slack interactivity: the Approve / Reject / Acknowledge buttons (X-Slack-Signature)',
+    async (deps, request, reply, raw) => {
+      const verdict = verifySlack(
+        deps.settings.secret,
+        single(request.headers[SLACK_TIMESTAMP_HEADER]),
+        single(request.headers[SLACK_SIGNATURE_HEADER]),
+        raw,
+        Math.floor(deps.now() / 1000),
+      );
+      if (verdict !== 'ok') throw unauthorized(VERDICTS[verdict]);
+      const form = new URLSearchParams(raw.toString('utf8'));
+      let payload: unknown;
+      try {
+        payload = JSON.parse(form.get('payload') ?? '');
+      } catch {
+        throw new HttpProblem(400, 'Bad Request', 'the body carries no payload= JSON');
+      }
+      const actions = field(payload, 'actions');
+      if (text(payload, 'type') !== 'block_actions' || !Array.isArray(actions) || actions.length !== 1)
+        return reply.code(200).send({ ignored: true, reason: 'not one Holdfast button' });
+      const click: unknown = actions[0];
+      const actionId = text(click, 'action_id');
+      const action = ACTIONS(actionId);
+      if (!action) return reply.code(200).send({ ignored: true, reason: 'not a Holdfast button' });
+      let value: unknown;
+      try {
+        value = JSON.parse(text(click, 'value') ?? '');
+      } catch {
+        throw new HttpProblem(400, 'Bad Request', "the button's value is not Holdfast's");
+      }
+      const incidentId = text(value, 'incident');
+      const step = text(value, 'step');
+      const actionTs = text(click, 'action_ts');
+      if (incidentId === undefined || !INCIDENT_ID.test(incidentId))
+        throw new HttpProblem(400, 'Bad Request', "the button's value names no Holdfast incident");
+      if (action !== 'acknowledge' && (step === undefined || !STEP_NAME.test(step)))
+        throw new HttpProblem(400, 'Bad Request', `${action} needs the gated step`);
+      if (actionTs === undefined || !ACTION_TS.test(actionTs))
+        throw new HttpProblem(400, 'Bad Request', 'action_ts is missing');
+      const answer = await actAs(
+        deps,
+        request,
+        'slack',
+        { id: text(payload, 'user', 'id'), pattern: SLACK_USER },
+        {
+          incidentId,
+          action,
+          ...(action === 'acknowledge' ? {} : { step }),
+          note: `${action} button in Slack`,
+          delivery: [text(payload, 'user', 'id')!, actionId!, incidentId, step ?? '', actionTs],
+        },
+      );
+      return reply.code(200).send(answer);
+    },
+  ),
 };
