@@ -210,6 +210,13 @@ export function decisionButtons(event: NotificationEvent): object[] {
             text: { type: 'plain_text', text: clip(`Approve ${step}`, 75) },
             style: 'primary',
             value: value(step),
+            // A containment action on a phone screen: one more tap, never a slip of the thumb.
+            confirm: {
+              title: { type: 'plain_text', text: clip(`Approve ${step}?`, 100) },
+              text: { type: 'plain_text', text: clip(`Holdfast runs ${step} as soon as you approve.`, 300) },
+              confirm: { type: 'plain_text', text: 'Approve' },
+              deny: { type: 'plain_text', text: 'Cancel' },
+            },
           },
           {
             type: 'button',
