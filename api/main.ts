@@ -14,6 +14,8 @@ import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
 import { readinessChecks, spoolCheck } from './readiness';
 import { AlertSpool, drainSpool } from './spool';
+import { temporalPagingActions } from './paging/temporal';
+import { pagingRoutes } from './routes/paging/registry';
 
 /** Bounds of the API's stop, together well under what `npm start` allows it (scripts/start.ts). */
 const SHUTDOWN_REQUESTS_GRACE_MS = 2000;
@@ -81,6 +83,11 @@ async function main(): Promise<void> {
         ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
       }),
       ...evidenceRouteGroup(evidence, incidentSealRecords(incidents)),
+      ...pagingRoutes(config.api.paging, {
+        actions: temporalPagingActions(client, incidents),
+        tokens: tokens.table,
+        now: Date.now,
+      }),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;

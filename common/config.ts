@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { nameProblem } from './k8s-names';
+import { pagingSettings, type PagingSettings } from './paging-config';
 
 /**
  * Every setting the API, the worker and the CLI read, in one place: nothing else in the product reads
@@ -28,6 +29,8 @@ export interface HoldfastConfig {
     defaultCluster: string;
     /** Where alerts wait, fsynced, while Temporal cannot take them; unset: answer 503 instead. */
     spool?: { dir: string; maxBytes: number; afterMs: number };
+    /** Two-way paging: the vendors whose acknowledgements and approvals the API takes (common/paging-config.ts). */
+    paging: PagingSettings;
   };
   temporal: {
     address?: string;
@@ -403,6 +406,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Holdfas
       ...(spoolDir
         ? { spool: { dir: path.resolve(cwd, spoolDir), maxBytes: spoolMaxBytes, afterMs: spoolAfterMs } }
         : {}),
+      paging: pagingSettings(env),
     },
     temporal: {
       address: nonEmpty(env, 'TEMPORAL_ADDRESS'),

@@ -102,6 +102,7 @@ export class SlackNotifier extends HttpNotifier {
       };
     } else {
       const buttons = [
+        ...decisionButtons(event),
         incident && {
           type: 'button',
           text: { type: 'plain_text', text: 'Open incident' },
@@ -190,6 +191,49 @@ export class SlackNotifier extends HttpNotifier {
       body: JSON.stringify(body),
     };
   }
+}
+
+/**
+ * The buttons a responder answers from Slack (api/routes/paging/slack.ts receives the clicks): Approve and
+ * Reject while a gate waits, and Acknowledge. Their value names the incident and the step, both Holdfast's
+ * own; the Slack app's signing secret authenticates the click, and the Slack user must be a mapped responder.
+ */
+export function decisionButtons(event: NotificationEvent): object[] {
+  const value = (step?: string) => JSON.stringify({ incident: event.incidentId, ...(step ? { step } : {}) });
+  const step = event.action === 'approval' ? event.approval?.step : undefined;
+  return [
+    ...(step
+      ? [
+          {
+            type: 'button',
+            action_id: 'holdfast.approve',
+            text: { type: 'plain_text', text: clip(`Approve ${step}`, 75) },
+            style: 'primary',
+            value: value(step),
+            // A containment action on a phone screen: one more tap, never a slip of the thumb.
+            confirm: {
+              title: { type: 'plain_text', text: clip(`Approve ${step}?`, 100) },
+              text: { type: 'plain_text', text: clip(`Holdfast runs ${step} as soon as you approve.`, 300) },
+              confirm: { type: 'plain_text', text: 'Approve' },
+              deny: { type: 'plain_text', text: 'Cancel' },
+            },
+          },
+          {
+            type: 'button',
+            action_id: 'holdfast.reject',
+            text: { type: 'plain_text', text: clip(`Reject ${step}`, 75) },
+            style: 'danger',
+            value: value(step),
+          },
+        ]
+      : []),
+    {
+      type: 'button',
+      action_id: 'holdfast.acknowledge',
+      text: { type: 'plain_text', text: 'Acknowledge' },
+      value: value(),
+    },
+  ];
 }
 
 export const slackKind = notifierKind(SlackConfigSchema, (config, deps) => new SlackNotifier(config, deps));

@@ -87,6 +87,7 @@ describe('loadConfig', () => {
       metricsToken: undefined,
       rateLimitPerMinute: 300_000,
       defaultCluster: 'default',
+      paging: {},
     });
     assert.deepEqual(config.evidence, {
       legalHold: false,

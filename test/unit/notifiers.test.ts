@@ -224,8 +224,42 @@ describe('Slack incoming webhook', () => {
     assert.deepEqual(
       actions.elements.map((e) => [e.type, e.text.text, e.url]),
       [
+        ['button', 'Acknowledge', undefined],
         ['button', 'Open incident', event().links.incident],
         ['button', 'History', event().links.history],
+      ],
+    );
+    // The Acknowledge button is answered by the API's Slack receiver: its value names the incident only.
+    const ack = actions.elements[0] as unknown as { action_id: string; value: string };
+    assert.equal(ack.action_id, 'holdfast.acknowledge');
+    assert.deepEqual(JSON.parse(ack.value), { incident: event().incidentId });
+  });
+
+  test('an approval request carries Approve and Reject buttons for its step, then Acknowledge', async () => {
+    server.setDefault({ status: 200, body: 'ok' });
+    const approval = {
+      step: 'isolate',
+      approveCall: 'POST http://h/v1/incidents/x/approve',
+      rejectCall: 'POST http://h/v1/incidents/x/reject',
+      body: '{"step":"isolate"}',
+      approveCommand: 'holdfast incidents approve x --step isolate',
+      rejectCommand: 'holdfast incidents reject x --step isolate',
+      timeoutSeconds: 3600,
+      onTimeout: 'reject' as const,
+    };
+    await make().send(event({ action: 'approval', approval }), { dryRun: false });
+    const body = server.requests.at(-1)?.body as { blocks: Array<{ type: string; elements?: unknown[] }> };
+    const buttons = body.blocks.find((b) => b.type === 'actions')!.elements as Array<{
+      action_id?: string;
+      value?: string;
+      style?: string;
+    }>;
+    assert.deepEqual(
+      buttons.filter((b) => b.action_id).map((b) => [b.action_id, b.style, b.value && JSON.parse(b.value)]),
+      [
+        ['holdfast.approve', 'primary', { incident: event().incidentId, step: 'isolate' }],
+        ['holdfast.reject', 'danger', { incident: event().incidentId, step: 'isolate' }],
+        ['holdfast.acknowledge', undefined, { incident: event().incidentId }],
       ],
     );
   });
