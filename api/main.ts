@@ -10,6 +10,7 @@ import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
+import { timelineRoute } from './routes/timeline';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
 import { readinessChecks, spoolCheck } from './readiness';
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
         ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
       }),
       ...evidenceRouteGroup(evidence, incidentSealRecords(incidents)),
+      timelineRoute(evidence, incidents),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;
