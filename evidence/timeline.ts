@@ -289,14 +289,7 @@ function statusRows(c: Collector, status: TimelineStatus): void {
   });
   for (const step of (status.steps ?? []).slice(0, 200)) {
     const fields = { step: step.name, kind: step.kind };
-    c.add(step.startedAt, {
-      kind: 'step',
-      what: 'step started',
-      source: 'status',
-      origin: 'holdfast',
-      text: `${step.name} started`,
-      fields,
-    });
+    // A decision and the step it lets run share the workflow's clock: the decision goes first.
     if (step.decision)
       c.add(step.decision.at, {
         kind: 'decision',
@@ -306,6 +299,14 @@ function statusRows(c: Collector, status: TimelineStatus): void {
         text: `${step.name} ${step.decision.approved ? 'approved' : 'rejected'} by ${step.decision.by}${step.decision.role ? ` (${step.decision.role})` : ''}`,
         fields: { ...fields, by: step.decision.by, note: step.decision.note },
       });
+    c.add(step.startedAt, {
+      kind: 'step',
+      what: 'step started',
+      source: 'status',
+      origin: 'holdfast',
+      text: `${step.name} started`,
+      fields,
+    });
     c.add(step.endedAt, {
       kind: 'step',
       what: 'step ended',
