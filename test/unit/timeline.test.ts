@@ -5,10 +5,24 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
+import pino from 'pino';
+import { parseTokenSpec } from '../../api/auth';
+import type { IncidentsService } from '../../api/incidents';
+import { createApiMetrics } from '../../api/metrics';
+import { timelineRoute } from '../../api/routes/timeline';
+import { buildServer } from '../../api/server';
 import { renderJsonl, renderTable, renderTimesketch, renderTimesketchCsv } from '../../cli/timeline';
 import type { ArtifactRef, EvidenceManifest } from '../../common/types';
 import { caseDocument } from '../../evidence/case-export';
-import { buildTimeline, cleanText, normalizeTime, scrubTimeline, type TimelineStatus } from '../../evidence/timeline';
+import {
+  buildTimeline,
+  cleanText,
+  normalizeTime,
+  scrubTimeline,
+  type Timeline,
+  type TimelineStatus,
+} from '../../evidence/timeline';
+import { MemoryCustodyLog, MemoryEvidenceStore } from '../fakes/evidence-store';
 import { FakeArtifactReader } from '../fakes/artifact-reader';
 
 const INC = 'inc-timeline-test';
@@ -382,5 +396,55 @@ describe('CASE export', () => {
     assert.match(tamper['uco-core:statement'] as string, /collector-stalled/);
     for (const n of doc['@graph'])
       assert.match(n['@id'], /^kb:[a-z-]+-[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
+
+describe('GET /v1/incidents/{id}/timeline (fakes)', () => {
+  test('before sealing: the status alone, with a note; investigators only; OpenAPI lists it', async () => {
+    const status = { ...STATUS, steps: STATUS.steps!.map((s) => ({ ...s, artifacts: [], notes: [] })) };
+    const incidents = {
+      get: async () => ({ status, alerts: [], running: true, progress: [], workflowId: 'w', runId: 'r' }),
+    } as unknown as IncidentsService;
+    const custody = new MemoryCustodyLog();
+    const app = await buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: {},
+      incidents,
+      metrics: createApiMetrics(),
+      tokens: parseTokenSpec(
+        'investigator:bob=investigator-token-0123456789,responder:alice=responder-token-0123456789',
+      ),
+      routes: [timelineRoute({ store: new MemoryEvidenceStore(), custody }, incidents)],
+    });
+    try {
+      const url = `/v1/incidents/${INC}/timeline`;
+      const denied = await app.inject({ url, headers: { authorization: 'Bearer responder-token-0123456789' } });
+      assert.equal(denied.statusCode, 403);
+      const res = await app.inject({ url, headers: { authorization: 'Bearer investigator-token-0123456789' } });
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json() as Timeline;
+      assert.deepEqual(
+        body.rows.map((r) => r.text),
+        [
+          'incident opened',
+          'preserve started',
+          'preserve succeeded',
+          'isolate approved by alice (responder)',
+          'isolate started',
+          'isolate succeeded',
+        ],
+      );
+      assert.match(body.notes.join('\n'), /no sealed evidence/);
+      assert.equal(custody.entries.length, 0, 'nothing read from the store: nothing to record');
+      const bad = await app.inject({
+        url: '/v1/incidents/..%2Fx/timeline',
+        headers: { authorization: 'Bearer investigator-token-0123456789' },
+      });
+      assert.equal(bad.statusCode, 400);
+      const openapi = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+      assert.ok(openapi.paths['/v1/incidents/{incidentId}/timeline']);
+    } finally {
+      await app.close();
+    }
   });
 });
