@@ -4,8 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import pino from 'pino';
+import tar from 'tar-stream';
 import { parseTokenSpec } from '../../api/auth';
 import type { IncidentsService } from '../../api/incidents';
 import { createApiMetrics } from '../../api/metrics';
@@ -13,6 +18,7 @@ import { timelineRoute } from '../../api/routes/timeline';
 import { buildServer } from '../../api/server';
 import { renderJsonl, renderTable, renderTimesketch, renderTimesketchCsv } from '../../cli/timeline';
 import type { ArtifactRef, EvidenceManifest } from '../../common/types';
+import { directoryReader, readBundle } from '../../evidence/artifact-readers';
 import { caseDocument } from '../../evidence/case-export';
 import {
   buildTimeline,
@@ -445,6 +451,47 @@ describe('GET /v1/incidents/{id}/timeline (fakes)', () => {
       assert.ok(openapi.paths['/v1/incidents/{incidentId}/timeline']);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('artifact readers', () => {
+  test('a directory: heads and tails within the bound, never through a symlink out of it; a bundle: one pass, the same', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-readers-'));
+    try {
+      const dir = path.join(root, 'evidence');
+      fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'logs', 'app.log'), '0123456789');
+      fs.writeFileSync(path.join(root, 'secret'), 'outside');
+      fs.symlinkSync(path.join(root, 'secret'), path.join(dir, 'logs', 'evil.log'));
+      const reader = directoryReader(dir);
+      assert.deepEqual(await reader.read('logs/app.log', { maxBytes: 4 }), { bytes: Buffer.from('0123'), size: 10 });
+      assert.deepEqual(await reader.read('logs/app.log', { maxBytes: 4, tail: true }), {
+        bytes: Buffer.from('6789'),
+        size: 10,
+      });
+      assert.equal(await reader.read('logs/evil.log', { maxBytes: 100 }), undefined, 'a symlink is not followed');
+      assert.equal(await reader.read('logs/none.log', { maxBytes: 100 }), undefined);
+
+      const bundle = path.join(root, 'x.tar');
+      const pack = tar.pack();
+      pack.entry({ name: 'manifest.json' }, '{}');
+      pack.entry({ name: 'logs/app.log' }, '0123456789');
+      pack.entry({ name: 'memory/pid-1.core' }, 'x'.repeat(10_000));
+      pack.finalize();
+      await pipeline(pack, fs.createWriteStream(bundle));
+      const read = await readBundle(bundle, (name) =>
+        name.endsWith('.log') ? { maxBytes: 4, tail: true } : undefined,
+      );
+      assert.equal(read.manifestBytes?.toString(), '{}');
+      assert.deepEqual(read.problems, []);
+      assert.deepEqual(await read.reader.read('logs/app.log', { maxBytes: 4, tail: true }), {
+        bytes: Buffer.from('6789'),
+        size: 10,
+      });
+      assert.equal(await read.reader.read('memory/pid-1.core', { maxBytes: 4 }), undefined, 'not selected: not kept');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 });
