@@ -10,6 +10,7 @@ import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
+import { timelineRoute } from './routes/timeline';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
 import { readinessChecks, spoolCheck } from './readiness';
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
         tokens: tokens.table,
         now: Date.now,
       }),
+      timelineRoute(evidence, incidents),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;

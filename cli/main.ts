@@ -6,8 +6,10 @@
  *   holdfast incidents approve|reject <incidentId> --step S [--note N]
  *   holdfast incidents ack|cancel <incidentId> [--note N]
  *   holdfast incidents resolve <incidentId> [--undo] [--note N]
+ *   holdfast incidents timeline <incidentId> [--format table|jsonl|timesketch|timesketch-csv] [--evidence DIR|FILE]
  *   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
  *   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
+ *   holdfast evidence export <DIR|FILE> --format case [-o FILE] [--status-file STATUS.json]
  *   holdfast keys
  *
  * Global: --api URL (HOLDFAST_API_URL, default http://127.0.0.1:8080), --token T (HOLDFAST_TOKEN), --json.
@@ -31,6 +33,8 @@ import type { PublicKeyInfo } from '../common/ports';
 import { loadCliConfig, type CliConfig } from '../common/config';
 import { ApiError, apiClient, type ApiClient } from './http';
 import { formatBytes, progressBar } from './progress';
+import { incidentsTimeline } from './timeline';
+import { evidenceExport } from './export';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -50,8 +54,10 @@ const USAGE = `usage:
   holdfast incidents ack <incidentId> [--note TEXT]
   holdfast incidents resolve <incidentId> [--undo] [--note TEXT]
   holdfast incidents cancel <incidentId> [--note TEXT]
+  holdfast incidents timeline <incidentId> [--format table|jsonl|timesketch|timesketch-csv] [--evidence DIR|FILE]
   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
+  holdfast evidence export <DIR|FILE> --format case [-o FILE] [--status-file STATUS.json]
   holdfast keys
 
 global options: --api URL (env HOLDFAST_API_URL, default http://127.0.0.1:8080)
@@ -79,6 +85,9 @@ const OPTIONS = {
   step: { type: 'string' },
   note: { type: 'string' },
   undo: { type: 'boolean', default: false },
+  format: { type: 'string' },
+  evidence: { type: 'string' },
+  'status-file': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -487,10 +496,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     if (group === 'incidents' && command === 'list') return await incidentsList(io, api(), values);
     if (group === 'incidents' && command === 'show') return await incidentsShow(io, api(), values, rest);
+    if (group === 'incidents' && command === 'timeline') return await incidentsTimeline(io, api, values, rest);
     if (group === 'incidents' && command && Object.hasOwn(ACTIONS, command))
       return await incidentsAct(io, api(), command as keyof typeof ACTIONS, values, rest);
     if (group === 'evidence' && command === 'get') return await evidenceGet(io, api(), values, rest);
     if (group === 'evidence' && command === 'verify') return await evidenceVerify(io, values, rest, api);
+    if (group === 'evidence' && command === 'export') return await evidenceExport(io, values, rest);
     if (group === 'keys') {
       const keys = await api().getJson<{ keys: PublicKeyInfo[] }>('/v1/keys');
       if (values.json) print(io, JSON.stringify(keys, null, 2));

@@ -92,7 +92,7 @@ const notAsSealed = (incidentId: string, what: string) =>
  * if its SHA-256 is the one the seal step recorded. Either way a manifest or signature put in the bucket later is
  * never what an investigator gets.
  */
-async function loadSealed(reader: EvidenceReader, records: SealRecords, incidentId: string): Promise<Sealed> {
+export async function loadSealed(reader: EvidenceReader, records: SealRecords, incidentId: string): Promise<Sealed> {
   const record = await records(incidentId);
   if (!record) throw notSealed(incidentId);
   let sig;

@@ -385,6 +385,26 @@ playbooks:
       /^sha256:[0-9a-f]{64}$/,
       'the manifest names the collector image digest',
     );
+
+    // The timeline (issue 15), from the API: the dropped file's ctime before the alert, the isolate step after it.
+    const timeline = cli('incidents', 'timeline', incidentId, '--format', 'jsonl');
+    assert.equal(timeline.status, 0, timeline.stderr);
+    const rows = timeline.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { trailer?: boolean; kind: string; what: string; text: string; source: string })
+      .filter((r) => !r.trailer);
+    const droppedAt = rows.findIndex((r) => r.kind === 'file' && r.what.startsWith('ctime') && r.text === DROPPED_FILE);
+    const alertAt = rows.findIndex((r) => r.kind === 'alert');
+    const isolateAt = rows.findIndex(
+      (r) => r.kind === 'step' && r.what === 'step started' && r.text === 'isolate started',
+    );
+    assert.ok(droppedAt >= 0 && droppedAt < alertAt && alertAt < isolateAt, timeline.stdout.slice(0, 4000));
+    assert.ok(
+      rows.some((r) => r.kind === 'process' && r.source === 'memory/processes.json'),
+      'process start times from the collector',
+    );
+    assert.ok(rows.some((r) => r.kind === 'log' && r.source === 'logs/app.log' && r.text === 'shop started'));
   });
 
   test('distroless target: no shell in the image, the same evidence through the collector', async () => {

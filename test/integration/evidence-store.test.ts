@@ -29,11 +29,10 @@ import { authPlugin } from '../../api/auth';
 import { problemErrorHandler } from '../../api/errors';
 import { evidenceRoutes } from '../../api/routes/evidence';
 import { keysRoutes } from '../../api/routes/keys';
-import { run } from '../../cli/main';
-import { loadCliConfig, loadConfig } from '../../common/config';
+import { loadConfig } from '../../common/config';
 import type { Alert, ArtifactRef } from '../../common/types';
 import { missingServers, testConfig } from '../helpers/env';
-import { Capture } from '../helpers/capture';
+import { runCli } from '../helpers/capture';
 
 const skip = missingServers();
 const MiB = 1024 * 1024;
@@ -68,12 +67,7 @@ async function sha256Of(stream: Readable): Promise<{ sha256: string; size: numbe
 
 const lockedRefusal = (err: Error) => /AccessDenied|locked|retention|WORM/i.test(`${err.name} ${err.message}`);
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await run(args, { stdout, stderr: stderr as unknown as NodeJS.WriteStream, config: loadCliConfig({}) });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const cli = runCli;
 
 describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
   const config = testConfig('evidence-unused');

@@ -27,8 +27,6 @@ import { temporalIncidents } from '../../api/incidents';
 import { createApiMetrics } from '../../api/metrics';
 import { evidenceRouteGroup, incidentSealRecords } from '../../api/routes/evidence';
 import { buildServer } from '../../api/server';
-import { run } from '../../cli/main';
-import { loadCliConfig } from '../../common/config';
 import { createEvidenceReadServices, evidenceStore } from '../../evidence';
 import { s3CustodyLog } from '../../evidence/custody';
 import { parseManifest, serializeManifest } from '../../evidence/manifest';
@@ -36,7 +34,7 @@ import { keySigner } from '../../evidence/signer';
 import { trustSigner } from '../../evidence/trusted-keys';
 import type { S3Accounts } from '../../scripts/s3-accounts';
 import { createEvidenceServices } from '../../worker/evidence';
-import { Capture } from '../helpers/capture';
+import { runCli } from '../helpers/capture';
 import { missingServers, testConfig } from '../helpers/env';
 import { sampleAlert, startHarness, type Harness } from '../helpers/incident-harness';
 
@@ -182,12 +180,7 @@ playbooks:
 
 const token = (who: string) => `${who}-${crypto.randomBytes(12).toString('hex')}`;
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await run(args, { stdout, stderr: stderr as unknown as NodeJS.WriteStream, config: loadCliConfig({}) });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const cli = runCli;
 
 describe(
   'an incident sealed by the worker, served by the API, each on its own account; people decide',

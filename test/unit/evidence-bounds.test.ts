@@ -261,6 +261,12 @@ describe(
         assert.ok(pids.includes(process.pid), 'this test process is listed');
         const self = parseProcessList(stdout).find((p) => p.pid === process.pid)!;
         assert.ok((self.rssKiB ?? 0) > 1000, `resident size read (${self.rssKiB} KiB)`);
+        // Its start time, from /proc's ticks since boot: when this process started (to a tick, and the clock).
+        const started = Date.now() - process.uptime() * 1000;
+        assert.ok(
+          Math.abs(Date.parse(self.startedAt!) - started) < 2000,
+          `${self.startedAt} vs ${new Date(started).toISOString()}`,
+        );
         const { stdout: cut, stderr } = await sh(LIST_PROCESSES, ['5'], ['/usr/bin/unshare', '-m']).catch(
           (e: { stdout: string; stderr: string; code: number }) => {
             assert.equal(e.code, 3);

@@ -17,6 +17,16 @@ export interface TargetProcess {
   cmdline: string;
   /** Resident set size in KiB (VmRSS), when the kernel shows one (not for kernel threads or zombies). */
   rssKiB?: number;
+  /** When it started (ISO 8601 UTC, to the clock tick): boot time + start ticks / tick rate, from /proc. */
+  startedAt?: string;
+}
+
+/** Boot time + ticks since boot / ticks a second, as ISO 8601; undefined unless all three are sane numbers. */
+function startTime(ticks: string | undefined, btime: string | undefined, hz: string | undefined): string | undefined {
+  if (!ticks || !btime || !/^\d{1,20}$/.test(ticks) || !/^\d{1,12}$/.test(btime)) return undefined;
+  const rate = hz && /^\d{1,5}$/.test(hz) && Number(hz) > 0 ? Number(hz) : 100;
+  const ms = Number(btime) * 1000 + Math.round((Number(ticks) * 1000) / rate);
+  return Number.isSafeInteger(ms) && ms < Date.UTC(9999, 0) ? new Date(ms).toISOString() : undefined;
 }
 
 export function parseProcessList(text: string): TargetProcess[] {
@@ -35,6 +45,7 @@ export function parseProcessList(text: string): TargetProcess[] {
       exe: fields[6]!.trim().slice(0, 1024),
       cmdline: fields[7]!.trim().slice(0, 4096),
       rssKiB: num(fields[8]?.trim()),
+      startedAt: startTime(fields[9]?.trim(), fields[10]?.trim(), fields[11]?.trim()),
     });
   }
   return processes.sort((a, b) => a.pid - b.pid);

@@ -15,10 +15,15 @@ function sh(strings: TemplateStringsArray): string {
  * container's by the container ID in their cgroup path), in numeric pid order (a glob lists /proc in
  * lexicographic order: 1 10 100 11 2 …), every one of them up to $1. One line each: pid, ppid, uid, mnt ns,
  * container ID (last 64-hex id of /proc/<pid>/cgroup), comm, exe, cmdline, resident kB (tab-separated; tabs
- * and newlines inside values are replaced by spaces). More than $1 processes: the first $1 by pid, exit 3.
+ * and newlines inside values are replaced by spaces), then the start time in clock ticks since boot (field 22
+ * of /proc/<pid>/stat, counted after the last ")" on its one line, so a comm holding ") " or a newline cannot
+ * shift it; digits only), the boot time (btime of /proc/stat) and the clock tick rate, for the timeline's
+ * process start times. More than $1 processes: the first $1 by pid, exit 3.
  */
 export const LIST_PROCESSES = sh`
 self=$(readlink /proc/self/ns/mnt)
+bt=$(awk '/^btime / { print $2 }' /proc/stat 2>/dev/null)
+hz=$(getconf CLK_TCK 2>/dev/null) || hz=100
 n=0
 clean() { tr '\t\n\r' '   ' | head -c "$1"; }
 for p in $(ls /proc | grep '^[0-9][0-9]*$' | sort -n); do
@@ -33,7 +38,9 @@ for p in $(ls /proc | grep '^[0-9][0-9]*$' | sort -n); do
   exe=$(readlink "$d/exe" 2>/dev/null | clean 1024)
   cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null | clean 4096)
   cid=$(grep -o '[0-9a-f]\{64\}' "$d/cgroup" 2>/dev/null | tail -n 1)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$2" "$3" "$m" "$cid" "$comm" "$exe" "$cmd" "$4"
+  start=$(tr '\n' ' ' < "$d/stat" 2>/dev/null | sed 's/.*) //' | awk '{ print $20 }')
+  case "$start" in *[!0-9]*) start=;; esac
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$2" "$3" "$m" "$cid" "$comm" "$exe" "$cmd" "$4" "$start" "$bt" "$hz"
   set -- "$1"
 done
 `;
