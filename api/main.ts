@@ -9,6 +9,7 @@ import { AlertIntake, API_INTAKE_OPTIONS } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
+import { configuredPreflight, preflightRoutes } from './routes/preflight';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
         ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
       }),
       ...evidenceRouteGroup(evidence, incidentSealRecords(incidents)),
+      preflightRoutes(configuredPreflight(config)),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;
