@@ -32,7 +32,17 @@ export const clockSkewCheck: Check = {
         parts.push(`${name}: not reachable from here`);
         continue;
       }
-      const { skewMs, uncertaintyMs } = skewOf(await sample(signal));
+      let measured: TimeSample;
+      try {
+        measured = await sample(signal);
+      } catch (err) {
+        // One source away must not hide the other's measurement.
+        const text = `${name}: no answer (${String((err as Error).message).slice(0, 200)})`;
+        parts.push(text);
+        bad.push(text);
+        continue;
+      }
+      const { skewMs, uncertaintyMs } = skewOf(measured);
       const text = `${name} ${skewMs >= 0 ? '+' : ''}${(skewMs / 1000).toFixed(1)} s (±${(uncertaintyMs / 1000).toFixed(1)} s)`;
       parts.push(text);
       if (Math.abs(skewMs) - uncertaintyMs > deps.maxSkewMs) bad.push(text);
@@ -42,7 +52,7 @@ export const clockSkewCheck: Check = {
       return {
         status: 'fail',
         detail,
-        fix: 'synchronise the clocks (NTP/chrony on the nodes, the worker host and the S3 servers)',
+        fix: 'synchronise the clocks (NTP/chrony on the nodes, the worker host and the S3 servers); make each reachable from here',
       };
     if (!deps.probe && !deps.bucket) return { status: 'skip', detail };
     return { status: 'pass', detail };

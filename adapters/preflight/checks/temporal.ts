@@ -13,10 +13,16 @@ export const temporalCheck: Check = {
     try {
       await deps.temporal.describeNamespace(signal);
     } catch (err) {
+      // gRPC NOT_FOUND (5): the frontend answers but has no such namespace; anything else: it does not answer.
+      const missing = (err as { code?: number }).code === 5;
       return {
         status: 'fail',
-        detail: `namespace ${ns} does not answer: ${(err as Error).message.slice(0, 300)}`,
-        fix: `create it: temporal operator namespace create ${ns}`,
+        detail: missing
+          ? `Temporal answers but has no namespace ${ns}`
+          : `Temporal does not answer: ${(err as Error).message.slice(0, 300)}`,
+        fix: missing
+          ? `create it: temporal operator namespace create ${ns}`
+          : 'check TEMPORAL_ADDRESS and that the frontend is reachable from here (TLS, network policy, firewall)',
       };
     }
     const registered = await deps.temporal.searchAttributes(signal);
