@@ -148,18 +148,6 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
   });
 
   test('a verb taken from the capture role fails the rbac check with its fix; a crashed run’s leftover is swept', async () => {
-    // A leftover of a crashed run: labelled, never started (no such image is needed to sweep it).
-    await admin.core.createNamespacedPod({
-      namespace: NS,
-      body: {
-        metadata: { name: `holdfast-preflight-leftover-${RUN}`, labels: { [PREFLIGHT_LABEL]: 'crashed' } },
-        spec: {
-          containers: [
-            { name: 'app', image: localCollectorImage(), imagePullPolicy: 'Never', command: ['sleep', '1'] },
-          ],
-        },
-      },
-    });
     const rules = roleRules('holdfast-capture').map((r) =>
       r.resources?.includes('networkpolicies') ? { ...r, verbs: r.verbs.filter((v) => v !== 'list') } : r,
     );
@@ -186,7 +174,20 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
       assert.doesNotMatch(rbacResult.detail, /containment may not/);
       assert.match(rbacResult.fix ?? '', /deploy\/rbac\.yaml/);
       assert.equal(report.verdict, 'not-ready');
-      assert.ok(report.swept?.includes(`pod/holdfast-preflight-leftover-${RUN}`) || (await leftovers(NS)).length === 0);
+      // A leftover of a crashed run: labelled, never started (no such image is needed to sweep it).
+      await admin.core.createNamespacedPod({
+        namespace: NS,
+        body: {
+          metadata: { name: `holdfast-preflight-leftover-${RUN}`, labels: { [PREFLIGHT_LABEL]: 'crashed' } },
+          spec: {
+            containers: [
+              { name: 'app', image: localCollectorImage(), imagePullPolicy: 'Never', command: ['sleep', '1'] },
+            ],
+          },
+        },
+      });
+      const again = await preflight(NS, ['rbac']);
+      assert.deepEqual(again.swept, [`pod/holdfast-preflight-leftover-${RUN}`]);
     } finally {
       await rbac.patchClusterRole(
         { name: name('capture'), body: { rules: roleRules('holdfast-capture') } },
