@@ -18,6 +18,7 @@ import type { CheckResult, PreflightReport } from '../../common/preflight';
 import { PREFLIGHT_LABEL } from '../../adapters/preflight/types';
 import { runPreflight } from '../../worker/preflight';
 import { deployObjects } from '../../scripts/local-env';
+import { missingServers } from '../helpers/env';
 import {
   kubeClients,
   localClusterOrSkip,
@@ -32,6 +33,16 @@ const RUN = crypto.randomBytes(3).toString('hex');
 const NS = `holdfast-preflight-${RUN}`;
 const RESTRICTED = `holdfast-preflight-restricted-${RUN}`;
 const CLUSTER_CHECKS = ['rbac', 'collector', 'network-policy', 'checkpoint'];
+/** Under `npm test` the real S3 and Temporal servers run too: then every check runs, the stores' included. */
+const WITH_STORES = missingServers() === undefined;
+const STORE_SETTINGS = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'S3_ENDPOINT',
+  'S3_BUCKET',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+];
 
 type Rule = k8s.V1PolicyRule;
 const roleRules = (name: string): Rule[] =>
@@ -52,8 +63,8 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
   const name = (identity: string) => `holdfast-preflight-${identity}-${RUN}`;
   const env: Record<string, string> = {};
 
-  const preflight = (namespace: string, only: string[]) =>
-    runPreflight(loadConfig(env, work), { namespace, only }, { checkTimeoutMs: 240_000 });
+  const preflight = (namespace: string, only?: string[]) =>
+    runPreflight(loadConfig(env, work), { namespace, ...(only ? { only } : {}) }, { checkTimeoutMs: 240_000 });
 
   async function leftovers(namespace: string): Promise<string[]> {
     const selector = { namespace, labelSelector: PREFLIGHT_LABEL };
@@ -107,6 +118,7 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
       HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
       HOLDFAST_DATA_DIR: work,
     });
+    if (WITH_STORES) for (const key of STORE_SETTINGS) if (process.env[key]) env[key] = process.env[key]!;
   });
 
   after(async () => {
@@ -119,9 +131,17 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test('with the roles of deploy/rbac.yaml every cluster check passes; checkpoint skips with its exact reason', async () => {
-    const report = await preflight(NS, CLUSTER_CHECKS);
+  test('with the roles of deploy/rbac.yaml every check passes; checkpoint skips with its exact reason', async () => {
+    const report = await preflight(NS, WITH_STORES ? undefined : CLUSTER_CHECKS);
     const summary = JSON.stringify(report, null, 2);
+    assert.deepEqual(
+      report.results.map((r) => r.name),
+      WITH_STORES ? [...CLUSTER_CHECKS, 'object-lock', 'clock-skew', 'temporal'] : CLUSTER_CHECKS,
+    );
+    for (const result of report.results.filter((r) => r.name !== 'checkpoint'))
+      assert.equal(result.status, 'pass', `${result.name}: ${summary}`);
+    if (WITH_STORES)
+      assert.match(byName(report, 'clock-skew').detail, /Kubernetes API server [+-]?[0-9.]+ s .*; S3 [+-]?[0-9.]+ s/);
     for (const check of ['rbac', 'collector', 'network-policy']) {
       const result = byName(report, check);
       assert.equal(result.status, 'pass', `${check}: ${summary}`);
