@@ -1,12 +1,14 @@
 /**
  * `holdfast preflight`: forensic readiness, checked before an incident (README, "Preflight").
  *
- *   holdfast preflight [--namespace NS] [--only CHECK,…] [--kubeconfig FILE] [--max-skew SECONDS] [--json]
+ *   holdfast preflight [--namespace NS] [--only CHECK,…] [--kubeconfig FILE] [--service-accounts NS] [--max-skew SECONDS] [--json]
  *   holdfast preflight --remote [--api URL] [--token T] [--namespace NS] [--only CHECK,…] [--json]
  *
  * Locally it reads the worker's settings (KUBECONFIG or HOLDFAST_{CAPTURE,CONTAINMENT}_KUBECONFIG, S3_*,
  * TEMPORAL_*, HOLDFAST_PLAYBOOKS, HOLDFAST_COLLECTOR_IMAGE) and creates throwaway pods as the operator
- * (--kubeconfig, else KUBECONFIG); --remote asks the API's GET /v1/preflight instead.
+ * (--kubeconfig, else KUBECONFIG); --service-accounts NS checks the deployed identities (holdfast-capture and
+ * holdfast-containment in NS, with tokens the operator mints) instead of the configured kubeconfigs; --remote asks
+ * the API's GET /v1/preflight instead.
  * Exit codes: 0 every check an enabled playbook needs passed; 1 one of them failed; 2 usage, configuration or API error.
  */
 import { parseArgs } from 'node:util';
@@ -21,7 +23,7 @@ import {
 } from '../common/preflight';
 
 export const PREFLIGHT_USAGE =
-  '  holdfast preflight [--namespace NS] [--only CHECK,…] [--kubeconfig FILE] [--max-skew SECONDS] [--remote] [--json]';
+  '  holdfast preflight [--namespace NS] [--only CHECK,…] [--kubeconfig FILE] [--service-accounts NS] [--max-skew SECONDS] [--remote] [--json]';
 
 /** A whole preflight may take minutes (throwaway pods); the API answers when every check ended. */
 const REMOTE_TIMEOUT_MS = 15 * 60_000;
@@ -39,6 +41,12 @@ export interface PreflightIo {
     options: PreflightOptions,
     setup: { operatorKubeconfig?: string; maxSkewMs?: number },
   ) => Promise<PreflightReport>;
+}
+
+interface LocalSetup {
+  operatorKubeconfig?: string;
+  maxSkewMs?: number;
+  serviceAccounts?: { namespace: string };
 }
 
 class UsageError extends Error {}
@@ -97,6 +105,7 @@ export async function preflightCommand(argv: string[], io: PreflightIo): Promise
         namespace: { type: 'string' },
         only: { type: 'string' },
         kubeconfig: { type: 'string' },
+        'service-accounts': { type: 'string' },
         'max-skew': { type: 'string' },
         remote: { type: 'boolean', default: false },
         api: { type: 'string' },
@@ -114,8 +123,11 @@ export async function preflightCommand(argv: string[], io: PreflightIo): Promise
     const maxSkew = values['max-skew'] === undefined ? undefined : Number(values['max-skew']);
     if (maxSkew !== undefined && !(maxSkew > 0 && maxSkew <= 3600))
       throw new UsageError('--max-skew must be 0–3600 seconds');
-    if (values.remote && (values.kubeconfig || maxSkew !== undefined))
-      throw new UsageError('--kubeconfig and --max-skew are the API process’s own with --remote');
+    const accounts = values['service-accounts'];
+    if (accounts !== undefined && !NAMESPACE.test(accounts))
+      throw new UsageError(`--service-accounts "${accounts.slice(0, 80)}" is not a namespace name`);
+    if (values.remote && (values.kubeconfig || maxSkew !== undefined || accounts))
+      throw new UsageError('--kubeconfig, --service-accounts and --max-skew are the API process’s own with --remote');
     const options: PreflightOptions = {
       ...(values.namespace ? { namespace: values.namespace } : {}),
       ...(only ? { only } : {}),
@@ -125,6 +137,7 @@ export async function preflightCommand(argv: string[], io: PreflightIo): Promise
       : await (io.runLocal ?? runLocal)(options, {
           ...(values.kubeconfig ? { operatorKubeconfig: values.kubeconfig } : {}),
           ...(maxSkew !== undefined ? { maxSkewMs: maxSkew * 1000 } : {}),
+          ...(accounts ? { serviceAccounts: { namespace: accounts } } : {}),
         });
     io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return exitCodeOf(report);
@@ -140,7 +153,7 @@ export async function preflightCommand(argv: string[], io: PreflightIo): Promise
  * the API; a local preflight checks this machine's view of the worker's identities and stores, so it builds
  * them as the worker does (worker/preflight.ts), loaded on demand so other commands never pay for it.
  */
-async function runLocal(options: PreflightOptions, setup: { operatorKubeconfig?: string; maxSkewMs?: number }) {
+async function runLocal(options: PreflightOptions, setup: LocalSetup) {
   silenceAwsSdkNodeWarning();
   const { runPreflight } = await import('../worker/preflight.js');
   return runPreflight(loadConfig(), options, setup);

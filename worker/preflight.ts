@@ -10,7 +10,12 @@ import { loadPlaybooks, planFor, defaultPlaybook } from '../activities/playbooks
 import { notifierConfigsFrom } from '../adapters/notifiers/registry';
 import { KUBERNETES_UNITS } from '../adapters/kubernetes/registry';
 import { PREFLIGHT_CHECKS } from '../adapters/preflight/registry';
-import { identityAccess, kubeProbe } from '../adapters/preflight/probe-kube';
+import {
+  DEPLOYED_IDENTITIES,
+  identityAccess,
+  kubeProbe,
+  serviceAccountKubeConfig,
+} from '../adapters/preflight/probe-kube';
 import { s3BucketProbe, temporalProbe } from '../adapters/preflight/probe-stores';
 import type { EnabledStep, PreflightDeps, TemporalProbe } from '../adapters/preflight/types';
 import { createS3Client } from '../adapters/s3/client';
@@ -36,6 +41,12 @@ export interface PreflightSetup {
   checkTimeoutMs?: number;
   /** Tests inject their S3 client (the real server's); default: one from config.s3. */
   s3?: S3Client;
+  /**
+   * Act as the deployed identities: the operator mints a 10-minute token for each of these service accounts
+   * (default names: deploy/rbac.yaml's) instead of using the configured kubeconfigs, which on an operator's
+   * machine are the operator's own.
+   */
+  serviceAccounts?: { namespace: string; names?: Partial<Record<'capture' | 'containment', string>> };
 }
 
 /** The steps the playbooks run (and the default playbook's, which applies when none matches). */
@@ -110,20 +121,27 @@ export async function runPreflight(
   const namespace = options.namespace ?? PREFLIGHT_DEFAULTS.namespace;
   const identities: PreflightDeps['identities'] = [];
   const kcs: Record<string, k8s.KubeConfig | undefined> = {};
+  const operator = operatorKubeConfig(config, setup.operatorKubeconfig);
+  const operatorSource = setup.operatorKubeconfig ?? config.kubernetes.kubeconfig ?? 'in-cluster service account';
   for (const identity of ['capture', 'containment'] as const) {
-    const settings = config.kubernetes[identity];
-    const kc = kubeConfigFor(config.kubernetes, settings);
+    let kc: k8s.KubeConfig | undefined;
+    let source: string;
+    if (setup.serviceAccounts) {
+      if (!operator) throw new Error('--service-accounts needs an operator kubeconfig (KUBECONFIG or --kubeconfig)');
+      const name = setup.serviceAccounts.names?.[identity] ?? DEPLOYED_IDENTITIES[identity];
+      source = `service account ${setup.serviceAccounts.namespace}/${name} (token minted by the operator)`;
+      kc = await serviceAccountKubeConfig(operator, setup.serviceAccounts.namespace, name);
+    } else {
+      const settings = config.kubernetes[identity];
+      kc = kubeConfigFor(config.kubernetes, settings);
+      source = settings.kubeconfig ?? settings.tokenFile ?? config.kubernetes.kubeconfig ?? 'in-cluster';
+    }
     kcs[identity] = kc;
     if (kc)
       identities.push(
-        identityAccess(
-          identity,
-          kc,
-          settings.kubeconfig ?? settings.tokenFile ?? config.kubernetes.kubeconfig ?? 'in-cluster',
-        ),
+        identityAccess(identity, kc, source === operatorSource ? `${source} (the operator's own)` : source),
       );
   }
-  const operator = operatorKubeConfig(config, setup.operatorKubeconfig);
   const collector = collectorConfig(config.kubernetes.collector);
   const probe =
     operator && kcs.capture
@@ -131,7 +149,7 @@ export async function runPreflight(
           operator,
           capture: kcs.capture,
           collector,
-          source: setup.operatorKubeconfig ?? config.kubernetes.kubeconfig ?? 'in-cluster service account',
+          source: operatorSource,
         })
       : undefined;
   const s3 = setup.s3 ?? createS3Client(config.s3);

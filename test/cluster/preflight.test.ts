@@ -16,6 +16,7 @@ import * as k8s from '@kubernetes/client-node';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../../common/config';
 import type { CheckResult, PreflightReport } from '../../common/preflight';
 import { PREFLIGHT_LABEL } from '../../adapters/preflight/types';
+import { serviceAccountKubeConfig as mintedKubeConfig } from '../../adapters/preflight/probe-kube';
 import { runPreflight } from '../../worker/preflight';
 import { deployObjects } from '../../scripts/local-env';
 import { missingServers } from '../helpers/env';
@@ -228,6 +229,43 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
     assert.match(collector.fix ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
     assert.equal(report.verdict, 'not-ready');
     assert.deepEqual(await leftovers(RESTRICTED), []);
+  });
+
+  test("--service-accounts: the deployed identities' own tokens, minted by the operator, not the operator's credentials", async (t) => {
+    const operatorOnly = { ...env };
+    delete operatorOnly.HOLDFAST_CAPTURE_KUBECONFIG;
+    delete operatorOnly.HOLDFAST_CONTAINMENT_KUBECONFIG;
+    // Without identity kubeconfigs the worker loads KUBECONFIG through client-node, which reads the process's.
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = KUBECONFIG!;
+    t.after(() => {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    });
+    const asOperator = await runPreflight(loadConfig(operatorOnly, work), { namespace: NS, only: ['rbac'] });
+    assert.match(
+      byName(asOperator, 'rbac').detail,
+      /capture and containment are the operator's own credentials: run with --service-accounts <namespace>/,
+    );
+    const report = await runPreflight(
+      loadConfig(operatorOnly, work),
+      { namespace: NS, only: ['rbac', 'collector'] },
+      { serviceAccounts: { namespace: NS, names: { capture: 'capture', containment: 'containment' } } },
+    );
+    const summary = JSON.stringify(report, null, 2);
+    assert.equal(byName(report, 'rbac').status, 'pass', summary);
+    assert.doesNotMatch(byName(report, 'rbac').detail, /operator's own/);
+    assert.equal(byName(report, 'collector').status, 'pass', summary);
+    // The minted token is the service account's and nothing more: it may not create a pod.
+    const kc = await mintedKubeConfig(admin.kc, NS, 'capture');
+    await assert.rejects(
+      kc.makeApiClient(k8s.CoreV1Api).createNamespacedPod({
+        namespace: NS,
+        body: { metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'x' }] } },
+      }),
+      (err: { code?: number }) => err.code === 403,
+    );
+    assert.deepEqual(await leftovers(NS), []);
   });
 
   test('no throwaway object remains anywhere', async () => {

@@ -104,6 +104,18 @@ describe('preflight checks (fakes)', () => {
     const none = await rbacCheck.run(fakeDeps({ identities: [new FakeIdentity('capture')] }), signal);
     assert.match(none.detail, /no credentials for the containment identity/);
     assert.equal((await rbacCheck.run(fakeDeps({ enabledSteps: [] }), signal)).status, 'skip');
+    // KUBECONFIG standing in for both identities passes, saying whose permissions those were.
+    const own = await rbacCheck.run(
+      fakeDeps({
+        identities: [
+          new FakeIdentity('capture', [], "kc (the operator's own)"),
+          new FakeIdentity('containment', [], "kc (the operator's own)"),
+        ],
+      }),
+      signal,
+    );
+    assert.equal(own.status, 'pass');
+    assert.match(own.detail, /capture and containment are the operator's own credentials: run with --service-accounts/);
     assert.equal(rbacCheck.neededBy(fakeDeps({ enabledSteps: [] })), undefined);
   });
 
@@ -367,6 +379,12 @@ describe('preflight runner, CLI and route', () => {
     const json = collect();
     assert.equal(await preflightCommand(['--json'], { ...io, stdout: json.stream }), 1);
     assert.deepEqual(JSON.parse(json.text()), REPORT);
+    asked.length = 0;
+    assert.equal(await preflightCommand(['--service-accounts', 'holdfast-system', '--only', 'rbac'], io), 1);
+    assert.deepEqual(asked, [
+      { options: { only: ['rbac'] }, setup: { serviceAccounts: { namespace: 'holdfast-system' } } },
+    ]);
+    assert.equal(await preflightCommand(['--remote', '--service-accounts', 'x'], io), 2);
     assert.equal(await preflightCommand(['--namespace', 'Bad_NS'], io), 2);
     assert.equal(await preflightCommand(['--bogus'], io), 2);
     assert.match(err.text(), /usage:/);

@@ -47,9 +47,15 @@ export const rbacCheck: Check = {
           'tryCheckpoint, deploy/rbac-checkpoint.yaml; check that each identity is bound to its ClusterRole',
       };
     const identities = [...new Set(needed.map((r) => r.identity))];
+    // On an operator's machine KUBECONFIG stands in for both identities: say whose permissions these are.
+    const own = deps.identities.filter((i) => i.source.endsWith("(the operator's own)")).map((i) => i.identity);
     return {
       status: 'pass',
-      detail: `${asked} permissions allowed in namespace ${deps.namespace} for ${identities.join(' and ')}`,
+      detail:
+        `${asked} permissions allowed in namespace ${deps.namespace} for ${identities.join(' and ')}` +
+        (own.length > 0
+          ? `; ${own.join(' and ')} ${own.length > 1 ? 'are' : 'is'} the operator's own credentials: run with --service-accounts <namespace> to check the deployed identities`
+          : ''),
     };
   },
 };
