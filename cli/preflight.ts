@@ -111,10 +111,15 @@ export async function preflightCommand(argv: string[], io: PreflightIo): Promise
         api: { type: 'string' },
         token: { type: 'string' },
         json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: true,
       strict: true,
     });
+    if (values.help) {
+      io.stdout.write(`usage:\n${PREFLIGHT_USAGE}\n`);
+      return PREFLIGHT_EXIT.ready;
+    }
     if (positionals.length > 0) throw new UsageError(`unexpected "${positionals[0]!.slice(0, 80)}"`);
     if (values.namespace !== undefined && !NAMESPACE.test(values.namespace))
       throw new UsageError(`--namespace "${values.namespace.slice(0, 80)}" is not a namespace name`);

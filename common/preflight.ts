@@ -118,6 +118,18 @@ export async function runChecks<D>(
   const startedAt = new Date(now()).toISOString();
   const chosen = opts.only ? checks.filter((c) => opts.only!.includes(c.name)) : checks;
   const results: CheckResult[] = [];
+  // A check asked for by a name that does not exist is not silently dropped: it fails and says which exist.
+  for (const name of opts.only ?? [])
+    if (!checks.some((c) => c.name === name))
+      results.push({
+        name: name.slice(0, 32),
+        needs: 'nothing',
+        status: 'fail',
+        detail: `no such check; the checks are ${checks.map((c) => c.name).join(', ')}`,
+        fix: 'name existing checks with --only',
+        neededBy: 'asked for by name',
+        durationMs: 0,
+      });
   for (const check of chosen) {
     const started = now();
     let outcome: CheckOutcome;

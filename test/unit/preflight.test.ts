@@ -140,6 +140,11 @@ describe('preflight checks (fakes)', () => {
     );
     assert.match(restricted.fix!, /kubectl label ns team-a pod-security\.kubernetes\.io\/enforce=privileged/);
 
+    // An operator who may not read the namespace: the level is unknown, the verdict still the probe's.
+    deps.probe.namespaceLabels = async () => {
+      throw new Error('forbidden');
+    };
+    assert.match((await collectorCheck.run(deps, signal)).detail, /\(enforce=\(unknown\)\) refuses the collector/);
     deps.probe.collectorResult = { outcome: 'refused', by: 'admission-policy', message: 'denied request' };
     assert.match((await collectorCheck.run(deps, signal)).fix!, /admission-policy\.js/);
     deps.probe.collectorResult = { outcome: 'ran', ptrace: false, detail: 'exit 1' };
@@ -306,6 +311,15 @@ describe('preflight runner, CLI and route', () => {
     });
     assert.equal(needed.verdict, 'not-ready');
     assert.equal(exitCodeOf(needed), 1);
+    const unknown = await runChecks([check('x', async () => ({ status: 'pass', detail: 'ok' }))], null, {
+      timeoutMs: 50,
+      only: ['typo'],
+    });
+    assert.deepEqual(
+      unknown.results.map((r) => [r.name, r.status, r.detail]),
+      [['typo', 'fail', 'no such check; the checks are x']],
+    );
+    assert.equal(unknown.verdict, 'not-ready');
   });
 
   test('the registry runs every check once, in order, over fakes', async () => {

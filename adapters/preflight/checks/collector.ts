@@ -28,8 +28,9 @@ export const collectorCheck: Check = {
         detail: `pinned (${digest ?? 'tag allowed'}); not tried in a pod: ${deps.noProbeReason ?? 'no operator access'}`,
         fix: 'run holdfast preflight with a kubeconfig that may create pods in the namespace',
       };
-    const labels = await deps.probe.namespaceLabels(deps.namespace, signal);
-    const level = labels[ENFORCE] ?? '(none)';
+    // An operator scoped to the namespace may not read it: the level is then unknown, the probe still runs.
+    const labels = await deps.probe.namespaceLabels(deps.namespace, signal).catch(() => undefined);
+    const level = labels ? (labels[ENFORCE] ?? '(none)') : '(unknown)';
     const result = await deps.probe.collector(deps.namespace, signal);
     const pinned = digest ? `pinned ${digest}` : 'a tag (HOLDFAST_COLLECTOR_ALLOW_TAG)';
     switch (result.outcome) {
