@@ -92,10 +92,10 @@ describe('GET /v1/preflight on the real S3 and Temporal servers', { skip: missin
       ],
       summary,
     );
-    assert.match(result(report, 'object-lock').detail, /bucket holdfast-evidence: Object Lock enabled/);
+    assert.match(result(report, 'object-lock').detail, /bucket holdfast-evidence: Object Lock enabled/, summary);
     // Same machine: the S3 server's Date is this clock, within the header's second and the request's time.
-    assert.match(result(report, 'clock-skew').detail, /S3 [+-]?[0-9]+\.[0-9] s \(±[0-9]+\.[0-9] s\)/);
-    assert.match(result(report, 'clock-skew').detail, /Kubernetes API server: not reachable from here/);
+    assert.match(result(report, 'clock-skew').detail, /S3 [+-]?[0-9]+\.[0-9] s \(±[0-9]+\.[0-9] s\)/, summary);
+    assert.match(result(report, 'clock-skew').detail, /Kubernetes API server: not reachable from here/, summary);
     assert.equal(
       result(report, 'temporal').detail,
       `namespace holdfast answers; ${SEARCH_ATTRIBUTE_NAMES.length} search attributes registered`,
