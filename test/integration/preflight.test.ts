@@ -49,21 +49,23 @@ describe('GET /v1/preflight on the real S3 and Temporal servers', { skip: missin
     return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   }
 
-  /** `holdfast preflight --remote --json`, its exit code and report. */
+  /** `holdfast preflight --remote --json`, its exit code and report (its stderr in the message when it has none). */
   async function remote(url: string): Promise<{ code: number; report: PreflightReport }> {
-    let text = '';
-    const sink = new Writable({
-      write(chunk, _e, cb) {
-        text += String(chunk);
-        cb();
-      },
-    });
+    const text = { out: '', err: '' };
+    const sink = (key: 'out' | 'err') =>
+      new Writable({
+        write(chunk, _e, cb) {
+          text[key] += String(chunk);
+          cb();
+        },
+      });
     const code = await preflightCommand(['--remote', '--json', '--only', STORE_CHECKS], {
-      stdout: sink,
-      stderr: process.stderr,
+      stdout: sink('out'),
+      stderr: sink('err'),
       config: { apiUrl: url, token: OPERATOR },
     });
-    return { code, report: JSON.parse(text) as PreflightReport };
+    assert.notEqual(code, 2, `holdfast preflight --remote failed: ${text.err}`);
+    return { code, report: JSON.parse(text.out) as PreflightReport };
   }
 
   const result = (report: PreflightReport, name: string) => report.results.find((r) => r.name === name)!;
