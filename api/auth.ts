@@ -15,9 +15,9 @@ import { HttpProblem } from './errors';
 
 /**
  * `custodian` places and lifts legal holds: lifting one lets evidence expire, so it is not an investigator's
- * to do (an investigator may still place one).
+ * to do (an investigator may still place one). `operator` runs the readiness preflight (GET /v1/preflight).
  */
-export const ROLES = ['intake', 'responder', 'investigator', 'custodian'] as const;
+export const ROLES = ['intake', 'responder', 'investigator', 'custodian', 'operator'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Principal {

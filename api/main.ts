@@ -9,6 +9,7 @@ import { AlertIntake, API_INTAKE_OPTIONS } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
+import { configuredPreflight, preflightRoutes } from './routes/preflight';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { timelineRoute } from './routes/timeline';
 import { buildServer } from './server';
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
         now: Date.now,
       }),
       timelineRoute(evidence, incidents),
+      preflightRoutes(configuredPreflight(config)),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;

@@ -35,6 +35,7 @@ import { ApiError, apiClient, type ApiClient } from './http';
 import { formatBytes, progressBar } from './progress';
 import { incidentsTimeline } from './timeline';
 import { evidenceExport } from './export';
+import { PREFLIGHT_USAGE, preflightCommand } from './preflight';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -59,6 +60,7 @@ const USAGE = `usage:
   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
   holdfast evidence export <DIR|FILE> --format case [-o FILE] [--status-file STATUS.json]
   holdfast keys
+${PREFLIGHT_USAGE}   (exit 0 ready, 1 a needed check failed, 2 error)
 
 global options: --api URL (env HOLDFAST_API_URL, default http://127.0.0.1:8080)
                 --token TOKEN (env HOLDFAST_TOKEN)   --json   -h, --help
@@ -478,6 +480,7 @@ async function evidenceVerify(io: CliIo, values: Values, positionals: string[], 
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'preflight') return preflightCommand(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
