@@ -223,7 +223,8 @@ function rdnText(rdn: pkijs.RelativeDistinguishedNames): string {
   return rdn.typesAndValues
     .map((tv) => `${RDN_NAMES[tv.type] ?? tv.type}=${String(tv.value.valueBlock.value)}`)
     .join(', ')
-    .replace(/[\u0000-\u001f\u007f]/g, '?')
+    .slice(0, 600)
+    .replace(/\p{Cc}/gu, '?')
     .slice(0, 300);
 }
 

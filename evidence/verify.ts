@@ -265,7 +265,8 @@ async function checkAttestation(
     for (const p of check.subjects.problems.slice(0, 100)) report.problems.push(`attestation: ${p}`);
   } catch (err) {
     report.problems.push(`attestation: ${(err as Error).message}`);
-    if (!check.signature.detail) check.signature.detail = (err as Error).message;
+    if (!check.signature.checked)
+      check.signature = { checked: Boolean(options.publicKeyPem), ok: false, detail: (err as Error).message };
   }
   if (!ts || ts.obtained !== true) {
     const reason = typeof ts?.reason === 'string' ? ts.reason.slice(0, 400) : 'no timestamp recorded';
@@ -295,7 +296,7 @@ async function checkAttestation(
   Object.assign(result, describe(v.info), v.tsaSubject ? { tsaSubject: v.tsaSubject } : {});
   problems.push(...v.problems);
   if (problems.length > 0) {
-    result.detail = `FAILED: ${problems.join('; ')}`;
+    result.detail = problems.join('; ');
     for (const p of problems) report.problems.push(`timestamp: ${p}`);
     return;
   }

@@ -18,6 +18,12 @@ export async function openssl(args: string[], cwd?: string): Promise<{ stdout: s
   return run('openssl', args, { cwd, maxBuffer: 4 * 1024 * 1024 });
 }
 
+/** `openssl ts -verify` of a stored response against the stamped file and a CA, as evidence/README.md shows. */
+export async function opensslVerifyToken(data: string, tsr: string, caFile: string): Promise<string> {
+  const args = ['-data', data, '-in', tsr, '-CAfile', caFile];
+  return (await openssl(['ts', '-verify', ...args])).stdout;
+}
+
 export interface TestTsa {
   dir: string;
   /** The CA certificate (PEM file) the TSA certificate chains to. */
