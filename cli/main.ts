@@ -474,11 +474,11 @@ function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
   );
   for (const p of others) print(io, `  problem: ${p}`);
   const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;
-  const stamped = report.timestamp?.checked && report.timestamp.ok ? `, timestamped ${report.timestamp.genTime}` : '';
+  const stamped = report.timestamp?.checked && report.timestamp.ok ? `; timestamped ${report.timestamp.genTime}` : '';
   if (report.ok)
     print(
       io,
-      `VERIFIED: signature${report.attestation ? ', attestation' : ''} and all ${report.artifacts.length} artifact hash(es) hold${stamped}`,
+      `VERIFIED: signature and all ${report.artifacts.length} artifact hash(es) hold${report.attestation ? '; the attestation holds' : ''}${stamped}`,
     );
   else if (timestampOnlyUnchecked(report))
     print(
