@@ -4,6 +4,7 @@
  * for a failing or slow TSA, the HTTP adapter's bounds, and the CLI's exit codes.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -41,6 +42,7 @@ import { Capture } from '../helpers/capture';
 import { createTestTsa, openssl, opensslVerifyToken, type TestTsa } from '../helpers/openssl-tsa';
 
 const INCIDENT = 'inc-prod-payments-api-7d9f-20261202t150000z';
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const retention = { mode: 'GOVERNANCE' as const, days: 1 };
 
 const created: string[] = [];
@@ -453,6 +455,30 @@ describe('sealing with an RFC 3161 timestamp (openssl ts -reply behind the fake 
     const missing = await cli(['evidence', 'verify', withAtt, '--key', keyFile]);
     assert.equal(missing.code, 1);
     assert.match(missing.out, /attestation.dsse.json is missing \(the manifest names it\)/);
+  });
+
+  test("evidence/README.md's standard-tool commands check a sealed directory (jq, coreutils, openssl)", async (t) => {
+    if (spawnSync('jq', ['--version']).status !== 0) return t.skip('jq is not installed');
+    const readme = fs.readFileSync(path.join(repoRoot, 'evidence', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Checking the attestation and the timestamp with standard tools'));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    const { store, signer, result } = await seal({ timestamps: new FakeTimestampAuthority((req) => tsa.reply(req)) });
+    const dir = await writeDir(store, result);
+    fs.writeFileSync(path.join(dir, 'holdfast.pub.pem'), signer.publicKeys()[0]!.publicKeyPem);
+    fs.copyFileSync(tsa.caCertFile, path.join(dir, 'tsa-ca.pem'));
+    // The README's own text, run as written on our test files (no alert data reaches the shell).
+    const ran = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir, encoding: 'utf8' });
+    assert.equal(ran.status, 0, ran.stdout + ran.stderr);
+    assert.match(ran.stdout, /Signature Verified Successfully/);
+    assert.match(ran.stdout, /preserve\/pod.json: OK/);
+    assert.match(ran.stdout, /filesystem\/filesystem.tar: OK/);
+    assert.match(ran.stdout, /Verification: OK/);
+    assert.match(ran.stdout, /Nonce: 0x/);
+    const [bound, actual] = ran.stdout.split('\n');
+    assert.equal(actual!.split(/\s+/)[0], bound);
+    // The same commands fail on a changed envelope.
+    flipByte(path.join(dir, 'attestation.dsse.json'), 40);
+    assert.notEqual(spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir }).status, 0);
   });
 
   test('describeTimestamp reads a response without judging it', async () => {
