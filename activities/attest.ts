@@ -12,13 +12,21 @@ import {
   buildStatement,
   DSSE_PAYLOAD_TYPE,
   HOLDFAST_PREDICATE_TYPE,
+  MAX_ENVELOPE_BYTES,
   signEnvelope,
   STATEMENT_TYPE,
   type PredicateStep,
 } from '../evidence/attestation';
 import { sha256Hex } from '../evidence/manifest';
 import { attestationKey, timestampKey } from '../evidence/names';
-import { buildTimestampRequest, checkTimestampResponse, normalizeNonce, TIMESTAMP_OVER } from '../evidence/timestamp';
+import {
+  buildTimestampRequest,
+  checkTimestampResponse,
+  normalizeNonce,
+  TIMESTAMP_OVER,
+  verifyTimestamp,
+} from '../evidence/timestamp';
+import { InvalidInput } from '../common/failures';
 import type { SealResult } from './contract';
 
 export interface AttestDeps {
@@ -117,6 +125,9 @@ async function timestampEnvelope(
       deps.timestampTimeoutMs ?? DEFAULT_TSA_TIMEOUT_MS,
     );
     info = checkTimestampResponse(response, digest, nonce);
+    // Never store a token that would fail verification: its CMS signature and signing-certificate binding hold.
+    const intact = await verifyTimestamp(response, envelope, undefined, normalizeNonce(nonce));
+    if (!intact.intact) throw new Error(intact.problems.join('; '));
   } catch (err) {
     // Sealing goes on: the evidence is no less signed for lacking a third party's time.
     const reason = `timestamp not obtained from ${tsa.name}: ${String((err as Error)?.message ?? err).slice(0, 300)}`;
@@ -164,6 +175,9 @@ export async function attest(deps: AttestDeps, input: AttestInput): Promise<Atte
     manifestSchema: MANIFEST_SCHEMA,
   });
   const envelope = await signEnvelope(statement, deps.signer);
+  // Verification refuses larger envelopes: never seal one.
+  if (envelope.length > MAX_ENVELOPE_BYTES)
+    throw new InvalidInput(`the attestation would be ${envelope.length} bytes, more than ${MAX_ENVELOPE_BYTES}`);
   const stored = await deps.store.putSmallObject(
     attestationKey(input.incidentId),
     envelope,

@@ -410,6 +410,16 @@ describe('sealing with an RFC 3161 timestamp (openssl ts -reply behind the fake 
     const replayed = await tsa.reply(buildTimestampRequest(crypto.randomBytes(32), crypto.randomBytes(16)));
     const lying = await seal({ timestamps: new FakeTimestampAuthority(async () => replayed) });
     assert.match(lying.result.timestampNote!, /stamps another digest/);
+    // A token for our request whose signature does not hold is refused too.
+    const broken = await seal({
+      timestamps: new FakeTimestampAuthority(async (req) => {
+        const reply = await tsa.reply(req);
+        reply[reply.length - 2] = reply[reply.length - 2]! ^ 1;
+        return reply;
+      }),
+    });
+    assert.match(broken.result.timestampNote!, /CMS signature does not verify/);
+    assert.equal(broken.result.timestamp, undefined);
     const garbage = await seal({
       timestamps: new FakeTimestampAuthority(async () => Buffer.from('<html>nope</html>')),
     });
