@@ -208,6 +208,8 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
       step.error && safe(step.error, 200),
       step.verification &&
         `${step.verification.verdict === 'not effective' ? 'CONTAINMENT NOT EFFECTIVE' : `containment ${safe(step.verification.verdict, 20)}`}: ${safe(step.verification.reason, 300)}`,
+      // Sealed without a third party's time: say why (a TSA that failed or was slow, or none configured).
+      ...(step.kind === 'seal' ? step.notes.filter((n) => /timestamp/.test(n)).map((n) => safe(n, 400)) : []),
     ].filter(Boolean);
     print(
       io,

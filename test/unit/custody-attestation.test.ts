@@ -500,6 +500,37 @@ describe('sealing with an RFC 3161 timestamp (openssl ts -reply behind the fake 
   });
 });
 
+test('incidents show says why a seal has no timestamp', async () => {
+  const note = 'timestamp not obtained from https://tsa.example/: the TSA https://tsa.example/ answered HTTP 503';
+  const status = {
+    incidentId: INCIDENT,
+    key: 'k',
+    phase: 'escalating',
+    severity: 'high',
+    target: { cluster: 'prod', namespace: 'payments', pod: 'api-7d9f' },
+    dryRun: false,
+    startedAt: '2026-12-02T15:00:00.000Z',
+    alertCount: 1,
+    steps: [{ name: 'seal', kind: 'seal', state: 'succeeded', artifacts: [], notes: [note] }],
+  };
+  const stdout = new Capture();
+  const code = await run(['incidents', 'show', INCIDENT, '--api', 'http://api.test'], {
+    stdout,
+    stderr: new Capture() as unknown as NodeJS.WriteStream,
+    config: loadCliConfig({}),
+    fetch: (async () =>
+      new Response(JSON.stringify({ status, alerts: [], running: true, progress: [] }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      })) as typeof fetch,
+  });
+  assert.equal(code, 0);
+  assert.match(
+    stdout.text,
+    /seal {6}seal {13}succeeded {10}timestamp not obtained from https:\/\/tsa.example\/: .* HTTP 503/,
+  );
+});
+
 describe('the HTTP TSA adapter: bounded in bytes and time', () => {
   let server: http.Server;
   let base: string;
