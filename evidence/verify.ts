@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { boundTamperFlags, type EvidenceManifest, type TamperFlag } from '../common/types';
+import { boundTamperFlags, type EvidenceManifest, type ManifestAttestation, type TamperFlag } from '../common/types';
 import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex, verifySignature } from './manifest';
 import { keyIdOf } from './signer';
 import { relativeArtifactPath } from './names';
@@ -223,14 +223,19 @@ async function checkAttestation(
   inputs: Inputs,
   options: VerifyOptions,
 ): Promise<void> {
-  const bound = manifest.attestation!;
+  const bound = manifest.attestation as ManifestAttestation | null;
   const check: AttestationCheck = {
     signature: { checked: false, ok: false, detail: '' },
     subjects: { ok: false, count: 0, problems: [] },
   };
   report.attestation = check;
+  if (!bound || typeof bound !== 'object' || typeof bound.sha256 !== 'string') {
+    check.signature.detail = "the manifest's attestation record is malformed";
+    report.problems.push(`attestation: ${check.signature.detail}`);
+    return;
+  }
   const ts = bound.timestamp;
-  const tsa = typeof ts?.tsa === 'string' ? ts.tsa.slice(0, 300) : undefined;
+  const tsa = ts && typeof ts === 'object' && typeof ts.tsa === 'string' ? ts.tsa.slice(0, 300) : undefined;
   if (!inputs.envelope) {
     report.problems.push(`attestation: ${ATTESTATION_FILE} is missing (the manifest names it)`);
     check.signature.detail = `${ATTESTATION_FILE} is missing`;
@@ -268,8 +273,9 @@ async function checkAttestation(
     if (!check.signature.checked)
       check.signature = { checked: Boolean(options.publicKeyPem), ok: false, detail: (err as Error).message };
   }
-  if (!ts || ts.obtained !== true) {
-    const reason = typeof ts?.reason === 'string' ? ts.reason.slice(0, 400) : 'no timestamp recorded';
+  if (!ts || typeof ts !== 'object' || ts.obtained !== true) {
+    const reason =
+      ts && typeof ts === 'object' && typeof ts.reason === 'string' ? ts.reason.slice(0, 400) : 'no timestamp recorded';
     report.timestamp = {
       present: false,
       checked: false,
@@ -292,7 +298,7 @@ async function checkAttestation(
     problems.push(
       `${TIMESTAMP_FILE} hashes to ${tokenSha}, the manifest binds ${String(ts.sha256).slice(0, 64)} (the token was changed)`,
     );
-  const v = await verifyTimestamp(inputs.timestampToken, inputs.envelope, options.tsaCertPem, ts.nonce);
+  const v = await verifyTimestamp(inputs.timestampToken, inputs.envelope, options.tsaCertPem, String(ts.nonce));
   Object.assign(result, describe(v.info), v.tsaSubject ? { tsaSubject: v.tsaSubject } : {});
   problems.push(...v.problems);
   if (problems.length > 0) {

@@ -459,6 +459,15 @@ describe('sealing with an RFC 3161 timestamp (openssl ts -reply behind the fake 
     assert.doesNotMatch(res.out, /attestation|timestamp/);
     const report = await verifyDirectory(dir, { publicKeyPem: signer.publicKeys()[0]!.publicKeyPem });
     assert.equal(report.attestation, undefined);
+    // A signed manifest whose attestation record is not an object is reported, not a crash.
+    const odd = { ...old, attestation: null } as unknown as typeof old;
+    const oddBytes = serializeManifest(odd);
+    const oddDir = copyDir(dir);
+    fs.writeFileSync(path.join(oddDir, 'manifest.json'), oddBytes);
+    fs.writeFileSync(path.join(oddDir, 'manifest.sig'), await signer.sign(oddBytes));
+    const oddRes = await cli(['evidence', 'verify', oddDir, '--key', keyFile]);
+    assert.equal(oddRes.code, 1, oddRes.out);
+    assert.match(oddRes.out, /attestation record is malformed/);
     // A manifest that names an attestation cannot lose it silently.
     const withAtt = await writeDir(store, result);
     fs.rmSync(path.join(withAtt, 'attestation.dsse.json'));
