@@ -18,6 +18,11 @@ import type { SealInput, SealResult } from '../../activities/contract';
 import { boundSteps } from '../../activities/attest';
 import { httpTimestampAuthority, tsaName } from '../../adapters/tsa/http';
 import { run } from '../../cli/main';
+import Fastify from 'fastify';
+import { authPlugin } from '../../api/auth';
+import { problemErrorHandler } from '../../api/errors';
+import { evidenceRoutes } from '../../api/routes/evidence';
+import { sealedManifestOf } from '../../workflows/definitions';
 import { loadCliConfig, loadConfig } from '../../common/config';
 import {
   checkSubjects,
@@ -36,7 +41,7 @@ import { relativeArtifactPath } from '../../evidence/names';
 import { keySigner } from '../../evidence/signer';
 import { buildTimestampRequest, describeTimestamp } from '../../evidence/timestamp';
 import { verifyDirectory } from '../../evidence/verify';
-import { MemoryEvidenceStore } from '../fakes/evidence-store';
+import { MemoryCustodyLog, MemoryEvidenceStore } from '../fakes/evidence-store';
 import { FakeTimestampAuthority } from '../fakes/tsa';
 import { Capture } from '../helpers/capture';
 import { createTestTsa, openssl, opensslVerifyToken, type TestTsa } from '../helpers/openssl-tsa';
@@ -498,6 +503,44 @@ describe('sealing with an RFC 3161 timestamp (openssl ts -reply behind the fake 
     // The same commands fail on a changed envelope.
     flipByte(path.join(dir, 'attestation.dsse.json'), 40);
     assert.notEqual(spawnSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir }).status, 0);
+  });
+
+  test('the API serves exactly the attestation and token the manifest binds; a substitute is never served', async () => {
+    const { store, result } = await seal({ timestamps: new FakeTimestampAuthority((req) => tsa.reply(req)) });
+    const custody = new MemoryCustodyLog();
+    const app = Fastify();
+    app.setErrorHandler(problemErrorHandler);
+    await app.register(authPlugin, { tokens: new Map([['investigator-token-0123456789', 'investigator' as const]]) });
+    const records = async (id: string) => (id === INCIDENT ? sealedManifestOf(result) : undefined);
+    await app.register(evidenceRoutes({ reader: store, custody, sealRecords: records, legalHolds: store }));
+    const headers = { authorization: 'Bearer investigator-token-0123456789' };
+    try {
+      const sealedEnvelope = (await store.readSmall(result.attestation!.key, result.attestation!.versionId, 1e7)).bytes;
+      // Someone with write access puts newer objects under the same names: never what is served.
+      await store.putSmallObject(result.attestation!.key, Buffer.from('{"forged":true}'), 'application/json');
+      await store.putSmallObject(result.timestamp!.key, Buffer.from('forged'), 'application/timestamp-reply');
+      const res = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence`, headers });
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.ok(Buffer.from(body.attestationBase64, 'base64').equals(sealedEnvelope));
+      assert.equal(
+        crypto.createHash('sha256').update(Buffer.from(body.timestampBase64, 'base64')).digest('hex'),
+        result.timestamp!.sha256,
+      );
+      assert.ok(
+        custody.entries[0]!.objects.some(
+          (o) => o.key === result.timestamp!.key && o.versionId === result.timestamp!.versionId,
+        ),
+        'the custody record names the exact token version handed out',
+      );
+      // The bound version itself altered in the bucket: refused (409), not served.
+      store.versions.get(`${result.attestation!.key}@${result.attestation!.versionId}`)!.body = Buffer.from('{}');
+      const refused = await app.inject({ url: `/v1/incidents/${INCIDENT}/evidence/bundle`, headers });
+      assert.equal(refused.statusCode, 409, refused.body);
+      assert.match(refused.json().detail, /attestation.dsse.json in the bucket is not the one/);
+    } finally {
+      await app.close();
+    }
   });
 
   test('describeTimestamp reads a response without judging it', async () => {
