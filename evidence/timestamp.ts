@@ -180,6 +180,15 @@ function signerCertificate(signedData: pkijs.SignedData): pkijs.Certificate | un
  * without this check a token could carry a substituted certificate with the same key.
  */
 function essCertificateMatches(signedData: pkijs.SignedData, cert: pkijs.Certificate): { ok: boolean; detail: string } {
+  try {
+    return essCertificateCheck(signedData, cert);
+  } catch {
+    // The attribute's shape is the token's (another party's) bytes: anything unexpected is a malformed token.
+    return { ok: false, detail: 'the signing-certificate attribute is malformed' };
+  }
+}
+
+function essCertificateCheck(signedData: pkijs.SignedData, cert: pkijs.Certificate): { ok: boolean; detail: string } {
   const attrs = signedData.signerInfos[0]?.signedAttrs?.attributes ?? [];
   const attr = attrs.find((a) => a.type === OID.signingCertificateV2 || a.type === OID.signingCertificate);
   if (!attr) return { ok: false, detail: 'the token has no signing-certificate attribute (RFC 3161 requires one)' };

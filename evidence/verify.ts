@@ -298,7 +298,16 @@ async function checkAttestation(
     problems.push(
       `${TIMESTAMP_FILE} hashes to ${tokenSha}, the manifest binds ${String(ts.sha256).slice(0, 64)} (the token was changed)`,
     );
-  const v = await verifyTimestamp(inputs.timestampToken, inputs.envelope, options.tsaCertPem, String(ts.nonce));
+  const v = await verifyTimestamp(inputs.timestampToken, inputs.envelope, options.tsaCertPem, String(ts.nonce)).catch(
+    (err: unknown) => ({
+      intact: false,
+      trusted: false,
+      info: undefined,
+      tsaSubject: undefined,
+      untrustedReason: undefined,
+      problems: [`the token could not be checked: ${String((err as Error)?.message ?? err).slice(0, 200)}`],
+    }),
+  );
   Object.assign(result, describe(v.info), v.tsaSubject ? { tsaSubject: v.tsaSubject } : {});
   problems.push(...v.problems);
   if (problems.length > 0) {

@@ -543,6 +543,37 @@ describe('sealing with an RFC 3161 timestamp (openssl ts -reply behind the fake 
     }
   });
 
+  test('one-byte changes across a token (every 29th byte) all fail verification, and none makes the checker throw', async () => {
+    const { store, signer, result } = await seal({ timestamps: new FakeTimestampAuthority((req) => tsa.reply(req)) });
+    const dir = await writeDir(store, result);
+    const file = path.join(dir, 'attestation.tsr');
+    const original = fs.readFileSync(file);
+    const options = {
+      publicKeyPem: signer.publicKeys()[0]!.publicKeyPem,
+      tsaCertPem: fs.readFileSync(tsa.caCertFile, 'utf8'),
+    };
+    let cryptoCaught = 0;
+    let offsets = 0;
+    for (let at = 0; at < original.length; at += 29) {
+      const changed = Buffer.from(original);
+      changed[at] = changed[at]! ^ 0x20;
+      fs.writeFileSync(file, changed);
+      const report = await verifyDirectory(dir, options);
+      offsets += 1;
+      assert.equal(report.ok, false, `byte ${at}`);
+      assert.ok(
+        report.problems.some((p) => p.startsWith('timestamp: attestation.tsr hashes to')),
+        `byte ${at}`,
+      );
+      // Beyond the manifest's binding, most changes are caught by the token's own cryptography.
+      if (report.problems.some((p) => p.startsWith('timestamp: ') && !p.includes('hashes to'))) cryptoCaught += 1;
+    }
+    // The bytes outside what the TSA signed are the CMS certificate set (unsigned by design) and a few encodings.
+    assert.ok(cryptoCaught > offsets / 2, `${cryptoCaught} of ${offsets} caught by the token itself`);
+    fs.writeFileSync(file, original);
+    assert.equal((await verifyDirectory(dir, options)).ok, true);
+  });
+
   test('describeTimestamp reads a response without judging it', async () => {
     const digest = crypto.randomBytes(32);
     const info = describeTimestamp(await tsa.reply(buildTimestampRequest(digest, crypto.randomBytes(16))));
