@@ -474,7 +474,8 @@ function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
       !p.startsWith('signature:') &&
       !(report.attestation?.subjects.problems.some((sp) => p === `attestation: ${sp}`) ?? false),
   );
-  for (const p of others) print(io, `  problem: ${p}`);
+  // Problems can quote the evidence's own bytes (a parse error of a hostile envelope): made safe for a terminal.
+  for (const p of others) print(io, `  problem: ${safe(p, 1000)}`);
   const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;
   const stamped = report.timestamp?.checked && report.timestamp.ok ? `; timestamped ${report.timestamp.genTime}` : '';
   if (report.ok)
