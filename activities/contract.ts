@@ -4,6 +4,7 @@
  */
 import type { IncidentPlan } from '../common/plan';
 import type { NotificationEvent } from '../common/ports';
+import type { PredicateStep } from '../evidence/attestation';
 import type {
   Alert,
   AlertTally,
@@ -89,6 +90,8 @@ export interface SealInput {
   tamper?: TamperFlag[];
   /** The alert request bodies the incident kept, exactly as received (base64), by their SHA-256. */
   rawBodies?: RawBody[];
+  /** The workflow's steps (names, states, times, decisions), for the attestation's predicate. */
+  steps?: PredicateStep[];
 }
 
 /** A request body as the API received it: stored as evidence under `intake/<sha256>.json`. */
@@ -108,6 +111,11 @@ export interface SealResult {
   manifest: StoredObject;
   signature: StoredObject;
   keyId: string;
+  /** The DSSE envelope (in-toto statement) and its RFC 3161 timestamp, from seals since they exist. */
+  attestation?: StoredObject;
+  timestamp?: StoredObject & { genTime: string };
+  /** Why there is no timestamp (no TSA configured, or it failed or was slow: sealing went on without it). */
+  timestampNote?: string;
 }
 
 export type SealActivity = (input: SealInput) => Promise<SealResult>;

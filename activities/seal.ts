@@ -28,8 +28,9 @@ import {
   signatureKey,
 } from '../evidence/names';
 import { HOLDFAST_VERSION } from '../common/version';
-import type { Signer, SmallObjectWriter, StoredObjectInfo } from '../common/ports';
+import type { Signer, SmallObjectWriter, StoredObjectInfo, TimestampAuthority } from '../common/ports';
 import type { RawBody, SealInput, SealResult } from './contract';
+import { attest, type Attested } from './attest';
 
 /** What sealing needs from the store (S3EvidenceStore implements it). */
 export interface SealStore extends SmallObjectWriter {
@@ -48,6 +49,10 @@ export interface SealDeps {
   signer: Signer;
   retention: HoldfastConfig['retention'];
   legalHold?: boolean;
+  /** The RFC 3161 TSA (HOLDFAST_TSA_URL); without one the attestation is sealed untimestamped, and says so. */
+  timestamps?: TimestampAuthority;
+  /** How long sealing waits for the TSA before going on without a timestamp (default 10 s). */
+  timestampTimeoutMs?: number;
   now?: () => Date;
   log?: (message: string, fields: Record<string, unknown>) => void;
 }
@@ -237,12 +242,26 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
   artifacts.push(...(await storeRawBodies(deps, incidentId, input.rawBodies ?? [], failures)));
   const target = await buildTarget(deps.store, input.target, artifacts);
   const alertTally = tally(input.alertTally);
+  const sealedAt = now().toISOString();
+  const tamper = input.tamper !== undefined ? boundTamperFlags(input.tamper) : undefined;
+  // The attestation first: the manifest binds its exact version and SHA-256 (and the timestamp's, or why none).
+  const attested: Attested = await attest(deps, {
+    incidentId,
+    workflowId: input.workflowId,
+    runId: input.runId,
+    sealedAt,
+    target,
+    artifacts,
+    steps: input.steps,
+    tamper: tamper ?? [],
+    failures,
+  });
   const manifest: EvidenceManifest = {
     schema: MANIFEST_SCHEMA,
     incidentId,
     workflowId: input.workflowId,
     runId: input.runId,
-    sealedAt: now().toISOString(),
+    sealedAt,
     signing: {
       algorithm: 'Ed25519',
       keyId: deps.signer.keyId,
@@ -256,7 +275,8 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     artifacts,
     failures,
     // Validated and bounded again here: the manifest is signed as written.
-    ...(input.tamper !== undefined ? { tamper: boundTamperFlags(input.tamper) } : {}),
+    ...(tamper !== undefined ? { tamper } : {}),
+    attestation: attested.record,
   };
   const bytes = serializeManifest(manifest);
   if (bytes.length > MAX_MANIFEST_BYTES)
@@ -278,6 +298,7 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     failures: failures.length,
     abortedUploads: swept,
     manifestVersionId: stored.versionId,
+    timestamp: attested.record.timestamp.obtained ? attested.record.timestamp.genTime : attested.timestampNote,
   });
   return {
     manifest: {
@@ -288,6 +309,7 @@ export async function sealEvidenceWith(deps: SealDeps, input: SealInput): Promis
     },
     signature: { key: sig.key, versionId: sig.versionId, size: sig.size, sha256: sig.sha256 ?? sha256Hex(signature) },
     keyId: deps.signer.keyId,
+    ...attested.result,
   };
 }
 

@@ -8,13 +8,14 @@
  *   holdfast incidents resolve <incidentId> [--undo] [--note N]
  *   holdfast incidents timeline <incidentId> [--format table|jsonl|timesketch|timesketch-csv] [--evidence DIR|FILE]
  *   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
- *   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
+ *   holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key] [--tsa-cert TSA_CERT.pem]
  *   holdfast evidence export <DIR|FILE> --format case [-o FILE] [--status-file STATUS.json]
  *   holdfast keys
  *
  * Global: --api URL (HOLDFAST_API_URL, default http://127.0.0.1:8080), --token T (HOLDFAST_TOKEN), --json.
  * Exit codes: 0 success/verified; 1 verification failed; 2 usage or API error; 3 hashes hold but the
- * signature was not checked (no key supplied).
+ * signature was not checked (no key supplied); 4 everything else holds but the RFC 3161 timestamp was not
+ * checked (no --tsa-cert, a TSA certificate the token does not chain to, or --tsa-cert and no token).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -57,14 +58,15 @@ const USAGE = `usage:
   holdfast incidents cancel <incidentId> [--note TEXT]
   holdfast incidents timeline <incidentId> [--format table|jsonl|timesketch|timesketch-csv] [--evidence DIR|FILE]
   holdfast evidence get <incidentId> (-o DIR | --bundle FILE) [--expires-in SECONDS]
-  holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key]
+  holdfast evidence verify <DIR|FILE> [--key PUBLIC_KEY.pem | --fetch-key] [--tsa-cert TSA_CERT.pem]
   holdfast evidence export <DIR|FILE> --format case [-o FILE] [--status-file STATUS.json]
   holdfast keys
 ${PREFLIGHT_USAGE}   (exit 0 ready, 1 a needed check failed, 2 error)
 
 global options: --api URL (env HOLDFAST_API_URL, default http://127.0.0.1:8080)
                 --token TOKEN (env HOLDFAST_TOKEN)   --json   -h, --help
-exit codes: 0 ok/verified, 1 verification failed, 2 usage or API error, 3 signature not checked (no key)`;
+exit codes: 0 ok/verified, 1 verification failed, 2 usage or API error, 3 signature not checked (no key),
+            4 timestamp not checked (no --tsa-cert, or the token does not chain to it)`;
 
 const OPTIONS = {
   api: { type: 'string' },
@@ -76,6 +78,7 @@ const OPTIONS = {
   'expires-in': { type: 'string' },
   key: { type: 'string' },
   'fetch-key': { type: 'boolean', default: false },
+  'tsa-cert': { type: 'string' },
   status: { type: 'string' },
   namespace: { type: 'string' },
   pod: { type: 'string' },
@@ -111,6 +114,8 @@ interface EvidenceListing {
     url: string;
   }>;
   custodyKey: string;
+  attestationBase64?: string;
+  timestampBase64?: string;
 }
 
 function print(io: CliIo, line = ''): void {
@@ -214,6 +219,8 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
       step.error && safe(step.error, 200),
       step.verification &&
         `${step.verification.verdict === 'not effective' ? 'CONTAINMENT NOT EFFECTIVE' : `containment ${safe(step.verification.verdict, 20)}`}: ${safe(step.verification.reason, 300)}`,
+      // Sealed without a third party's time: say why (a TSA that failed or was slow, or none configured).
+      ...(step.kind === 'seal' ? step.notes.filter((n) => /timestamp/.test(n)).map((n) => safe(n, 400)) : []),
     ].filter(Boolean);
     print(
       io,
@@ -369,6 +376,12 @@ async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positional
   const manifestBytes = Buffer.from(listing.manifestBase64, 'base64');
   fs.writeFileSync(safeTarget(dir, 'manifest.json'), manifestBytes);
   fs.writeFileSync(safeTarget(dir, 'manifest.sig'), Buffer.from(listing.signatureBase64, 'base64'));
+  const attestationFiles = [
+    ['attestation.dsse.json', listing.attestationBase64],
+    ['attestation.tsr', listing.timestampBase64],
+  ] as const;
+  for (const [name, base64] of attestationFiles)
+    if (typeof base64 === 'string') fs.writeFileSync(safeTarget(dir, name), Buffer.from(base64, 'base64'));
   const warnings: string[] = [];
   if (sha256Hex(manifestBytes) !== listing.manifestSha256)
     warnings.push('manifest.json bytes do not match the sha256 the server announced');
@@ -400,7 +413,11 @@ async function evidenceGet(io: CliIo, api: ApiClient, values: Values, positional
       ),
     );
   else {
-    print(io, `evidence for ${incidentId} in ${dir}: manifest.json, manifest.sig and ${downloaded.length} artifact(s)`);
+    const extras = attestationFiles.filter(([, b]) => typeof b === 'string').map(([n]) => `${n}, `);
+    print(
+      io,
+      `evidence for ${incidentId} in ${dir}: manifest.json, manifest.sig, ${extras.join('')}and ${downloaded.length} artifact(s)`,
+    );
     for (const w of warnings) print(io, `warning: ${w}`);
     print(io, `this access is recorded in the custody log (${listing.custodyKey})`);
     print(
@@ -431,10 +448,57 @@ function humanReport(io: CliIo, report: VerifyReport, keyNote: string): void {
     print(io, `  TAMPER: evidence collection was interfered with (${report.tamper.length} finding(s)):`);
     for (const t of report.tamper) print(io, `    ${t.step} ${t.kind}: ${JSON.stringify(t.detail).slice(1, -1)}`);
   } else if (report.tamper) print(io, '  tamper: none recorded');
-  const others = report.problems.filter((p) => !p.startsWith('artifact ') && !p.startsWith('signature:'));
-  for (const p of others) print(io, `  problem: ${p}`);
+  if (report.attestation) {
+    const a = report.attestation;
+    print(
+      io,
+      `  attestation (in-toto/DSSE): ${a.signature.checked ? (a.signature.ok ? 'OK' : 'FAILED') : 'NOT CHECKED'} - ${a.signature.detail}`,
+    );
+    print(
+      io,
+      `  attestation subjects: ${a.subjects.ok ? `OK - ${a.subjects.count} subject(s) equal the manifest's artifacts and their bytes` : 'FAILED'}`,
+    );
+    for (const p of a.subjects.problems.slice(0, 20)) print(io, `    FAILED ${safe(p, 400)}`);
+  }
+  if (report.timestamp) {
+    const t = report.timestamp;
+    const state =
+      t.checked && t.ok
+        ? 'OK'
+        : !t.present
+          ? 'NONE'
+          : t.detail.startsWith('timestamp not checked')
+            ? 'NOT CHECKED'
+            : 'FAILED';
+    print(io, `  timestamp (RFC 3161): ${state} - ${safe(t.detail, 600)}`);
+    if (t.genTime)
+      print(
+        io,
+        `    genTime ${t.genTime}  policy ${safe(t.policy, 100)}  nonce ${safe(t.nonce, 80)}  serial ${safe(t.serialNumber, 80)}`,
+      );
+    if (t.tsa || t.tsaSubject)
+      print(io, `    TSA ${safe(t.tsa ?? '', 200)}${t.tsaSubject ? ` (${safe(t.tsaSubject, 200)})` : ''}`);
+  }
+  const others = report.problems.filter(
+    (p) =>
+      !p.startsWith('artifact ') &&
+      !p.startsWith('signature:') &&
+      !(report.attestation?.subjects.problems.some((sp) => p === `attestation: ${sp}`) ?? false),
+  );
+  // Problems can quote the evidence's own bytes (a parse error of a hostile envelope): made safe for a terminal.
+  for (const p of others) print(io, `  problem: ${safe(p, 1000)}`);
   const failedArtifacts = report.artifacts.filter((a) => !a.ok).length;
-  if (report.ok) print(io, `VERIFIED: signature and all ${report.artifacts.length} artifact hash(es) hold`);
+  const stamped = report.timestamp?.checked && report.timestamp.ok ? `; timestamped ${report.timestamp.genTime}` : '';
+  if (report.ok)
+    print(
+      io,
+      `VERIFIED: signature and all ${report.artifacts.length} artifact hash(es) hold${report.attestation ? '; the attestation holds' : ''}${stamped}`,
+    );
+  else if (timestampOnlyUnchecked(report))
+    print(
+      io,
+      `VERIFIED EXCEPT THE TIMESTAMP: signature and hashes hold, but the timestamp was NOT checked (${safe(report.timestamp?.detail, 300)})`,
+    );
   else if (!report.signature.checked && report.problems.filter((p) => !p.startsWith('signature:')).length === 0) {
     print(
       io,
@@ -469,14 +533,32 @@ async function evidenceVerify(io: CliIo, values: Values, positionals: string[], 
   if (!publicKeyPem && !resolveKey)
     keyNote = 'the key was not independently supplied (no --key): the signature cannot be checked';
   const bar = progressBar('verifying', io.stderr, Boolean(io.stderr.isTTY) && !values.json);
-  const options = { publicKeyPem, resolveKey, onProgress: (bytes: number, total: number) => bar.update(bytes, total) };
+  const tsaCertPem = values['tsa-cert'] ? fs.readFileSync(values['tsa-cert'], 'utf8') : undefined;
+  const options = {
+    publicKeyPem,
+    resolveKey,
+    tsaCertPem,
+    onProgress: (bytes: number, total: number) => bar.update(bytes, total),
+  };
   const report = stat.isDirectory() ? await verifyDirectory(target, options) : await verifyBundle(target, options);
   bar.done();
   if (values.json) print(io, JSON.stringify({ ...report, keyNote }, null, 2));
   else humanReport(io, report, keyNote);
   if (report.ok) return 0;
   const onlySignatureUnchecked = !report.signature.checked && report.problems.every((p) => p.startsWith('signature:'));
-  return onlySignatureUnchecked ? 3 : 1;
+  if (onlySignatureUnchecked) return 3;
+  return timestampOnlyUnchecked(report) ? 4 : 1;
+}
+
+/** Everything holds but the timestamp, which was not checked (no --tsa-cert, another TSA, or no token to check). */
+function timestampOnlyUnchecked(report: VerifyReport): boolean {
+  return (
+    report.signature.checked &&
+    report.signature.ok &&
+    report.problems.length === 0 &&
+    report.timestamp !== undefined &&
+    !report.timestamp.checked
+  );
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {

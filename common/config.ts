@@ -112,6 +112,8 @@ export interface EvidenceSettings {
    * serves these at /v1/keys; the embedded worker adds its own key to the file when it can write it.
    */
   trustedKeysFile?: string;
+  /** The RFC 3161 time-stamping authority for the attestation (HOLDFAST_TSA_URL), and how long sealing waits for it. */
+  tsa?: { url: string; timeoutMs: number };
 }
 
 /** How to reach Kubernetes as one identity: a kubeconfig file, or (in a cluster) a service account token file. */
@@ -234,7 +236,24 @@ function evidenceSettings(env: Env, cwd: string): EvidenceSettings {
     queueSize: evidenceInt(env, 'HOLDFAST_EVIDENCE_QUEUE', DEFAULT_QUEUE_SIZE, 1, 8),
     ...(signingKeyFile ? { signingKeyFile: path.resolve(cwd, signingKeyFile) } : {}),
     ...(trustedKeysFile ? { trustedKeysFile: path.resolve(cwd, trustedKeysFile) } : {}),
+    ...tsaSettings(env),
   };
+}
+
+/** HOLDFAST_TSA_URL (http or https) and HOLDFAST_TSA_TIMEOUT_SECONDS (1–60, default 10). */
+function tsaSettings(env: Env): Pick<EvidenceSettings, 'tsa'> {
+  const url = nonEmpty(env, 'HOLDFAST_TSA_URL');
+  const timeoutMs = evidenceInt(env, 'HOLDFAST_TSA_TIMEOUT_SECONDS', 10, 1, 60) * 1000;
+  if (!url) return {};
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`HOLDFAST_TSA_URL "${url.slice(0, 200)}" is not a URL`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+    throw new ConfigError(`HOLDFAST_TSA_URL must be http(s), not ${parsed.protocol}`);
+  return { tsa: { url, timeoutMs } };
 }
 
 /**

@@ -177,6 +177,16 @@ export interface PublicKeyInfo {
   publicKeyPem: string;
 }
 
+/**
+ * An RFC 3161 time-stamping authority (adapters/tsa): sends a DER TimeStampReq, answers the DER TimeStampResp as
+ * received (bounded). Sealing goes on without it when it fails or is slow.
+ */
+export interface TimestampAuthority {
+  /** Where it is, for the record: scheme, host and path, never credentials. */
+  readonly name: string;
+  timestamp(request: Uint8Array, signal?: AbortSignal): Promise<Buffer>;
+}
+
 /** Signs manifests. The file-based Ed25519 signer is the embedded default; a KMS can implement this later. */
 export interface Signer {
   readonly keyId: string;

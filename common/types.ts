@@ -244,4 +244,39 @@ export interface EvidenceManifest {
    * section). Absent in manifests sealed before tamper flags existed; empty when nothing was found.
    */
   tamper?: TamperFlag[];
+  /**
+   * The in-toto attestation (DSSE envelope) of the same artifacts and its RFC 3161 timestamp, by their exact
+   * stored versions and SHA-256. Absent from manifests sealed before they existed.
+   */
+  attestation?: ManifestAttestation;
 }
+
+/** A stored object the manifest binds by version and SHA-256. */
+export interface BoundObject {
+  key: string;
+  versionId?: string;
+  size: number;
+  sha256: string;
+}
+
+export interface ManifestAttestation extends BoundObject {
+  file: 'attestation.dsse.json';
+  statementType: string;
+  payloadType: string;
+  predicateType: string;
+  timestamp: ManifestTimestamp;
+}
+
+/** The RFC 3161 timestamp of the envelope, or why there is none (sealing never waits for a TSA). */
+export type ManifestTimestamp =
+  | (BoundObject & {
+      obtained: true;
+      file: 'attestation.tsr';
+      tsa: string;
+      over: string;
+      genTime: string;
+      policy: string;
+      serialNumber: string;
+      nonce: string;
+    })
+  | { obtained: false; tsa?: string; reason: string };

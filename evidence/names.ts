@@ -49,6 +49,14 @@ export function signatureKey(incidentId: string): string {
   return `${incidentPrefix(incidentId)}manifest.sig`;
 }
 
+export function attestationKey(incidentId: string): string {
+  return `${incidentPrefix(incidentId)}attestation.dsse.json`;
+}
+
+export function timestampKey(incidentId: string): string {
+  return `${incidentPrefix(incidentId)}attestation.tsr`;
+}
+
 /**
  * The path of an artifact inside an evidence directory or bundle: its key relative to the incident
  * prefix (`<step>/<artifact>`). Returns undefined for any key that is not exactly of that shape, so a

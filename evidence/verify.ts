@@ -8,10 +8,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { boundTamperFlags, type EvidenceManifest, type TamperFlag } from '../common/types';
+import { boundTamperFlags, type EvidenceManifest, type ManifestAttestation, type TamperFlag } from '../common/types';
 import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex, verifySignature } from './manifest';
 import { keyIdOf } from './signer';
 import { relativeArtifactPath } from './names';
+import {
+  ATTESTATION_FILE,
+  checkSubjects,
+  MAX_ENVELOPE_BYTES,
+  parseEnvelope,
+  parseStatement,
+  verifyEnvelopeSignature,
+} from './attestation';
+import { MAX_TIMESTAMP_BYTES, TIMESTAMP_FILE, verifyTimestamp, type TimestampInfo } from './timestamp';
 
 export type KeySource = 'file' | 'server' | 'none';
 
@@ -42,7 +51,33 @@ export interface VerifyReport {
   failures: Array<{ step: string; error: string }>;
   /** The manifest's tamper flags (validated and bounded); absent from manifests sealed before they existed. */
   tamper?: TamperFlag[];
+  /** The in-toto attestation in its DSSE envelope; absent when the manifest names none (older seals). */
+  attestation?: AttestationCheck;
+  /** Its RFC 3161 timestamp; absent with the attestation. */
+  timestamp?: TimestampCheck;
   problems: string[];
+}
+
+export interface AttestationCheck {
+  sha256?: string;
+  signature: { checked: boolean; ok: boolean; detail: string };
+  /** Subjects equal the manifest's artifacts and each digest matches the bytes. */
+  subjects: { ok: boolean; count: number; problems: string[] };
+}
+
+export interface TimestampCheck {
+  /** The seal obtained a token (the manifest says so). */
+  present: boolean;
+  /** Verified against a supplied TSA certificate (--tsa-cert): the token's time is trustworthy. */
+  checked: boolean;
+  ok: boolean;
+  genTime?: string;
+  policy?: string;
+  nonce?: string;
+  serialNumber?: string;
+  tsa?: string;
+  tsaSubject?: string;
+  detail: string;
 }
 
 export interface VerifyOptions {
@@ -52,11 +87,15 @@ export interface VerifyOptions {
   resolveKey?: (keyId: string) => Promise<string | undefined>;
   /** Called with bytes hashed so far (for a progress bar). */
   onProgress?: (bytes: number, total: number) => void;
+  /** The TSA certificate(s), PEM (the TSA's own or its CA), the timestamp token must chain to (--tsa-cert). */
+  tsaCertPem?: string;
 }
 
 interface Inputs {
   manifestBytes?: Buffer;
   signature?: Buffer;
+  envelope?: Buffer;
+  timestampToken?: Buffer;
   hashes: Map<string, { size: number; sha256: string }>;
   problems: string[];
 }
@@ -144,8 +183,145 @@ async function evaluate(source: string, inputs: Inputs, opts: VerifyOptions): Pr
     if (!check.ok) report.problems.push(`artifact ${a.name} (${rel ?? a.key}): ${check.problem}`);
     report.artifacts.push(check);
   }
-  report.ok = report.signature.checked && report.signature.ok && report.problems.length === 0;
+  if (manifest.attestation !== undefined) await checkAttestation(report, manifest, inputs, options);
+  else if (options.tsaCertPem)
+    report.timestamp = {
+      present: false,
+      checked: false,
+      ok: false,
+      detail: 'timestamp not checked: this manifest was sealed without an attestation or timestamp',
+    };
+  report.ok =
+    report.signature.checked &&
+    report.signature.ok &&
+    report.problems.length === 0 &&
+    (report.timestamp === undefined || report.timestamp.ok || !report.timestamp.present) &&
+    !(options.tsaCertPem && report.timestamp && !report.timestamp.checked);
   return report;
+}
+
+/** What a token says (time, policy, nonce, serial), for the report. */
+function describe(info: TimestampInfo | undefined): Partial<TimestampCheck> {
+  if (!info) return {};
+  return {
+    ...(info.genTime ? { genTime: info.genTime } : {}),
+    ...(info.policy ? { policy: info.policy } : {}),
+    ...(info.nonce ? { nonce: info.nonce } : {}),
+    ...(info.serialNumber ? { serialNumber: info.serialNumber } : {}),
+  };
+}
+
+/**
+ * The attestation the (signed) manifest binds: the envelope's bytes are the ones it names, its DSSE signature holds
+ * under the supplied key, its subjects are exactly the manifest's artifacts and hash to the bytes at hand; then the
+ * RFC 3161 token: the one the manifest names, stamping the envelope's SHA-256, intact, and trusted only when it
+ * chains to the TSA certificate the investigator supplied.
+ */
+async function checkAttestation(
+  report: VerifyReport,
+  manifest: EvidenceManifest,
+  inputs: Inputs,
+  options: VerifyOptions,
+): Promise<void> {
+  const bound = manifest.attestation as ManifestAttestation | null;
+  const check: AttestationCheck = {
+    signature: { checked: false, ok: false, detail: '' },
+    subjects: { ok: false, count: 0, problems: [] },
+  };
+  report.attestation = check;
+  if (!bound || typeof bound !== 'object' || typeof bound.sha256 !== 'string') {
+    check.signature.detail = "the manifest's attestation record is malformed";
+    report.problems.push(`attestation: ${check.signature.detail}`);
+    return;
+  }
+  const ts = bound.timestamp;
+  const tsa = ts && typeof ts === 'object' && typeof ts.tsa === 'string' ? ts.tsa.slice(0, 300) : undefined;
+  if (!inputs.envelope) {
+    report.problems.push(`attestation: ${ATTESTATION_FILE} is missing (the manifest names it)`);
+    check.signature.detail = `${ATTESTATION_FILE} is missing`;
+    return;
+  }
+  check.sha256 = sha256Hex(inputs.envelope);
+  if (check.sha256 !== bound.sha256)
+    report.problems.push(
+      `attestation: ${ATTESTATION_FILE} hashes to ${check.sha256}, the manifest binds ${String(bound.sha256).slice(0, 64)} (the envelope was changed)`,
+    );
+  try {
+    const { envelope, payload } = parseEnvelope(inputs.envelope);
+    if (!options.publicKeyPem)
+      check.signature = {
+        checked: false,
+        ok: false,
+        detail: 'no public key supplied: the envelope signature was NOT checked',
+      };
+    else {
+      check.signature = {
+        checked: true,
+        ...verifyEnvelopeSignature(envelope, payload, options.publicKeyPem, manifest.signing.keyId),
+      };
+      if (!check.signature.ok) report.problems.push(`attestation: envelope signature ${check.signature.detail}`);
+    }
+    const statement = parseStatement(payload);
+    if (statement.predicate?.incident?.id !== manifest.incidentId)
+      report.problems.push('attestation: the predicate names another incident than the manifest');
+    check.subjects.count = statement.subject.length;
+    check.subjects.problems = checkSubjects(statement, manifest.incidentId, manifest.artifacts, inputs.hashes);
+    check.subjects.ok = check.subjects.problems.length === 0;
+    for (const p of check.subjects.problems.slice(0, 100)) report.problems.push(`attestation: ${p}`);
+  } catch (err) {
+    report.problems.push(`attestation: ${(err as Error).message}`);
+    if (!check.signature.checked)
+      check.signature = { checked: Boolean(options.publicKeyPem), ok: false, detail: (err as Error).message };
+  }
+  if (!ts || typeof ts !== 'object' || ts.obtained !== true) {
+    const reason =
+      ts && typeof ts === 'object' && typeof ts.reason === 'string' ? ts.reason.slice(0, 400) : 'no timestamp recorded';
+    report.timestamp = {
+      present: false,
+      checked: false,
+      ok: false,
+      ...(tsa ? { tsa } : {}),
+      detail: options.tsaCertPem ? `timestamp not checked: there is none (${reason})` : `none: ${reason}`,
+    };
+    return;
+  }
+  const result: TimestampCheck = { present: true, checked: false, ok: false, ...(tsa ? { tsa } : {}), detail: '' };
+  report.timestamp = result;
+  if (!inputs.timestampToken) {
+    result.detail = `${TIMESTAMP_FILE} is missing (the manifest names it)`;
+    report.problems.push(`timestamp: ${result.detail}`);
+    return;
+  }
+  const problems: string[] = [];
+  const tokenSha = sha256Hex(inputs.timestampToken);
+  if (tokenSha !== ts.sha256)
+    problems.push(
+      `${TIMESTAMP_FILE} hashes to ${tokenSha}, the manifest binds ${String(ts.sha256).slice(0, 64)} (the token was changed)`,
+    );
+  const v = await verifyTimestamp(inputs.timestampToken, inputs.envelope, options.tsaCertPem, String(ts.nonce)).catch(
+    (err: unknown) => ({
+      intact: false,
+      trusted: false,
+      info: undefined,
+      tsaSubject: undefined,
+      untrustedReason: undefined,
+      problems: [`the token could not be checked: ${String((err as Error)?.message ?? err).slice(0, 200)}`],
+    }),
+  );
+  Object.assign(result, describe(v.info), v.tsaSubject ? { tsaSubject: v.tsaSubject } : {});
+  problems.push(...v.problems);
+  if (problems.length > 0) {
+    result.detail = problems.join('; ');
+    for (const p of problems) report.problems.push(`timestamp: ${p}`);
+    return;
+  }
+  if (!v.trusted) {
+    result.detail = `timestamp not checked: ${v.untrustedReason ?? 'no trusted TSA certificate'}`;
+    return;
+  }
+  result.checked = true;
+  result.ok = true;
+  result.detail = `valid RFC 3161 timestamp of ${ATTESTATION_FILE} at ${v.info?.genTime} by ${v.tsaSubject}`;
 }
 
 async function hashFile(file: string, onBytes: (n: number) => void): Promise<{ size: number; sha256: string }> {
@@ -172,6 +348,8 @@ export async function verifyDirectory(dir: string, options: VerifyOptions = {}):
   const inputs: Inputs = { hashes: new Map(), problems: [] };
   inputs.manifestBytes = readBounded(path.join(dir, 'manifest.json'), MAX_MANIFEST_BYTES);
   inputs.signature = readBounded(path.join(dir, 'manifest.sig'), 4096);
+  inputs.envelope = readBounded(path.join(dir, ATTESTATION_FILE), MAX_ENVELOPE_BYTES);
+  inputs.timestampToken = readBounded(path.join(dir, TIMESTAMP_FILE), MAX_TIMESTAMP_BYTES);
   if (inputs.manifestBytes) {
     let manifest: EvidenceManifest | undefined;
     try {
@@ -218,8 +396,14 @@ export async function verifyBundle(file: string, options: VerifyOptions = {}): P
         entry.resume();
         continue;
       }
-      if (name === 'manifest.json' || name === 'manifest.sig') {
-        const max = name === 'manifest.json' ? MAX_MANIFEST_BYTES : 4096;
+      const small: Record<string, number> = {
+        'manifest.json': MAX_MANIFEST_BYTES,
+        'manifest.sig': 4096,
+        [ATTESTATION_FILE]: MAX_ENVELOPE_BYTES,
+        [TIMESTAMP_FILE]: MAX_TIMESTAMP_BYTES,
+      };
+      if (Object.hasOwn(small, name)) {
+        const max = small[name]!;
         const chunks: Buffer[] = [];
         let size = 0;
         for await (const chunk of entry as AsyncIterable<Buffer>) {
@@ -227,8 +411,11 @@ export async function verifyBundle(file: string, options: VerifyOptions = {}): P
           if (size > max) throw new Error(`${name} in the bundle is larger than ${max} bytes`);
           chunks.push(chunk);
         }
-        if (name === 'manifest.json') inputs.manifestBytes = Buffer.concat(chunks);
-        else inputs.signature = Buffer.concat(chunks);
+        const bytes = Buffer.concat(chunks);
+        if (name === 'manifest.json') inputs.manifestBytes = bytes;
+        else if (name === 'manifest.sig') inputs.signature = bytes;
+        else if (name === ATTESTATION_FILE) inputs.envelope = bytes;
+        else inputs.timestampToken = bytes;
         continue;
       }
       const hash = crypto.createHash('sha256');

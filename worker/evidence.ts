@@ -11,6 +11,7 @@ import { s3CustodyLog } from '../evidence/custody';
 import { publishPublicKeys } from '../evidence/keys';
 import { fileSigner, signingKeyFile } from '../evidence/signer';
 import type { S3EvidenceStore } from '../adapters/s3/evidence-store';
+import { httpTimestampAuthority } from '../adapters/tsa/http';
 
 export interface EvidenceServices {
   store: S3EvidenceStore;
@@ -46,6 +47,9 @@ export function createEvidenceServices(
     signer,
     retention: config.retention,
     legalHold: settings.legalHold,
+    ...(settings.tsa
+      ? { timestamps: httpTimestampAuthority(settings.tsa), timestampTimeoutMs: settings.tsa.timeoutMs }
+      : {}),
     log: options.log,
   });
   let published: Promise<void> | undefined;

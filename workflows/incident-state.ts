@@ -394,6 +394,8 @@ export class IncidentState {
     this.status.manifestKey = manifest.key;
     this.status.sealed = sealedManifestOf(result);
     record.artifacts.push({ name: 'manifest.json', key: manifest.key, size: manifest.size, sha256: manifest.sha256 });
+    // A TSA that failed or was slow did not block the seal; the status says so (the manifest too).
+    if (result.timestampNote) record.notes.push(result.timestampNote.slice(0, 400));
   }
 
   // ---- steps ----

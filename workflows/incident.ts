@@ -540,6 +540,15 @@ async function seal({ state, info }: Incident): Promise<void> {
         artifacts: state.artifacts,
         failures: state.failures,
         tamper: state.status.tamper ?? [],
+        // For the attestation's predicate: each step's name, state, times and decision (its artifacts are the subjects).
+        steps: state.status.steps.map(({ name, kind, state: s, startedAt, endedAt, decision }) => ({
+          name,
+          kind,
+          state: s,
+          startedAt,
+          endedAt,
+          decision,
+        })),
       });
       state.sealed(record, sealed);
     } catch (err) {

@@ -11,6 +11,8 @@ import { FailureType, isFailure } from '../../common/failures';
 import type { CustodyEntry, CustodyLog, EvidenceReader } from '../../common/ports';
 import { MAX_MANIFEST_BYTES, parseManifest, sha256Hex } from '../../evidence/manifest';
 import { manifestKey, relativeArtifactPath, signatureKey } from '../../evidence/names';
+import { MAX_ENVELOPE_BYTES } from '../../evidence/attestation';
+import { MAX_TIMESTAMP_BYTES } from '../../evidence/timestamp';
 import type { EvidenceManifest } from '../../common/types';
 import type { IncidentStatus, SealedManifest } from '../../workflows/definitions';
 import type { IncidentsService } from '../incidents';
@@ -64,6 +66,8 @@ interface Sealed {
   signature: Buffer;
   signatureVersionId?: string;
   keyId: string;
+  /** The attestation files the manifest binds (exact versions, hashes checked), for seals since they exist. */
+  extras: Array<{ name: 'attestation.dsse.json' | 'attestation.tsr'; key: string; versionId?: string; bytes: Buffer }>;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -132,7 +136,52 @@ export async function loadSealed(reader: EvidenceReader, records: SealRecords, i
     signature: sig.bytes,
     signatureVersionId: sig.versionId,
     keyId: manifest.signing.keyId,
+    extras: await loadAttestation(reader, incidentId, manifest),
   };
+}
+
+/**
+ * The attestation envelope and timestamp the (already checked) manifest names, by the versions and SHA-256 it
+ * binds: never the newest object under that name, never one whose bytes differ.
+ */
+async function loadAttestation(
+  reader: EvidenceReader,
+  incidentId: string,
+  manifest: EvidenceManifest,
+): Promise<Sealed['extras']> {
+  const a = manifest.attestation;
+  if (!a || typeof a !== 'object') return [];
+  const wanted: Array<{
+    name: Sealed['extras'][number]['name'];
+    key: string;
+    versionId?: string;
+    sha256: string;
+    max: number;
+  }> = [
+    { name: 'attestation.dsse.json', key: a.key, versionId: a.versionId, sha256: a.sha256, max: MAX_ENVELOPE_BYTES },
+  ];
+  if (a.timestamp?.obtained)
+    wanted.push({
+      name: 'attestation.tsr',
+      key: a.timestamp.key,
+      versionId: a.timestamp.versionId,
+      sha256: a.timestamp.sha256,
+      max: MAX_TIMESTAMP_BYTES,
+    });
+  const extras: Sealed['extras'] = [];
+  for (const w of wanted) {
+    if (w.key !== `incidents/${incidentId}/${w.name}`) throw notAsSealed(incidentId, w.name);
+    let got;
+    try {
+      got = await reader.readSmall(w.key, w.versionId, w.max);
+    } catch (err) {
+      if (isNotFound(err)) throw notAsSealed(incidentId, w.name);
+      throw err;
+    }
+    if (sha256Hex(got.bytes) !== w.sha256) throw notAsSealed(incidentId, w.name);
+    extras.push({ name: w.name, key: w.key, versionId: got.versionId ?? w.versionId, bytes: got.bytes });
+  }
+  return extras;
 }
 
 function origin(request: FastifyRequest): CustodyEntry['from'] {
@@ -200,8 +249,12 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
         const custody = await record(request, incidentId, 'evidence.read', [
           { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
           { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+          ...sealed.extras.map((x) => ({ key: x.key, versionId: x.versionId })),
           ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
         ]);
+        const extra = (name: string) => sealed.extras.find((x) => x.name === name)?.bytes.toString('base64');
+        const attestationBase64 = extra('attestation.dsse.json');
+        const timestampBase64 = extra('attestation.tsr');
         const issued = now();
         return {
           incidentId,
@@ -226,6 +279,8 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
             })),
           ),
           custodyKey: custody.key,
+          ...(attestationBase64 ? { attestationBase64 } : {}),
+          ...(timestampBase64 ? { timestampBase64 } : {}),
         };
       },
     );
@@ -257,6 +312,7 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
           const objects = [
             { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
             { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+            ...sealed.extras.map((x) => ({ key: x.key, versionId: x.versionId })),
             ...sealed.manifest.artifacts
               .filter((a) => relativeArtifactPath(incidentId, a.key))
               .map((a) => ({ key: a.key, versionId: a.versionId })),
@@ -277,7 +333,8 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
       {
         ...investigator,
         schema: {
-          summary: 'Everything as one streamed tar: manifest.json, manifest.sig, <step>/<artifact>…',
+          summary:
+            'Everything as one streamed tar: manifest.json, manifest.sig, attestation.dsse.json and attestation.tsr (when sealed with them), <step>/<artifact>…',
           params: EvidenceIncidentParams,
         },
       },
@@ -291,6 +348,7 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
         await record(request, incidentId, 'evidence.bundle', [
           { key: manifestKey(incidentId), versionId: sealed.manifestVersionId },
           { key: signatureKey(incidentId), versionId: sealed.signatureVersionId },
+          ...sealed.extras.map((x) => ({ key: x.key, versionId: x.versionId })),
           ...artifacts.map((a) => ({ key: a.key, versionId: a.versionId })),
         ]);
         const pack = tar.pack();
@@ -301,6 +359,8 @@ export function evidenceRoutes(deps: EvidenceRouteDeps): FastifyPluginAsyncTypeb
             sealed.manifestBytes,
           );
           pack.entry({ name: 'manifest.sig', size: sealed.signature.length, mode: 0o444, mtime }, sealed.signature);
+          for (const x of sealed.extras)
+            pack.entry({ name: x.name, size: x.bytes.length, mode: 0o444, mtime }, x.bytes);
           for (const a of artifacts) {
             // One artifact at a time, straight from S3 into the tar: never a whole artifact in memory.
             const opened = await deps.reader.open(a.key, a.versionId);

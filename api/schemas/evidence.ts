@@ -46,6 +46,9 @@ export const EvidenceResponse = Type.Object({
   expiresAt: Type.String(),
   artifacts: Type.Array(EvidenceArtifact),
   custodyKey: Type.String(),
+  /** The DSSE envelope (in-toto statement) and its RFC 3161 timestamp response, exact bytes; absent from older seals. */
+  attestationBase64: Type.Optional(Type.String()),
+  timestampBase64: Type.Optional(Type.String()),
 });
 
 export const PublicKey = Type.Object({

@@ -459,7 +459,8 @@ describe('evidence on the real S3 server (Object Lock)', { skip }, () => {
       payload: { on: true },
     });
     assert.equal(on.statusCode, 200, on.body);
-    assert.deepEqual(on.json(), { incidentId, legalHold: true, objects: 4 });
+    // The manifest, its signature, the attestation and 2 artifacts.
+    assert.deepEqual(on.json(), { incidentId, legalHold: true, objects: 5 });
     const [artifact] = refs;
     const hold = await s3.send(
       new GetObjectLegalHoldCommand({ Bucket: config.s3.bucket, Key: artifact!.key, VersionId: artifact!.versionId }),

@@ -281,6 +281,16 @@ async function writeDir(
     path.join(dir, 'manifest.sig'),
     (await store.readSmall(`incidents/${INCIDENT}/manifest.sig`, sigVersion, 1e3)).bytes,
   );
+  // The attestation and its timestamp, when the manifest binds them (as `evidence get` writes them).
+  const attestation = parseManifest(bytes).attestation;
+  if (attestation) {
+    const envelope = (await store.readSmall(attestation.key, attestation.versionId, 1e7)).bytes;
+    fs.writeFileSync(path.join(dir, 'attestation.dsse.json'), envelope);
+    if (attestation.timestamp.obtained) {
+      const token = (await store.readSmall(attestation.timestamp.key, attestation.timestamp.versionId, 1e6)).bytes;
+      fs.writeFileSync(path.join(dir, 'attestation.tsr'), token);
+    }
+  }
   for (const a of parseManifest(bytes).artifacts) {
     const rel = relativeArtifactPath(INCIDENT, a.key)!;
     fs.mkdirSync(path.join(dir, path.dirname(rel)), { recursive: true });
@@ -486,7 +496,7 @@ describe('evidence API (in-memory store)', () => {
       assert.equal(custody.entries[0]!.who.role, 'investigator');
       assert.equal(custody.entries[0]!.action, 'evidence.read');
       assert.equal(custody.entries[0]!.from.userAgent, 'unit-test');
-      assert.equal(custody.entries[0]!.objects.length, 4);
+      assert.equal(custody.entries[0]!.objects.length, 5, 'manifest, signature, attestation and 2 artifacts');
 
       const keys = await server.inject({ url: '/v1/keys' });
       assert.equal(keys.json().keys[0].keyId, signer.keyId);
@@ -504,7 +514,13 @@ describe('evidence API (in-memory store)', () => {
       })();
       extract.end(bundle.rawPayload);
       await done;
-      assert.deepEqual(names, ['manifest.json', 'manifest.sig', 'preserve/pod.json', 'filesystem/filesystem.tar']);
+      assert.deepEqual(names, [
+        'manifest.json',
+        'manifest.sig',
+        'attestation.dsse.json',
+        'preserve/pod.json',
+        'filesystem/filesystem.tar',
+      ]);
       const file = path.join(tmpdir(), 'bundle.tar');
       fs.writeFileSync(file, bundle.rawPayload);
       const report = await verifyBundle(file, { publicKeyPem: signer.publicKeys()[0]!.publicKeyPem });
@@ -673,7 +689,7 @@ describe('evidence routes wired into buildServer', () => {
         payload: '{"on":true}',
       });
       assert.equal(hold.statusCode, 200, hold.body);
-      assert.equal(hold.json().objects, 4);
+      assert.equal(hold.json().objects, 5, 'manifest, signature, attestation and 2 artifacts');
       assert.equal(store.legalHolds.get(`${result.manifest.key}@${result.manifest.versionId}`), true);
       assert.deepEqual(
         custody.entries.map((e) => e.action),

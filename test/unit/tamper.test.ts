@@ -484,6 +484,11 @@ describe('tamper flags are bounded and first-class', () => {
       path.join(dir, 'manifest.sig'),
       (await store.readSmall(sealed.signature.key, sealed.signature.versionId, 1e3)).bytes,
     );
+    // As `holdfast evidence get` writes it: the attestation the manifest binds (it carries the tamper flags too).
+    fs.writeFileSync(
+      path.join(dir, 'attestation.dsse.json'),
+      (await store.readSmall(sealed.attestation!.key, sealed.attestation!.versionId, 1e6)).bytes,
+    );
     const keyFile = path.join(dir, '..', `${path.basename(dir)}.pem`);
     fs.writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
     const report = await verifyDirectory(dir, { publicKeyPem: fs.readFileSync(keyFile, 'utf8') });
