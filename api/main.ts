@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createEvidenceReadServices, createS3Client } from '../evidence';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
@@ -9,6 +10,7 @@ import { AlertIntake, API_INTAKE_OPTIONS } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
+import { consoleRoutes } from './routes/console';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { buildServer } from './server';
 import { temporalSink } from './temporal-sink';
@@ -81,6 +83,8 @@ async function main(): Promise<void> {
         ...(spool ? { spool, deliveryDeadlineMs: config.api.spool!.afterMs } : {}),
       }),
       ...evidenceRouteGroup(evidence, incidentSealRecords(incidents)),
+      // The responder console at /console, built into dist/console next to dist/api.
+      consoleRoutes({ dir: path.join(__dirname, '..', 'console') }),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;
