@@ -57,7 +57,7 @@ function StepItem(props: { step: Step; detail: IncidentDetail }) {
     : undefined;
   return h(
     'li',
-    { class: `step state-${step.state}`, 'data-step': id },
+    { class: `step step-${step.state}`, 'data-step': id },
     h(
       'div',
       { class: 'step-head' },
@@ -411,7 +411,7 @@ export function IncidentPage(props: { session: Session; id: string; onUnauthoriz
               h(
                 'li',
                 { key: p.name },
-                h('span', null, `${p.name} (${p.kind}) since ${time(p.startedAt)}`),
+                h('span', null, `${p.name} (${p.kind})${p.startedAt ? ` since ${time(p.startedAt)}` : ''}`),
                 canAct(session.role) && detail.running
                   ? h(
                       'div',
