@@ -8,6 +8,7 @@ import axe from 'axe-core';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { createS3Client } from '../../adapters/s3/client';
 import { ALERT_FORMATS } from '../../alerts/registry';
 import type { TokenHolder } from '../../api/auth';
 import { temporalIncidents } from '../../api/incidents';
@@ -15,11 +16,15 @@ import { AlertIntake } from '../../api/intake';
 import { createApiMetrics } from '../../api/metrics';
 import { alertRoutes } from '../../api/routes/alerts';
 import { CONSOLE_CSP, consoleRoutes } from '../../api/routes/console';
+import { evidenceRouteGroup, incidentSealRecords } from '../../api/routes/evidence';
 import { buildServer } from '../../api/server';
 import { temporalSink } from '../../api/temporal-sink';
+import { createEvidenceReadServices } from '../../evidence';
+import { trustSigner } from '../../evidence/trusted-keys';
+import { createEvidenceServices } from '../../worker/evidence';
 import type { IncidentStatus } from '../../workflows/definitions';
 import { launchChromium } from '../helpers/browser';
-import { missingServers, repoRoot } from '../helpers/env';
+import { missingServers, repoRoot, testConfig } from '../helpers/env';
 import { startHarness, type Harness } from '../helpers/incident-harness';
 
 // The console in Debian's Chromium against a real API server, a real worker and the real Temporal dev server:
@@ -54,10 +59,25 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
   let url: string;
   let browser: Browser;
   const dialogs: string[] = [];
+  const dirs: string[] = [];
+  /** The incident the responder resolved: sealed, for the investigator's evidence test. */
+  let resolvedId: string | undefined;
   const pageErrors: string[] = [];
 
   before(async () => {
-    h = await startHarness(PLAYBOOKS);
+    // Real evidence on the real S3 server: the worker seals with its key, the API (its own data dir, the
+    // public key provisioned) lists and bundles what was sealed.
+    const config = testConfig('console-unused');
+    const s3 = createS3Client(config.s3);
+    const [workerDir, apiDir] = ['worker', 'api'].map((n) =>
+      fs.mkdtempSync(path.join(os.tmpdir(), `hf-console-${n}-`)),
+    );
+    dirs.push(workerDir!, apiDir!);
+    const sealing = createEvidenceServices({ ...config, dataDir: workerDir! }, s3);
+    trustSigner(path.join(apiDir!, 'trusted-keys.pem'), sealing.signer);
+    const reading = createEvidenceReadServices({ ...config, dataDir: apiDir! }, s3);
+    h = await startHarness(PLAYBOOKS, { evidence: sealing.store, sealEvidence: sealing.sealEvidence });
+    const incidents = temporalIncidents(h.client, h.client.options.namespace);
     const metrics = createApiMetrics();
     const intake = new AlertIntake(temporalSink(h.client, new Map([['test', h.taskQueue]])), {
       repeatWindowMs: 1000,
@@ -71,11 +91,12 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
       logger: pino({ level: 'silent' }),
       readiness: {},
       tokens: new Map(Object.entries(TOKENS)),
-      incidents: temporalIncidents(h.client, h.client.options.namespace),
+      incidents,
       temporalUi: { url: 'http://temporal-ui.test:8233', namespace: h.client.options.namespace },
       metrics,
       routes: [
         alertRoutes({ intake, metrics, formats: ALERT_FORMATS, defaultCluster: 'test' }),
+        ...evidenceRouteGroup(reading, incidentSealRecords(incidents)),
         consoleRoutes({ dir }),
       ],
     });
@@ -86,6 +107,7 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     await browser?.close();
     await app?.close();
     await h?.close();
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   async function newPage(viewport = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
@@ -234,6 +256,39 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     assert.equal(await page.getByRole('button', { name: 'Acknowledge' }).count(), 0);
     assert.equal(await page.locator('.live').count(), 0);
     assert.deepEqual(pageErrors, []);
+    resolvedId = id;
+    await context.close();
+  });
+
+  test('an investigator lists the sealed evidence with sizes and hashes and downloads the bundle', async () => {
+    assert.ok(resolvedId, 'the responder test resolved an incident');
+    const sealed = await apiStatus(resolvedId);
+    const logs = sealed.steps.find((s) => s.name === 'logs')!.artifacts[0]!;
+    const { context, page } = await newPage();
+    await signIn(page, 'investigator');
+    await page.goto(`${url}/console/#/incidents/${resolvedId}`);
+    await page.getByRole('button', { name: 'List sealed evidence' }).click();
+    const listing = page.getByTestId('evidence');
+    // The listing, or the API's refusal shown as the page's error (which the assertion then quotes).
+    await page.locator('[data-testid="evidence"], [role="alert"]').first().waitFor({ timeout: 15_000 });
+    assert.equal(await page.getByRole('alert').count(), 0, await page.getByRole('alert').allInnerTexts().then(String));
+    const row = listing.locator('tr', { hasText: `logs/${logs.name}` });
+    assert.equal(await row.count(), 1, await listing.innerText());
+    assert.match(await row.innerText(), new RegExp(`${logs.size} B\\s+${logs.sha256}`));
+    const manifestSha = (await listing.locator('dd code').first().textContent())!;
+    assert.equal(manifestSha, sealed.sealed!.sha256);
+
+    const downloading = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download bundle (.tar)' }).click();
+    const download = await downloading;
+    assert.equal(download.suggestedFilename(), `${resolvedId}-evidence.tar`);
+    const saved = path.join(dirs[0]!, 'bundle.tar');
+    await download.saveAs(saved);
+    const tar = fs.readFileSync(saved);
+    // A tar's first entry header starts with its name: the manifest comes first.
+    assert.equal(tar.subarray(0, 'manifest.json'.length).toString(), 'manifest.json');
+    assert.ok(tar.includes(Buffer.from(`logs/${logs.name}`)), 'the logs artifact is in the bundle');
+    await page.getByText(`manifest SHA-256 ${sealed.sealed!.sha256}`, { exact: false }).waitFor();
     await context.close();
   });
 
