@@ -63,6 +63,8 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
   /** The incident the responder resolved: sealed, for the investigator's evidence test. */
   let resolvedId: string | undefined;
   const pageErrors: string[] = [];
+  /** What Chromium reports of CSP or Trusted Types refusals: the console must run clean under its own policy. */
+  const policyViolations: string[] = [];
 
   before(async () => {
     // Real evidence on the real S3 server: the worker seals with its key, the API (its own data dir, the
@@ -118,6 +120,9 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
       void dialog.dismiss();
     });
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (message) => {
+      if (/Content Security Policy|Trusted Type/i.test(message.text())) policyViolations.push(message.text());
+    });
     return { context, page };
   }
 
@@ -183,12 +188,14 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     assert.match(CONSOLE_CSP, /frame-ancestors 'none'/);
     assert.equal(headers['x-content-type-options'], 'nosniff');
 
+    assert.deepEqual(await axeViolations(page), [], 'no serious or critical accessibility violations (sign-in)');
     await signIn(page, 'responder');
     assert.equal(await page.getByTestId('who').textContent(), 'alice (responder)');
     // The list polls: the incident shows up within a poll or two of the alert.
     const link = page.locator(`a[href="#/incidents/${id}"]`);
     await link.waitFor({ timeout: 30_000 });
     assert.equal(await link.textContent(), `test/shop/${pod}`);
+    assert.deepEqual(await axeViolations(page), [], 'no serious or critical accessibility violations (list)');
     await link.click();
 
     // The gate: pending approval, the step waiting, an Approve button for the responder.
@@ -256,6 +263,12 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     assert.equal(await page.getByRole('button', { name: 'Acknowledge' }).count(), 0);
     assert.equal(await page.locator('.live').count(), 0);
     assert.deepEqual(pageErrors, []);
+    assert.deepEqual(policyViolations, [], 'the console runs under its CSP and Trusted Types without a refusal');
+    // And the policy is in force: an HTML write from a string is refused, so a future slip would fail loudly.
+    const write = await page.evaluate(
+      '(() => { try { document.createElement("div").innerHTML = "<b>x</b>"; return "written"; } catch (e) { return e.name; } })()',
+    );
+    assert.equal(write, 'TypeError', 'Trusted Types refuse innerHTML from a string');
     resolvedId = id;
     await context.close();
   });
