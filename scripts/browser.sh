@@ -7,7 +7,8 @@ chromium="${HOLDFAST_CHROMIUM:-/usr/bin/chromium}"
 if [ -x "$chromium" ]; then
   exit 0
 fi
-if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+# Only Debian's own path is installed by apt; a HOLDFAST_CHROMIUM elsewhere is the caller's to provide.
+if [ "$chromium" = /usr/bin/chromium ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "[holdfast] $chromium missing: installing Debian's chromium for the console's browser tests…" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2 || true
@@ -17,6 +18,6 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "[holdfast] ERROR: apt-get could not install chromium: the console's browser tests will fail." >&2
   exit 1
 fi
-echo "[holdfast] ERROR: $chromium is missing and this is not root: install Debian's chromium" \
-  "(apt-get install chromium) or set HOLDFAST_CHROMIUM; the console's browser tests will fail." >&2
+echo "[holdfast] ERROR: no browser at $chromium: install Debian's chromium (as root: apt-get install chromium)" \
+  "or point HOLDFAST_CHROMIUM at a Chromium; the console's browser tests will fail." >&2
 exit 1
