@@ -23,6 +23,7 @@ import { createEvidenceReadServices } from '../../evidence';
 import { trustSigner } from '../../evidence/trusted-keys';
 import { createEvidenceServices } from '../../worker/evidence';
 import type { IncidentStatus } from '../../workflows/definitions';
+import { FakeCluster } from '../fakes/cluster';
 import { launchChromium } from '../helpers/browser';
 import { missingServers, repoRoot, testConfig } from '../helpers/env';
 import { startHarness, type Harness } from '../helpers/incident-harness';
@@ -50,6 +51,7 @@ const token = (role: string) => Object.entries(TOKENS).find(([, h]) => h.role ==
 const SCRIPT_TEXT = '<script>window.__pwned = "script"</script>';
 const IMG_TEXT = '<img src=x onerror="window.__pwned = \'img\'; alert(1)">';
 
+const CAPTURE_DELAY_MS = 5000;
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
@@ -78,7 +80,12 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     const sealing = createEvidenceServices({ ...config, dataDir: workerDir! }, s3);
     trustSigner(path.join(apiDir!, 'trusted-keys.pem'), sealing.signer);
     const reading = createEvidenceReadServices({ ...config, dataDir: apiDir! }, s3);
-    h = await startHarness(PLAYBOOKS, { evidence: sealing.store, sealEvidence: sealing.sealEvidence });
+    // The log capture takes a while, so a page opened at once sees the step running with its progress line.
+    h = await startHarness(PLAYBOOKS, {
+      evidence: sealing.store,
+      sealEvidence: sealing.sealEvidence,
+      cluster: new FakeCluster({ delays: { 'capture.logs': CAPTURE_DELAY_MS } }),
+    });
     const incidents = temporalIncidents(h.client, h.client.options.namespace);
     const metrics = createApiMetrics();
     const intake = new AlertIntake(temporalSink(h.client, new Map([['test', h.taskQueue]])), {
@@ -317,12 +324,16 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     await context.close();
   });
 
-  test('an investigator reads but is offered no responder action; a wrong token is refused', async () => {
+  test('an investigator watches a capture run live and is offered no responder action; a wrong token is refused', async () => {
     const pod = `web-${crypto.randomBytes(3).toString('hex')}`;
     const id = await postAlert(pod);
     const { context, page } = await newPage(PHONE);
     await signIn(page, 'investigator');
     await page.goto(`${url}/console/#/incidents/${id}`);
+    // Live: the capture is seen running with its progress line, then the page moves on by itself.
+    await page.getByTestId('state-logs').filter({ hasText: 'running' }).waitFor({ timeout: CAPTURE_DELAY_MS });
+    await page.locator('[data-step="logs"] .progress').waitFor({ timeout: CAPTURE_DELAY_MS });
+    await page.getByTestId('state-logs').filter({ hasText: 'succeeded' }).waitFor({ timeout: 30_000 });
     await page.getByTestId('state-isolate').filter({ hasText: 'awaiting-approval' }).waitFor({ timeout: 30_000 });
     assert.equal(await page.getByRole('button', { name: 'Approve isolate' }).count(), 0);
     assert.equal(await page.getByRole('button', { name: 'Acknowledge' }).count(), 0);
