@@ -51,7 +51,7 @@ const token = (role: string) => Object.entries(TOKENS).find(([, h]) => h.role ==
 const SCRIPT_TEXT = '<script>window.__pwned = "script"</script>';
 const IMG_TEXT = '<img src=x onerror="window.__pwned = \'img\'; alert(1)">';
 
-const CAPTURE_DELAY_MS = 5000;
+const CAPTURE_DELAY_MS = 8000;
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
@@ -260,6 +260,8 @@ describe('the web console in a real browser', { skip: missingServers() }, () => 
     await page.getByLabel('undo it').check();
     await page.getByRole('button', { name: 'Resolve' }).click();
     await page.getByTestId('phase').filter({ hasText: 'resolved' }).waitFor({ timeout: 30_000 });
+    // Resolved is shown while the undo still runs; the page stops polling once the incident has closed.
+    await page.locator('.live').waitFor({ state: 'detached', timeout: 30_000 });
     const final = await apiStatus(id);
     assert.equal(final.resolvedBy, 'alice');
     assert.ok(
