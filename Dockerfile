@@ -15,6 +15,7 @@ COPY api ./api
 COPY cli ./cli
 COPY scripts ./scripts
 COPY bin ./bin
+COPY console ./console
 RUN mkdir -p test bench && npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -16,20 +16,10 @@ import {
   type AlertRecord,
   type IncidentStatus,
 } from '../workflows/definitions';
+import { INCIDENT_PHASES, type IncidentSummary } from '../common/incident-view';
 import { HttpProblem } from './errors';
 
-export interface IncidentSummary {
-  incidentId: string;
-  workflowId: string;
-  status: string;
-  severity?: string;
-  cluster?: string;
-  namespace?: string;
-  pod?: string;
-  source?: string;
-  startedAt?: string;
-  closedAt?: string;
-}
+export type { IncidentSummary };
 
 export interface IncidentFilters {
   status?: string;
@@ -287,18 +277,7 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
   };
 }
 
-const PHASES = [
-  'planning',
-  'preserving',
-  'capturing',
-  'containing',
-  'sealing',
-  'escalating',
-  'acknowledged',
-  'resolved',
-  'cancelled',
-  'closed',
-];
+const PHASES = INCIDENT_PHASES;
 
 /** Incident counts by phase for /metrics, cached so scrapes do not hammer visibility. */
 export function incidentCounter(

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createEvidenceReadServices, createS3Client } from '../evidence';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../common/config';
@@ -10,6 +11,7 @@ import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
 import { configuredPreflight, preflightRoutes } from './routes/preflight';
+import { consoleRoutes } from './routes/console';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { timelineRoute } from './routes/timeline';
 import { buildServer } from './server';
@@ -92,6 +94,8 @@ async function main(): Promise<void> {
       }),
       timelineRoute(evidence, incidents),
       preflightRoutes(configuredPreflight(config)),
+      // The responder console at /console, built into dist/console next to dist/api.
+      consoleRoutes({ dir: path.join(__dirname, '..', 'console') }),
     ],
   });
   const drainer = spool ? drainSpool(spool, intake, connection, config.temporal.namespace, logger) : undefined;

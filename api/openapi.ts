@@ -37,6 +37,8 @@ export function registerOpenApi(app: FastifyInstance): void {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || route.url === '/openapi.json') continue;
+      // The console's static files are a page, not API (api/routes/console.ts marks them hidden).
+      if ((route.schema as { hide?: boolean } | undefined)?.hide) continue;
       routes.push({
         method: method.toLowerCase(),
         url: route.url,

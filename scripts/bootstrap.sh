@@ -20,3 +20,5 @@ fi
 
 echo "[holdfast] building (tsc)…" >&2
 node_modules/.bin/tsc -p tsconfig.json
+echo "[holdfast] building the console (esbuild)…" >&2
+node dist/scripts/build-console.js

@@ -156,6 +156,7 @@ async function bringUp(
       ? `[holdfast] API on ${api} but NOT READY after ${READY_WAIT_MS / 1000} s: ${notReady}. GET /readyz says when it is. Ctrl-C stops everything.`
       : `[holdfast] API on ${api}, ready (GET /healthz, /readyz). Ctrl-C stops everything.`,
   );
+  say(`[holdfast] console on ${api}/console/ (sign in with a responder or investigator token).`);
 }
 
 async function main(): Promise<number> {

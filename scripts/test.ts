@@ -4,6 +4,7 @@
  * node's test runner, stops everything, and exits with the runner's status. Extra arguments select test
  * files or folders (default: all of dist/test).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,9 @@ async function main(): Promise<number> {
   // The intake's test against a real sender starts its own Alertmanager (test/helpers/alertmanager.ts): built
   // here on a cold cache, so the build is not counted against that test's time.
   await ensureServer('alertmanager', say);
+  // The console's browser tests drive Debian's Chromium: installed here as root when missing. Not fatal here:
+  // without it those tests fail loudly themselves, and the rest still run.
+  spawnSync('bash', [path.join(repoRoot, 'scripts', 'browser.sh')], { stdio: 'inherit' });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-test-'));
   say(`[holdfast] starting Temporal and S3 for the tests (data in ${dataDir})…`);
   const stack = await startStack({ dataDir, namespace: 'holdfast', bucket: 'holdfast-evidence', log: say });
