@@ -15,6 +15,8 @@ import {
 import { tarLister } from '../../adapters/kubernetes/control/listing';
 import { chooseControl, selectorOf, type Template } from '../../adapters/kubernetes/control/sibling';
 import { IncidentState } from '../../workflows/incident-state';
+import { parsePlaybooks } from '../../activities/playbooks';
+import { sampleAlert } from '../helpers/incident-harness';
 
 const sha = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 const file = (path: string, content: string, extra: Partial<FileEntry> = {}): FileEntry => ({
@@ -455,5 +457,27 @@ describe('the incident status shows the control summary first', () => {
     });
     assert.deepEqual(skipped.status.notes, ['control sample skipped: the pod has no controller']);
     assert.equal(skipped.status.control?.skipped, true);
+  });
+});
+
+describe('the control sample in protected namespaces', () => {
+  test('is left out of the plan (it would add the collector to another pod there), and the plan says so', () => {
+    const playbooks = parsePlaybooks(
+      'playbooks: [{ name: with-control, capture: [filesystem, control], contain: [] }]',
+      'control.yaml',
+      { apiBaseUrl: 'http://h', protectedNamespaces: ['kube-system'] },
+    );
+    const target = (namespace: string) => ({ cluster: 'c', namespace, pod: 'p' });
+    const protectedPlan = playbooks.select(sampleAlert({}, target('kube-system')), target('kube-system'));
+    assert.deepEqual(
+      protectedPlan.captures.map((c) => c.name),
+      ['filesystem'],
+    );
+    assert.match(protectedPlan.notes?.join(' ') ?? '', /no control sample \(it would add the collector to another pod/);
+    const elsewhere = playbooks.select(sampleAlert({}, target('shop')), target('shop'));
+    assert.deepEqual(
+      elsewhere.captures.map((c) => c.name),
+      ['filesystem', 'control'],
+    );
   });
 });
