@@ -41,6 +41,8 @@ describe('control sample: the suspect against a clean pod of its template', { sk
     await createReadyNamespace(admin.core, { metadata: { name: NS } });
     // The attacker's peer: outside the Deployment, accepting one connection after another; its stdin never ends
     // (busybox nc closes the connection at the end of its stdin).
+    // A pod without a controller: no sibling from its template exists.
+    await admin.core.createNamespacedPod({ namespace: NS, body: shellPod('loner', IMAGES.busybox, 'sleep 100000') });
     await admin.core.createNamespacedPod({
       namespace: NS,
       body: shellPod('listener', IMAGES.busybox, `while :; do sleep 1000000 | nc -l -p ${PORT} > /dev/null; done`),
@@ -66,10 +68,12 @@ describe('control sample: the suspect against a clean pod of its template', { sk
     assert.match(listenerIp, /^\d{1,3}(\.\d{1,3}){3}$/);
     h = await startHarness(
       `
+notifiers: [{ name: oncall, type: webhook, url: "http://127.0.0.1:9/unused" }]
 playbooks:
   - name: control
     capture: [control]
     contain: [isolate]
+    escalation: { tiers: [{ notifiers: [oncall] }] }
 `,
       { liveCluster: localCollectorCluster(admin.kc), clusterName: 'local' },
     );
@@ -184,6 +188,48 @@ playbooks:
     const selector = policies.items[0]!.spec!.podSelector?.matchLabels ?? {};
     assert.deepEqual(Object.keys(selector), ['holdfast.io/quarantine']);
 
+    t.diagnostic(
+      `control: ${control.control.pod} (${control.control.pod === sibling ? 'the sibling' : 'the replacement preserve caused'})`,
+    );
+
+    // The page after the seal leads with the comparison.
+    const line = `compared with the control ${control.control.pod}: ${control.summary}`;
+    const paged = await waitFor('the escalation page', 60_000, async () =>
+      h.notifiers.get('oncall')!.sent.find((e) => e.incidentId === status.incidentId && e.details?.includes(line)),
+    );
+    // Only a containment finding (not effective, unverified) may come before it.
+    const before = paged.details!.slice(0, paged.details!.indexOf(line));
+    assert.ok(
+      before.every((d) => /^(CONTAINMENT NOT EFFECTIVE|containment not verified)/.test(d)),
+      JSON.stringify(paged.details),
+    );
+
+    await handle.signal(resolveSignal, { by: 'tester', undoContainment: true });
+    assert.equal(((await handle.result()) as IncidentStatus).phase, 'resolved');
+  });
+
+  test('a pod without a controller: the control sample is skipped, with the reason in the status and the evidence', async () => {
+    await waitFor('loner running', 60_000, async () => {
+      const p = await admin.core.readNamespacedPod({ name: 'loner', namespace: NS });
+      return p.status?.containerStatuses?.[0]?.state?.running ? true : undefined;
+    });
+    const handle = await h.open(
+      sampleAlert(
+        { rule: 'Loner', severity: 'low' },
+        { cluster: 'local', namespace: NS, pod: 'loner', container: 'app' },
+      ),
+    );
+    const status = await h.waitForStatus(handle, (s) => s.control !== undefined, 120_000);
+    assert.deepEqual(status.control, {
+      summary: 'control sample skipped: the pod has no controller',
+      skipped: true,
+    });
+    assert.equal(status.notes?.[0], 'control sample skipped: the pod has no controller');
+    await waitFor('the skip record', 30_000, async () =>
+      [...h.evidence.objects.keys()].find(
+        (k) => k.includes(status.incidentId) && k.endsWith('/control/control-skipped.json'),
+      ),
+    );
     await handle.signal(resolveSignal, { by: 'tester', undoContainment: true });
     assert.equal(((await handle.result()) as IncidentStatus).phase, 'resolved');
   });
