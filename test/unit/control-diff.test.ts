@@ -13,7 +13,8 @@ import {
   type SocketRow,
 } from '../../adapters/kubernetes/control/diff';
 import { tarLister } from '../../adapters/kubernetes/control/listing';
-import { chooseControl, selectorOf, type Template } from '../../adapters/kubernetes/control/sibling';
+import { chooseControl, selectorOf, templateOf, type Template } from '../../adapters/kubernetes/control/sibling';
+import type { Kube } from '../../adapters/kubernetes/kube';
 import { IncidentState } from '../../workflows/incident-state';
 import { parsePlaybooks } from '../../activities/playbooks';
 import { sampleAlert } from '../helpers/incident-harness';
@@ -479,5 +480,90 @@ describe('the control sample in protected namespaces', () => {
       elsewhere.captures.map((c) => c.name),
       ['filesystem', 'control'],
     );
+  });
+});
+
+describe("the suspect's template, from the API server only", () => {
+  const replicaSet = (name: string, hash: string, image = 'busybox:local'): k8s.V1ReplicaSet => ({
+    metadata: { name, namespace: 'shop', uid: `uid-${name}` },
+    spec: {
+      selector: { matchLabels: { app: 'web', 'pod-template-hash': hash } },
+      template: {
+        metadata: { labels: { app: 'web', 'pod-template-hash': hash } },
+        spec: { containers: [{ name: 'app', image }] },
+      },
+    },
+  });
+  const kubeWith = (sets: k8s.V1ReplicaSet[]) => {
+    const read: string[] = [];
+    const kube = {
+      apps: {
+        readNamespacedReplicaSet: async ({ name }: { name: string }) => {
+          read.push(name);
+          const rs = sets.find((s) => s.metadata!.name === name);
+          if (!rs) throw Object.assign(new Error('not found'), { code: 404 });
+          return rs;
+        },
+      },
+    } as unknown as Kube;
+    return { kube, read };
+  };
+  /** The suspect after preserve: out of its ReplicaSet (no owner, selector labels gone), with preserve's record. */
+  const detached = (annotations: Record<string, string>): k8s.V1Pod => {
+    const p = pod('web-suspect');
+    p.metadata!.ownerReferences = [];
+    p.metadata!.labels = { 'holdfast.io/quarantine': 'q-1' };
+    p.metadata!.annotations = annotations;
+    return p;
+  };
+  const recorded = (owner: string) => ({
+    'holdfast.io/original-owner': owner,
+    'holdfast.io/original-labels': JSON.stringify({ app: 'web', 'pod-template-hash': 'abc123' }),
+  });
+
+  test("a detached pod's ReplicaSet comes from preserve's record when its template is the suspect's", async () => {
+    const { kube } = kubeWith([replicaSet('web-abc123', 'abc123')]);
+    const template = await templateOf(kube, detached(recorded('ReplicaSet/web-abc123')));
+    assert.ok(!('none' in template), JSON.stringify(template));
+    assert.equal(template.uid, 'uid-web-abc123');
+    assert.equal(template.hash, 'abc123');
+    assert.deepEqual(template.selector, { app: 'web', 'pod-template-hash': 'abc123' });
+  });
+
+  test('a forged record cannot point the control at another workload or template', async () => {
+    const { kube, read } = kubeWith([
+      replicaSet('payments-xyz', 'xyz999'),
+      replicaSet('lookalike', 'abc123', 'other:image'),
+    ]);
+    const other = await templateOf(kube, detached(recorded('ReplicaSet/payments-xyz')));
+    assert.ok(
+      'none' in other && /does not carry the suspect's pod-template-hash/.test(other.none),
+      JSON.stringify(other),
+    );
+    const images = await templateOf(kube, detached(recorded('ReplicaSet/lookalike')));
+    assert.ok('none' in images && /other containers or images/.test(images.none), JSON.stringify(images));
+    for (const forged of ['ReplicaSet/../../x', 'ReplicaSet/a\nb', 'Deployment/web', 'ReplicaSet/', 'x'.repeat(300)]) {
+      const none = await templateOf(kube, detached(recorded(forged)));
+      assert.deepEqual(none, { none: 'the pod has no controller' }, JSON.stringify(forged));
+    }
+    assert.deepEqual(read, ['payments-xyz', 'lookalike'], 'invalid names are never requested');
+  });
+
+  test('other controllers: a Job has no siblings of one template; a StatefulSet uses its revision hash', async () => {
+    const { kube } = kubeWith([]);
+    const job = pod('batch-1');
+    job.metadata!.ownerReferences = [
+      { apiVersion: 'batch/v1', kind: 'Job', name: 'batch', uid: 'j', controller: true },
+    ];
+    const none = await templateOf(kube, job);
+    assert.ok('none' in none && /controlled by Job batch/.test(none.none));
+    const member = pod('db-0');
+    member.metadata!.ownerReferences = [
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', uid: 's', controller: true },
+    ];
+    member.metadata!.labels = { 'controller-revision-hash': 'db-5d8f' };
+    const template = await templateOf(kube, member);
+    assert.ok(!('none' in template));
+    assert.deepEqual(template.selector, { 'controller-revision-hash': 'db-5d8f' });
   });
 });
