@@ -447,6 +447,8 @@ export class IncidentState {
     record.state = 'succeeded';
     this.tampered(result.tamper);
     if (result.control) this.controlCompared(result.control);
+    // Nothing to compare with (no controller, no sibling on the same digests): skipped, its record still sealed.
+    if (result.control?.skipped) record.state = 'skipped';
     record.notes.push(...result.notes);
     record.artifacts.push(...result.artifacts.map(({ name, key, size, sha256 }) => ({ name, key, size, sha256 })));
     this.artifacts.push(...result.artifacts);

@@ -225,6 +225,7 @@ playbooks:
       skipped: true,
     });
     assert.equal(status.notes?.[0], 'control sample skipped: the pod has no controller');
+    assert.equal(status.steps.find((s) => s.name === 'control')?.state, 'skipped');
     await waitFor('the skip record', 30_000, async () =>
       [...h.evidence.objects.keys()].find(
         (k) => k.includes(status.incidentId) && k.endsWith('/control/control-skipped.json'),

@@ -451,13 +451,16 @@ describe('the incident status shows the control summary first', () => {
     assert.deepEqual(state.controlFindings, ['compared with the control web-b: 3 files added, 1 binary changed']);
 
     const skipped = new IncidentState('inc-2', { key: 'k', target: { cluster: 'c' } }, { now: () => 'now' });
-    skipped.succeed(skipped.track('control', 'capture'), {
+    const skippedRecord = skipped.track('control', 'capture');
+    skipped.succeed(skippedRecord, {
       notes: [],
       artifacts: [],
       control: { summary: 'control sample skipped: the pod has no controller', skipped: true },
     });
     assert.deepEqual(skipped.status.notes, ['control sample skipped: the pod has no controller']);
     assert.equal(skipped.status.control?.skipped, true);
+    assert.equal(skippedRecord.state, 'skipped');
+    assert.equal(record.state, 'succeeded');
   });
 });
 
