@@ -11,6 +11,7 @@ import type {
   AlertTarget,
   ArtifactRef,
   ContainmentVerification,
+  ControlSummary,
   IncomingAlert,
   PodPin,
   TamperFlag,
@@ -46,6 +47,8 @@ export interface StepResult {
    * because of it reports it through its failure (CollectorStalled, CollectorInterfered) instead.
    */
   tamper?: TamperFlag[];
+  /** The control sample's comparison (step `control`): shown first in the status and in later pages. */
+  control?: ControlSummary;
 }
 
 export type StepActivity = (input: StepActivityInput) => Promise<StepResult>;

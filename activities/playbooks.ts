@@ -167,7 +167,7 @@ export function defaultPlaybook(notifierNames: string[]): PlaybookSpec {
   return {
     name: 'default',
     preserve: true,
-    capture: ['filesystem', 'memory', 'logs', 'network'],
+    capture: ['filesystem', 'memory', 'logs', 'network', 'control'],
     contain: ['isolate'],
     escalation: {
       tiers: notifierNames.length > 0 ? [{ notifiers: notifierNames, ackTimeout: '15m' }] : [],

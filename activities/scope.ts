@@ -44,12 +44,16 @@ export function protectPlan(plan: IncidentPlan, target: AlertTarget, policy: Pro
   const captures = policy.captureMemory ? plan.captures : plan.captures.filter((step) => step.name !== 'memory');
   if (captures.length < plan.captures.length)
     changes.push('memory capture is off (the playbook can turn it on: inProtectedNamespaces.captureMemory)');
+  // The control sample adds the collector to a sibling pod: a protected namespace's other pods stay untouched.
+  const withoutControl = captures.filter((step) => step.name !== 'control');
+  if (withoutControl.length < captures.length)
+    changes.push('no control sample (it would add the collector to another pod of the namespace)');
   const preserve = plan.preserve ? { ...plan.preserve, params: { ...plan.preserve.params, recordOnly: true } } : null;
   if (preserve) changes.push('preserve records the pod without relabelling or annotating it');
   return {
     ...plan,
     preserve,
-    captures,
+    captures: withoutControl,
     containment,
     notes: [
       ...(plan.notes ?? []),

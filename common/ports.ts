@@ -8,6 +8,7 @@ import type {
   ArtifactRef,
   CollectorInfo,
   ContainmentVerification,
+  ControlSummary,
   IncomingAlert,
   PodPin,
   PodRef,
@@ -66,6 +67,8 @@ export interface CaptureStream {
    * notes), read once it ended. The step turns them into the incident's tamper flags.
    */
   tamper?: TamperFinding[];
+  /** The control sample's comparison (step `control`): the step result, the status and pages carry it. */
+  control?: ControlSummary;
 }
 
 export interface CaptureOptions {

@@ -109,6 +109,21 @@ export interface ArtifactRef {
   notes: string[];
 }
 
+// ---- Control sample: the suspect compared with a clean sibling from the same template (step `control`). ----
+
+/**
+ * What the status and pages show of the control sample: counts in Holdfast's own words, never a name read from
+ * a pod (those are only in the `control/diff.json` artifact, JSON-escaped). `skipped` says why nothing was compared.
+ */
+export interface ControlSummary {
+  /** "3 files added, 1 binary changed, 1 outbound connection not in the control", or why it was skipped. */
+  summary: string;
+  /** The sibling compared with (a name and UID from the API server, validated); absent when skipped. */
+  control?: { pod: string; uid: string };
+  skipped?: boolean;
+  counts?: Record<string, number>;
+}
+
 // ---- Tamper flags: a process in the target interfered with evidence collection. ----
 
 /**

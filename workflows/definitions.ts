@@ -9,6 +9,7 @@ import type {
   AlertTarget,
   ArtifactRef,
   ContainmentVerification,
+  ControlSummary,
   IncomingAlert,
   Severity,
   TamperFlag,
@@ -185,6 +186,8 @@ export interface IncidentStatus {
    * section), each finding once, bounded: also in the sealed manifest and in every later page.
    */
   tamper?: TamperFlag[];
+  /** The suspect compared with a clean sibling (step `control`): the summary, or why it was skipped. */
+  control?: ControlSummary;
   /**
    * Pages sent outside the escalation: the opening page, approval requests and a containment found not
    * effective, each to one tier-1 notifier.

@@ -13,6 +13,7 @@ import {
   type AlertTarget,
   type ArtifactRef,
   type ContainmentVerification,
+  type ControlSummary,
   type PodPin,
   type Severity,
   type TamperFlag,
@@ -377,6 +378,29 @@ export class IncidentState {
     this.status.tamper = boundTamperFlags([...(this.status.tamper ?? []), ...flags]);
   }
 
+  /**
+   * The control sample compared the suspect with a clean sibling (or says why it could not): its summary, counts
+   * in Holdfast's words, is the first of the incident's notes and is in every later page.
+   */
+  controlCompared(control: ControlSummary): void {
+    this.status.control = {
+      summary: control.summary.slice(0, 500),
+      ...(control.control ? { control: control.control } : {}),
+      ...(control.skipped ? { skipped: true } : {}),
+      ...(control.counts ? { counts: control.counts } : {}),
+    };
+    (this.status.notes ??= []).unshift(this.controlFindings[0]!);
+  }
+
+  /** What pages must say about the control sample: one line, once compared or skipped. */
+  get controlFindings(): string[] {
+    const control = this.status.control;
+    if (!control) return [];
+    return [
+      control.skipped ? control.summary : `compared with the control ${control.control?.pod ?? ''}: ${control.summary}`,
+    ];
+  }
+
   /** What pages must say about interference: "evidence collection was interfered with: …", a few lines at most. */
   get tamperFindings(): string[] {
     return tamperPageLines(this.status.tamper ?? []);
@@ -420,10 +444,13 @@ export class IncidentState {
   /** The step worked: its notes and artifacts join the record, its artifacts the sealed evidence. */
   succeed(
     record: StepStatus,
-    result: Pick<StepResult, 'notes' | 'artifacts' | 'tamper'> = { notes: [], artifacts: [] },
+    result: Pick<StepResult, 'notes' | 'artifacts' | 'tamper' | 'control'> = { notes: [], artifacts: [] },
   ): void {
     record.state = 'succeeded';
     this.tampered(result.tamper);
+    if (result.control) this.controlCompared(result.control);
+    // Nothing to compare with (no controller, no sibling on the same digests): skipped, its record still sealed.
+    if (result.control?.skipped) record.state = 'skipped';
     record.notes.push(...result.notes);
     record.artifacts.push(...result.artifacts.map(({ name, key, size, sha256 }) => ({ name, key, size, sha256 })));
     this.artifacts.push(...result.artifacts);

@@ -568,7 +568,7 @@ function pageEvent({ state }: Incident, plan: IncidentPlan): PageEvent {
   const { incidentId, severity } = state.status;
   const { alert } = state.firstAlert;
   // Interference with evidence collection is said in every page sent after it was found.
-  const findings = [...state.containmentFindings, ...state.tamperFindings];
+  const findings = [...state.containmentFindings, ...state.controlFindings, ...state.tamperFindings];
   return {
     incidentId,
     title: `[${severity}] ${state.containmentNotEffective ? 'CONTAINMENT NOT EFFECTIVE: ' : ''}${

@@ -26,7 +26,14 @@ export function captureStep(unit: CaptureUnit): StepDefinition {
       const artifacts = await storeCaptures(ctx, unit.name, streams);
       // Read once every stream ended: findings are added as the streams run.
       const tamper = boundTamperFlags(streams.flatMap((s) => (s.tamper ?? []).map((f) => ({ ...f, step: unit.name }))));
-      return { artifacts, notes: streams.flatMap((s) => s.notes), ...(tamper.length > 0 ? { tamper } : {}) };
+      // The control sample's comparison (step control): the status and pages show its summary first.
+      const control = streams.find((s) => s.control)?.control;
+      return {
+        artifacts,
+        notes: streams.flatMap((s) => s.notes),
+        ...(tamper.length > 0 ? { tamper } : {}),
+        ...(control ? { control } : {}),
+      };
     },
   };
 }

@@ -3,6 +3,7 @@ import { deletePodAction } from './actions/delete-pod';
 import { isolateAction } from './actions/isolate';
 import { preserveAction } from './actions/preserve';
 import { scaleToZeroAction } from './actions/scale-to-zero';
+import { controlCapture } from './captures/control';
 import { filesystemCapture } from './captures/filesystem';
 import { logsCapture } from './captures/logs';
 import { memoryCapture } from './captures/memory';
@@ -20,6 +21,7 @@ export const KUBERNETES_UNITS: readonly KubernetesUnit[] = [
   memoryCapture,
   logsCapture,
   networkCapture,
+  controlCapture,
   isolateAction,
   cordonAction,
   scaleToZeroAction,

@@ -224,6 +224,8 @@ describe('least privilege on the RBAC- and admission-enabled cluster', { skip: S
     await checkTable('holdfast-capture', [
       ['get', '', 'pods', NS, true],
       ['get', '', 'pods', 'kube-system', true],
+      // the control sample: the pods of the suspect's template
+      ['list', '', 'pods', NS, true],
       ['list', '', 'events', NS, true],
       ['get', '', 'pods/log', NS, true],
       ['get', 'apps', 'replicasets', NS, true],

@@ -75,7 +75,7 @@ describe('playbooks', () => {
     );
   });
 
-  test('the default playbook preserves, captures all four, isolates and pages every notifier', () => {
+  test('the default playbook preserves, captures all four and the control sample, isolates and pages every notifier', () => {
     const plan = example.select(sampleAlert({ source: 'alertmanager' }, { namespace: 'other' }), {
       cluster: 'c',
       namespace: 'other',
@@ -85,7 +85,7 @@ describe('playbooks', () => {
     assert.ok(plan.preserve);
     assert.deepEqual(
       plan.captures.map((c) => c.name),
-      ['filesystem', 'memory', 'logs', 'network'],
+      ['filesystem', 'memory', 'logs', 'network', 'control'],
     );
     assert.deepEqual(
       plan.containment.map((c) => c.name),

@@ -81,6 +81,35 @@ function tarExclude(path: string): string {
 }
 
 /**
+ * GNU tar of a container root (`/proc/<pid>/root`) to stdout: POSIX format (ctime in pax headers), numeric
+ * owners, files that change or vanish while read noted rather than fatal, and by default without crossing into
+ * other filesystems. `sparse`: holes stored as such (smaller archive; the control sample hashes real content).
+ */
+export function rootTarArgv(
+  root: string,
+  excludes: string[],
+  opts: { includeMounts: boolean; sparse: boolean },
+): string[] {
+  return [
+    '/usr/bin/tar',
+    '-C',
+    root,
+    '--format=posix',
+    '--numeric-owner',
+    ...(opts.sparse ? ['--sparse'] : []),
+    '--ignore-failed-read',
+    '--warning=no-file-changed',
+    '--warning=no-file-removed',
+    '--anchored',
+    ...(opts.includeMounts ? [] : ['--one-file-system']),
+    ...excludes.map(tarExclude),
+    '-cf',
+    '-',
+    '.',
+  ];
+}
+
+/**
  * The target container's root filesystem as a POSIX tar, read by GNU tar in the collector through
  * /proc/<init pid>/root, plus the list of files the container changed (from the same stream) and the
  * container's mount table (what --one-file-system left out: volumes, secrets, bind mounts).
@@ -159,23 +188,7 @@ export const filesystemCapture = defineCapture({
     };
     const mounts = await execSmall(kube.exec, handle, ['/bin/cat', `/proc/${init.pid}/mountinfo`], mountsBounds);
 
-    const argv = [
-      '/usr/bin/tar',
-      '-C',
-      root,
-      '--format=posix',
-      '--numeric-owner',
-      '--sparse',
-      '--ignore-failed-read',
-      '--warning=no-file-changed',
-      '--warning=no-file-removed',
-      '--anchored',
-      ...(params.includeMounts ? [] : ['--one-file-system']),
-      ...excludes.map(tarExclude),
-      '-cf',
-      '-',
-      '.',
-    ];
+    const argv = rootTarArgv(root, excludes, { includeMounts: params.includeMounts, sparse: true });
     const bounds = {
       maxBytes: params.maxBytes,
       timeoutMs: params.timeoutSeconds * 1000,
