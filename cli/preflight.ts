@@ -13,8 +13,7 @@ import type { CliConfig } from '../common/config';
 import { exitCodeOf, isBlocking, PREFLIGHT_BOUNDS, PREFLIGHT_EXIT, type PreflightReport } from '../common/preflight';
 import { apiClient } from './http';
 
-export const PREFLIGHT_USAGE =
-  '  holdfast preflight [--cluster NAME] [--namespace NS] [--only CHECK,…] [--json]   (role operator; runs on the worker)';
+export const PREFLIGHT_USAGE = '  holdfast preflight [--cluster NAME] [--namespace NS] [--only CHECK,…]';
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const CLUSTER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

@@ -4,6 +4,7 @@
  * activity's port (activities/preflight.ts), so the checks run on the worker that serves the cluster, as
  * its own identities; `holdfast preflight` and GET /v1/preflight start preflightWorkflow through Temporal.
  */
+import fs from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import * as k8s from '@kubernetes/client-node';
 import { Connection } from '@temporalio/client';
@@ -81,10 +82,18 @@ const typeName = (type: string) =>
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('');
 
+/** Where a pod's own service account token is mounted (deploy/worker.yaml mounts none). */
+const POD_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * The credentials that create the throwaway objects: KUBECONFIG, else the pod's own service account. The
+ * worker's two identities may not create pods, by design; a deployed worker mounts no token of its own, and
+ * then the probes say so instead of failing on a missing file.
+ */
 function operatorKubeConfig(config: HoldfastConfig, file?: string): k8s.KubeConfig | undefined {
   const kc = new k8s.KubeConfig();
   if (file ?? config.kubernetes.kubeconfig) kc.loadFromFile((file ?? config.kubernetes.kubeconfig)!);
-  else if (config.kubernetes.inCluster) kc.loadFromCluster();
+  else if (config.kubernetes.inCluster && fs.existsSync(POD_TOKEN)) kc.loadFromCluster();
   else return undefined;
   return kc;
 }
@@ -148,7 +157,7 @@ export async function runPreflight(
       ? { probe }
       : {
           noProbeReason: !operator
-            ? 'the worker has no kubeconfig for throwaway objects (KUBECONFIG, or an in-cluster service account)'
+            ? 'the worker has no credentials for throwaway objects (KUBECONFIG, or a mounted service account token)'
             : 'no capture identity configured',
         }),
     bucket: s3BucketProbe(s3, config.s3.bucket),
