@@ -1,4 +1,9 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { stripControlChars } from '../common/k8s-names';
 import {
   PREFLIGHT_BOUNDS,
@@ -8,6 +13,7 @@ import {
   type PreflightReport,
 } from '../common/preflight';
 import { HttpProblem } from './errors';
+import { NoWorkerError, workerPollingCheck } from './readiness';
 
 /** A preflight asked of the API: the cluster whose worker runs it, and the checks' options. */
 export interface PreflightRequest extends PreflightOptions {
@@ -50,12 +56,33 @@ export function temporalUnreachableReport(address: string, namespace: string, er
   };
 }
 
+/** The report when no worker polls the cluster's task queue: the workflow would wait, not run. */
+export function noWorkerReport(cluster: string, taskQueue: string, reason: unknown): PreflightReport {
+  return {
+    verdict: 'not-ready',
+    startedAt: new Date().toISOString(),
+    results: [
+      {
+        name: 'worker',
+        needs: `a worker polling task queue ${taskQueue} (HOLDFAST_CLUSTERS)`,
+        status: 'fail',
+        detail: `${oneLine(reason)}: no check could run for cluster ${cluster}`,
+        fix: `start the worker of cluster ${cluster} (HOLDFAST_CLUSTER_NAME=${cluster}, HOLDFAST_TASK_QUEUE=${taskQueue}) and run preflight again`,
+        neededBy: 'every incident of the cluster',
+        durationMs: 0,
+      },
+    ],
+  };
+}
+
 /**
  * The API's way to a preflight: preflightWorkflow on the task queue of the worker serving `cluster`
  * (HOLDFAST_CLUSTERS). One workflow id per cluster with the FAIL conflict policy: while one runs, another is
  * refused (409) rather than attached to, since its options may differ and two runs would sweep each other's
  * throwaway objects; a finished one may be run again. Starting is bounded: when Temporal does not answer,
- * the report says so (a failed `temporal` check) instead of an error.
+ * the report says so (a failed `temporal` check) instead of an error; when no worker polls the cluster's task
+ * queue (the readiness check's test), a failed `worker` check says so at once rather than a workflow that
+ * would wait for one for the whole bound.
  */
 export function temporalPreflight(
   client: Client,
@@ -64,10 +91,18 @@ export function temporalPreflight(
   return async ({ cluster, ...options }) => {
     const taskQueue = settings.clusters.get(cluster);
     if (!taskQueue) throw new HttpProblem(400, 'Bad Request', `no worker serves cluster "${cluster.slice(0, 80)}"`);
-    let handle;
+    const polled = workerPollingCheck(client.workflowService, { namespace: settings.namespace, taskQueue });
+    let started: { handle: WorkflowHandle } | { idle: unknown };
     try {
-      handle = await client.withDeadline(Date.now() + PREFLIGHT_BOUNDS.temporalStartMs, () =>
-        client.workflow.start(PREFLIGHT_WORKFLOW, {
+      started = await client.withDeadline(Date.now() + PREFLIGHT_BOUNDS.temporalStartMs, async () => {
+        // Without a worker the workflow would wait for one, and this request with it, for the whole bound.
+        try {
+          await polled();
+        } catch (err) {
+          if (err instanceof NoWorkerError) return { idle: err };
+          throw err;
+        }
+        const handle = await client.workflow.start(PREFLIGHT_WORKFLOW, {
           taskQueue,
           workflowId: preflightWorkflowId(cluster),
           args: [options],
@@ -75,8 +110,9 @@ export function temporalPreflight(
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
           workflowExecutionTimeout: PREFLIGHT_BOUNDS.resultMs,
           staticSummary: `preflight of cluster ${cluster}`,
-        }),
-      );
+        });
+        return { handle };
+      });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError)
         throw new HttpProblem(
@@ -86,6 +122,8 @@ export function temporalPreflight(
         );
       return temporalUnreachableReport(settings.address, settings.namespace, err);
     }
+    if ('idle' in started) return noWorkerReport(cluster, taskQueue, started.idle);
+    const { handle } = started;
     try {
       return (await handle.result()) as PreflightReport;
     } catch (err) {

@@ -23,7 +23,7 @@ import { PREFLIGHT_LABEL } from '../../adapters/preflight/types';
 import { createWorker } from '../../worker/main';
 import { deployObjects } from '../../scripts/local-env';
 import { missingServers, quietTemporalRuntime } from '../helpers/env';
-import { preflightCli, startPreflightApi } from '../helpers/preflight';
+import { preflightCli, startPreflightApi, workerPolls } from '../helpers/preflight';
 import {
   kubeClients,
   localClusterOrSkip,
@@ -149,8 +149,10 @@ describe('holdfast preflight on the local cluster', { skip: SKIP ?? missingServe
       await running.close();
     };
     connection = await Connection.connect({ address: config.temporal.address! });
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    await workerPolls(client, config.temporal.namespace, config.temporal.taskQueue);
     ({ url, app: api } = await startPreflightApi({
-      client: new Client({ connection, namespace: config.temporal.namespace }),
+      client,
       clusters: config.scope.clusters,
       defaultCluster: config.api.defaultCluster,
       address: config.temporal.address!,

@@ -12,6 +12,7 @@ import { createApiMetrics } from '../../api/metrics';
 import { temporalPreflight } from '../../api/preflight';
 import { preflightRoutes } from '../../api/routes/preflight';
 import { buildServer } from '../../api/server';
+import { workerPollingCheck } from '../../api/readiness';
 import { preflightCommand } from '../../cli/preflight';
 import type { PreflightReport } from '../../common/preflight';
 
@@ -65,4 +66,18 @@ export async function preflightCli(
     config: { apiUrl: url, token },
   });
   return { code, ...(text.out ? { report: JSON.parse(text.out) as PreflightReport } : {}), err: text.err };
+}
+
+/** Waits (20 s at most) until Temporal has seen a worker poll `taskQueue`: the API refuses a preflight before. */
+export async function workerPolls(client: Client, namespace: string, taskQueue: string): Promise<void> {
+  const polled = workerPollingCheck(client.workflowService, { namespace, taskQueue });
+  for (const deadline = Date.now() + 20_000; ;) {
+    const seen = await polled().then(
+      () => true,
+      () => false,
+    );
+    if (seen) return;
+    if (Date.now() > deadline) throw new Error(`no worker polls ${taskQueue} after 20 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -20,7 +20,7 @@ import { PREFLIGHT_WORKFLOW, preflightWorkflowId, type PreflightReport } from '.
 import { SEARCH_ATTRIBUTE_NAMES } from '../../common/search-attributes';
 import { createWorker } from '../../worker/main';
 import { missingServers, quietTemporalRuntime, testConfig } from '../helpers/env';
-import { preflightCli, startPreflightApi } from '../helpers/preflight';
+import { preflightCli, startPreflightApi, workerPolls } from '../helpers/preflight';
 
 const OPERATOR = `operator-${crypto.randomBytes(12).toString('hex')}`;
 const STORE_CHECKS = 'object-lock,clock-skew,temporal';
@@ -35,10 +35,15 @@ describe(
     const clusters = new Map([
       [`home-${RUN}`, `preflight-home-${RUN}`],
       [`unlocked-${RUN}`, `preflight-unlocked-${RUN}`],
-      // No worker polls this one: its preflight waits, which the conflict test needs.
+      // This one's worker has an S3 that accepts connections and never answers: its preflight keeps running.
+      [`slow-${RUN}`, `preflight-slow-${RUN}`],
+      // No worker polls this one.
       [`idle-${RUN}`, `preflight-idle-${RUN}`],
     ]);
-    const [home, noLock, idle] = [...clusters.keys()] as [string, string, string];
+    const [home, noLock, slow, idle] = [...clusters.keys()] as [string, string, string, string];
+    /** The slow cluster's S3: a listener that never answers (its sockets, ended in after()). */
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
     const apps: FastifyInstance[] = [];
     const workers: Array<{ stop: () => Promise<void> }> = [];
     const connections: Connection[] = [];
@@ -51,6 +56,7 @@ describe(
       const base = testConfig(taskQueue, { KUBECONFIG: '', ...overrides });
       const running = await createWorker({ ...base, kubernetes: { ...base.kubernetes, inCluster: false } });
       const done = running.worker.run();
+      await workerPolls(client, base.temporal.namespace, taskQueue);
       workers.push({
         async stop() {
           running.worker.shutdown();
@@ -88,10 +94,16 @@ describe(
       client = new Client({ connection, namespace: config.temporal.namespace });
       await startWorker(clusters.get(home)!);
       await startWorker(clusters.get(noLock)!, { S3_BUCKET: unlocked });
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      await startWorker(clusters.get(slow)!, {
+        S3_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      });
     });
     after(async () => {
       for (const app of apps) await app.close();
       for (const w of workers) await w.stop();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
       for (const c of connections) await c.close().catch(() => undefined);
       await s3.send(new DeleteBucketCommand({ Bucket: unlocked })).catch(() => undefined);
       s3.destroy();
@@ -153,29 +165,53 @@ describe(
 
     test('one preflight per cluster at a time: a second is refused (409, exit 2); an unknown cluster is 400', async () => {
       const url = await api(client, config.temporal.address!);
-      // Nobody polls the idle cluster's task queue: the first run waits there.
-      const first = cli(url, ['--cluster', idle]);
-      const handle = client.workflow.getHandle(preflightWorkflowId(idle));
+      // The slow cluster's worker waits on its S3: the first run keeps running.
+      let answered: Awaited<ReturnType<typeof cli>> | undefined;
+      const first = cli(url, ['--cluster', slow, '--only', 'object-lock']).then((r) => (answered = r));
+      const handle = client.workflow.getHandle(preflightWorkflowId(slow));
       for (let i = 0; ; i++) {
-        const started = await handle.describe().then(
+        const running = await handle.describe().then(
           (d) => d.status.name === 'RUNNING',
           () => false,
         );
-        if (started) break;
+        if (running) break;
+        assert.equal(answered, undefined, 'the first preflight ended too soon');
         assert.ok(i < 100, 'the first preflight started');
         await new Promise((r) => setTimeout(r, 100));
       }
-      const second = await cli(url, ['--cluster', idle]);
+      const second = await cli(url, ['--cluster', slow]);
       assert.equal(second.code, 2);
-      assert.match(second.err, new RegExp(`409 Conflict: a preflight of cluster ${idle} is already running`));
+      assert.match(second.err, new RegExp(`409 Conflict: a preflight of cluster ${slow} is already running`));
+      // Another cluster is not held up by it.
+      assert.equal((await cli(url, ['--only', 'temporal'])).code, 0);
       // Ended from outside (as an operator would): the waiting request answers with why, not a report.
-      await handle.terminate('test: no worker serves this cluster');
+      await handle.terminate('test: its S3 never answers');
       const ended = await first;
       assert.equal(ended.code, 2);
-      assert.match(ended.err, /502 Bad Gateway: the preflight on the worker of cluster idle-[0-9a-f]+ did not end/);
+      assert.match(ended.err, /502 Bad Gateway: the preflight on the worker of cluster slow-[0-9a-f]+ did not end/);
       const unknown = await cli(url, ['--cluster', 'nowhere']);
       assert.equal(unknown.code, 2);
       assert.match(unknown.err, /400 Bad Request: no worker serves cluster "nowhere"/);
+    });
+
+    test('no worker polls the cluster’s task queue: a report whose worker check fails with the fix, at once', async () => {
+      const started = Date.now();
+      const { code, report, err } = await cli(await api(client, config.temporal.address!), ['--cluster', idle]);
+      const summary = JSON.stringify(report, null, 2);
+      assert.equal(code, 1, `${err}${summary}`);
+      assert.ok(Date.now() - started < 10_000, 'answered without waiting for a worker');
+      assert.deepEqual(
+        report!.results.map((r) => [r.name, r.status]),
+        [['worker', 'fail']],
+        summary,
+      );
+      assert.match(
+        result(report!, 'worker').detail,
+        new RegExp(`no worker has polled task queue preflight-idle-${RUN}`),
+      );
+      assert.match(result(report!, 'worker').fix ?? '', new RegExp(`start the worker of cluster ${idle}`));
+      // Nothing was started that would wait for a worker.
+      await assert.rejects(client.workflow.getHandle(preflightWorkflowId(idle)).describe(), /not found/i);
     });
 
     test('Temporal not answering: a report whose temporal check fails with the fix, within the bound (exit 1)', async () => {
@@ -188,7 +224,8 @@ describe(
       });
       const address = `127.0.0.1:${closed}`;
       const connection = Connection.lazy({ address });
-      connections.push(connection);
+      // Not closed: the client may still have a retry of the refused call scheduled (it ends at the deadline), and
+      // a closed channel makes that retry throw. It holds no socket: the process still ends.
       const started = Date.now();
       const { code, report, err } = await cli(
         await api(new Client({ connection, namespace: config.temporal.namespace }), address),
