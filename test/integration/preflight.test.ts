@@ -184,6 +184,10 @@ describe(
       assert.match(second.err, new RegExp(`409 Conflict: a preflight of cluster ${slow} is already running`));
       // Another cluster is not held up by it.
       assert.equal((await cli(url, ['--only', 'temporal'])).code, 0);
+      // Held past the API server's 10 s idle bound (connectionTimeout), which the route lifts for this request:
+      // a preflight with throwaway pods answers after minutes of silence.
+      await new Promise((r) => setTimeout(r, 11_000));
+      assert.equal(answered, undefined, 'the first request still waits');
       // Ended from outside (as an operator would): the waiting request answers with why, not a report.
       await handle.terminate('test: its S3 never answers');
       const ended = await first;
