@@ -64,7 +64,11 @@ export const PREFLIGHT_BOUNDS = {
   heartbeatEveryMs: 10_000,
   /** The API's wait for the workflow's result (the workflow's own execution timeout too). */
   resultMs: 24 * 60_000,
-  /** The CLI's wait for the API's answer. */
+  /**
+   * The CLI's wait for the API's answer. Node's fetch itself gives up after 300 s without response headers
+   * (undici's headersTimeout, not settable without the undici package): a run longer than that ends on the
+   * worker all the same, its report in the workflow's result (`temporal workflow result -w preflight/<cluster>`).
+   */
   cliMs: 25 * 60_000,
   /** How long the API tries to reach Temporal before answering with a failed `temporal` check. */
   temporalStartMs: 10_000,
