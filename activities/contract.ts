@@ -3,6 +3,7 @@
  * this module type-only (lint enforces it); createActivities(deps) is checked against it.
  */
 import type { IncidentPlan } from '../common/plan';
+import type { PreflightOptions, PreflightReport } from '../common/preflight';
 import type { NotificationEvent } from '../common/ports';
 import type { PredicateStep } from '../evidence/attestation';
 import type {
@@ -153,6 +154,11 @@ export interface StorageSelfTestResult {
 
 export type StorageSelfTestActivity = (probeId: string) => Promise<StorageSelfTestResult>;
 
+// ---- preflight ----
+
+/** The readiness checks, run by the worker that serves the cluster, as its own identities. */
+export type PreflightActivity = (options: PreflightOptions) => Promise<PreflightReport>;
+
 /** The activities with fixed names. */
 export interface NamedActivities {
   planIncident: PlanActivity;
@@ -160,6 +166,7 @@ export interface NamedActivities {
   notify: NotifyActivity;
   storageSelfTest: StorageSelfTestActivity;
   openNextIncident: NextIncidentActivity;
+  preflight: PreflightActivity;
 }
 
 /** Everything the worker registers: the named activities plus one step (and undo) activity per step. */

@@ -5,6 +5,8 @@ import { createNextIncidentActivities } from './next-incident';
 import { createPlanActivities } from './plan';
 import type { Playbooks } from './playbooks';
 import type { Cluster, EvidenceStore, IncidentStarter } from '../common/ports';
+import type { PreflightRunner } from '../common/preflight';
+import { createPreflightActivities } from './preflight';
 import type { HoldfastActivities, SealActivity } from './contract';
 import { createSelfTestActivities } from './selftest';
 import { createStepActivities, type StepObserver } from './steps/activities';
@@ -21,6 +23,8 @@ export interface ActivityDeps {
   /** Opens incidents for alerts that arrived while one was closing (a Temporal client); unset: that fails. */
   incidents?: IncidentStarter;
   observeStep?: StepObserver;
+  /** Runs the readiness checks (worker/preflight.ts); unset: the preflight activity fails saying so. */
+  preflight?: PreflightRunner;
 }
 
 export function createActivities(deps: ActivityDeps): HoldfastActivities {
@@ -34,5 +38,6 @@ export function createActivities(deps: ActivityDeps): HoldfastActivities {
     sealEvidence: deps.sealEvidence,
     ...createNextIncidentActivities(deps.incidents),
     ...createSelfTestActivities({ s3: deps.s3, bucket: deps.config.s3.bucket, retention: deps.config.retention }),
+    ...createPreflightActivities(deps.preflight),
   };
 }

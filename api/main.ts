@@ -10,7 +10,8 @@ import { AlertIntake, API_INTAKE_OPTIONS } from './intake';
 import { createApiMetrics } from './metrics';
 import { ALERT_FORMATS } from '../alerts/registry';
 import { alertRoutes } from './routes/alerts';
-import { configuredPreflight, preflightRoutes } from './routes/preflight';
+import { preflightRoutes } from './routes/preflight';
+import { temporalPreflight } from './preflight';
 import { consoleRoutes } from './routes/console';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { timelineRoute } from './routes/timeline';
@@ -93,7 +94,14 @@ async function main(): Promise<void> {
         now: Date.now,
       }),
       timelineRoute(evidence, incidents),
-      preflightRoutes(configuredPreflight(config)),
+      preflightRoutes(
+        temporalPreflight(client, {
+          clusters: config.scope.clusters,
+          address: config.temporal.address,
+          namespace: config.temporal.namespace,
+        }),
+        config.api.defaultCluster,
+      ),
       // The responder console at /console, built into dist/console next to dist/api.
       consoleRoutes({ dir: path.join(__dirname, '..', 'console') }),
     ],

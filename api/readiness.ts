@@ -55,6 +55,9 @@ const KINDS = [
   { type: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, tasks: 'activity' },
 ] as const;
 
+/** The check's finding (no worker polls), as opposed to Temporal failing to answer it. */
+export class NoWorkerError extends Error {}
+
 /**
  * Ready only when a worker is polling the task queue for both workflow and activity tasks: without one,
  * alerts are accepted and incidents opened, but nothing preserves or contains anything until a worker
@@ -78,7 +81,7 @@ export function workerPollingCheck(service: TaskQueueDescriber, opts: WorkerPoll
       (_, i) => !(answers[i]!.pollers ?? []).some((p) => (optionalTsToMs(p.lastAccessTime) ?? -Infinity) >= since),
     ).map((k) => k.tasks);
     if (missing.length > 0) {
-      throw new Error(
+      throw new NoWorkerError(
         `no worker has polled task queue ${opts.taskQueue} in the last ${Math.round(windowMs / 1000)} s ` +
           `(${missing.join(' and ')} tasks)`,
       );

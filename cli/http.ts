@@ -10,7 +10,12 @@ export class ApiError extends Error {
 
 export interface ApiClient {
   baseUrl: string;
-  getJson<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
+  /** `timeoutMs`: a longer wait than the usual 60 s, for a route that answers when long work ended. */
+  getJson<T>(
+    path: string,
+    query?: Record<string, string | number | undefined>,
+    opts?: { timeoutMs?: number },
+  ): Promise<T>;
   /** POST a JSON body, read a JSON answer. */
   postJson<T>(path: string, body: unknown): Promise<T>;
   /** A streamed GET: 60 s to get the response headers, then as long as the body keeps coming. */
@@ -70,9 +75,10 @@ export function apiClient(baseUrl: string, token: string | undefined, fetchImpl:
     path: string,
     query: Record<string, string | number | undefined> | undefined,
     body?: unknown,
+    timeoutMs = TIMEOUT_MS,
   ): Promise<T> => {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
     try {
       const response = await request(path, query, controller.signal, body);
       return (await response.json()) as T;
@@ -86,8 +92,8 @@ export function apiClient(baseUrl: string, token: string | undefined, fetchImpl:
 
   return {
     baseUrl: base,
-    getJson<T>(path: string, query?: Record<string, string | number | undefined>) {
-      return json<T>(path, query);
+    getJson<T>(path: string, query?: Record<string, string | number | undefined>, opts?: { timeoutMs?: number }) {
+      return json<T>(path, query, undefined, opts?.timeoutMs);
     },
     postJson<T>(path: string, body: unknown) {
       return json<T>(path, undefined, body);

@@ -45,8 +45,38 @@ export interface PreflightReport {
   swept?: string[];
 }
 
-/** What runs a preflight: the CLI runs it in-process, the API behind GET /v1/preflight. */
-export type PreflightRunner = (options: PreflightOptions) => Promise<PreflightReport>;
+/**
+ * The port that runs a preflight: the worker's composition (worker/preflight.ts), called by the `preflight`
+ * activity (activities/preflight.ts) on the worker that holds the cluster's identities. `signal` is the
+ * activity's cancellation: the running check is aborted and the throwaway objects are still removed.
+ */
+export type PreflightRunner = (options: PreflightOptions, signal?: AbortSignal) => Promise<PreflightReport>;
+
+/**
+ * Bounds of one preflight through Temporal (workflows/preflight.ts) and of those who wait for it. The checks
+ * run one after another, each at most 180 s (worker/preflight.ts), and two sweeps of at most 30 s each: seven
+ * checks fit in 22 minutes; the activity gets 23, the API waits a minute more, the CLI a minute more still.
+ */
+export const PREFLIGHT_BOUNDS = {
+  activityMs: 23 * 60_000,
+  /** The activity heartbeats every 10 s while a check runs: a worker that died is noticed within a minute. */
+  heartbeatTimeoutMs: 60_000,
+  heartbeatEveryMs: 10_000,
+  /** The API's wait for the workflow's result (the workflow's own execution timeout too). */
+  resultMs: 24 * 60_000,
+  /**
+   * The CLI's wait for the API's answer. Node's fetch itself gives up after 300 s without response headers
+   * (undici's headersTimeout, not settable without the undici package): a run longer than that ends on the
+   * worker all the same, its report in the workflow's result (`temporal workflow result -w preflight/<cluster>`).
+   */
+  cliMs: 25 * 60_000,
+  /** How long the API tries to reach Temporal before answering with a failed `temporal` check. */
+  temporalStartMs: 10_000,
+} as const;
+
+/** Workflow type and id of a preflight: one id per cluster, so only one runs at a time on a cluster. */
+export const PREFLIGHT_WORKFLOW = 'preflightWorkflow';
+export const preflightWorkflowId = (cluster: string) => `preflight/${cluster}`;
 
 export interface PreflightOptions {
   /** Namespace of the throwaway pods (the collector, NetworkPolicy probes). */
@@ -112,7 +142,7 @@ export async function withTimeout<T>(
 export async function runChecks<D>(
   checks: readonly PreflightCheck<D>[],
   deps: D,
-  opts: { timeoutMs: number; only?: readonly string[]; now?: () => number },
+  opts: { timeoutMs: number; only?: readonly string[]; now?: () => number; signal?: AbortSignal },
 ): Promise<PreflightReport> {
   const now = opts.now ?? Date.now;
   const startedAt = new Date(now()).toISOString();
@@ -134,7 +164,8 @@ export async function runChecks<D>(
     const started = now();
     let outcome: CheckOutcome;
     try {
-      outcome = await withTimeout(opts.timeoutMs, check.name, (signal) => check.run(deps, signal));
+      opts.signal?.throwIfAborted();
+      outcome = await withTimeout(opts.timeoutMs, check.name, (signal) => check.run(deps, signal), opts.signal);
     } catch (err) {
       outcome = {
         status: 'fail',

@@ -12,8 +12,10 @@ import { temporalIncidentStarter } from '../api/temporal-sink';
 import { Client, Connection } from '@temporalio/client';
 import { buildAdapters, clusterFromConfig } from './adapters';
 import { createWorkerMetrics, serveMetrics } from './metrics';
+import { runPreflight } from './preflight';
 import { loadConfig, silenceAwsSdkNodeWarning, type HoldfastConfig } from '../common/config';
 import { createLogger, type Logger } from '../common/logger';
+import type { PreflightRunner } from '../common/preflight';
 
 /** Routes the Temporal SDK's own logs into pino so there is one log stream. */
 function installTemporalLogger(logger: Logger): void {
@@ -58,7 +60,9 @@ export async function createWorker(
   const s3 = overrides.s3 ?? createS3Client(config.s3);
   // Tests that replace every adapter must not need real configuration (signing key, notifier secrets).
   const complete = ['cluster', 'evidence', 'notifiers', 'playbooks', 'sealEvidence'].every((k) => k in overrides);
-  const adapters = { ...(complete ? {} : buildAdapters(config, s3, logger, cluster)), ...overrides } as Omit<
+  // The readiness checks run here, as this worker's identities (workflows/preflight.ts).
+  const preflight: PreflightRunner = (options, signal) => runPreflight(config, options, signal ? { signal } : {});
+  const adapters = { preflight, ...(complete ? {} : buildAdapters(config, s3, logger, cluster)), ...overrides } as Omit<
     ActivityDeps,
     'config' | 's3'
   >;

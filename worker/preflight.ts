@@ -1,8 +1,10 @@
 /**
  * The preflight's composition: the worker's configuration (its identities, collector, bucket, Temporal
- * namespace, playbooks) turned into the checks' dependencies (adapters/preflight/). `holdfast preflight`
- * runs it in-process with the operator's environment; GET /v1/preflight runs it in the API.
+ * namespace, playbooks) turned into the checks' dependencies (adapters/preflight/). It is the `preflight`
+ * activity's port (activities/preflight.ts), so the checks run on the worker that serves the cluster, as
+ * its own identities; `holdfast preflight` and GET /v1/preflight start preflightWorkflow through Temporal.
  */
+import fs from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import * as k8s from '@kubernetes/client-node';
 import { Connection } from '@temporalio/client';
@@ -10,14 +12,14 @@ import { loadPlaybooks, planFor, defaultPlaybook } from '../activities/playbooks
 import { notifierConfigsFrom } from '../adapters/notifiers/registry';
 import { KUBERNETES_UNITS } from '../adapters/kubernetes/registry';
 import { PREFLIGHT_CHECKS } from '../adapters/preflight/registry';
-import {
-  DEPLOYED_IDENTITIES,
-  identityAccess,
-  kubeProbe,
-  serviceAccountKubeConfig,
-} from '../adapters/preflight/probe-kube';
+import { identityAccess, kubeProbe } from '../adapters/preflight/probe-kube';
 import { s3BucketProbe, temporalProbe } from '../adapters/preflight/probe-stores';
-import type { EnabledStep, PreflightDeps, TemporalProbe } from '../adapters/preflight/types';
+import {
+  SHARED_WITH_PROBE,
+  type EnabledStep,
+  type PreflightDeps,
+  type TemporalProbe,
+} from '../adapters/preflight/types';
 import { createS3Client } from '../adapters/s3/client';
 import type { HoldfastConfig } from '../common/config';
 import { runChecks, withTimeout, type PreflightOptions, type PreflightReport } from '../common/preflight';
@@ -35,18 +37,14 @@ export const PREFLIGHT_DEFAULTS = {
 } as const;
 
 export interface PreflightSetup {
-  /** Operator kubeconfig for the throwaway objects; default KUBECONFIG, or the pod's own service account. */
+  /** Kubeconfig that creates the throwaway objects; default KUBECONFIG, or the pod's own service account. */
   operatorKubeconfig?: string;
   maxSkewMs?: number;
   checkTimeoutMs?: number;
   /** Tests inject their S3 client (the real server's); default: one from config.s3. */
   s3?: S3Client;
-  /**
-   * Act as the deployed identities: the operator mints a 10-minute token for each of these service accounts
-   * (default names: deploy/rbac.yaml's) instead of using the configured kubeconfigs, which on an operator's
-   * machine are the operator's own.
-   */
-  serviceAccounts?: { namespace: string; names?: Partial<Record<'capture' | 'containment', string>> };
+  /** The activity's cancellation: aborts the running check; the throwaway objects are still removed. */
+  signal?: AbortSignal;
 }
 
 /** The steps the playbooks run (and the default playbook's, which applies when none matches). */
@@ -84,10 +82,18 @@ const typeName = (type: string) =>
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('');
 
+/** Where a pod's own service account token is mounted (deploy/worker.yaml mounts none). */
+const POD_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * The credentials that create the throwaway objects: KUBECONFIG, else the pod's own service account. The
+ * worker's two identities may not create pods, by design; a deployed worker mounts no token of its own, and
+ * then the probes say so instead of failing on a missing file.
+ */
 function operatorKubeConfig(config: HoldfastConfig, file?: string): k8s.KubeConfig | undefined {
   const kc = new k8s.KubeConfig();
   if (file ?? config.kubernetes.kubeconfig) kc.loadFromFile((file ?? config.kubernetes.kubeconfig)!);
-  else if (config.kubernetes.inCluster) kc.loadFromCluster();
+  else if (config.kubernetes.inCluster && fs.existsSync(POD_TOKEN)) kc.loadFromCluster();
   else return undefined;
   return kc;
 }
@@ -124,22 +130,13 @@ export async function runPreflight(
   const operator = operatorKubeConfig(config, setup.operatorKubeconfig);
   const operatorSource = setup.operatorKubeconfig ?? config.kubernetes.kubeconfig ?? 'in-cluster service account';
   for (const identity of ['capture', 'containment'] as const) {
-    let kc: k8s.KubeConfig | undefined;
-    let source: string;
-    if (setup.serviceAccounts) {
-      if (!operator) throw new Error('--service-accounts needs an operator kubeconfig (KUBECONFIG or --kubeconfig)');
-      const name = setup.serviceAccounts.names?.[identity] ?? DEPLOYED_IDENTITIES[identity];
-      source = `service account ${setup.serviceAccounts.namespace}/${name} (token minted by the operator)`;
-      kc = await serviceAccountKubeConfig(operator, setup.serviceAccounts.namespace, name);
-    } else {
-      const settings = config.kubernetes[identity];
-      kc = kubeConfigFor(config.kubernetes, settings);
-      source = settings.kubeconfig ?? settings.tokenFile ?? config.kubernetes.kubeconfig ?? 'in-cluster';
-    }
+    const settings = config.kubernetes[identity];
+    const kc = kubeConfigFor(config.kubernetes, settings);
+    const source = settings.kubeconfig ?? settings.tokenFile ?? config.kubernetes.kubeconfig ?? 'in-cluster';
     kcs[identity] = kc;
     if (kc)
       identities.push(
-        identityAccess(identity, kc, source === operatorSource ? `${source} (the operator's own)` : source),
+        identityAccess(identity, kc, source === operatorSource ? `${source} ${SHARED_WITH_PROBE}` : source),
       );
   }
   const collector = collectorConfig(config.kubernetes.collector);
@@ -160,7 +157,7 @@ export async function runPreflight(
       ? { probe }
       : {
           noProbeReason: !operator
-            ? 'no operator kubeconfig (KUBECONFIG, or --kubeconfig)'
+            ? 'the worker has no credentials for throwaway objects (KUBECONFIG, or a mounted service account token)'
             : 'no capture identity configured',
         }),
     bucket: s3BucketProbe(s3, config.s3.bucket),
@@ -187,6 +184,7 @@ export async function runPreflight(
     const report = await runChecks(PREFLIGHT_CHECKS, deps, {
       timeoutMs: setup.checkTimeoutMs ?? PREFLIGHT_DEFAULTS.checkTimeoutMs,
       ...(options.only ? { only: options.only } : {}),
+      ...(setup.signal ? { signal: setup.signal } : {}),
     });
     return swept.length > 0 ? { ...report, swept } : report;
   } finally {

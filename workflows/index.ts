@@ -3,3 +3,4 @@ export { incidentWorkflow } from './incident';
 export { escalationWorkflow } from './escalation';
 export { nextIncidentWorkflow } from './next-incident';
 export { selfTestWorkflow } from './selftest';
+export { preflightWorkflow } from './preflight';

@@ -493,39 +493,3 @@ export function classifyCheckpoint(status: number, body: string, node: string): 
   if (status === 0) return { status, supported: false, reason: `no answer from the kubelet: ${bounded(body, 200)}` };
   return { status, supported: false, reason: `unexpected answer from the kubelet (HTTP ${status})` };
 }
-
-/** The service accounts deploy/rbac.yaml creates for the two identities. */
-export const DEPLOYED_IDENTITIES: Record<KubernetesIdentity, string> = {
-  capture: 'holdfast-capture',
-  containment: 'holdfast-containment',
-};
-
-/**
- * A kubeconfig that authenticates as a service account, with a token the operator mints for it (TokenRequest,
- * 10 minutes, never written anywhere): a preflight from an operator's machine then checks the worker's
- * identities (their roles, and the admission policy that names holdfast-capture), not the operator's.
- */
-export async function serviceAccountKubeConfig(
-  operator: k8s.KubeConfig,
-  namespace: string,
-  name: string,
-): Promise<k8s.KubeConfig> {
-  const core = operator.makeApiClient(k8s.CoreV1Api);
-  const answer = await core.createNamespacedServiceAccountToken({
-    name,
-    namespace,
-    body: { spec: { audiences: [], expirationSeconds: 600 } },
-  });
-  const token = answer.status?.token;
-  if (!token) throw new Error(`no token issued for service account ${namespace}/${name}`);
-  const cluster = operator.getCurrentCluster();
-  if (!cluster) throw new Error('the operator kubeconfig names no cluster');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name, token }],
-    contexts: [{ name, cluster: cluster.name, user: name }],
-    currentContext: name,
-  });
-  return kc;
-}

@@ -7,6 +7,12 @@ import type { KubernetesIdentity, KubernetesUnit } from '../kubernetes/units';
  * cluster and the real S3 and Temporal servers.
  */
 
+/**
+ * The end of an identity's `source` when its credentials are also those that create the throwaway objects
+ * (KUBECONFIG standing in for both identities): the rbac check then says its pass proves little.
+ */
+export const SHARED_WITH_PROBE = '(shared with the throwaway objects)';
+
 /** One RBAC question, as a SubjectAccessReview's resourceAttributes ask it. */
 export interface AccessQuestion {
   group: string;

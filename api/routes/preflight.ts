@@ -1,11 +1,12 @@
+import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { HoldfastConfig } from '../../common/config';
-import type { PreflightReport, PreflightRunner } from '../../common/preflight';
-import { HttpProblem } from '../errors';
+import { PREFLIGHT_BOUNDS } from '../../common/preflight';
+import type { PreflightStarter } from '../preflight';
 
 const Query = Type.Object(
   {
+    cluster: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' })),
     namespace: Type.Optional(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' })),
     only: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}(,[a-z0-9-]{1,32}){0,15}$' })),
   },
@@ -30,13 +31,12 @@ const Report = Type.Object({
 });
 
 /**
- * `GET /v1/preflight`: the readiness checks, run by this API process with its own configuration (operator
- * role: it creates and removes throwaway pods with the API's Kubernetes access). One run at a time: two
- * would sweep each other's throwaway objects.
+ * `GET /v1/preflight`: the readiness checks, run on the worker serving `cluster` (default: the API's default
+ * cluster) as its own identities, through Temporal (api/preflight.ts, workflows/preflight.ts). Operator role:
+ * it creates and removes throwaway pods. One run per cluster at a time (409), enforced by the workflow id.
  */
-export function preflightRoutes(run: PreflightRunner): FastifyPluginAsyncTypebox {
+export function preflightRoutes(start: PreflightStarter, defaultCluster: string): FastifyPluginAsyncTypebox {
   return async (app) => {
-    let running: Promise<PreflightReport> | undefined;
     app.get(
       '/v1/preflight',
       {
@@ -48,23 +48,23 @@ export function preflightRoutes(run: PreflightRunner): FastifyPluginAsyncTypebox
         },
       },
       async (request) => {
-        if (running) throw new HttpProblem(409, 'Conflict', 'a preflight is already running; retry when it ends');
-        const { namespace, only } = request.query;
-        running = run({ ...(namespace ? { namespace } : {}), ...(only ? { only: only.split(',') } : {}) });
+        const { cluster, namespace, only } = request.query;
+        // The answer may take minutes (throwaway pods) with nothing sent meanwhile: the server's idle bound
+        // would cut the socket, so this one request waits as long as the workflow may run.
+        // (An injected request, app.inject, has no real socket.)
+        const socket = request.raw.socket as Partial<Socket> | undefined;
+        const idle = socket?.timeout;
+        socket?.setTimeout?.(PREFLIGHT_BOUNDS.resultMs + 30_000);
         try {
-          return await running;
+          return await start({
+            cluster: cluster ?? defaultCluster,
+            ...(namespace ? { namespace } : {}),
+            ...(only ? { only: only.split(',') } : {}),
+          });
         } finally {
-          running = undefined;
+          socket?.setTimeout?.(idle ?? 0);
         }
       },
     );
   };
-}
-
-/**
- * The worker's composition (worker/preflight.ts) with this process's configuration, loaded on first use: the
- * API reaches it only here, so a server that never runs a preflight never loads the Kubernetes client.
- */
-export function configuredPreflight(config: HoldfastConfig): PreflightRunner {
-  return async (options) => (await import('../../worker/preflight.js')).runPreflight(config, options);
 }

@@ -1,10 +1,12 @@
 /**
- * `holdfast preflight` on the real local cluster (run under `flock /tmp/holdfast-cluster.lock`): with the
- * capture and containment roles of deploy/rbac.yaml (copied under names of this run, bound to service
- * accounts of this run, so the shared ones are never changed) the cluster checks pass, and the checkpoint
- * check skips with the exact reason this machine's containerd 1.6 gives; with one verb taken from the copy
- * and in a namespace enforcing Pod Security `restricted`, the matching checks fail with their fix; a
- * leftover from a crashed run is swept; afterwards no throwaway object remains.
+ * `holdfast preflight` on the real local cluster (run under `flock /tmp/holdfast-cluster.lock`), the way it
+ * runs in production: the CLI asks the API, the API starts preflightWorkflow on the cluster's task queue, and
+ * a real worker (createWorker, on the real Temporal and S3 servers) runs the checks as its own identities.
+ * With the capture and containment roles of deploy/rbac.yaml (copied under names of this run, bound to service
+ * accounts of this run, so the shared ones are never changed) every check passes, and the checkpoint check
+ * skips with the exact reason this machine's containerd 1.6 gives; with one verb taken from the copy and in a
+ * namespace enforcing Pod Security `restricted`, the matching checks fail with their fix; a leftover from a
+ * crashed run is swept; afterwards no throwaway object remains.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -13,13 +15,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
 import { loadConfig, silenceAwsSdkNodeWarning } from '../../common/config';
 import type { CheckResult, PreflightReport } from '../../common/preflight';
 import { PREFLIGHT_LABEL } from '../../adapters/preflight/types';
-import { serviceAccountKubeConfig as mintedKubeConfig } from '../../adapters/preflight/probe-kube';
-import { runPreflight } from '../../worker/preflight';
+import { createWorker } from '../../worker/main';
 import { deployObjects } from '../../scripts/local-env';
-import { missingServers } from '../helpers/env';
+import { missingServers, quietTemporalRuntime } from '../helpers/env';
+import { preflightCli, startPreflightApi, workerPolls } from '../helpers/preflight';
 import {
   kubeClients,
   localClusterOrSkip,
@@ -31,11 +35,11 @@ import {
 
 const { kubeconfig: KUBECONFIG, skip: SKIP } = localClusterOrSkip();
 const RUN = crypto.randomBytes(3).toString('hex');
+const OPERATOR = `operator-${crypto.randomBytes(12).toString('hex')}`;
 const NS = `holdfast-preflight-${RUN}`;
 const RESTRICTED = `holdfast-preflight-restricted-${RUN}`;
-const CLUSTER_CHECKS = ['rbac', 'collector', 'network-policy', 'checkpoint'];
-/** Under `npm test` the real S3 and Temporal servers run too: then every check runs, the stores' included. */
-const WITH_STORES = missingServers() === undefined;
+const CHECKS = ['rbac', 'collector', 'network-policy', 'checkpoint', 'object-lock', 'clock-skew', 'temporal'];
+/** The worker reaches the real S3 and Temporal servers `npm test` starts, and the API starts its workflows. */
 const STORE_SETTINGS = [
   'TEMPORAL_ADDRESS',
   'TEMPORAL_NAMESPACE',
@@ -57,15 +61,28 @@ const byName = (report: PreflightReport, name: string): CheckResult => {
   return found;
 };
 
-describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 60_000 }, () => {
+describe('holdfast preflight on the local cluster', { skip: SKIP ?? missingServers(), timeout: 15 * 60_000 }, () => {
   let admin: ReturnType<typeof kubeClients>;
   let rbac: k8s.RbacAuthorizationV1Api;
   let work = '';
   const name = (identity: string) => `holdfast-preflight-${identity}-${RUN}`;
   const env: Record<string, string> = {};
+  let connection: Connection | undefined;
+  let api: FastifyInstance | undefined;
+  let url = '';
+  let stopWorker = async () => {};
 
-  const preflight = (namespace: string, only?: string[]) =>
-    runPreflight(loadConfig(env, work), { namespace, ...(only ? { only } : {}) }, { checkTimeoutMs: 240_000 });
+  /** `holdfast preflight --json` through the API, Temporal and the worker: the report (its exit code matches). */
+  async function preflight(namespace: string, only?: string[]): Promise<PreflightReport> {
+    const { code, report, err } = await preflightCli(url, OPERATOR, [
+      '--namespace',
+      namespace,
+      ...(only ? ['--only', only.join(',')] : []),
+    ]);
+    assert.ok(report, `holdfast preflight printed no report (exit ${code}): ${err}`);
+    assert.equal(code, report.verdict === 'ready' ? 0 : 1, err);
+    return report;
+  }
 
   async function leftovers(namespace: string): Promise<string[]> {
     const selector = { namespace, labelSelector: PREFLIGHT_LABEL };
@@ -119,10 +136,35 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
       HOLDFAST_COLLECTOR_PULL_POLICY: 'Never',
       HOLDFAST_DATA_DIR: work,
     });
-    if (WITH_STORES) for (const key of STORE_SETTINGS) if (process.env[key]) env[key] = process.env[key]!;
+    for (const key of STORE_SETTINGS) if (process.env[key]) env[key] = process.env[key]!;
+    // The worker of this run's cluster, on its own task queue, with the identities above.
+    Object.assign(env, { HOLDFAST_TASK_QUEUE: `preflight-${RUN}`, HOLDFAST_CLUSTER_NAME: `local-${RUN}` });
+    const config = loadConfig(env, work);
+    quietTemporalRuntime();
+    const running = await createWorker(config);
+    const done = running.worker.run();
+    stopWorker = async () => {
+      running.worker.shutdown();
+      await done;
+      await running.close();
+    };
+    connection = await Connection.connect({ address: config.temporal.address! });
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    await workerPolls(client, config.temporal.namespace, config.temporal.taskQueue);
+    ({ url, app: api } = await startPreflightApi({
+      client,
+      clusters: config.scope.clusters,
+      defaultCluster: config.api.defaultCluster,
+      address: config.temporal.address!,
+      namespace: config.temporal.namespace,
+      token: OPERATOR,
+    }));
   });
 
   after(async () => {
+    await api?.close();
+    await stopWorker();
+    await connection?.close();
     if (!admin) return;
     for (const identity of ['capture', 'containment']) {
       await rbac.deleteClusterRoleBinding({ name: name(identity) }).catch(() => undefined);
@@ -133,22 +175,23 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
   });
 
   test('with the roles of deploy/rbac.yaml every check passes; checkpoint skips with its exact reason', async () => {
-    const report = await preflight(NS, WITH_STORES ? undefined : CLUSTER_CHECKS);
+    const report = await preflight(NS);
     const summary = JSON.stringify(report, null, 2);
     assert.deepEqual(
       report.results.map((r) => r.name),
-      WITH_STORES ? [...CLUSTER_CHECKS, 'object-lock', 'clock-skew', 'temporal'] : CLUSTER_CHECKS,
+      CHECKS,
     );
     for (const result of report.results.filter((r) => r.name !== 'checkpoint'))
       assert.equal(result.status, 'pass', `${result.name}: ${summary}`);
-    if (WITH_STORES)
-      assert.match(byName(report, 'clock-skew').detail, /Kubernetes API server [+-]?[0-9.]+ s .*; S3 [+-]?[0-9.]+ s/);
+    assert.match(byName(report, 'clock-skew').detail, /Kubernetes API server [+-]?[0-9.]+ s .*; S3 [+-]?[0-9.]+ s/);
     for (const check of ['rbac', 'collector', 'network-policy']) {
       const result = byName(report, check);
       assert.equal(result.status, 'pass', `${check}: ${summary}`);
       assert.ok(result.neededBy, `the default playbook needs ${check}`);
     }
     assert.match(byName(report, 'rbac').detail, /permissions allowed in namespace .* for capture and containment/);
+    // The worker's own identities were asked, not the credentials that create the throwaway objects.
+    assert.doesNotMatch(byName(report, 'rbac').detail, /credentials that create the throwaway objects/);
     assert.match(
       byName(report, 'collector').detail,
       /pinned sha256:[0-9a-f]{64}, ran and read a non-root target's \/proc/,
@@ -229,43 +272,6 @@ describe('holdfast preflight on the local cluster', { skip: SKIP, timeout: 15 * 
     assert.match(collector.fix ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
     assert.equal(report.verdict, 'not-ready');
     assert.deepEqual(await leftovers(RESTRICTED), []);
-  });
-
-  test("--service-accounts: the deployed identities' own tokens, minted by the operator, not the operator's credentials", async (t) => {
-    const operatorOnly = { ...env };
-    delete operatorOnly.HOLDFAST_CAPTURE_KUBECONFIG;
-    delete operatorOnly.HOLDFAST_CONTAINMENT_KUBECONFIG;
-    // Without identity kubeconfigs the worker loads KUBECONFIG through client-node, which reads the process's.
-    const saved = process.env.KUBECONFIG;
-    process.env.KUBECONFIG = KUBECONFIG!;
-    t.after(() => {
-      if (saved === undefined) delete process.env.KUBECONFIG;
-      else process.env.KUBECONFIG = saved;
-    });
-    const asOperator = await runPreflight(loadConfig(operatorOnly, work), { namespace: NS, only: ['rbac'] });
-    assert.match(
-      byName(asOperator, 'rbac').detail,
-      /capture and containment are the operator's own credentials: run with --service-accounts <namespace>/,
-    );
-    const report = await runPreflight(
-      loadConfig(operatorOnly, work),
-      { namespace: NS, only: ['rbac', 'collector'] },
-      { serviceAccounts: { namespace: NS, names: { capture: 'capture', containment: 'containment' } } },
-    );
-    const summary = JSON.stringify(report, null, 2);
-    assert.equal(byName(report, 'rbac').status, 'pass', summary);
-    assert.doesNotMatch(byName(report, 'rbac').detail, /operator's own/);
-    assert.equal(byName(report, 'collector').status, 'pass', summary);
-    // The minted token is the service account's and nothing more: it may not create a pod.
-    const kc = await mintedKubeConfig(admin.kc, NS, 'capture');
-    await assert.rejects(
-      kc.makeApiClient(k8s.CoreV1Api).createNamespacedPod({
-        namespace: NS,
-        body: { metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'x' }] } },
-      }),
-      (err: { code?: number }) => err.code === 403,
-    );
-    assert.deepEqual(await leftovers(NS), []);
   });
 
   test('no throwaway object remains anywhere', async () => {

@@ -8,6 +8,11 @@ import pino from 'pino';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
 import { preflightRoutes } from '../../api/routes/preflight';
+import { temporalUnreachableReport } from '../../api/preflight';
+import { HttpProblem } from '../../api/errors';
+import { createPreflightActivities } from '../../activities/preflight';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { SHARED_WITH_PROBE } from '../../adapters/preflight/types';
 import { preflightCommand, formatReport } from '../../cli/preflight';
 import { loadConfig } from '../../common/config';
 import { exitCodeOf, runChecks, type PreflightCheck, type PreflightReport } from '../../common/preflight';
@@ -104,18 +109,21 @@ describe('preflight checks (fakes)', () => {
     const none = await rbacCheck.run(fakeDeps({ identities: [new FakeIdentity('capture')] }), signal);
     assert.match(none.detail, /no credentials for the containment identity/);
     assert.equal((await rbacCheck.run(fakeDeps({ enabledSteps: [] }), signal)).status, 'skip');
-    // KUBECONFIG standing in for both identities passes, saying whose permissions those were.
+    // KUBECONFIG standing in for both identities (and the throwaway objects) passes, saying so.
     const own = await rbacCheck.run(
       fakeDeps({
         identities: [
-          new FakeIdentity('capture', [], "kc (the operator's own)"),
-          new FakeIdentity('containment', [], "kc (the operator's own)"),
+          new FakeIdentity('capture', [], `kc ${SHARED_WITH_PROBE}`),
+          new FakeIdentity('containment', [], `kc ${SHARED_WITH_PROBE}`),
         ],
       }),
       signal,
     );
     assert.equal(own.status, 'pass');
-    assert.match(own.detail, /capture and containment are the operator's own credentials: run with --service-accounts/);
+    assert.match(
+      own.detail,
+      /capture and containment use the credentials that create the throwaway objects \(KUBECONFIG\): give the worker its own identities/,
+    );
     assert.equal(rbacCheck.neededBy(fakeDeps({ enabledSteps: [] })), undefined);
   });
 
@@ -243,7 +251,8 @@ describe('preflight checks (fakes)', () => {
     deps.probe.offsetMs = 9_000;
     const skewed = await clockSkewCheck.run(deps, signal);
     assert.equal(skewed.status, 'fail');
-    assert.match(skewed.detail, /Kubernetes API server \+(8\.[5-9]|9\.[0-4]) s/);
+    // A whole-second header 9 s ahead, read as its second's middle: (8.5, 9.5] s, 9.5 when now is a whole second.
+    assert.match(skewed.detail, /Kubernetes API server \+(8\.[5-9]|9\.[0-5]) s/);
     assert.match(skewed.fix!, /NTP/);
     deps.probe.offsetMs = 0;
     deps.bucket.failure = new Error('connect ECONNREFUSED');
@@ -370,37 +379,47 @@ describe('preflight runner, CLI and route', () => {
     ],
   };
 
-  test('holdfast preflight: a table with the fix and exit 1 when a needed check fails; --json; usage errors exit 2', async () => {
+  /** A fetch that answers GET /v1/preflight with `body`, recording the URLs and tokens it was asked with. */
+  const fakeApi = (body: unknown, status = 200) => {
+    const asked: Array<{ url: string; auth: string }> = [];
+    const fetchImpl = (async (u: URL, init: RequestInit) => {
+      asked.push({ url: String(u), auth: String((init.headers as Record<string, string>).authorization) });
+      return new Response(JSON.stringify(body), { status });
+    }) as unknown as typeof fetch;
+    return { asked, fetchImpl };
+  };
+
+  test('holdfast preflight asks GET /v1/preflight: a table with the fix and exit 1 when a needed check fails; --json; usage errors exit 2', async () => {
     const out = collect();
     const err = collect();
-    const asked: unknown[] = [];
+    const api = fakeApi(REPORT);
     const io = {
       stdout: out.stream,
       stderr: err.stream,
-      config: { apiUrl: 'http://127.0.0.1:1' },
-      runLocal: async (options: unknown, setup: unknown) => {
-        asked.push({ options, setup });
-        return REPORT;
-      },
+      config: { apiUrl: 'http://api.example:8080', token: 'op-token' },
+      fetch: api.fetchImpl,
     };
-    assert.equal(await preflightCommand(['--namespace', 'team-a', '--max-skew', '2'], io), 1);
-    assert.deepEqual(asked, [{ options: { namespace: 'team-a' }, setup: { maxSkewMs: 2000 } }]);
+    assert.equal(await preflightCommand(['--namespace', 'team-a', '--cluster', 'prod-eu'], io), 1);
+    assert.deepEqual(api.asked, [
+      { url: 'http://api.example:8080/v1/preflight?cluster=prod-eu&namespace=team-a', auth: 'Bearer op-token' },
+    ]);
     assert.match(out.text(), /^PASS {2}rbac/m);
     assert.match(out.text(), /^FAIL {2}collector\s+refused \[2J$/m);
     assert.match(out.text(), /fix: label it/);
     assert.match(out.text(), /NOT READY: collector failed .* \(exit 1\)/);
     assert.ok(!out.text().includes('\u001b'), 'no escape character reaches the terminal');
     const json = collect();
-    assert.equal(await preflightCommand(['--json'], { ...io, stdout: json.stream }), 1);
+    assert.equal(await preflightCommand(['--json', '--only', 'rbac,collector'], { ...io, stdout: json.stream }), 1);
     assert.deepEqual(JSON.parse(json.text()), REPORT);
-    asked.length = 0;
-    assert.equal(await preflightCommand(['--service-accounts', 'holdfast-system', '--only', 'rbac'], io), 1);
-    assert.deepEqual(asked, [
-      { options: { only: ['rbac'] }, setup: { serviceAccounts: { namespace: 'holdfast-system' } } },
-    ]);
-    assert.equal(await preflightCommand(['--remote', '--service-accounts', 'x'], io), 2);
+    assert.equal(api.asked.at(-1)!.url, 'http://api.example:8080/v1/preflight?only=rbac%2Ccollector');
+    const calls = api.asked.length;
+    // The local mode is gone: its options are usage errors now, and nothing is asked of the API.
+    assert.equal(await preflightCommand(['--service-accounts', 'holdfast-system'], io), 2);
+    assert.equal(await preflightCommand(['--kubeconfig', '/tmp/x'], io), 2);
     assert.equal(await preflightCommand(['--namespace', 'Bad_NS'], io), 2);
+    assert.equal(await preflightCommand(['--cluster', '-x'], io), 2);
     assert.equal(await preflightCommand(['--bogus'], io), 2);
+    assert.equal(api.asked.length, calls);
     assert.match(err.text(), /usage:/);
     assert.equal(
       formatReport({ ...REPORT, results: [REPORT.results[0]!], verdict: 'ready' })
@@ -411,30 +430,20 @@ describe('preflight runner, CLI and route', () => {
     );
   });
 
-  test('holdfast preflight --remote asks GET /v1/preflight with the token', async () => {
-    const out = collect();
-    let url = '';
-    let auth = '';
-    const fetchImpl = (async (u: URL, init: RequestInit) => {
-      url = String(u);
-      auth = String((init.headers as Record<string, string>).authorization);
-      return new Response(JSON.stringify({ ...REPORT, verdict: 'ready', results: [REPORT.results[0]] }), {
-        status: 200,
-      });
-    }) as unknown as typeof fetch;
-    const code = await preflightCommand(['--remote', '--only', 'rbac,collector'], {
-      stdout: out.stream,
-      stderr: collect().stream,
+  test('holdfast preflight: an API error (409 while one runs) exits 2 with the problem text', async () => {
+    const err = collect();
+    const api = fakeApi({ title: 'Conflict', detail: 'a preflight of cluster test is already running' }, 409);
+    const code = await preflightCommand([], {
+      stdout: collect().stream,
+      stderr: err.stream,
       config: { apiUrl: 'http://api.example:8080', token: 'op-token' },
-      fetch: fetchImpl,
+      fetch: api.fetchImpl,
     });
-    assert.equal(code, 0);
-    assert.equal(url, 'http://api.example:8080/v1/preflight?only=rbac%2Ccollector');
-    assert.equal(auth, 'Bearer op-token');
+    assert.equal(code, 2);
+    assert.match(err.text(), /409 Conflict: a preflight of cluster test is already running/);
   });
 
-  test('GET /v1/preflight: operator only, query validated, one run at a time', async () => {
-    let release: () => void = () => {};
+  test('GET /v1/preflight: operator only, query validated, the default cluster, the starter’s answer', async () => {
     const calls: unknown[] = [];
     const app = await buildServer({
       logger: pino({ level: 'silent' }),
@@ -446,11 +455,11 @@ describe('preflight runner, CLI and route', () => {
       incidents: {} as never,
       metrics: createApiMetrics(),
       routes: [
-        preflightRoutes(async (options) => {
-          calls.push(options);
-          await new Promise<void>((r) => (release = r));
+        preflightRoutes(async (request) => {
+          calls.push(request);
+          if (request.cluster === 'busy') throw new HttpProblem(409, 'Conflict', 'already running');
           return REPORT;
-        }),
+        }, 'home'),
       ],
     });
     try {
@@ -461,16 +470,58 @@ describe('preflight runner, CLI and route', () => {
         403,
       );
       assert.equal((await app.inject({ url: '/v1/preflight?namespace=Bad_NS', headers: op })).statusCode, 400);
-      const first = app.inject({ url: '/v1/preflight?namespace=team-a&only=rbac', headers: op });
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal((await app.inject({ url: '/v1/preflight', headers: op })).statusCode, 409);
-      release();
-      const res = await first;
+      assert.equal((await app.inject({ url: '/v1/preflight?cluster=a%20b', headers: op })).statusCode, 400);
+      assert.deepEqual(calls, []);
+      const res = await app.inject({ url: '/v1/preflight?namespace=team-a&only=rbac', headers: op });
       assert.equal(res.statusCode, 200);
       assert.deepEqual(res.json(), REPORT);
-      assert.deepEqual(calls, [{ namespace: 'team-a', only: ['rbac'] }]);
+      assert.equal((await app.inject({ url: '/v1/preflight?cluster=busy', headers: op })).statusCode, 409);
+      assert.deepEqual(calls, [{ cluster: 'home', namespace: 'team-a', only: ['rbac'] }, { cluster: 'busy' }]);
     } finally {
       await app.close();
     }
+  });
+
+  test('the preflight activity: runs the port with its cancellation signal, heartbeats, refuses bad input', async () => {
+    const seen: Array<{ options: unknown; signal: boolean }> = [];
+    const { preflight } = createPreflightActivities(async (options, signal) => {
+      seen.push({ options, signal: signal instanceof AbortSignal });
+      return REPORT;
+    });
+    const env = new MockActivityEnvironment();
+    assert.deepEqual(await env.run(preflight, { namespace: 'team-a', only: ['rbac'] }), REPORT);
+    assert.deepEqual(seen, [{ options: { namespace: 'team-a', only: ['rbac'] }, signal: true }]);
+    await assert.rejects(env.run(preflight, { namespace: 'Bad_NS' }), /not a namespace name/);
+    await assert.rejects(env.run(preflight, { only: ['../x'] }), /check names/);
+    assert.equal(seen.length, 1);
+    await assert.rejects(
+      new MockActivityEnvironment().run(createPreflightActivities(undefined).preflight, {}),
+      /this worker runs no preflight/,
+    );
+  });
+
+  test('Temporal not taking the preflight: a report whose temporal check fails with the fix', () => {
+    const down = temporalUnreachableReport(
+      '127.0.0.1:1',
+      'holdfast',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 14 }),
+    );
+    assert.equal(down.verdict, 'not-ready');
+    assert.equal(exitCodeOf(down), 1);
+    assert.deepEqual(
+      down.results.map((r) => [r.name, r.status]),
+      [['temporal', 'fail']],
+    );
+    assert.match(
+      down.results[0]!.detail,
+      /Temporal at 127\.0\.0\.1:1 did not take the preflight within 10 s \(connect ECONNREFUSED\)/,
+    );
+    assert.match(down.results[0]!.fix!, /make 127\.0\.0\.1:1 reachable/);
+    const missing = temporalUnreachableReport(
+      't:7233',
+      'nope',
+      Object.assign(new Error('Namespace nope is not found.'), { code: 5 }),
+    );
+    assert.equal(missing.results[0]!.fix, 'create it: temporal operator namespace create nope');
   });
 });

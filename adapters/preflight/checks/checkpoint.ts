@@ -7,7 +7,7 @@ import type { Check } from '../types';
  */
 export const checkpointCheck: Check = {
   name: 'checkpoint',
-  needs: 'operator access to create a throwaway pod and create nodes/proxy',
+  needs: "the worker's access for throwaway objects (KUBECONFIG): create a pod and nodes/proxy",
   neededBy: (deps) => neededByRule(deps, 'tryCheckpoint', (rule) => rule.optionalRole === 'checkpoint'),
   async run(deps, signal) {
     const needed = checkpointCheck.neededBy(deps) !== undefined;
@@ -15,7 +15,9 @@ export const checkpointCheck: Check = {
       return {
         status: 'skip',
         detail: `not probed: ${deps.noProbeReason ?? 'no operator access'}`,
-        ...(needed ? { fix: 'run holdfast preflight with a kubeconfig that may create pods and nodes/proxy' } : {}),
+        ...(needed
+          ? { fix: 'give the worker a KUBECONFIG that may create pods and nodes/proxy (its identities may not)' }
+          : {}),
       };
     const result = await deps.probe.checkpoint(deps.namespace, signal);
     if (result.supported) return { status: 'pass', detail: result.reason };

@@ -11,7 +11,8 @@ const ENFORCE = 'pod-security.kubernetes.io/enforce';
  */
 export const collectorCheck: Check = {
   name: 'collector',
-  needs: "operator access to create a throwaway pod, the capture identity's credentials",
+  needs:
+    "the worker's access for throwaway objects (KUBECONFIG) to create a pod, and the capture identity's credentials",
   neededBy: (deps) =>
     neededByRule(deps, 'run in the collector', (rule) => hasRule(rule, '', 'pods/ephemeralcontainers', 'update')),
   async run(deps, signal) {
@@ -26,7 +27,7 @@ export const collectorCheck: Check = {
       return {
         status: 'skip',
         detail: `pinned (${digest ?? 'tag allowed'}); not tried in a pod: ${deps.noProbeReason ?? 'no operator access'}`,
-        fix: 'run holdfast preflight with a kubeconfig that may create pods in the namespace',
+        fix: 'give the worker a KUBECONFIG that may create and delete pods in the namespace (its identities may not)',
       };
     // An operator scoped to the namespace may not read it: the level is then unknown, the probe still runs.
     const labels = await deps.probe.namespaceLabels(deps.namespace, signal).catch(() => undefined);
@@ -76,7 +77,7 @@ export const collectorCheck: Check = {
         return {
           status: 'fail',
           detail: `the throwaway pod was refused in namespace ${deps.namespace}: ${result.message}`,
-          fix: 'give the operator running preflight create/delete on pods and pods/exec in that namespace, or choose another with --namespace',
+          fix: "give the worker's KUBECONFIG create/delete on pods and pods/exec in that namespace, or choose another with --namespace",
         };
     }
   },

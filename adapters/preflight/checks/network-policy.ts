@@ -7,7 +7,7 @@ import type { Check } from '../types';
  */
 export const networkPolicyCheck: Check = {
   name: 'network-policy',
-  needs: 'operator access to create two throwaway pods and a NetworkPolicy, and exec in one',
+  needs: "the worker's access for throwaway objects (KUBECONFIG): two pods and a NetworkPolicy, and exec in one",
   neededBy: (deps) =>
     neededByRule(deps, 'isolates with a NetworkPolicy', (rule) =>
       hasRule(rule, 'networking.k8s.io', 'networkpolicies', 'create'),
@@ -17,14 +17,14 @@ export const networkPolicyCheck: Check = {
       return {
         status: 'skip',
         detail: `not probed: ${deps.noProbeReason ?? 'no operator access'}`,
-        fix: 'run holdfast preflight with a kubeconfig that may create pods and NetworkPolicies in the namespace',
+        fix: 'give the worker a KUBECONFIG that may create pods and NetworkPolicies in the namespace (its identities may not)',
       };
     const result = await deps.probe.networkPolicy(deps.namespace, signal);
     if (result.outcome === 'not-started')
       return {
         status: 'fail',
         detail: `the probe pods did not run in namespace ${deps.namespace}: ${result.reason}`,
-        fix: 'give the operator create/delete on pods, pods/exec and networkpolicies there, or choose another with --namespace',
+        fix: "give the worker's KUBECONFIG create/delete on pods, pods/exec and networkpolicies there, or choose another with --namespace",
       };
     if (!result.reachableBefore)
       return {

@@ -1,5 +1,5 @@
 import { describeQuestion, requirements } from '../needs';
-import type { Check } from '../types';
+import { SHARED_WITH_PROBE, type Check } from '../types';
 
 /**
  * Each identity may do what each enabled step needs of it: one SelfSubjectAccessReview per (identity, verb,
@@ -47,14 +47,15 @@ export const rbacCheck: Check = {
           'tryCheckpoint, deploy/rbac-checkpoint.yaml; check that each identity is bound to its ClusterRole',
       };
     const identities = [...new Set(needed.map((r) => r.identity))];
-    // On an operator's machine KUBECONFIG stands in for both identities: say whose permissions these are.
-    const own = deps.identities.filter((i) => i.source.endsWith("(the operator's own)")).map((i) => i.identity);
+    // A worker with only KUBECONFIG uses it for both identities and for the throwaway objects: such broad
+    // credentials pass, and say so, since they are not what a deployment grants its identities.
+    const own = deps.identities.filter((i) => i.source.endsWith(SHARED_WITH_PROBE)).map((i) => i.identity);
     return {
       status: 'pass',
       detail:
         `${asked} permissions allowed in namespace ${deps.namespace} for ${identities.join(' and ')}` +
         (own.length > 0
-          ? `; ${own.join(' and ')} ${own.length > 1 ? 'are' : 'is'} the operator's own credentials: run with --service-accounts <namespace> to check the deployed identities`
+          ? `; ${own.join(' and ')} ${own.length > 1 ? 'use' : 'uses'} the credentials that create the throwaway objects (KUBECONFIG): give the worker its own identities (HOLDFAST_CAPTURE_/HOLDFAST_CONTAINMENT_KUBECONFIG or _TOKEN_FILE, as deploy/worker.yaml does) to check what a deployment grants`
           : ''),
     };
   },
