@@ -69,7 +69,8 @@ async function generateLoad(
   };
   const result = await autocannon({
     url,
-    connections,
+    // autocannon refuses more connections than requests.
+    connections: Math.min(connections, alerts),
     amount: alerts,
     timeout: 30,
     method: 'POST',
