@@ -37,8 +37,18 @@ export interface IntakeSink {
    * ids of the alert instances it held (its memo). Undefined when it is open, or closed otherwise.
    */
   resolvedInstances?(workflowId: string): Promise<ResolvedInstances | undefined>;
+  /**
+   * resolvedInstances() and openRun() in one look at the key's latest run: before a key's first delivery it
+   * tells whether that delivery opens the incident, so no second look is needed after it.
+   */
+  latest?(workflowId: string): Promise<LatestRun>;
   /** The key's open run and its incident, if one is running (an incident this process has not delivered to yet). */
   openRun?(workflowId: string): Promise<{ runId: string; incidentId: string } | undefined>;
+}
+
+export interface LatestRun {
+  open?: { runId: string; incidentId: string };
+  resolved?: ResolvedInstances;
 }
 
 export interface ResolvedInstances {
@@ -173,6 +183,10 @@ interface KeyState {
   run?: { runId: string; incidentId: string };
   /** When Temporal last took a delivery for this key (0: never): how fresh `run` is. */
   deliveredAt: number;
+  /** A look just before this delivery found no run open: the run it signals is one it started. */
+  noRunOpen?: boolean;
+  /** Callers told (heldBy) which run takes the delivery now on its way: undefined if it fails. */
+  runWaiters: Array<(run: { runId: string; incidentId: string } | undefined) => void>;
   /** Fingerprints delivered recently, with the delivery they rode on and the sender ids seen for them. */
   recent: Map<string, RecentDelivery>;
   /** Repeats since the last flush, with the latest alert of each (to reopen if the incident closed). */
@@ -239,6 +253,12 @@ export class AlertIntake {
   private readonly slotWaiters: Array<() => void> = [];
   private readonly sourceBuckets = new Map<string, Bucket>();
   private readonly namespaceBuckets = new Map<string, Bucket>();
+  /**
+   * Since the last delivery Temporal took (any key), one failed or a caller withdrew alerts that waited past
+   * its deadline: Temporal is away or stalled, so nothing waits for a delivery on its way to name an incident.
+   */
+  private deliveriesStalled = false;
+  private readonly keyed = new WeakMap<Alert, { workflowId: string; fingerprint: string }>();
 
   constructor(
     private readonly sink: IntakeSink,
@@ -250,8 +270,7 @@ export class AlertIntake {
    * `signal` withdraws it if it has not left yet; one already on its way may still land.
    */
   accept(alert: Alert, signal?: AbortSignal, request?: IntakeRequest): Promise<Accepted> {
-    const workflowId = incidentWorkflowId(alert.target);
-    const fingerprint = alertFingerprint(alert);
+    const { workflowId, fingerprint } = this.keyOf(alert);
     const state = this.stateFor(workflowId, alert.target);
     const arrival: Arrival = { alert, fingerprint, signal, rawBody: request?.rawBody };
     // A repeat folds into its delivery wherever that went; a new alert for a key that may not open an
@@ -367,6 +386,7 @@ export class AlertIntake {
       signal?.addEventListener(
         'abort',
         () => {
+          this.deliveriesStalled = true;
           const index = state.pending.indexOf(waiter);
           if (index < 0) return;
           state.pending.splice(index, 1);
@@ -408,41 +428,67 @@ export class AlertIntake {
    * alert whose delivery completed (it is folded into a count).
    */
   answersAtOnce(alert: Alert): boolean {
-    const state = this.keys.get(incidentWorkflowId(alert.target));
-    const recent = state?.recent.get(alertFingerprint(alert));
+    const { workflowId, fingerprint } = this.keyOf(alert);
+    const state = this.keys.get(workflowId);
+    const recent = state?.recent.get(fingerprint);
     return recent !== undefined && recent.done && recent.until > Date.now();
   }
 
   /**
-   * The open incident a new alert would join while deliveries to it are under way (a storm), when this
-   * process knows it: Temporal took alerts for it moments ago, its key was admitted, and no resolve sticks on
-   * it. Undefined otherwise (a first alert, a quiet key, a storm key, a resolve): then only Temporal can tell.
+   * The open incident a new alert would join while its key is in a storm, when this process knows it or is
+   * about to: Temporal took alerts for it moments ago (or a delivery to it is on its way: then the answer
+   * comes with that delivery), its key was admitted, and no resolve sticks on it. Undefined otherwise (a
+   * first alert, a quiet key, a storm key, a resolve): then the alert's own delivery tells.
    */
-  heldBy(alert: Alert): Accepted | undefined {
-    const workflowId = incidentWorkflowId(alert.target);
+  heldBy(alert: Alert): Accepted | Promise<Accepted | undefined> | undefined {
+    const workflowId = this.keyOf(alert).workflowId;
     const state = this.keys.get(workflowId);
     const now = Date.now();
-    if (!state?.run || !state.admitted || state.storm) return undefined;
-    // Only a run Temporal took alerts for moments ago: one that closed since must not be named.
-    if (now - state.deliveredAt > HELD_FRESH_MS) return undefined;
+    if (!state || !state.admitted || state.storm) return undefined;
     if (state.resolved && state.resolved.until > now) return undefined;
-    // Nothing on its way to the incident: a delivery now is one signal, and Temporal's answer is certain.
-    if (!state.inFlight && state.pending.length === 0) return undefined;
-    return { workflowId, incidentId: state.run.incidentId, deduplicated: true };
+    const held = (run: { incidentId: string }) => ({ workflowId, incidentId: run.incidentId, deduplicated: true });
+    // Only a run Temporal took alerts for moments ago: one that closed since must not be named.
+    if (state.run && now - state.deliveredAt <= HELD_FRESH_MS && this.storming(state)) return held(state.run);
+    // A delivery is on its way (the key's first, or after a quiet spell): its answer names the run, unless
+    // deliveries fail (Temporal away): then it would only say so, late.
+    if (state.inFlight && !this.deliveriesStalled)
+      return new Promise((resolve) => state.runWaiters.push((run) => resolve(run ? held(run) : undefined)));
+    return undefined;
+  }
+
+  /**
+   * Whether deliveries to the key come faster than one at a time: one is on its way or waiting, or two or
+   * more drew on its bucket lately. A quiet key's next alert is one signal, and Temporal's answer is certain.
+   */
+  private storming(state: KeyState): boolean {
+    if (state.inFlight || state.pending.length > 0) return true;
+    const intervalMs = this.options.minDeliveryIntervalMs ?? 0;
+    if (intervalMs <= 0) return false;
+    const burst = Math.max(1, this.options.deliveryBurst ?? 1);
+    const tokens = Math.min(burst, state.tokens + (Date.now() - state.tokensAt) / intervalMs);
+    return burst - tokens > 1;
   }
 
   /** Records a resolved alert on the open incident for its target; never opens one. */
   async recordResolved(alert: Alert): Promise<{ workflowId: string; attached: boolean }> {
-    const workflowId = incidentWorkflowId(alert.target);
-    const attached = await this.withSlot(() =>
-      this.sink.signalOpen(workflowId, { alerts: [{ alert, fingerprint: alertFingerprint(alert) }] }),
-    );
+    const { workflowId, fingerprint } = this.keyOf(alert);
+    const attached = await this.withSlot(() => this.sink.signalOpen(workflowId, { alerts: [{ alert, fingerprint }] }));
     return { workflowId, attached };
   }
 
   /** Sends outstanding repeat counts now (used at shutdown). */
   async flush(): Promise<void> {
     await Promise.all([...this.keys.entries()].map(([workflowId, state]) => this.sendRepeats(workflowId, state)));
+  }
+
+  /** The alert's incident key and fingerprint, computed once per alert (routes ask several questions of one). */
+  private keyOf(alert: Alert): { workflowId: string; fingerprint: string } {
+    let keyed = this.keyed.get(alert);
+    if (!keyed) {
+      keyed = { workflowId: incidentWorkflowId(alert.target), fingerprint: alertFingerprint(alert) };
+      this.keyed.set(alert, keyed);
+    }
+    return keyed;
   }
 
   get trackedKeys(): number {
@@ -468,6 +514,7 @@ export class AlertIntake {
         tokensAt: Date.now(),
         lastUsed: Date.now(),
         deliveredAt: 0,
+        runWaiters: [],
         resolvedCheckedAt: 0,
       };
       this.keys.set(workflowId, state);
@@ -515,7 +562,11 @@ export class AlertIntake {
             ),
           );
           let existed = state.run?.runId === runId;
-          if (!existed) {
+          const started = state.noRunOpen === true;
+          state.noRunOpen = false;
+          if (!existed && started) {
+            state.run = { runId, incidentId: incidentIdFromRunId(runId) };
+          } else if (!existed) {
             // A run we did not start (it existed before this call), or the open incident's next run.
             const run = await this.sink.describeRun(workflowId, runId).catch(() => undefined);
             // Allow for clock differences between this process and the server.
@@ -524,15 +575,22 @@ export class AlertIntake {
           }
           const { incidentId } = state.run!;
           state.deliveredAt = Date.now();
+          this.deliveriesStalled = false;
           for (const waiter of batch) waiter.resolve({ workflowId, incidentId, deduplicated: existed });
+          for (const told of state.runWaiters.splice(0)) told(state.run);
         } catch (err) {
+          state.noRunOpen = false;
+          this.deliveriesStalled = true;
           this.restoreRepeats(state, repeats);
           this.options.onError?.(err, workflowId);
           for (const waiter of batch) waiter.reject(err);
+          for (const told of state.runWaiters.splice(0)) told(undefined);
         }
       }
     } finally {
       state.inFlight = false;
+      // Nothing went (every alert was a re-send of a resolved incident's instance): nothing to name.
+      for (const told of state.runWaiters.splice(0)) told(undefined);
     }
   }
 
@@ -561,11 +619,22 @@ export class AlertIntake {
    */
   private async withoutResolvedInstances(workflowId: string, state: KeyState, batch: Waiter[]): Promise<Waiter[]> {
     const sticksMs = this.options.resolveSticksMs ?? 0;
-    if (sticksMs <= 0 || !this.sink.resolvedInstances) return batch;
+    if (sticksMs <= 0 || (!this.sink.resolvedInstances && !this.sink.latest)) return batch;
     const now = Date.now();
     if (state.run === undefined || now - state.resolvedCheckedAt > RESOLVED_RECHECK_MS) {
       state.resolvedCheckedAt = now;
-      const found = await this.sink.resolvedInstances(workflowId).catch(() => undefined);
+      const firstLook = state.run === undefined;
+      const look: LatestRun | undefined = await (
+        this.sink.latest
+          ? this.sink.latest(workflowId)
+          : this.sink.resolvedInstances!(workflowId).then((resolved) => (resolved ? { resolved } : {}))
+      ).catch(() => undefined);
+      if (firstLook && look && this.sink.latest) {
+        // An open run this process did not deliver to yet (a restart, another replica), or none.
+        if (look.open) state.run = look.open;
+        else state.noRunOpen = true;
+      }
+      const found = look?.resolved;
       const until = found ? Date.parse(found.at) + sticksMs : 0;
       state.resolved =
         found && until > now ? { incidentId: found.incidentId, ids: new Set(found.instances), until } : undefined;

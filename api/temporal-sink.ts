@@ -10,7 +10,7 @@ import {
   type IncidentInput,
 } from '../workflows/definitions';
 import { incidentSummary, stormSummary } from '../common/incident-summary';
-import type { IntakeSink } from './intake';
+import type { IntakeSink, LatestRun } from './intake';
 
 /**
  * The intake's way into Temporal: one deterministic workflow id per incident key, started on the task queue
@@ -33,35 +33,12 @@ export function temporalSink(client: Client, clusters: ReadonlyMap<string, strin
         throw err;
       }
     },
+    latest: (workflowId: string) => latestRun(client, workflowId),
     async resolvedInstances(workflowId: string) {
-      try {
-        const latest = await client.workflow.getHandle(workflowId).describe();
-        if (latest.status.name !== 'COMPLETED') return undefined;
-        const memo = latest.memo as { incident?: { incidentId?: unknown }; resolved?: Record<string, unknown> };
-        const resolved = memo?.resolved;
-        const incidentId = memo?.incident?.incidentId;
-        if (!resolved || typeof incidentId !== 'string' || typeof resolved.at !== 'string') return undefined;
-        const instances = Array.isArray(resolved.instances)
-          ? resolved.instances.filter((id): id is string => typeof id === 'string')
-          : [];
-        return { incidentId, at: resolved.at, instances };
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return undefined;
-        throw err;
-      }
+      return (await latestRun(client, workflowId)).resolved;
     },
     async openRun(workflowId: string) {
-      try {
-        const description = await client.workflow.getHandle(workflowId).describe();
-        if (description.status.name !== 'RUNNING') return undefined;
-        const memo = description.memo?.incident as { incidentId?: unknown } | undefined;
-        const incidentId =
-          typeof memo?.incidentId === 'string' ? memo.incidentId : incidentIdFromRunId(description.runId);
-        return { runId: description.runId, incidentId };
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return undefined;
-        throw err;
-      }
+      return (await latestRun(client, workflowId)).open;
     },
     async describeRun(workflowId: string, runId: string) {
       const description = await client.workflow.getHandle(workflowId, runId).describe();
@@ -70,6 +47,33 @@ export function temporalSink(client: Client, clusters: ReadonlyMap<string, strin
       return { startedAt: description.startTime, ...(incidentId ? { incidentId } : {}) };
     },
   };
+}
+
+/** One look at the key's latest run: open (with its incident), or closed by a responder (with its instances). */
+async function latestRun(client: Client, workflowId: string): Promise<LatestRun> {
+  let description;
+  try {
+    description = await client.workflow.getHandle(workflowId).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return {};
+    throw err;
+  }
+  const memo = description.memo as { incident?: { incidentId?: unknown }; resolved?: Record<string, unknown> };
+  const incidentId = memo?.incident?.incidentId;
+  if (description.status.name === 'RUNNING')
+    return {
+      open: {
+        runId: description.runId,
+        incidentId: typeof incidentId === 'string' ? incidentId : incidentIdFromRunId(description.runId),
+      },
+    };
+  const resolved = memo?.resolved;
+  if (description.status.name !== 'COMPLETED' || !resolved || typeof incidentId !== 'string') return {};
+  if (typeof resolved.at !== 'string') return {};
+  const instances = Array.isArray(resolved.instances)
+    ? resolved.instances.filter((id): id is string => typeof id === 'string')
+    : [];
+  return { resolved: { incidentId, at: resolved.at, instances } };
 }
 
 /** Signal-with-start of an incident: the alerts go to the key's running incident, or open one on `taskQueue`. */

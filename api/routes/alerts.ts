@@ -53,6 +53,17 @@ interface IncidentAccepted {
 export const INTAKE_DEADLINE_MS = 5000;
 const RETRY_AFTER_SECONDS = 10;
 
+/** What the answer says of an accepted alert. */
+function incidentOf(r: IncidentAccepted): IncidentAccepted {
+  return {
+    incidentId: r.incidentId,
+    workflowId: r.workflowId,
+    deduplicated: r.deduplicated,
+    ...(r.alreadyResolved ? { alreadyResolved: true } : {}),
+    ...(r.storm ? { storm: true } : {}),
+  };
+}
+
 /** A refused or not-actionable entry as the answer lists it: where, what and a bounded reason. */
 interface EntryProblem {
   field: string;
@@ -160,32 +171,60 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
           };
           /**
            * Durable on local disk instead: delivered in order once Temporal is back (or, in a storm, as fast as
-           * the incidents take them). `held`: the open incidents the alerts will join, when known.
+           * the incidents take them). `held`: the open incidents the alerts will join, when known (an undefined
+           * one: its key's delivery failed meanwhile; the alert waits here all the same).
            */
-          const spooled = async (waiting: Alert[] = alerts, held: IncidentAccepted[] = []) => {
+          const spooled = async (
+            waiting: Alert[] = alerts,
+            held: ReadonlyArray<IncidentAccepted | undefined | Promise<IncidentAccepted | undefined>> = [],
+          ) => {
+            let named: Array<IncidentAccepted | undefined>;
+            // The alerts are durable once appended; an incident's name waits for Temporal only up to the deadline.
+            let timeout: NodeJS.Timeout | undefined;
+            const unnamed = new Promise<undefined>((resolve) => {
+              timeout = setTimeout(resolve, deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS, undefined);
+            });
+            const names = held.map((h) => (h instanceof Promise ? Promise.race([h, unnamed]) : h));
             try {
-              await deps.spool!.append(waiting, request.rawBody);
+              [, named] = await Promise.all([deps.spool!.append(waiting, request.rawBody), Promise.all(names)]);
             } catch (err) {
               count('failed', alerts.length);
               request.log.error({ err }, 'could not spool alerts');
               reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
               throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
+            } finally {
+              clearTimeout(timeout);
             }
             count('spooled', alerts.length);
-            const incidents = [...new Map(held.map((a) => [a.incidentId, a])).values()];
+            const known = named.filter((a): a is IncidentAccepted => a !== undefined);
+            const incidents = [...new Map(known.map((a) => [a.incidentId, a])).values()];
             if (!format.grouped && incidents.length === 1)
               return reply.code(202).send({ ...incidents[0], spooled: true, ...partial });
             return reply.code(202).send({ incidents, resolved: resolved.length, spooled: true, ...partial });
           };
+          /** The answer once Temporal holds every alert (or they folded into deliveries it holds). */
+          const answered = (accepted: IncidentAccepted[]) => {
+            timer();
+            for (const a of accepted) count(a.storm ? 'storm' : a.deduplicated ? 'deduplicated' : 'accepted');
+            if (resolved.length > 0) count('resolved', resolved.length);
+            // One incident per distinct pod: several alerts about one pod answer once.
+            const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
+            if (format.grouped || unique.length !== 1)
+              return reply.code(202).send({ incidents: unique, resolved: resolved.length, ...partial });
+            return reply.code(202).send({ ...unique[0], ...partial });
+          };
+          const repeatsOnly = resolved.length === 0 && firing.every((a) => deps.intake.answersAtOnce(a));
           // Exact repeats of delivered alerts are answered from memory (counts), unless Temporal is away: then
           // nothing is answered that is not on disk.
-          const atOnce =
-            !deps.spool?.stalled && resolved.length === 0 && firing.every((a) => deps.intake.answersAtOnce(a));
-          if (deps.spool && alerts.length > 0 && !atOnce) {
+          if (repeatsOnly && !deps.spool?.stalled)
+            return answered((await Promise.all(firing.map((alert) => deps.intake.accept(alert)))).map(incidentOf));
+          if (deps.spool && alerts.length > 0) {
             // A storm: each alert's incident is open and busy taking deliveries, which Temporal paces per
-            // incident. The spool is the 202 point (written and fsynced, one write for many requests) and the
-            // answer names those incidents; the alerts reach them in order behind what already waits.
-            const held = resolved.length === 0 ? firing.map((a) => deps.intake.heldBy(a)) : [];
+            // incident (or its first delivery is on its way). The spool is the 202 point (written and fsynced,
+            // one write for many requests) and the answer names those incidents; the alerts reach them in order
+            // behind what already waits.
+            // Temporal away: no delivery on its way will name an incident soon.
+            const held = resolved.length === 0 && !deps.spool.stalled ? firing.map((a) => deps.intake.heldBy(a)) : [];
             const known = held.length > 0 && held.every((h) => h !== undefined);
             // Alerts already wait in the spool: later ones queue behind them, so delivery keeps arrival order.
             if (deps.spool.inUse || known) return await spooled(alerts, known ? held : []).finally(timer);
@@ -207,13 +246,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
                 );
                 // A resolved alert never opens an incident: it is only recorded on an open one.
                 await Promise.all(resolved.map((alert) => took(alert, deps.intake.recordResolved(alert))));
-                return results.map((r) => ({
-                  incidentId: r.incidentId,
-                  workflowId: r.workflowId,
-                  deduplicated: r.deduplicated,
-                  ...(r.alreadyResolved ? { alreadyResolved: true } : {}),
-                  ...(r.storm ? { storm: true } : {}),
-                }));
+                return results.map(incidentOf);
               })(),
               deps.deliveryDeadlineMs ?? INTAKE_DEADLINE_MS,
               withdraw,
@@ -230,15 +263,7 @@ export function alertRoutes(deps: AlertRouteDeps): FastifyPluginAsync {
             reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
             throw new HttpProblem(503, 'Service Unavailable', 'the workflow service is unavailable; retry later', {});
           }
-          timer();
-          for (const a of accepted) count(a.storm ? 'storm' : a.deduplicated ? 'deduplicated' : 'accepted');
-          if (resolved.length > 0) count('resolved', resolved.length);
-
-          // One incident per distinct pod: several alerts about one pod answer once.
-          const unique = [...new Map(accepted.map((a) => [a.incidentId, a])).values()];
-          if (format.grouped || unique.length !== 1)
-            return reply.code(202).send({ incidents: unique, resolved: resolved.length, ...partial });
-          return reply.code(202).send({ ...unique[0], ...partial });
+          return answered(accepted);
         },
       );
     }

@@ -186,6 +186,73 @@ describe('alert intake coalescing', () => {
     assert.equal(intake.heldBy(sampleAlert({}, { ...target, pod: 'other' })), undefined);
   });
 
+  test('a first delivery on its way names its incident to the alerts behind it once Temporal answers', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, { ...options, repeatWindowMs: 5000 });
+    const target = { cluster: 'c', namespace: 'ns', pod: 'first-on-its-way' };
+    const opening = intake.accept(sampleAlert({ summary: 'opens' }, target));
+    const held = intake.heldBy(sampleAlert({ summary: 'right behind' }, target));
+    assert.ok(held instanceof Promise, 'the answer comes with the delivery on its way');
+    const [opened, named] = await Promise.all([opening, held]);
+    assert.deepEqual(named, { workflowId: opened.workflowId, incidentId: opened.incidentId, deduplicated: true });
+    // The delivery fails: the alerts behind it are named nowhere (they wait in the spool all the same).
+    sink.failNext = 1;
+    const failing = intake.accept(sampleAlert({ summary: 'fails' }, { ...target, pod: 'failing' }));
+    const unnamed = intake.heldBy(sampleAlert({ summary: 'behind a failure' }, { ...target, pod: 'failing' }));
+    await assert.rejects(failing, /temporal unavailable/);
+    assert.equal(await unnamed, undefined);
+  });
+
+  test('a key that took two deliveries lately is in a storm: its next alert is named from memory', async () => {
+    const sink = new CountingSink();
+    const intake = new AlertIntake(sink, {
+      ...options,
+      repeatWindowMs: 5000,
+      minDeliveryIntervalMs: 1000,
+      deliveryBurst: 60,
+    });
+    const target = { cluster: 'c', namespace: 'ns', pod: 'storming' };
+    const opened = await intake.accept(sampleAlert({ summary: 'one' }, target));
+    assert.equal(intake.heldBy(sampleAlert({ summary: 'quiet' }, target)), undefined, 'one delivery: not a storm');
+    await intake.accept(sampleAlert({ summary: 'two' }, target));
+    assert.deepEqual(intake.heldBy(sampleAlert({ summary: 'three' }, target)), {
+      workflowId: opened.workflowId,
+      incidentId: opened.incidentId,
+      deduplicated: true,
+    });
+  });
+
+  test("a key's first delivery takes one look before it and none after: it knows whether it opened the incident", async () => {
+    class LookingSink extends CountingSink {
+      looks = 0;
+      describes = 0;
+      open?: { runId: string; incidentId: string };
+      async latest() {
+        this.looks += 1;
+        return this.open ? { open: this.open } : {};
+      }
+      override async describeRun() {
+        this.describes += 1;
+        return { startedAt: new Date() };
+      }
+    }
+    const sink = new LookingSink();
+    const intake = new AlertIntake(sink, { ...options, resolveSticksMs: 60_000 });
+    const opened = await intake.accept(
+      sampleAlert({ summary: 'opens' }, { cluster: 'c', namespace: 'ns', pod: 'new' }),
+    );
+    assert.equal(opened.deduplicated, false, 'no run was open: this delivery started it');
+    assert.equal(opened.incidentId, 'inc-run-incident/c/ns/new');
+    assert.deepEqual([sink.looks, sink.describes], [1, 0]);
+    // A run another process opened, continued as new under its first run's incident id.
+    sink.open = { runId: 'run-incident/c/ns/old', incidentId: 'inc-first-run' };
+    const joined = await intake.accept(
+      sampleAlert({ summary: 'joins' }, { cluster: 'c', namespace: 'ns', pod: 'old' }),
+    );
+    assert.deepEqual([joined.deduplicated, joined.incidentId], [true, 'inc-first-run']);
+    assert.deepEqual([sink.looks, sink.describes], [2, 0]);
+  });
+
   test('fingerprints ignore ids and times but not content', () => {
     const a = sampleAlert();
     assert.equal(alertFingerprint(a), alertFingerprint({ ...a, id: 'other', receivedAt: '2000-01-01T00:00:00Z' }));
