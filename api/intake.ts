@@ -183,6 +183,8 @@ interface KeyState {
   run?: { runId: string; incidentId: string };
   /** When Temporal last took a delivery for this key (0: never): how fresh `run` is. */
   deliveredAt: number;
+  /** When Temporal took the delivery before that one (0: none). */
+  previousDeliveredAt: number;
   /** A look just before this delivery found no run open: the run it signals is one it started. */
   noRunOpen?: boolean;
   /** Callers told (heldBy) which run takes the delivery now on its way: undefined if it fails. */
@@ -457,16 +459,11 @@ export class AlertIntake {
   }
 
   /**
-   * Whether deliveries to the key come faster than one at a time: one is on its way or waiting, or two or
-   * more drew on its bucket lately. A quiet key's next alert is one signal, and Temporal's answer is certain.
+   * Whether deliveries to the key come faster than one at a time: one is on its way or waiting, or it took
+   * two within HELD_FRESH_MS. A quiet key's next alert is one signal, and Temporal's answer is certain.
    */
   private storming(state: KeyState): boolean {
-    if (state.inFlight || state.pending.length > 0) return true;
-    const intervalMs = this.options.minDeliveryIntervalMs ?? 0;
-    if (intervalMs <= 0) return false;
-    const burst = Math.max(1, this.options.deliveryBurst ?? 1);
-    const tokens = Math.min(burst, state.tokens + (Date.now() - state.tokensAt) / intervalMs);
-    return burst - tokens > 1;
+    return state.inFlight || state.pending.length > 0 || Date.now() - state.previousDeliveredAt <= HELD_FRESH_MS;
   }
 
   /** Records a resolved alert on the open incident for its target; never opens one. */
@@ -514,6 +511,7 @@ export class AlertIntake {
         tokensAt: Date.now(),
         lastUsed: Date.now(),
         deliveredAt: 0,
+        previousDeliveredAt: 0,
         runWaiters: [],
         resolvedCheckedAt: 0,
       };
@@ -574,6 +572,7 @@ export class AlertIntake {
             state.run = { runId, incidentId: run?.incidentId ?? incidentIdFromRunId(runId) };
           }
           const { incidentId } = state.run!;
+          state.previousDeliveredAt = state.deliveredAt;
           state.deliveredAt = Date.now();
           this.deliveriesStalled = false;
           for (const waiter of batch) waiter.resolve({ workflowId, incidentId, deduplicated: existed });

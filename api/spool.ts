@@ -23,6 +23,8 @@ export interface SpoolOptions {
 }
 
 const SEGMENT_RE = /^spool-(\d{12})\.jsonl$/;
+/** Spooled alerts parsed, or handed to the intake, between two turns of the event loop while a segment drains. */
+const DRAIN_SLICE = 200;
 
 export class AlertSpool {
   private open?: { seq: number; fd: number };
@@ -94,7 +96,7 @@ export class AlertSpool {
       // Appends meanwhile open a new segment, delivered by the next drain.
       for (const name of this.segments()) {
         const file = path.join(this.options.dir, name);
-        const { alerts, bodies } = readSegment(file);
+        const { alerts, bodies } = await readSegment(file);
         await deliver(alerts, bodies);
         const size = fs.statSync(file).size;
         fs.unlinkSync(file);
@@ -169,15 +171,20 @@ function segmentName(seq: number): string {
   return `spool-${String(seq).padStart(12, '0')}.jsonl`;
 }
 
-/** The alerts of a segment; a torn last line (never answered 202) is skipped. */
 /** A spool line that holds the request body of the alerts after it (base64), not an alert. */
 const BODY_LINE = 'holdfastRequestBody';
 
-/** The alerts of a segment, and the request bodies they came in, by SHA-256 (their rawSha256). */
-function readSegment(file: string): { alerts: Alert[]; bodies: Map<string, Buffer> } {
+/**
+ * The alerts of a segment, and the request bodies they came in, by SHA-256 (their rawSha256). Parsed in
+ * slices between turns of the event loop: a segment written during a storm holds thousands of alerts, and
+ * requests arriving meanwhile must not wait behind it.
+ */
+async function readSegment(file: string): Promise<{ alerts: Alert[]; bodies: Map<string, Buffer> }> {
   const alerts: Alert[] = [];
   const bodies = new Map<string, Buffer>();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  const lines = (await fs.promises.readFile(file, 'utf8')).split('\n');
+  for (const [i, line] of lines.entries()) {
+    if (i % DRAIN_SLICE === DRAIN_SLICE - 1) await new Promise((resolve) => setImmediate(resolve));
     if (line.length === 0) continue;
     let entry: Record<string, unknown>;
     try {
@@ -238,11 +245,16 @@ export function drainSpool(
             }
             return request;
           };
-          await Promise.all(
-            alerts.map((a) =>
-              a.status === 'resolved' ? intake.recordResolved(a) : intake.accept(a, undefined, requestOf(a)),
-            ),
-          );
+          const taken: Array<Promise<unknown>> = [];
+          for (const [i, a] of alerts.entries()) {
+            const take = a.status === 'resolved' ? intake.recordResolved(a) : intake.accept(a, undefined, requestOf(a));
+            // Handled now: one that fails while later slices are handed over must not go unhandled meanwhile.
+            take.catch(() => undefined);
+            taken.push(take);
+            // A long segment is handed over in slices, so requests arriving meanwhile are not held up behind it.
+            if (i % DRAIN_SLICE === DRAIN_SLICE - 1) await new Promise((resolve) => setImmediate(resolve));
+          }
+          await Promise.all(taken);
         });
         busy = delivered > 0;
         spool.attempted(true);
