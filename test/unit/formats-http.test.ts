@@ -276,50 +276,91 @@ describe('alert formats over HTTP', () => {
   });
 });
 
+/**
+ * An API with a spool whose Temporal hangs the `hangingCall`-th delivery until `release()`, as it does under
+ * load; `post(n)` sends a Falco alert made distinct by `#n`.
+ */
+async function stormApi(hangingCall: number) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-spool-storm-'));
+  const spool = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
+  const slow = new RecordingSink();
+  const deliver = slow.deliver.bind(slow);
+  const state = { calls: 0, release: (): void => undefined };
+  slow.deliver = async (...args) => {
+    state.calls += 1;
+    if (state.calls === hangingCall) await new Promise<void>((resolve) => (state.release = resolve));
+    return deliver(...args);
+  };
+  const intake = new AlertIntake(slow, { repeatWindowMs: 60_000, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
+  const { app } = await intakeApp(intake, INTAKE, { defaultCluster: 'default-cluster', spool });
+  const post = (n: number) => {
+    const falco = JSON.parse(fixture('falco-terminal-shell.json')) as { output: string; uuid?: string };
+    falco.output = `${falco.output} #${n}`;
+    delete falco.uuid;
+    return app.inject({
+      method: 'POST',
+      url: '/v1/alerts/falco',
+      payload: falco,
+      headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
+    });
+  };
+  /** The summaries the spool holds, delivered (and removed) now. */
+  const drained = async () => {
+    const delivered: string[] = [];
+    await spool.drain(async (batch) => void delivered.push(...batch.map((a) => a.summary)));
+    return delivered;
+  };
+  return { app, spool, state, post, drained };
+}
+
 describe('a storm of distinct alerts with a spool', () => {
   test('while its incident takes deliveries, an alert is fsynced and answered at once, naming that incident', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-spool-storm-'));
-    const spool = AlertSpool.openDir({ dir, maxBytes: 1024 * 1024 });
-    const slow = new RecordingSink();
-    const deliver = slow.deliver.bind(slow);
-    let release: () => void = () => undefined;
-    let calls = 0;
-    // The first delivery is quick; the second hangs until released, as Temporal's paced deliveries do.
-    slow.deliver = async (...args) => {
-      calls += 1;
-      if (calls === 2) await new Promise<void>((resolve) => (release = resolve));
-      return deliver(...args);
-    };
-    const intake = new AlertIntake(slow, { repeatWindowMs: 60_000, maxBatch: 100, maxInFlight: 4, maxKeys: 1000 });
-    const { app } = await intakeApp(intake, INTAKE, { defaultCluster: 'default-cluster', spool });
-    const post = (n: number) => {
-      const falco = JSON.parse(fixture('falco-terminal-shell.json')) as { output: string; uuid?: string };
-      falco.output = `${falco.output} #${n}`;
-      delete falco.uuid;
-      return app.inject({
-        method: 'POST',
-        url: '/v1/alerts/falco',
-        payload: falco,
-        headers: { authorization: `Bearer ${INTAKE}`, 'content-type': 'application/json' },
-      });
-    };
+    // The first delivery is quick; the second hangs, as Temporal's paced deliveries do.
+    const { app, spool, state, post, drained } = await stormApi(2);
     try {
       const first = await post(1);
       assert.equal(first.statusCode, 202, first.body);
       assert.equal(first.json().spooled, undefined, 'a first alert is answered by Temporal');
       const second = post(2); // its delivery hangs
-      while (calls < 2) await sleep(5);
+      while (state.calls < 2) await sleep(5);
       const third = await post(3);
       assert.equal(third.statusCode, 202, third.body);
       assert.equal(third.json().spooled, true, 'on disk, not waiting for the delivery under way');
       assert.equal(third.json().incidentId, first.json().incidentId, 'the answer names the incident that will hold it');
       assert.ok(spool.inUse);
-      release();
+      state.release();
       assert.equal((await second).json().incidentId, first.json().incidentId);
-      const delivered: string[] = [];
-      await spool.drain(async (batch) => void delivered.push(...batch.map((a) => a.summary)));
+      const delivered = await drained();
       assert.equal(delivered.length, 1);
       assert.match(delivered[0]!, /#3$/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('an alert behind the delivery that opens its incident is fsynced, then answered naming that incident', async () => {
+    // The first delivery (it opens the incident) hangs, as Temporal does while it opens many at once.
+    const { app, spool, state, post, drained } = await stormApi(1);
+    try {
+      const first = post(1);
+      while (state.calls < 1) await sleep(5);
+      let secondAnswered = false;
+      const second = post(2).then((res) => ((secondAnswered = true), res));
+      // On disk before any answer: the spool holds it while the first delivery is still on its way.
+      while (!spool.inUse) await sleep(5);
+      await sleep(50);
+      assert.equal(secondAnswered, false, 'the answer waits for the name');
+      state.release();
+      const [opened, behind] = await Promise.all([first, second]);
+      assert.equal(opened.statusCode, 202, opened.body);
+      assert.equal(behind.statusCode, 202, behind.body);
+      assert.equal(behind.json().spooled, true);
+      assert.equal(behind.json().incidentId, opened.json().incidentId, 'named by the delivery that opened it');
+      const delivered = await drained();
+      assert.deepEqual(
+        delivered.map((summary) => summary.slice(-2)),
+        ['#2'],
+      );
     } finally {
       await app.close();
     }
