@@ -15,9 +15,9 @@ import { temporalPreflight } from './preflight';
 import { consoleRoutes } from './routes/console';
 import { evidenceRouteGroup, incidentSealRecords } from './routes/evidence';
 import { timelineRoute } from './routes/timeline';
-import { buildServer } from './server';
+import { buildServer, MAX_BODY_BYTES } from './server';
 import { temporalSink } from './temporal-sink';
-import { readinessChecks, spoolCheck } from './readiness';
+import { intakeReadinessChecks, readinessChecks, spoolCheck } from './readiness';
 import { AlertSpool, drainSpool } from './spool';
 import { temporalPagingActions } from './paging/temporal';
 import { pagingRoutes } from './routes/paging/registry';
@@ -59,6 +59,10 @@ async function main(): Promise<void> {
     onError: (err, workflowId) => logger.error({ err, workflowId }, 'alert delivery to Temporal failed'),
   });
   const incidents = temporalIncidents(client, config.temporal.namespace);
+  const readiness = {
+    ...readinessChecks({ workflowService: connection.workflowService, s3, config }),
+    ...(spool ? { spool: spoolCheck(spool) } : {}),
+  };
   const app = await buildServer({
     logger,
     tokens: tokens.table,
@@ -68,10 +72,8 @@ async function main(): Promise<void> {
     ...(config.api.tls
       ? { tls: { cert: fs.readFileSync(config.api.tls.certFile), key: fs.readFileSync(config.api.tls.keyFile) } }
       : {}),
-    readiness: {
-      ...readinessChecks({ workflowService: connection.workflowService, s3, config }),
-      ...(spool ? { spool: spoolCheck(spool) } : {}),
-    },
+    readiness,
+    intakeReadiness: intakeReadinessChecks({ temporal: readiness.temporal, spool, maxBodyBytes: MAX_BODY_BYTES }),
     incidents,
     countIncidents: incidentCounter(client, config.temporal.namespace),
     ...(config.temporal.uiUrl

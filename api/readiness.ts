@@ -13,7 +13,7 @@ export function readinessChecks(deps: {
   workflowService: Connection['workflowService'];
   s3: S3Client;
   config: Pick<HoldfastConfig, 'temporal' | 's3'>;
-}): Record<string, ReadinessCheck> {
+}): Record<'temporal' | 's3' | 'worker', ReadinessCheck> {
   const { workflowService, s3, config } = deps;
   return {
     temporal: async () => {
@@ -96,5 +96,27 @@ export function workerPollingCheck(service: TaskQueueDescriber, opts: WorkerPoll
 export function spoolCheck(spool: { pendingBytes: number; stalled: boolean }): ReadinessCheck {
   return async () => {
     if (spool.stalled) throw new Error(`${spool.pendingBytes} bytes of alerts wait in the spool for Temporal (in use)`);
+  };
+}
+
+/**
+ * What /readyz/intake checks, the API's readiness probe in a cluster: whether an alert posted now is taken
+ * (202) rather than refused. With a spool that is room in it, whatever Temporal, S3 or the workers do: a
+ * probe that followed them would take every API pod out of its Service exactly when Temporal is away, and
+ * senders that never retry (Falcosidekick) would lose their alerts at the door. Without a spool, an alert
+ * needs Temporal to answer.
+ */
+export function intakeReadinessChecks(deps: {
+  temporal: ReadinessCheck;
+  spool?: { roomBytes: number };
+  /** The largest request body the API takes: less room than that and the next alert may not fit. */
+  maxBodyBytes: number;
+}): Record<string, ReadinessCheck> {
+  const { spool, maxBodyBytes } = deps;
+  if (!spool) return { temporal: deps.temporal };
+  return {
+    spool: async () => {
+      if (spool.roomBytes < maxBodyBytes) throw new Error(`the alert spool is full (${spool.roomBytes} bytes left)`);
+    },
   };
 }

@@ -22,6 +22,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export interface ServerDeps {
   logger: Logger;
   readiness: Record<string, ReadinessCheck>;
+  /** What /readyz/intake checks (default: `readiness`): whether alerts can be taken now. */
+  intakeReadiness?: Record<string, ReadinessCheck>;
   tokens: TokenTable;
   /**
    * When set (at least 32 bytes), `X-Holdfast-Timestamp` + `X-Holdfast-Signature: v1=<HMAC of "<ts>.<body>">`
@@ -115,7 +117,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   );
 
   registerOpenApi(app);
-  await app.register(healthRoutes(deps.readiness));
+  await app.register(healthRoutes(deps.readiness, deps.intakeReadiness));
   await app.register(incidentRoutes(deps.incidents, deps.alertSources, deps.temporalUi));
   for (const routes of deps.routes ?? []) await app.register(routes);
 

@@ -54,6 +54,11 @@ export class AlertSpool {
     return this.bytes;
   }
 
+  /** How many more bytes of alerts the spool takes before it refuses them. */
+  get roomBytes(): number {
+    return Math.max(0, this.options.maxBytes - this.bytes);
+  }
+
   /** Alerts wait here and the last attempt to deliver them failed: Temporal is away. */
   get stalled(): boolean {
     return this.bytes > 0 && this.failing;

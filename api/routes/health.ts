@@ -22,17 +22,30 @@ async function runCheck(check: ReadinessCheck): Promise<{ ok: boolean; error?: s
   }
 }
 
-export function healthRoutes(checks: Record<string, ReadinessCheck>) {
+async function readinessReport(checks: Record<string, ReadinessCheck>) {
+  const names = Object.keys(checks);
+  const results = await Promise.all(names.map((name) => runCheck(checks[name]!)));
+  const ready = results.every((r) => r.ok);
+  return { ready, checks: Object.fromEntries(names.map((name, i) => [name, results[i]])) };
+}
+
+/**
+ * /readyz: everything an incident needs (for people and monitoring). /readyz/intake: whether this API can
+ * take an alert now, the probe that keeps it in its Service (by default the same checks).
+ */
+export function healthRoutes(checks: Record<string, ReadinessCheck>, intakeChecks = checks) {
   return async function register(app: FastifyInstance) {
     // Probes are never rate-limited: a kubelet that gets 429 would restart or unlist a healthy API.
     const probe = { config: { rateLimit: false } } as const;
     app.get('/healthz', probe, async () => ({ status: 'ok' }));
-    app.get('/readyz', probe, async (_request, reply) => {
-      const names = Object.keys(checks);
-      const results = await Promise.all(names.map((name) => runCheck(checks[name]!)));
-      const report = Object.fromEntries(names.map((name, i) => [name, results[i]]));
-      const ready = results.every((r) => r.ok);
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: report });
-    });
+    for (const [url, these] of [
+      ['/readyz', checks],
+      ['/readyz/intake', intakeChecks],
+    ] as const) {
+      app.get(url, probe, async (_request, reply) => {
+        const { ready, checks: report } = await readinessReport(these);
+        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: report });
+      });
+    }
   };
 }

@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { falcoAlert } from '../../scripts/demo-workload';
@@ -74,6 +75,10 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
   let workerPod: k8s.V1Pod;
   let apiPod: k8s.V1Pod;
   let api = '';
+  /** The relay that is the pods' only way to Temporal: paused, Temporal is away for them. */
+  let temporalRelay: Relay;
+  /** The incident the first alert opened (about the `shop` pod). */
+  let shopIncidentId = '';
   const tokens = {
     intake: `hf_intake_${crypto.randomBytes(18).toString('base64url')}`,
     responder: `hf_responder_${crypto.randomBytes(18).toString('base64url')}`,
@@ -211,6 +216,7 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
       startRelay(bridge, hostPort(admin.kc.getCurrentCluster()!.server)),
     ]);
     relays.push(temporal, s3, apiserver);
+    temporalRelay = temporal;
 
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
     publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -412,6 +418,7 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
       assert.equal(res.status, 202, JSON.stringify(body));
       return body.incidentId;
     });
+    shopIncidentId = incidentId;
     type Incident = {
       status: { phase: string; manifestKey?: string; steps: Array<{ name: string; state: string; error?: string }> };
     };
@@ -484,5 +491,60 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
       });
       assert.ok(addresses.includes(ip), `${service} selects ${ip}`);
     }
+  });
+  test('Temporal away: the API stays in its Service and spools a Falco alert, which joins its incident once Temporal is back', async () => {
+    assert.ok(shopIncidentId, 'the first alert opened an incident');
+    const responder = { authorization: `Bearer ${tokens.responder}` };
+    const alertCount = async () => {
+      const res = await fetch(`${api}/v1/incidents/${shopIncidentId}`, { headers: responder });
+      return ((await res.json()) as { status?: { alertCount?: number } }).status?.alertCount;
+    };
+    const countBefore = await alertCount();
+    assert.equal(typeof countBefore, 'number');
+    const apiIP = apiPod.status!.podIP!;
+    const cutAt = Date.now();
+    temporalRelay.pause();
+    try {
+      // Falcosidekick posts once and never retries: the answer must be 202, after the API's 5 s wait at most.
+      const posted = await timed('alert spooled with Temporal away', async () => {
+        const res = await fetch(`${api}/v1/alerts/falco`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens.intake}`, 'content-type': 'application/json' },
+          body: JSON.stringify(falcoAlert(WORKLOADS, 'shop')),
+          signal: AbortSignal.timeout(30_000),
+        });
+        return { status: res.status, body: (await res.json()) as { spooled?: boolean } };
+      });
+      assert.equal(posted.status, 202, JSON.stringify(posted.body));
+      assert.equal(posted.body.spooled, true);
+      // Longer than the probe takes to fail (period 5 s × 3 failures): the pod is still Ready and selected.
+      await sleep(Math.max(0, cutAt + 22_000 - Date.now()));
+      const full = await fetch(`${api}/readyz`);
+      assert.equal(full.status, 503, 'monitoring sees Temporal away on /readyz');
+      const intake = await fetch(`${api}/readyz/intake`);
+      assert.equal(intake.status, 200, await intake.text());
+      const pod = await admin.core.readNamespacedPod({ name: apiPod.metadata!.name!, namespace: SYSTEM });
+      const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+      assert.equal(ready?.status, 'True', `the API pod stayed Ready: ${JSON.stringify(ready)}`);
+      const slices = await admin.kc.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({
+        namespace: SYSTEM,
+        labelSelector: 'kubernetes.io/service-name=holdfast-api',
+      });
+      const endpoint = slices.items.flatMap((x) => x.endpoints ?? []).find((e) => e.addresses.includes(apiIP));
+      assert.equal(endpoint?.conditions?.ready, true, `the Service still sends alerts to the API pod`);
+    } finally {
+      temporalRelay.resume();
+    }
+    // The spool drains once the API reaches Temporal again (its gRPC channel reconnects with a backoff).
+    await timed('spooled alert in its incident after Temporal is back', () =>
+      waitFor(
+        `the spooled alert in incident ${shopIncidentId}`,
+        180_000,
+        async () => ((await alertCount().catch(() => undefined)) ?? 0) > countBefore! || undefined,
+        1000,
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}\n${await podReport('holdfast-api')}`);
+      }),
+    );
   });
 });

@@ -8,16 +8,24 @@ import net from 'node:net';
 export interface Relay {
   host: string;
   port: number;
+  /** Cuts every connection and refuses new ones (the target looks down) until resume(). */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
 export async function startRelay(host: string, target: { host: string; port: number }): Promise<Relay> {
   const sockets = new Set<net.Socket>();
+  let paused = false;
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
   const server = net.createServer((client) => {
+    if (paused) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(target.port, target.host);
     track(client);
     track(upstream);
@@ -35,6 +43,13 @@ export async function startRelay(host: string, target: { host: string; port: num
   return {
     host,
     port,
+    pause: () => {
+      paused = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    resume: () => {
+      paused = false;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

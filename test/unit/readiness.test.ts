@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { createApiMetrics } from '../../api/metrics';
 import { buildServer } from '../../api/server';
-import { workerPollingCheck, type TaskQueueDescriber, WORKER_POLL_WINDOW_MS } from '../../api/readiness';
+import {
+  intakeReadinessChecks,
+  workerPollingCheck,
+  type TaskQueueDescriber,
+  WORKER_POLL_WINDOW_MS,
+} from '../../api/readiness';
+import { AlertSpool } from '../../api/spool';
 import type { IncidentsService } from '../../api/incidents';
+import { sampleAlert } from '../helpers/incident-harness';
 
 const { TaskQueueType, TaskQueueKind } = temporal.api.enums.v1;
 const NOW = Date.parse('2026-12-02T03:00:00Z');
@@ -126,6 +136,54 @@ describe('readiness: a worker polls the task queue', () => {
       assert.equal(res.statusCode, 503);
       assert.match(res.json().checks.worker.error, /timed out after \d+ ms/);
       assert.ok(Date.now() - started < 10_000);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('/readyz/intake: whether an alert posted now is taken (the API probe in a cluster)', () => {
+  const temporalAway = async () => {
+    throw new Error('14 UNAVAILABLE: connection refused');
+  };
+  const serve = (intakeReadiness: Record<string, () => Promise<void>>) =>
+    buildServer({
+      logger: pino({ level: 'silent' }),
+      readiness: { temporal: temporalAway, s3: async () => {} },
+      intakeReadiness,
+      tokens: new Map(),
+      incidents: {} as IncidentsService,
+      metrics: createApiMetrics(),
+    });
+
+  test('with a spool: Temporal away leaves it ready (/readyz says what is missing) until the spool has no room', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-readyz-'));
+    const spool = AlertSpool.openDir({ dir, maxBytes: 8 * 1024 });
+    const app = await serve(intakeReadinessChecks({ temporal: temporalAway, spool, maxBodyBytes: 2048 }));
+    try {
+      const full = await app.inject({ url: '/readyz' });
+      assert.equal(full.statusCode, 503);
+      assert.match(full.json().checks.temporal.error, /UNAVAILABLE/);
+      const intake = await app.inject({ url: '/readyz/intake' });
+      assert.equal(intake.statusCode, 200);
+      assert.deepEqual(intake.json(), { status: 'ready', checks: { spool: { ok: true } } });
+      // Alerts fill the spool until less than one largest body fits: then a sender is better served elsewhere.
+      for (let i = 0; spool.roomBytes >= 2048; i++) await spool.append([sampleAlert({ id: `a-${i}` })]);
+      const fullSpool = await app.inject({ url: '/readyz/intake' });
+      assert.equal(fullSpool.statusCode, 503);
+      assert.match(fullSpool.json().checks.spool.error, /^the alert spool is full \(\d+ bytes left\)$/);
+    } finally {
+      await app.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('without a spool an alert needs Temporal: Temporal away is not ready', async () => {
+    const app = await serve(intakeReadinessChecks({ temporal: temporalAway, maxBodyBytes: 2048 }));
+    try {
+      const res = await app.inject({ url: '/readyz/intake' });
+      assert.equal(res.statusCode, 503);
+      assert.deepEqual(Object.keys(res.json().checks), ['temporal']);
     } finally {
       await app.close();
     }
