@@ -505,12 +505,15 @@ describe('deploy/ on the local cluster', { skip: SKIP, timeout: 20 * 60_000 }, (
     const cutAt = Date.now();
     temporalRelay.pause();
     try {
+      // Not the first alert again (that would be a repeat, answered from memory): Falco's output differs by event.
+      const first = falcoAlert(WORKLOADS, 'shop');
+      const distinct = { ...first, output: `${first.output} evt=${Date.now()}` };
       // Falcosidekick posts once and never retries: the answer must be 202, after the API's 5 s wait at most.
       const posted = await timed('alert spooled with Temporal away', async () => {
         const res = await fetch(`${api}/v1/alerts/falco`, {
           method: 'POST',
           headers: { authorization: `Bearer ${tokens.intake}`, 'content-type': 'application/json' },
-          body: JSON.stringify(falcoAlert(WORKLOADS, 'shop')),
+          body: JSON.stringify(distinct),
           signal: AbortSignal.timeout(30_000),
         });
         return { status: res.status, body: (await res.json()) as { spooled?: boolean } };
