@@ -91,3 +91,41 @@ test('compose: the API never mounts the signing key and has its own S3 account; 
     if (name !== 's3-setup' && name !== 's3')
       assert.doesNotMatch(JSON.stringify(service.environment ?? {}), /HOLDFAST_S3_SECRET_KEY/, `${name}: no root key`);
 });
+
+test('compose: the API spools on its own named volume (202 `spooled: true` outlives the container), never on the image', () => {
+  const { services, volumes } = YAML.parse(fs.readFileSync(path.join(repoRoot, 'docker-compose.yml'), 'utf8'), {
+    merge: true,
+  }) as { services: Record<string, { environment?: Record<string, string>; volumes?: string[] }>; volumes: object };
+  const api = services['holdfast-api']!;
+  const spool = api.environment!.HOLDFAST_SPOOL_DIR!;
+  assert.ok(spool, 'HOLDFAST_SPOOL_DIR is set');
+  const mount = api.volumes!.find((v) => !v.endsWith(':ro') && spool.startsWith(`${v.split(':')[1]}/`));
+  assert.ok(mount, `${spool} is on a writable volume`);
+  assert.ok(Object.keys(volumes).includes(mount.split(':')[0]!), `${mount}: a named volume, kept across restarts`);
+});
+
+test('deploy/api.yaml: the readiness probe is /readyz/intake and the spool is on a volume bounded above its own limit', () => {
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'deploy', 'api.yaml'), 'utf8')).map(
+    (d) => d.toJSON() as { kind: string; spec?: { template: { spec: unknown } } },
+  );
+  type Container = {
+    name: string;
+    env: Array<{ name: string; value: string }>;
+    readinessProbe: { httpGet: { path: string } };
+    volumeMounts: Array<{ name: string; mountPath: string }>;
+  };
+  const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template.spec as {
+    containers: Container[];
+    volumes: Array<{ name: string; emptyDir?: { sizeLimit?: string } }>;
+  };
+  const api = pod.containers.find((c) => c.name === 'api')!;
+  // /readyz follows Temporal: with it, Temporal away would take every API pod out of the Service.
+  assert.equal(api.readinessProbe.httpGet.path, '/readyz/intake');
+  const env = Object.fromEntries(api.env.map((e) => [e.name, e.value]));
+  const mount = api.volumeMounts.find((m) => env.HOLDFAST_SPOOL_DIR!.startsWith(`${m.mountPath}/`))!;
+  assert.ok(mount, 'the spool is on a mounted volume (the root filesystem is read-only)');
+  const sizeLimit = pod.volumes.find((v) => v.name === mount.name)!.emptyDir!.sizeLimit!;
+  const limitMiB = Number(/^(\d+)Gi$/.exec(sizeLimit)![1]) * 1024;
+  // Past its sizeLimit the kubelet evicts the pod, spool and all: the spool must refuse (503) first.
+  assert.ok(Number(env.HOLDFAST_SPOOL_MAX_MB) < limitMiB, `${env.HOLDFAST_SPOOL_MAX_MB} MB < ${sizeLimit}`);
+});
