@@ -25,6 +25,8 @@ export interface SpoolOptions {
 const SEGMENT_RE = /^spool-(\d{12})\.jsonl$/;
 /** Spooled alerts parsed, or handed to the intake, between two turns of the event loop while a segment drains. */
 const DRAIN_SLICE = 200;
+/** How long the drainer waits for Temporal to answer before it counts as away for this attempt. */
+const PROBE_DEADLINE_MS = 3000;
 
 export class AlertSpool {
   private open?: { seq: number; fd: number };
@@ -225,7 +227,7 @@ function syncDir(dir: string): void {
 export function drainSpool(
   spool: AlertSpool,
   intake: Pick<AlertIntake, 'accept' | 'recordResolved'>,
-  connection: Pick<Connection, 'workflowService'>,
+  connection: Pick<Connection, 'workflowService' | 'withDeadline'>,
   namespace: string,
   log: { info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void },
   intervalMs = 2000,
@@ -237,7 +239,10 @@ export function drainSpool(
     let busy = false;
     if (spool.pendingBytes > 0) {
       try {
-        await connection.workflowService.describeNamespace({ namespace });
+        // Bounded: a Temporal that accepts connections but never answers (stalled) is away too, and /readyz says so.
+        await connection.withDeadline(Date.now() + PROBE_DEADLINE_MS, () =>
+          connection.workflowService.describeNamespace({ namespace }),
+        );
         const delivered = await spool.drain(async (alerts, bodies) => {
           // Alerts of one request share its body (and its limit on the incidents it may open), as they would have.
           const requests = new Map<string, IntakeRequest>();

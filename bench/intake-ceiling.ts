@@ -98,10 +98,10 @@ async function main(): Promise<void> {
   const intake = new AlertIntake(memoryTemporal(), { ...API_INTAKE_OPTIONS, creation: undefined });
   const spool = AlertSpool.openDir({ dir: path.join(dataDir, 'spool'), maxBytes: 4 * 1024 ** 3 });
   // The drainer asks Temporal whether it answers before each drain: here it always does.
-  const temporalAnswers = { workflowService: { describeNamespace: async () => ({}) } } as unknown as Pick<
-    Connection,
-    'workflowService'
-  >;
+  const temporalAnswers = {
+    workflowService: { describeNamespace: async () => ({}) },
+    withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
+  } as unknown as Pick<Connection, 'workflowService' | 'withDeadline'>;
   const logger = createLogger('bench', { ...loadConfig().logging, level: 'warn' });
   const drainer = drainSpool(spool, intake, temporalAnswers, 'ceiling', logger);
   const app = await buildServer({

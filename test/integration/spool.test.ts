@@ -66,7 +66,10 @@ describe('spool while Temporal is away', { skip: missingServers() }, () => {
     await temporal.stop();
     temporal = undefined;
   });
+  /** Temporal's pid while a test holds it stopped: resumed whatever happens, or stopping it would hang. */
+  let stalled: number | undefined;
   after(async () => {
+    if (stalled) process.kill(stalled, 'SIGCONT');
     api?.kill('SIGKILL');
     await h?.close();
     await temporal?.stop();
@@ -155,5 +158,54 @@ playbooks:
       checks: { spool: { ok: boolean } };
     };
     assert.equal(drained.checks.spool.ok, true, 'the spool is empty again');
+  });
+
+  test('Temporal stalled (accepts connections, never answers): alerts spooled, /readyz says so within seconds, all land once it answers', async () => {
+    assert.ok(temporal?.pid && h, 'the first test left Temporal and a worker running');
+    const stalledPid = temporal.pid;
+    const post = async (i: number) => {
+      const res = await fetch(`http://127.0.0.1:${apiPort}/v1/alerts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: `stalled-${i}`,
+          source: 'spool-test',
+          title: 'Storm exec',
+          severity: 'high',
+          description: `exec while stalled ${i}`,
+          target: { cluster: 'test', namespace: 'shop', pod: 'stalled' },
+        }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      return { status: res.status, body: (await res.json()) as { spooled?: boolean } };
+    };
+    process.kill(stalledPid, 'SIGSTOP');
+    stalled = stalledPid;
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => post(i)));
+      assert.deepEqual(
+        answers.map((a) => `${a.status} ${a.body.spooled}`),
+        Array(20).fill('202 true'),
+      );
+      // The drainer's look at Temporal is bounded: the stall shows as a stalled spool, not as silence.
+      let ready: { checks: Record<string, { ok: boolean; error?: string }> } | undefined;
+      for (let i = 0; i < 40 && ready?.checks.spool?.ok !== false; i++) {
+        if (i > 0) await sleep(250);
+        ready = (await fetch(`http://127.0.0.1:${apiPort}/readyz`).then((r) => r.json())) as typeof ready;
+      }
+      assert.match(ready!.checks.spool!.error ?? '', /wait in the spool for Temporal/, JSON.stringify(ready));
+      const intake = await fetch(`http://127.0.0.1:${apiPort}/readyz/intake`);
+      assert.equal(intake.status, 200, 'alerts are still taken');
+    } finally {
+      process.kill(stalledPid, 'SIGCONT');
+      stalled = undefined;
+    }
+    const handle = h.client.workflow.getHandle('incident/test/shop/stalled');
+    let count = 0;
+    for (let i = 0; i < 120 && count < 20; i++) {
+      await sleep(500);
+      count = (await handle.query(statusQuery).catch(() => undefined))?.alertCount ?? 0;
+    }
+    assert.equal(count, 20, 'every alert spooled during the stall is in the incident');
   });
 });
