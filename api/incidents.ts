@@ -9,6 +9,7 @@ import {
   cancelSignal,
   INCIDENT_WORKFLOW,
   incidentIdFromRunId,
+  nextIncidentWorkflowId,
   rejectSignal,
   resolveSignal,
   runIdFromIncidentId,
@@ -39,6 +40,8 @@ export interface IncidentDetail {
   workflowId: string;
   /** The current run: the incident's first run unless it continued as new while it waited. */
   runId: string;
+  /** Alerts arrived while it closed (`status.handedOver`): the incident they opened, once it is open. */
+  nextIncidentId?: string;
 }
 
 /**
@@ -170,6 +173,19 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
     return { workflowId, firstRunId, runId, running: status === Status.WORKFLOW_EXECUTION_STATUS_RUNNING };
   }
 
+  /**
+   * The incident that alerts handed over by a closed run opened: the result of its first hand-over child (the
+   * run that child's signal-with-start reached). Undefined while that child still waits for the close, or if
+   * it failed (the alerts then stay on the closed incident, which says so in its notes).
+   */
+  async function nextOf(workflowId: string, closingRunId: string): Promise<string | undefined> {
+    const child = client.workflow.getHandle(nextIncidentWorkflowId(workflowId, closingRunId, 1));
+    const described = await child.describe().catch(() => undefined);
+    if (described?.status.name !== 'COMPLETED') return undefined;
+    const { runId } = (await child.result()) as { runId?: unknown };
+    return typeof runId === 'string' ? incidentIdFromRunId(runId) : undefined;
+  }
+
   return {
     async list(filters, pageSize, pageToken) {
       const response = await service.listWorkflowExecutions({
@@ -218,7 +234,8 @@ export function temporalIncidents(client: Client, namespace: string): IncidentsS
           details: decodePayload(a.heartbeatDetails?.payloads?.[0]) ?? null,
         }));
       }
-      return { status, alerts, running, progress, workflowId, runId };
+      const nextIncidentId = !running && (status.handedOver ?? 0) > 0 ? await nextOf(workflowId, runId) : undefined;
+      return { status, alerts, running, progress, workflowId, runId, ...(nextIncidentId ? { nextIncidentId } : {}) };
     },
 
     // The first run's history: the whole response (plan to escalation); later runs only waited.

@@ -176,6 +176,7 @@ interface IncidentDetail {
   workflowId?: string;
   runId?: string;
   temporalUiUrl?: string;
+  nextIncidentId?: string;
 }
 
 /** The server's text on a terminal: control characters out, bounded. */
@@ -205,6 +206,16 @@ async function incidentsShow(io: CliIo, api: ApiClient, values: Values, position
   if (detail.workflowId)
     print(io, `  workflow   ${safe(detail.workflowId)}${detail.runId ? `   run ${safe(detail.runId, 64)}` : ''}`);
   if (detail.temporalUiUrl) print(io, `  temporal   ${safe(detail.temporalUiUrl, 1000)}`);
+  // Alerts that arrived while it closed are not on this incident: say which incident holds them.
+  if (s.handedOver)
+    print(
+      io,
+      `  next       ${s.handedOver} alert(s) arrived while it closed: ${
+        detail.nextIncidentId
+          ? `incident ${safe(detail.nextIncidentId, 64)} holds them (holdfast incidents show ${safe(detail.nextIncidentId, 64)})`
+          : 'they open the next incident (not open yet)'
+      }`,
+    );
   if (s.acknowledgedBy) print(io, `  acked by   ${safe(s.acknowledgedBy)}`);
   if (s.resolvedBy) print(io, `  ended by   ${safe(s.resolvedBy)}`);
   if (s.manifestKey) print(io, `  evidence   ${safe(s.manifestKey)}   (holdfast evidence get ${incidentId} -o DIR)`);

@@ -22,6 +22,14 @@ export const INCIDENT_WORKFLOW = 'incidentWorkflow';
 export const ESCALATION_WORKFLOW = 'escalationWorkflow';
 export const NEXT_INCIDENT_WORKFLOW = 'nextIncidentWorkflow';
 
+/**
+ * The detached child through which a closing incident's run hands its late alerts (batch 1, 2, …) to the key's
+ * next incident; its result names the run it opened, which the API shows as the closed incident's next one.
+ */
+export function nextIncidentWorkflowId(workflowId: string, closingRunId: string, batch: number): string {
+  return `${workflowId}/next/${closingRunId}/${batch}`;
+}
+
 export interface IncidentInput {
   /** The correlation key; also the workflow id (see incidentWorkflowId). */
   key: string;

@@ -35,6 +35,7 @@ import {
   escalationReportSignal,
   incidentIdFromRunId,
   NEXT_INCIDENT_WORKFLOW,
+  nextIncidentWorkflowId,
   rejectSignal,
   resolveSignal,
   statusQuery,
@@ -200,7 +201,7 @@ async function handOverLateAlerts({ state, info }: Incident): Promise<void> {
     const alerts = state.lateAlerts.slice(handed);
     handed += alerts.length;
     await startChild<typeof nextIncidentWorkflow>(NEXT_INCIDENT_WORKFLOW, {
-      workflowId: `${info.workflowId}/next/${info.runId}/${batch}`,
+      workflowId: nextIncidentWorkflowId(info.workflowId, info.runId, batch),
       args: [
         { key: state.status.key, target: state.target, taskQueue: info.taskQueue, afterRunId: info.runId, alerts },
       ],

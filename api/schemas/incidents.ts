@@ -88,4 +88,10 @@ export const IncidentDetail = Type.Object({
   temporalUiUrl: Type.Optional(
     Type.String({ description: 'the current run in the Temporal Web UI; only when HOLDFAST_TEMPORAL_UI_URL is set' }),
   ),
+  nextIncidentId: Type.Optional(
+    Type.String({
+      description:
+        'alerts that arrived while this incident closed (status.handedOver) opened this incident; absent until it is open',
+    }),
+  ),
 });

@@ -52,6 +52,8 @@ export interface Status {
   notifications?: Array<{ action: string; notifier: string; step?: string; at: string; state: string; error?: string }>;
   storm?: boolean;
   outcome?: string;
+  /** Alerts that arrived while it closed: they open the next incident (`IncidentDetail.nextIncidentId`). */
+  handedOver?: number;
 }
 
 export interface AlertRecord {
@@ -79,6 +81,7 @@ export interface IncidentDetail {
   workflowId: string;
   runId: string;
   temporalUiUrl?: string;
+  nextIncidentId?: string;
 }
 
 export interface EvidenceListing {

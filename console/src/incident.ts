@@ -8,6 +8,7 @@ import {
   getBundle,
   getEvidence,
   getIncident,
+  INCIDENT_ID,
   type Action,
   type AlertRecord,
   type EvidenceListing,
@@ -30,6 +31,19 @@ function safeHttpUrl(url: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Alerts that arrived while the incident closed went to the next one: a link to it once it is open. */
+function nextIncident(handedOver: number | undefined, nextId: string | undefined): ComponentChildren {
+  if (!handedOver) return undefined;
+  const said = `${handedOver} alert(s) arrived while it closed`;
+  if (!nextId || !INCIDENT_ID.test(nextId)) return `${said}: they open the next incident (not open yet)`;
+  return h(
+    'span',
+    null,
+    `${said}: `,
+    h('a', { href: `#/incidents/${nextId}`, 'data-testid': 'next-incident' }, nextId),
+  );
 }
 
 function dl(entries: Array<[string, ComponentChildren]>) {
@@ -390,6 +404,7 @@ export function IncidentPage(props: { session: Session; id: string; onUnauthoriz
       ['Resolved by', s.resolvedBy],
       ['Dry run', s.dryRun ? 'yes: nothing was changed in the cluster' : undefined],
       ['Outcome', s.outcome],
+      ['Next incident', nextIncident(s.handedOver, detail.nextIncidentId)],
       [
         'History',
         temporalUi

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { temporalIncidents } from '../../api/incidents';
 import { resolveSignal, type IncidentStatus } from '../../workflows/definitions';
 import { FakeCluster } from '../fakes/cluster';
 import { missingServers } from '../helpers/env';
@@ -62,6 +63,12 @@ playbooks:
       alerts.map((a) => a.alert.summary),
       ['while closing'],
     );
+    // The closed incident, as GET /v1/incidents/{id} answers it, names the incident that holds the late alert.
+    const incidents = temporalIncidents(h.client, h.client.options.namespace);
+    const detail = await incidents.get(closed.incidentId);
+    assert.equal(detail.running, false);
+    assert.equal(detail.nextIncidentId, next.incidentId);
+    assert.equal((await incidents.get(next.incidentId)).nextIncidentId, undefined, 'the open one has no next');
     await h.client.workflow.getHandle(handle.workflowId).terminate('test done');
   });
 });

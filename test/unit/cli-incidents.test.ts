@@ -153,6 +153,26 @@ test('show prints the incident, its steps and the commands for a waiting gate; s
   assert.equal(older.code, 0, older.err);
   assert.ok(!/ workflow | temporal /.test(older.out), older.out);
 
+  // A closed incident that handed late alerts over names the incident holding them, once it is open.
+  const NEXT = 'inc-99999999-2222-4333-8444-555555555555';
+  const closed = { ...status, phase: 'resolved' as const, handedOver: 2 };
+  const handedOver = await cli(['incidents', 'show', ID], () =>
+    json(200, { status: closed, alerts: [], running: false, progress: [], nextIncidentId: NEXT }),
+  );
+  assert.match(
+    handedOver.out,
+    new RegExp(
+      `\\n {2}next {7}2 alert\\(s\\) arrived while it closed: incident ${NEXT} holds them \\(holdfast incidents show ${NEXT}\\)\\n`,
+    ),
+  );
+  const notYet = await cli(['incidents', 'show', ID], () =>
+    json(200, { status: closed, alerts: [], running: false, progress: [] }),
+  );
+  assert.match(
+    notYet.out,
+    /next {7}2 alert\(s\) arrived while it closed: they open the next incident \(not open yet\)/,
+  );
+
   const asJson = await cli(['incidents', 'show', ID, '--json'], () =>
     json(200, { status, alerts: [], running: true, progress: [] }),
   );
